@@ -1,0 +1,317 @@
+// Zero-copy pgoutput decoder (protocol 1-4). Decodes one message payload (the bytes inside an
+// XLogData frame) into a Message of views into that payload. No allocation, no exceptions.
+//   PgOutputDecoder decoder;
+//   auto msg = decoder.decode(payload);  // Result<Message>; check msg.error() on failure
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "replicator/detail/byte_reader.hpp"
+#include "replicator/error.hpp"
+#include "replicator/pgoutput/messages.hpp"
+
+namespace replicator::pgoutput {
+
+namespace detail {
+
+using replicator::detail::ByteReader;
+
+// Validates TupleData (Int16 count, then per column a kind byte and, for t/b, Int32 length + bytes).
+inline TupleView read_tuple(ByteReader& r, std::string_view field) noexcept {
+  const std::int16_t count = r.i16(field);
+  if (count < 0) {
+    r.fail_at(Errc::negative_length, r.position() - 2, field);
+    return {};
+  }
+  const std::byte* start = r.cursor();
+  const std::size_t start_pos = r.position();
+  for (std::int16_t i = 0; i < count && r.ok(); ++i) {
+    const char kind = static_cast<char>(r.u8(field));
+    switch (kind) {
+      case 'n':
+      case 'u':
+        break;
+      case 't':
+      case 'b': {
+        const std::int32_t len = r.i32(field);
+        if (len < 0) {
+          r.fail_at(Errc::negative_length, r.position() - 4, field);
+          break;
+        }
+        r.skip(static_cast<std::size_t>(len), field);
+        break;
+      }
+      default:
+        if (r.ok()) r.fail_at(Errc::unknown_tuple_kind, r.position() - 1, field);
+    }
+  }
+  if (!r.ok()) return {};
+  return TupleView({start, r.position() - start_pos}, static_cast<std::uint16_t>(count));
+}
+
+inline Lsn read_lsn(ByteReader& r, std::string_view field) noexcept { return Lsn{r.u64(field)}; }
+inline PgTimestamp read_time(ByteReader& r, std::string_view field) noexcept { return PgTimestamp{r.i64(field)}; }
+
+inline void expect_zero_flags(ByteReader& r, std::uint8_t flags, std::string_view field) noexcept {
+  if (flags != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, field);
+}
+
+template <class View>
+Result<Message> finish(ByteReader& r, View view, std::string_view field) noexcept {
+  r.expect_end(field);
+  if (!r.ok()) return r.error();
+  return Message{std::in_place_type<View>, view};
+}
+
+}  // namespace detail
+
+// Decodes one pgoutput message. `in_stream` says whether we are between Stream Start and Stream
+// Stop: there the server prefixes data messages with the streamed transaction's xid.
+// `base_offset` is added to error offsets (e.g. the payload's offset in a file).
+[[nodiscard]] inline Result<Message> decode_message(std::span<const std::byte> payload, bool in_stream,
+                                                    std::size_t base_offset = 0) noexcept {
+  using detail::finish;
+  using detail::read_lsn;
+  using detail::read_time;
+  detail::ByteReader r(payload, base_offset);
+  const char tag = static_cast<char>(r.u8("message type"));
+  if (!r.ok()) return r.error();
+
+  switch (tag) {
+    case 'B': {
+      BeginView m;
+      m.final_lsn = read_lsn(r, "Begin.final_lsn");
+      m.commit_time = read_time(r, "Begin.commit_time");
+      m.xid = r.u32("Begin.xid");
+      return finish(r, m, "Begin");
+    }
+    case 'C': {
+      CommitView m;
+      m.flags = r.u8("Commit.flags");
+      detail::expect_zero_flags(r, m.flags, "Commit.flags");
+      m.commit_lsn = read_lsn(r, "Commit.commit_lsn");
+      m.end_lsn = read_lsn(r, "Commit.end_lsn");
+      m.commit_time = read_time(r, "Commit.commit_time");
+      return finish(r, m, "Commit");
+    }
+    case 'O': {
+      OriginView m;
+      m.commit_lsn = read_lsn(r, "Origin.commit_lsn");
+      m.name = r.cstring("Origin.name");
+      return finish(r, m, "Origin");
+    }
+    case 'R': {
+      RelationView m;
+      if (in_stream) m.xid = r.u32("Relation.xid");
+      m.oid = r.u32("Relation.oid");
+      m.schema = r.cstring("Relation.schema");
+      m.name = r.cstring("Relation.name");
+      const char ident = static_cast<char>(r.u8("Relation.replica_identity"));
+      if (r.ok() && ident != 'd' && ident != 'n' && ident != 'f' && ident != 'i')
+        r.fail_at(Errc::unknown_flag, r.position() - 1, "Relation.replica_identity");
+      m.replica_identity = static_cast<ReplicaIdentity>(ident);
+      const std::int16_t ncols = r.i16("Relation.column_count");
+      if (ncols < 0) r.fail_at(Errc::negative_length, r.position() - 2, "Relation.column_count");
+      const std::byte* start = r.cursor();
+      const std::size_t start_pos = r.position();
+      for (std::int16_t i = 0; i < ncols && r.ok(); ++i) {
+        const std::uint8_t flags = r.u8("Relation.column.flags");
+        if (r.ok() && (flags & ~1u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Relation.column.flags");
+        (void)r.cstring("Relation.column.name");
+        r.skip(8, "Relation.column.type");
+      }
+      if (!r.ok()) return r.error();
+      m.columns = RelationColumnsView({start, r.position() - start_pos}, static_cast<std::uint16_t>(ncols));
+      return finish(r, m, "Relation");
+    }
+    case 'Y': {
+      TypeView m;
+      if (in_stream) m.xid = r.u32("Type.xid");
+      m.oid = r.u32("Type.oid");
+      m.schema = r.cstring("Type.schema");
+      m.name = r.cstring("Type.name");
+      return finish(r, m, "Type");
+    }
+    case 'I': {
+      InsertView m;
+      if (in_stream) m.xid = r.u32("Insert.xid");
+      m.relation_oid = r.u32("Insert.relation_oid");
+      const char n = static_cast<char>(r.u8("Insert.tuple_marker"));
+      if (r.ok() && n != 'N') r.fail_at(Errc::unknown_flag, r.position() - 1, "Insert.tuple_marker");
+      m.new_tuple = detail::read_tuple(r, "Insert.new_tuple");
+      return finish(r, m, "Insert");
+    }
+    case 'U': {
+      UpdateView m;
+      if (in_stream) m.xid = r.u32("Update.xid");
+      m.relation_oid = r.u32("Update.relation_oid");
+      char marker = static_cast<char>(r.u8("Update.tuple_marker"));
+      if (r.ok() && (marker == 'K' || marker == 'O')) {
+        m.old_kind = static_cast<OldTupleKind>(marker);
+        m.old_tuple = detail::read_tuple(r, "Update.old_tuple");
+        marker = static_cast<char>(r.u8("Update.new_tuple_marker"));
+      }
+      if (r.ok() && marker != 'N') r.fail_at(Errc::unknown_flag, r.position() - 1, "Update.tuple_marker");
+      m.new_tuple = detail::read_tuple(r, "Update.new_tuple");
+      return finish(r, m, "Update");
+    }
+    case 'D': {
+      DeleteView m;
+      if (in_stream) m.xid = r.u32("Delete.xid");
+      m.relation_oid = r.u32("Delete.relation_oid");
+      const char marker = static_cast<char>(r.u8("Delete.tuple_marker"));
+      if (r.ok() && marker != 'K' && marker != 'O')
+        r.fail_at(Errc::unknown_flag, r.position() - 1, "Delete.tuple_marker");
+      m.old_kind = static_cast<OldTupleKind>(marker);
+      m.old_tuple = detail::read_tuple(r, "Delete.old_tuple");
+      return finish(r, m, "Delete");
+    }
+    case 'T': {
+      TruncateView m;
+      if (in_stream) m.xid = r.u32("Truncate.xid");
+      const std::int32_t n = r.i32("Truncate.relation_count");
+      if (n < 0) r.fail_at(Errc::negative_length, r.position() - 4, "Truncate.relation_count");
+      m.options = r.u8("Truncate.options");
+      if (r.ok() && (m.options & ~3u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Truncate.options");
+      if (r.ok()) {
+        if (static_cast<std::size_t>(n) > r.remaining() / 4) {
+          r.fail(Errc::truncated, "Truncate.relation_oids");
+        } else {
+          m.relation_oids = OidListView(r.bytes(static_cast<std::size_t>(n) * 4, "Truncate.relation_oids"));
+        }
+      }
+      return finish(r, m, "Truncate");
+    }
+    case 'M': {
+      LogicalMessageView m;
+      if (in_stream) m.xid = r.u32("Message.xid");
+      m.flags = r.u8("Message.flags");
+      if (r.ok() && (m.flags & ~1u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Message.flags");
+      m.lsn = read_lsn(r, "Message.lsn");
+      m.prefix = r.cstring("Message.prefix");
+      const std::int32_t len = r.i32("Message.content_length");
+      if (len < 0) r.fail_at(Errc::negative_length, r.position() - 4, "Message.content_length");
+      m.content = r.bytes(static_cast<std::size_t>(len < 0 ? 0 : len), "Message.content");
+      return finish(r, m, "Message");
+    }
+    case 'S': {
+      StreamStartView m;
+      m.xid = r.u32("StreamStart.xid");
+      const std::uint8_t first = r.u8("StreamStart.first_segment");
+      if (r.ok() && first > 1) r.fail_at(Errc::unknown_flag, r.position() - 1, "StreamStart.first_segment");
+      m.first_segment = first == 1;
+      return finish(r, m, "StreamStart");
+    }
+    case 'E':
+      return finish(r, StreamStopView{}, "StreamStop");
+    case 'c': {
+      StreamCommitView m;
+      m.xid = r.u32("StreamCommit.xid");
+      m.flags = r.u8("StreamCommit.flags");
+      detail::expect_zero_flags(r, m.flags, "StreamCommit.flags");
+      m.commit_lsn = read_lsn(r, "StreamCommit.commit_lsn");
+      m.end_lsn = read_lsn(r, "StreamCommit.end_lsn");
+      m.commit_time = read_time(r, "StreamCommit.commit_time");
+      return finish(r, m, "StreamCommit");
+    }
+    case 'A': {
+      StreamAbortView m;
+      m.xid = r.u32("StreamAbort.xid");
+      m.subxid = r.u32("StreamAbort.subxid");
+      // Protocol 4 with streaming=parallel appends the abort LSN and time; older ones end here.
+      if (r.ok() && r.remaining() > 0) {
+        m.has_abort_info = true;
+        m.abort_lsn = read_lsn(r, "StreamAbort.abort_lsn");
+        m.abort_time = read_time(r, "StreamAbort.abort_time");
+      }
+      return finish(r, m, "StreamAbort");
+    }
+    case 'b': {
+      BeginPrepareView m;
+      m.prepare_lsn = read_lsn(r, "BeginPrepare.prepare_lsn");
+      m.end_lsn = read_lsn(r, "BeginPrepare.end_lsn");
+      m.prepare_time = read_time(r, "BeginPrepare.prepare_time");
+      m.xid = r.u32("BeginPrepare.xid");
+      m.gid = r.cstring("BeginPrepare.gid");
+      return finish(r, m, "BeginPrepare");
+    }
+    case 'P':
+    case 'p': {
+      const bool stream = tag == 'p';
+      PrepareView m;
+      m.flags = r.u8(stream ? "StreamPrepare.flags" : "Prepare.flags");
+      detail::expect_zero_flags(r, m.flags, stream ? "StreamPrepare.flags" : "Prepare.flags");
+      m.prepare_lsn = read_lsn(r, stream ? "StreamPrepare.prepare_lsn" : "Prepare.prepare_lsn");
+      m.end_lsn = read_lsn(r, stream ? "StreamPrepare.end_lsn" : "Prepare.end_lsn");
+      m.prepare_time = read_time(r, stream ? "StreamPrepare.prepare_time" : "Prepare.prepare_time");
+      m.xid = r.u32(stream ? "StreamPrepare.xid" : "Prepare.xid");
+      m.gid = r.cstring(stream ? "StreamPrepare.gid" : "Prepare.gid");
+      if (stream) {
+        return finish(r, StreamPrepareView{m.flags, m.prepare_lsn, m.end_lsn, m.prepare_time, m.xid, m.gid},
+                      "StreamPrepare");
+      }
+      return finish(r, m, "Prepare");
+    }
+    case 'K': {
+      CommitPreparedView m;
+      m.flags = r.u8("CommitPrepared.flags");
+      detail::expect_zero_flags(r, m.flags, "CommitPrepared.flags");
+      m.commit_lsn = read_lsn(r, "CommitPrepared.commit_lsn");
+      m.end_lsn = read_lsn(r, "CommitPrepared.end_lsn");
+      m.commit_time = read_time(r, "CommitPrepared.commit_time");
+      m.xid = r.u32("CommitPrepared.xid");
+      m.gid = r.cstring("CommitPrepared.gid");
+      return finish(r, m, "CommitPrepared");
+    }
+    case 'r': {
+      RollbackPreparedView m;
+      m.flags = r.u8("RollbackPrepared.flags");
+      detail::expect_zero_flags(r, m.flags, "RollbackPrepared.flags");
+      m.prepare_end_lsn = read_lsn(r, "RollbackPrepared.prepare_end_lsn");
+      m.rollback_end_lsn = read_lsn(r, "RollbackPrepared.rollback_end_lsn");
+      m.prepare_time = read_time(r, "RollbackPrepared.prepare_time");
+      m.rollback_time = read_time(r, "RollbackPrepared.rollback_time");
+      m.xid = r.u32("RollbackPrepared.xid");
+      m.gid = r.cstring("RollbackPrepared.gid");
+      return finish(r, m, "RollbackPrepared");
+    }
+    default:
+      return Error{Errc::unknown_message, base_offset, "message type"};
+  }
+}
+
+// Stateful decoder: tracks Stream Start / Stop so data messages inside a stream get their xid,
+// and rejects stream messages that arrive out of order. Call reset() after a reconnect.
+class PgOutputDecoder {
+ public:
+  [[nodiscard]] Result<Message> decode(std::span<const std::byte> payload, std::size_t base_offset = 0) noexcept {
+    auto result = decode_message(payload, in_stream_, base_offset);
+    if (!result) return result;
+    if (std::holds_alternative<StreamStartView>(*result)) {
+      if (in_stream_) return Error{Errc::unexpected_message, base_offset, "StreamStart inside a stream"};
+      in_stream_ = true;
+    } else if (std::holds_alternative<StreamStopView>(*result)) {
+      if (!in_stream_) return Error{Errc::unexpected_message, base_offset, "StreamStop outside a stream"};
+      in_stream_ = false;
+    }
+    return result;
+  }
+  [[nodiscard]] Result<Message> decode(std::string_view payload, std::size_t base_offset = 0) noexcept {
+    return decode(std::as_bytes(std::span<const char>(payload.data(), payload.size())), base_offset);
+  }
+  // The views would dangle: decode from a buffer that outlives the result.
+  Result<Message> decode(std::string&&, std::size_t = 0) = delete;
+  Result<Message> decode(std::vector<std::byte>&&, std::size_t = 0) = delete;
+
+  [[nodiscard]] bool in_stream() const noexcept { return in_stream_; }
+  void reset() noexcept { in_stream_ = false; }
+
+ private:
+  bool in_stream_ = false;
+};
+
+}  // namespace replicator::pgoutput

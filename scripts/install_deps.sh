@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what replicator needs on Debian 12, only when something is missing.
+set -euo pipefail
+PACKAGES=(bazel-bootstrap bazel-rules-java g++ clang libclang-rt-14-dev catch2 libbenchmark-dev libpq-dev
+          libsimdjson-dev libyaml-cpp-dev postgresql-15 postgresql-client-15 postgresql-15-wal2json openssl
+          python3 procps iproute2)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
