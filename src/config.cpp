@@ -1,0 +1,704 @@
+// Config loading: one table of keys, each with a parser that names the key in its error.
+// Values are gathered from the file, the environment and the flags, the winner per key is chosen
+// (flag > env > file > default), then parsed and cross-checked. Secret values are never echoed.
+#include "config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <unordered_map>
+
+extern char** environ;
+
+namespace replicator::program {
+
+std::string_view to_string(SslMode mode) noexcept {
+  switch (mode) {
+    case SslMode::disable: return "disable";
+    case SslMode::allow: return "allow";
+    case SslMode::prefer: return "prefer";
+    case SslMode::require: return "require";
+    case SslMode::verify_ca: return "verify-ca";
+    case SslMode::verify_full: return "verify-full";
+  }
+  return "?";
+}
+std::string_view to_string(PositionStoreKind kind) noexcept {
+  switch (kind) {
+    case PositionStoreKind::memory: return "memory";
+    case PositionStoreKind::file: return "file";
+    case PositionStoreKind::postgresql: return "postgresql";
+  }
+  return "?";
+}
+std::string_view to_string(SinkKind kind) noexcept {
+  switch (kind) {
+    case SinkKind::stdout_lines: return "stdout";
+    case SinkKind::file: return "file";
+  }
+  return "?";
+}
+std::string_view to_string(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warn: return "warn";
+    case LogLevel::error: return "error";
+  }
+  return "?";
+}
+
+std::string ConfigError::describe() const {
+  std::string out = "config error: ";
+  if (!key.empty()) out += key + ": ";
+  out += message;
+  if (!where.empty()) out += " (" + where + ")";
+  return out;
+}
+
+namespace {
+
+// A value as found in one place, before it is parsed for its key.
+struct RawValue {
+  enum class Kind : std::uint8_t { scalar, list, map };
+  Kind kind = Kind::scalar;
+  std::string text;                // scalar
+  std::vector<std::string> items;  // list
+  std::string where;               // "file.yaml:3:17", "environment REPLICATOR_X", "flag --x"
+};
+
+// Returns an error message (without the key) or nullopt.
+using Apply = std::function<std::optional<std::string>(Config&, const RawValue&)>;
+using Show = std::function<std::string(const Config&)>;
+
+struct KeyDef {
+  KeyInfo info;
+  Apply apply;
+  Show show;
+};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string kind_name(const RawValue& v) {
+  return v.kind == RawValue::Kind::list ? "a list" : v.kind == RawValue::Kind::map ? "a mapping" : "a scalar";
+}
+
+// Shows a bad value in an error, shortened; never called for secret keys.
+std::string quoted(std::string_view s) {
+  std::string out = "'";
+  out += s.size() > 60 ? std::string(s.substr(0, 57)) + "..." : std::string(s);
+  out += "'";
+  return out;
+}
+
+std::optional<std::string> need_scalar(const RawValue& v, std::string_view what) {
+  if (v.kind != RawValue::Kind::scalar) return "must be " + std::string(what) + ", got " + kind_name(v);
+  return std::nullopt;
+}
+
+template <class Int>
+Apply int_key(Int Config::*member, std::int64_t min, std::int64_t max) {
+  return [member, min, max](Config& c, const RawValue& v) -> std::optional<std::string> {
+    const std::string what = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+    if (auto e = need_scalar(v, what)) return e;
+    const std::string t = trim(v.text);
+    std::int64_t out = 0;
+    const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+    if (t.empty() || ec == std::errc::invalid_argument || p != t.data() + t.size())
+      return "must be " + what + ", got " + quoted(v.text);
+    if (ec == std::errc::result_out_of_range || out < min || out > max)
+      return "must be " + what + ", got " + quoted(v.text);
+    c.*member = static_cast<Int>(out);
+    return std::nullopt;
+  };
+}
+
+Apply double_key(double Config::*member, double min, double max) {
+  return [member, min, max](Config& c, const RawValue& v) -> std::optional<std::string> {
+    std::ostringstream what;
+    what << "a number from " << min << " to " << max;
+    if (auto e = need_scalar(v, what.str())) return e;
+    const std::string t = trim(v.text);
+    char* end = nullptr;
+    errno = 0;
+    const double out = std::strtod(t.c_str(), &end);
+    if (t.empty() || end != t.c_str() + t.size() || errno != 0) return "must be " + what.str() + ", got " + quoted(v.text);
+    if (!(out >= min && out <= max)) return "must be " + what.str() + ", got " + quoted(v.text);
+    c.*member = out;
+    return std::nullopt;
+  };
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+  const std::string t = lower(trim(text));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  return std::nullopt;
+}
+
+Apply bool_key(bool Config::*member) {
+  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+    if (auto e = need_scalar(v, "true or false")) return e;
+    const auto b = parse_bool(v.text);
+    if (!b) return "must be true or false, got " + quoted(v.text);
+    c.*member = *b;
+    return std::nullopt;
+  };
+}
+
+// String errors never echo the value: for secret keys it is the secret.
+Apply string_key(std::string Config::*member) {
+  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+    if (v.kind != RawValue::Kind::scalar) return "must be a string, got " + kind_name(v);
+    if (v.text.find('\0') != std::string::npos) return "must not contain a NUL byte";
+    c.*member = v.text;
+    return std::nullopt;
+  };
+}
+
+template <class E>
+Apply enum_key(E Config::*member, std::vector<std::pair<std::string_view, E>> choices) {
+  return [member, choices](Config& c, const RawValue& v) -> std::optional<std::string> {
+    std::string names;
+    for (const auto& [name, value] : choices) names += (names.empty() ? "" : ", ") + std::string(name);
+    if (auto e = need_scalar(v, "one of " + names)) return e;
+    const std::string t = lower(trim(v.text));
+    for (const auto& [name, value] : choices) {
+      if (t == name) {
+        c.*member = value;
+        return std::nullopt;
+      }
+    }
+    return "must be one of " + names + ", got " + quoted(v.text);
+  };
+}
+
+Apply list_key(std::vector<std::string> Config::*member) {
+  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+    std::vector<std::string> out;
+    if (v.kind == RawValue::Kind::map) return "must be a list of strings, got a mapping";
+    if (v.kind == RawValue::Kind::list) {
+      for (const auto& item : v.items) {
+        const std::string t = trim(item);
+        if (t.empty()) return "must be a list of non-empty strings";
+        out.push_back(t);
+      }
+    } else {
+      // "a, b, c" from the environment or a flag (or a scalar in the file).
+      std::string_view rest = v.text;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        const std::string t = trim(rest.substr(0, comma));
+        if (!t.empty()) out.push_back(t);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    c.*member = std::move(out);
+    return std::nullopt;
+  };
+}
+
+Apply lsn_key(Lsn Config::*member) {
+  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+    if (auto e = need_scalar(v, "an LSN like 0/16B3748")) return e;
+    const auto lsn = Lsn::parse(trim(v.text));
+    if (!lsn) return "must be an LSN like 0/16B3748 (hex/hex), got " + quoted(v.text);
+    c.*member = *lsn;
+    return std::nullopt;
+  };
+}
+
+std::string show_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out + "]";
+}
+
+std::string show_bool(bool b) { return b ? "true" : "false"; }
+
+const std::vector<KeyDef>& key_table() {
+  static const std::vector<KeyDef> table = [] {
+    std::vector<KeyDef> t;
+    auto add = [&t](KeyInfo info, Apply apply, Show show) { t.push_back({info, std::move(apply), std::move(show)}); };
+    const std::vector<std::pair<std::string_view, SslMode>> ssl_modes = {
+        {"disable", SslMode::disable}, {"allow", SslMode::allow},         {"prefer", SslMode::prefer},
+        {"require", SslMode::require}, {"verify-ca", SslMode::verify_ca}, {"verify-full", SslMode::verify_full}};
+
+    add({"postgresql_host", "string", "localhost", "server host name, IP address or unix socket directory"},
+        string_key(&Config::host), [](const Config& c) { return c.host; });
+    add({"postgresql_port", "integer 1-65535", "5432", "server port"}, int_key(&Config::port, 1, 65535),
+        [](const Config& c) { return std::to_string(c.port); });
+    add({"postgresql_database", "string", "(required)", "database to stream changes from", false, true},
+        string_key(&Config::database), [](const Config& c) { return c.database; });
+    add({"postgresql_user", "string", "(libpq default: PGUSER, else the OS user)", "role to connect as; needs REPLICATION"},
+        string_key(&Config::user), [](const Config& c) { return c.user; });
+    add({"postgresql_password", "string", "(none; PGPASSWORD and ~/.pgpass honoured)", "password; never logged", true},
+        string_key(&Config::password), [](const Config& c) { return c.password.empty() ? "" : "<redacted>"; });
+    add({"postgresql_slot_name", "string [a-z0-9_], 1-63 chars", "(required)", "logical replication slot", false, true},
+        string_key(&Config::slot_name), [](const Config& c) { return c.slot_name; });
+    add({"postgresql_publication_name", "string", "(required)", "publication naming the tables to stream", false, true},
+        string_key(&Config::publication_name), [](const Config& c) { return c.publication_name; });
+    add({"postgresql_plugin_name", "pgoutput", "pgoutput", "output plugin (wal2json is not supported yet)"},
+        string_key(&Config::plugin_name), [](const Config& c) { return c.plugin_name; });
+    add({"postgresql_start_lsn", "LSN (X/Y)", "0/0", "start here instead of the stored/slot position"},
+        lsn_key(&Config::start_lsn), [](const Config& c) { return c.start_lsn.to_string(); });
+    add({"postgresql_ssl_mode", "disable|allow|prefer|require|verify-ca|verify-full", "prefer", "libpq sslmode"},
+        enum_key(&Config::ssl_mode, ssl_modes), [](const Config& c) { return std::string(to_string(c.ssl_mode)); });
+    add({"postgresql_ssl_cert", "path", "(none)", "client certificate (must be readable)"},
+        string_key(&Config::ssl_cert), [](const Config& c) { return c.ssl_cert; });
+    add({"postgresql_ssl_key", "path", "(none)", "client private key (must be readable)"},
+        string_key(&Config::ssl_key), [](const Config& c) { return c.ssl_key; });
+    add({"postgresql_ssl_root_cert", "path", "(none)", "CA certificate(s) for verify-ca/verify-full"},
+        string_key(&Config::ssl_root_cert), [](const Config& c) { return c.ssl_root_cert; });
+    add({"postgresql_create_slot", "bool", "true", "create the slot when it does not exist"},
+        bool_key(&Config::create_slot), [](const Config& c) { return show_bool(c.create_slot); });
+    add({"postgresql_drop_slot_on_exit", "bool", "false", "drop the slot when the program stops"},
+        bool_key(&Config::drop_slot_on_exit), [](const Config& c) { return show_bool(c.drop_slot_on_exit); });
+    add({"postgresql_temp_slot", "bool", "false", "use a TEMPORARY slot (gone when the connection ends)"},
+        bool_key(&Config::temp_slot), [](const Config& c) { return show_bool(c.temp_slot); });
+    add({"postgresql_connect_timeout_s", "integer 1-3600", "10", "libpq connect_timeout"},
+        int_key(&Config::connect_timeout_s, 1, 3600), [](const Config& c) { return std::to_string(c.connect_timeout_s); });
+
+    add({"proto_version", "integer 1-4", "1", "pgoutput protocol version (2: streaming, 3: two_phase, 4: parallel)"},
+        int_key(&Config::proto_version, 1, 4), [](const Config& c) { return std::to_string(c.proto_version); });
+    add({"binary", "bool", "false", "pgoutput binary column values"}, bool_key(&Config::binary),
+        [](const Config& c) { return show_bool(c.binary); });
+    add({"messages", "bool", "false", "pgoutput logical decoding messages (pg_logical_emit_message)"},
+        bool_key(&Config::messages), [](const Config& c) { return show_bool(c.messages); });
+    add({"streaming", "bool", "false", "stream large in-progress transactions (proto_version >= 2)"},
+        bool_key(&Config::streaming), [](const Config& c) { return show_bool(c.streaming); });
+    add({"two_phase", "bool", "false", "decode prepared transactions (proto_version >= 3)"}, bool_key(&Config::two_phase),
+        [](const Config& c) { return show_bool(c.two_phase); });
+
+    add({"position_store", "memory|file|postgresql", "memory", "where the confirmed position is saved"},
+        enum_key(&Config::position_store, std::vector<std::pair<std::string_view, PositionStoreKind>>{
+                                              {"memory", PositionStoreKind::memory},
+                                              {"file", PositionStoreKind::file},
+                                              {"postgresql", PositionStoreKind::postgresql}}),
+        [](const Config& c) { return std::string(to_string(c.position_store)); });
+    add({"position_file", "path", "(required when position_store: file)", "position file (written atomically)"},
+        string_key(&Config::position_file), [](const Config& c) { return c.position_file; });
+    add({"position_table", "[schema.]table", "replicator_position", "position table (created if missing)"},
+        string_key(&Config::position_table), [](const Config& c) { return c.position_table; });
+    add({"position_dsn", "libpq connection string", "(the source database)", "database holding position_table; secret", true},
+        string_key(&Config::position_dsn), [](const Config& c) { return c.position_dsn.empty() ? "" : "<redacted>"; });
+
+    add({"batch_max_changes", "integer >= 1", "1000", "flush a batch at this many changes"},
+        int_key(&Config::batch_max_changes, 1, 100'000'000), [](const Config& c) { return std::to_string(c.batch_max_changes); });
+    add({"batch_max_bytes", "integer >= 1", "1048576", "flush a batch at this many bytes"},
+        int_key(&Config::batch_max_bytes, 1, std::int64_t{1} << 40), [](const Config& c) { return std::to_string(c.batch_max_bytes); });
+    add({"batch_max_delay_ms", "integer >= 0", "100", "flush a batch this long after its first change"},
+        int_key(&Config::batch_max_delay_ms, 0, 3'600'000), [](const Config& c) { return std::to_string(c.batch_max_delay_ms); });
+    add({"batch_split_transactions", "bool", "false", "allow a batch to end inside a transaction"},
+        bool_key(&Config::batch_split_transactions), [](const Config& c) { return show_bool(c.batch_split_transactions); });
+
+    add({"include_tables", "list of globs", "[] (all)", "only these schema.table names (e.g. public.*)"},
+        list_key(&Config::include_tables), [](const Config& c) { return show_list(c.include_tables); });
+    add({"exclude_tables", "list of globs", "[]", "drop these schema.table names"}, list_key(&Config::exclude_tables),
+        [](const Config& c) { return show_list(c.exclude_tables); });
+    add({"include_operations", "list of insert|update|delete|truncate", "[] (all)", "only these operations"},
+        list_key(&Config::include_operations), [](const Config& c) { return show_list(c.include_operations); });
+
+    add({"sink", "stdout|file", "stdout", "where change events go (JSON lines)"},
+        enum_key(&Config::sink, std::vector<std::pair<std::string_view, SinkKind>>{{"stdout", SinkKind::stdout_lines},
+                                                                                    {"file", SinkKind::file}}),
+        [](const Config& c) { return std::string(to_string(c.sink)); });
+    add({"sink_file", "path", "(required when sink: file)", "JSON lines file (appended, fsync on flush)"},
+        string_key(&Config::sink_file), [](const Config& c) { return c.sink_file; });
+
+    add({"status_interval_ms", "integer 100-3600000", "10000", "standby status update interval"},
+        int_key(&Config::status_interval_ms, 100, 3'600'000), [](const Config& c) { return std::to_string(c.status_interval_ms); });
+    add({"replication_timeout_ms", "integer 1000-86400000", "60000", "silent connection (no data, no keepalive) is reconnected"},
+        int_key(&Config::replication_timeout_ms, 1000, 86'400'000),
+        [](const Config& c) { return std::to_string(c.replication_timeout_ms); });
+    add({"reconnect_initial_ms", "integer 1-3600000", "100", "first reconnect delay"},
+        int_key(&Config::reconnect_initial_ms, 1, 3'600'000), [](const Config& c) { return std::to_string(c.reconnect_initial_ms); });
+    add({"reconnect_max_ms", "integer 1-3600000", "30000", "largest reconnect delay"},
+        int_key(&Config::reconnect_max_ms, 1, 3'600'000), [](const Config& c) { return std::to_string(c.reconnect_max_ms); });
+    add({"reconnect_multiplier", "number 1-60", "2", "delay growth per failed attempt (with jitter)"},
+        double_key(&Config::reconnect_multiplier, 1.0, 60.0), [](const Config& c) {
+          std::ostringstream o;
+          o << c.reconnect_multiplier;
+          return o.str();
+        });
+    add({"reconnect_reset_ms", "integer 0-86400000", "60000", "streaming this long resets the backoff"},
+        int_key(&Config::reconnect_reset_ms, 0, 86'400'000), [](const Config& c) { return std::to_string(c.reconnect_reset_ms); });
+    add({"log_level", "debug|info|warn|error", "info", "lowest level written to stderr"},
+        enum_key(&Config::log_level, std::vector<std::pair<std::string_view, LogLevel>>{{"debug", LogLevel::debug},
+                                                                                         {"info", LogLevel::info},
+                                                                                         {"warn", LogLevel::warn},
+                                                                                         {"error", LogLevel::error}}),
+        [](const Config& c) { return std::string(to_string(c.log_level)); });
+    return t;
+  }();
+  return table;
+}
+
+const KeyDef* find_key(std::string_view name) {
+  for (const auto& k : key_table())
+    if (k.info.name == name) return &k;
+  return nullptr;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string where_of(const YAML::Mark& mark, std::string_view path) {
+  if (mark.is_null()) return std::string(path);
+  return std::string(path) + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+std::string unknown_key_message(std::string_view key, bool as_flag) {
+  std::string msg = as_flag ? "unknown flag" : "unknown key";
+  const std::string near = closest_key(key);
+  if (!near.empty()) msg += "; did you mean " + (as_flag ? flag_name(near) : near) + "?";
+  return msg;
+}
+
+struct Collected {
+  std::unordered_map<std::string, RawValue> file, env, flag;
+};
+
+std::optional<ConfigError> collect_file(std::string_view yaml, std::string_view path,
+                                        std::unordered_map<std::string, RawValue>& out) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return ConfigError{"", "invalid YAML: " + e.msg, where_of(e.mark, path)};
+  }
+  if (!root || root.IsNull()) return std::nullopt;  // an empty file: everything from env/flags/defaults
+  if (!root.IsMap()) return ConfigError{"", "the file must be a mapping of key: value lines", where_of(root.Mark(), path)};
+  std::unordered_map<std::string, std::string> seen_at;
+  for (const auto& entry : root) {
+    const YAML::Node& k = entry.first;
+    const YAML::Node& v = entry.second;
+    if (!k.IsScalar()) return ConfigError{"", "keys must be plain names", where_of(k.Mark(), path)};
+    const std::string name = k.Scalar();
+    const std::string where = where_of(k.Mark(), path);
+    if (!find_key(name)) return ConfigError{name, unknown_key_message(name, false), where};
+    if (auto it = seen_at.find(name); it != seen_at.end())
+      return ConfigError{name, "key given twice (first at " + it->second + ")", where};
+    seen_at.emplace(name, where);
+    if (v.IsNull()) continue;  // "key:" with no value means "not set"
+    RawValue raw;
+    raw.where = where_of(v.Mark(), path);
+    if (v.IsScalar()) {
+      raw.text = v.Scalar();
+    } else if (v.IsSequence()) {
+      raw.kind = RawValue::Kind::list;
+      for (const auto& item : v) {
+        if (!item.IsScalar()) return ConfigError{name, "list items must be strings", where_of(item.Mark(), path)};
+        raw.items.push_back(item.Scalar());
+      }
+    } else {
+      raw.kind = RawValue::Kind::map;
+    }
+    out.emplace(name, std::move(raw));
+  }
+  return std::nullopt;
+}
+
+bool readable_file(const std::string& path, std::string& why) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    why = std::strerror(errno);
+    return false;
+  }
+  char c;
+  f.read(&c, 1);
+  if (f.bad()) {
+    why = "read error";
+    return false;
+  }
+  return true;
+}
+
+bool valid_identifier_text(std::string_view s) { return !s.empty() && s.size() <= 63 && s.find('\0') == std::string_view::npos; }
+
+// Cross-key checks after every key has its final value. `where` tells which source set a key.
+std::optional<ConfigError> validate(const Config& c, const std::function<std::string(std::string_view)>& where) {
+  auto err = [&](std::string_view key, std::string msg) { return ConfigError{std::string(key), std::move(msg), where(key)}; };
+  for (const auto& k : key_table()) {
+    if (!k.info.required) continue;
+    if (k.show(c).empty())
+      return ConfigError{std::string(k.info.name),
+                         "required key is missing (set it in the config file, " + env_name(k.info.name) + " or " +
+                             flag_name(k.info.name) + "=...)",
+                         ""};
+  }
+  if (c.host.empty()) return err("postgresql_host", "must not be empty");
+  for (char ch : c.slot_name) {
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+      return err("postgresql_slot_name",
+                 "may contain only lower-case letters, digits and underscores, got " + quoted(c.slot_name));
+  }
+  if (c.slot_name.size() > 63) return err("postgresql_slot_name", "must be at most 63 characters");
+  if (!valid_identifier_text(c.publication_name)) return err("postgresql_publication_name", "must be 1-63 bytes");
+  if (c.plugin_name == "wal2json")
+    return err("postgresql_plugin_name", "wal2json is not supported yet; use pgoutput (the only supported plugin)");
+  if (c.plugin_name != "pgoutput")
+    return err("postgresql_plugin_name", "unknown output plugin " + quoted(c.plugin_name) + "; only pgoutput is supported");
+  if (c.streaming && c.proto_version < 2) return err("streaming", "needs proto_version 2 or higher");
+  if (c.two_phase && c.proto_version < 3) return err("two_phase", "needs proto_version 3 or higher");
+  if (c.temp_slot && !c.create_slot)
+    return err("postgresql_temp_slot", "a temporary slot is created on every start; postgresql_create_slot must be true");
+  if (!c.ssl_key.empty() && c.ssl_cert.empty())
+    return err("postgresql_ssl_key", "set postgresql_ssl_cert too (a key without a certificate is unused)");
+  if (!c.ssl_cert.empty() && c.ssl_key.empty())
+    return err("postgresql_ssl_cert", "set postgresql_ssl_key too (the certificate's private key)");
+  if ((c.ssl_mode == SslMode::verify_ca || c.ssl_mode == SslMode::verify_full) && c.ssl_root_cert.empty())
+    return err("postgresql_ssl_root_cert", "required when postgresql_ssl_mode is " + std::string(to_string(c.ssl_mode)));
+  const std::pair<std::string_view, const std::string*> files[] = {
+      {"postgresql_ssl_cert", &c.ssl_cert}, {"postgresql_ssl_key", &c.ssl_key}, {"postgresql_ssl_root_cert", &c.ssl_root_cert}};
+  for (const auto& [key, path] : files) {
+    std::string why;
+    if (!path->empty() && !readable_file(*path, why)) return err(key, "cannot read '" + *path + "': " + why);
+  }
+  if (c.position_store == PositionStoreKind::file && c.position_file.empty())
+    return err("position_file", "required when position_store is file");
+  if (c.position_store == PositionStoreKind::postgresql) {
+    const auto dot = c.position_table.find('.');
+    const bool ok = dot == std::string::npos
+                        ? valid_identifier_text(c.position_table)
+                        : valid_identifier_text(std::string_view(c.position_table).substr(0, dot)) &&
+                              valid_identifier_text(std::string_view(c.position_table).substr(dot + 1)) &&
+                              c.position_table.find('.', dot + 1) == std::string::npos;
+    if (!ok) return err("position_table", "must be table or schema.table, each part 1-63 bytes, got " + quoted(c.position_table));
+  }
+  if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
+  for (const auto& op : c.include_operations) {
+    if (op != "insert" && op != "update" && op != "delete" && op != "truncate")
+      return err("include_operations", "unknown operation " + quoted(op) + "; use insert, update, delete, truncate");
+  }
+  if (c.reconnect_max_ms < c.reconnect_initial_ms)
+    return err("reconnect_max_ms", "must be at least reconnect_initial_ms (" + std::to_string(c.reconnect_initial_ms) + ")");
+  return std::nullopt;
+}
+
+}  // namespace
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+const std::vector<KeyInfo>& all_keys() {
+  static const std::vector<KeyInfo> keys = [] {
+    std::vector<KeyInfo> out;
+    for (const auto& k : key_table()) out.push_back(k.info);
+    return out;
+  }();
+  return keys;
+}
+
+std::string env_name(std::string_view key) {
+  std::string out = "REPLICATOR_";
+  for (char c : key) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string flag_name(std::string_view key) {
+  std::string out = "--";
+  for (char c : key) out += c == '_' ? '-' : c;
+  return out;
+}
+
+std::string closest_key(std::string_view unknown) {
+  const std::string u = lower(unknown);
+  std::string best;
+  std::size_t best_d = std::string::npos;
+  for (const auto& k : key_table()) {
+    const std::string_view name = k.info.name;
+    // "host" -> "postgresql_host": a missing prefix is the commonest slip.
+    if (name == "postgresql_" + u) return std::string(name);
+    const std::size_t d = edit_distance(u, name);
+    if (d < best_d) {
+      best_d = d;
+      best = std::string(name);
+    }
+  }
+  if (best_d <= std::max<std::size_t>(2, u.size() / 3)) return best;
+  return {};
+}
+
+std::string usage_text() {
+  std::ostringstream o;
+  o << "usage: replicator --config FILE [--KEY=VALUE ...]\n"
+       "\n"
+       "Streams changes from a PostgreSQL logical replication slot (pgoutput) as JSON lines.\n"
+       "Every config key can also be set with an environment variable or a flag;\n"
+       "precedence: flag > environment > file > default.\n"
+       "\n"
+       "  --config FILE     YAML config file (or REPLICATOR_CONFIG)\n"
+       "  --print-config    validate, print the effective config (secrets redacted) and exit\n"
+       "  --help, --version\n"
+       "\n"
+       "keys (flag / environment variable: type, default):\n";
+  for (const auto& k : key_table()) {
+    o << "  " << flag_name(k.info.name) << " / " << env_name(k.info.name) << ": " << k.info.type << ", default "
+      << k.info.default_text << "\n      " << k.info.help << "\n";
+  }
+  o << "\nexit codes: 0 stopped cleanly, 1 fatal replication error, 2 bad command line or configuration\n";
+  return o.str();
+}
+
+std::string describe_config(const Config& cfg) {
+  std::string out;
+  for (const auto& k : key_table()) {
+    const std::string v = k.show(cfg);
+    out += std::string(k.info.name) + ": ";
+    // Quote values YAML could misread; lists are already in flow form.
+    const bool plain = !v.empty() && (v.front() == '[' || v.find_first_of(":#'\"{}&*!|>%@`") == std::string::npos);
+    if (plain) {
+      out += v;
+    } else {
+      out += "'";
+      for (char c : v) out += c == '\'' ? std::string("''") : std::string(1, c);
+      out += "'";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+Result<CommandLine, ConfigError> parse_command_line(int argc, const char* const* argv) {
+  CommandLine cli;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      cli.help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      cli.version = true;
+      continue;
+    }
+    if (arg == "--print-config") {
+      cli.print_config = true;
+      continue;
+    }
+    if (arg.substr(0, 2) != "--" || arg.size() == 2)
+      return ConfigError{std::string(arg), "unexpected argument (flags look like --key=value; see --help)", "command line"};
+    std::string name(arg.substr(2));
+    std::optional<std::string> value;
+    if (const auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (name == "config" || name == "c") {
+      if (!value) {
+        if (i + 1 >= argc) return ConfigError{"--config", "needs a file path", "command line"};
+        value = argv[++i];
+      }
+      cli.config_path = *value;
+      continue;
+    }
+    std::string key = name;
+    std::replace(key.begin(), key.end(), '-', '_');
+    const KeyDef* def = find_key(key);
+    if (!def) return ConfigError{"--" + name, unknown_key_message(key, true), "command line"};
+    if (!value) {
+      // A bare boolean flag means true; other flags take the next argument.
+      if (def->info.type == std::string_view("bool")) {
+        value = "true";
+      } else {
+        if (i + 1 >= argc) return ConfigError{key, "flag " + flag_name(key) + " needs a value", "command line"};
+        value = argv[++i];
+      }
+    }
+    cli.overrides.emplace_back(key, *value);
+  }
+  return cli;
+}
+
+Result<Config, ConfigError> load_config_text(std::string_view yaml, std::string_view path, const CommandLine& cli,
+                                             const Environment& env) {
+  Collected got;
+  if (auto e = collect_file(yaml, path, got.file)) return *e;
+  for (const auto& k : key_table()) {
+    const std::string name = env_name(k.info.name);
+    if (auto it = env.find(name); it != env.end() && !it->second.empty())
+      got.env.emplace(std::string(k.info.name), RawValue{RawValue::Kind::scalar, it->second, {}, "environment " + name});
+  }
+  for (const auto& [key, value] : cli.overrides) {
+    got.flag.insert_or_assign(key, RawValue{RawValue::Kind::scalar, value, {}, "flag " + flag_name(key)});
+  }
+
+  Config cfg;
+  // libpq's own variable, as a fallback below every replicator source.
+  if (auto it = env.find("PGPASSWORD"); it != env.end()) cfg.password = it->second;
+
+  std::unordered_map<std::string, std::string> source;  // key -> where its final value came from
+  for (const auto& k : key_table()) {
+    const std::string key(k.info.name);
+    const RawValue* v = nullptr;
+    if (auto it = got.flag.find(key); it != got.flag.end()) v = &it->second;
+    else if (auto it2 = got.env.find(key); it2 != got.env.end()) v = &it2->second;
+    else if (auto it3 = got.file.find(key); it3 != got.file.end()) v = &it3->second;
+    if (!v) continue;
+    source[key] = v->where;
+    if (auto msg = k.apply(cfg, *v)) return ConfigError{key, *msg, v->where};
+  }
+  if (auto e = validate(cfg, [&](std::string_view key) {
+        auto it = source.find(std::string(key));
+        return it == source.end() ? std::string() : it->second;
+      }))
+    return *e;
+  return cfg;
+}
+
+Result<Config, ConfigError> load_config(const CommandLine& cli, const Environment& env) {
+  std::string path = cli.config_path;
+  if (path.empty()) {
+    if (auto it = env.find("REPLICATOR_CONFIG"); it != env.end()) path = it->second;
+  }
+  std::string text;
+  if (!path.empty()) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return ConfigError{"--config", "cannot read '" + path + "': " + std::strerror(errno), ""};
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    if (f.bad()) return ConfigError{"--config", "cannot read '" + path + "'", ""};
+    text = ss.str();
+  }
+  return load_config_text(text, path, cli, env);
+}
+
+}  // namespace replicator::program

@@ -1,0 +1,141 @@
+// The `replicator` program's configuration: every key with its type, default, environment variable
+// and command-line flag, read from YAML (yaml-cpp) and validated before anything starts.
+//   auto args = program::parse_command_line(argc, argv);           // Result<CommandLine, ConfigError>
+//   auto cfg = program::load_config(*args, program::process_environment());  // flag > env > file > default
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "replicator/error.hpp"
+#include "replicator/lsn.hpp"
+
+namespace replicator::program {
+
+// Exit codes of the program (documented in docs/program.md).
+inline constexpr int kExitOk = 0;           // stopped by SIGINT/SIGTERM (or the server ended the stream)
+inline constexpr int kExitFatal = 1;        // a fatal replication error (auth, permission, missing publication...)
+inline constexpr int kExitConfig = 2;       // bad command line or configuration: nothing was started
+
+enum class SslMode : std::uint8_t { disable, allow, prefer, require, verify_ca, verify_full };
+enum class PositionStoreKind : std::uint8_t { memory, file, postgresql };
+enum class SinkKind : std::uint8_t { stdout_lines, file };
+enum class LogLevel : std::uint8_t { debug, info, warn, error };
+
+std::string_view to_string(SslMode mode) noexcept;  // libpq's spelling: "verify-ca"
+std::string_view to_string(PositionStoreKind kind) noexcept;
+std::string_view to_string(SinkKind kind) noexcept;
+std::string_view to_string(LogLevel level) noexcept;
+
+// The validated configuration. Defaults here are the documented defaults.
+struct Config {
+  // Source database (postgresql_*).
+  std::string host = "localhost";
+  int port = 5432;
+  std::string database;  // required
+  std::string user;      // empty: libpq's default (PGUSER, else the OS user)
+  std::string password;  // secret: never logged; PGPASSWORD honoured
+  std::string slot_name;         // required
+  std::string publication_name;  // required
+  std::string plugin_name = "pgoutput";
+  Lsn start_lsn;  // 0/0: resume from the position store, else from the slot's confirmed position
+  SslMode ssl_mode = SslMode::prefer;
+  std::string ssl_cert;
+  std::string ssl_key;
+  std::string ssl_root_cert;
+  bool create_slot = true;
+  bool drop_slot_on_exit = false;
+  bool temp_slot = false;
+  int connect_timeout_s = 10;
+
+  // pgoutput options.
+  int proto_version = 1;
+  bool binary = false;
+  bool messages = false;
+  bool streaming = false;
+  bool two_phase = false;
+
+  // Position store.
+  PositionStoreKind position_store = PositionStoreKind::memory;
+  std::string position_file;
+  std::string position_table = "replicator_position";
+  std::string position_dsn;  // secret (may hold a password); empty: the source database
+
+  // Batching.
+  std::int64_t batch_max_changes = 1000;
+  std::int64_t batch_max_bytes = 1 << 20;
+  std::int64_t batch_max_delay_ms = 100;
+  bool batch_split_transactions = false;
+
+  // Filters (globs over "schema.table"; operations insert/update/delete/truncate).
+  std::vector<std::string> include_tables;
+  std::vector<std::string> exclude_tables;
+  std::vector<std::string> include_operations;  // empty: all
+
+  // Sink.
+  SinkKind sink = SinkKind::stdout_lines;
+  std::string sink_file;
+
+  // Timing and recovery.
+  std::int64_t status_interval_ms = 10'000;
+  std::int64_t replication_timeout_ms = 60'000;  // no data and no keepalive for this long: reconnect
+  std::int64_t reconnect_initial_ms = 100;
+  std::int64_t reconnect_max_ms = 30'000;
+  double reconnect_multiplier = 2.0;
+  std::int64_t reconnect_reset_ms = 60'000;  // streaming healthily this long resets the backoff
+
+  LogLevel log_level = LogLevel::info;
+};
+
+// One configuration problem. `key` is the config key (or flag / path) it is about; `where` says
+// which file line, environment variable or flag the bad value came from.
+struct ConfigError {
+  std::string key;
+  std::string message;
+  std::string where;
+  [[nodiscard]] std::string describe() const;
+};
+
+// Parsed command line: the config file path, --key=value overrides (by config key), actions.
+struct CommandLine {
+  std::string config_path;  // empty: no file (REPLICATOR_CONFIG is used when set)
+  std::vector<std::pair<std::string, std::string>> overrides;  // (config key, value) in order
+  bool help = false;
+  bool version = false;
+  bool print_config = false;  // validate, print the effective config (secrets redacted), exit
+};
+
+// Reads the environment as a map; tests pass their own.
+using Environment = std::map<std::string, std::string>;
+Environment process_environment();
+
+[[nodiscard]] Result<CommandLine, ConfigError> parse_command_line(int argc, const char* const* argv);
+[[nodiscard]] Result<Config, ConfigError> load_config(const CommandLine& cli, const Environment& env);
+// Same as load_config with the file's text given directly (`path` only names it in messages).
+[[nodiscard]] Result<Config, ConfigError> load_config_text(std::string_view yaml, std::string_view path,
+                                                           const CommandLine& cli, const Environment& env);
+
+// All keys, for docs, --help and "did you mean".
+struct KeyInfo {
+  std::string_view name;
+  std::string_view type;
+  std::string_view default_text;
+  std::string_view help;
+  bool secret = false;
+  bool required = false;
+};
+const std::vector<KeyInfo>& all_keys();
+std::string env_name(std::string_view key);   // postgresql_host -> REPLICATOR_POSTGRESQL_HOST
+std::string flag_name(std::string_view key);  // postgresql_host -> --postgresql-host
+std::string usage_text();
+// The effective configuration as YAML with secrets replaced by "<redacted>".
+std::string describe_config(const Config& cfg);
+// The closest known key to `unknown` (empty when nothing is close).
+std::string closest_key(std::string_view unknown);
+
+}  // namespace replicator::program

@@ -1,0 +1,388 @@
+// Config loading: defaults, every bad-key class with its message naming the key, env and flag
+// precedence, and that a password never shows up in errors or the printed config.
+#include "config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+using namespace replicator::program;
+using replicator::Lsn;
+
+namespace {
+
+const char* kMinimal =
+    "postgresql_database: appdb\n"
+    "postgresql_slot_name: slot_a\n"
+    "postgresql_publication_name: pub_a\n";
+
+Config load_ok(const std::string& yaml, const Environment& env = {}, const CommandLine& cli = {}) {
+  auto r = load_config_text(yaml, "test.yaml", cli, env);
+  if (!r) FAIL(r.error().describe());
+  return *r;
+}
+
+ConfigError load_err(const std::string& yaml, const Environment& env = {}, const CommandLine& cli = {}) {
+  auto r = load_config_text(yaml, "test.yaml", cli, env);
+  REQUIRE_FALSE(r.has_value());
+  return r.error();
+}
+
+CommandLine args(std::initializer_list<const char*> a) {
+  std::vector<const char*> argv{"replicator"};
+  argv.insert(argv.end(), a.begin(), a.end());
+  auto r = parse_command_line(static_cast<int>(argv.size()), argv.data());
+  if (!r) FAIL(r.error().describe());
+  return *r;
+}
+
+std::string temp_path(const char* name) {
+  return std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/" + name + "." +
+         std::to_string(::getpid());
+}
+
+}  // namespace
+
+TEST_CASE("defaults with only the required keys") {
+  const Config c = load_ok(kMinimal);
+  CHECK(c.host == "localhost");
+  CHECK(c.port == 5432);
+  CHECK(c.database == "appdb");
+  CHECK(c.slot_name == "slot_a");
+  CHECK(c.publication_name == "pub_a");
+  CHECK(c.plugin_name == "pgoutput");
+  CHECK(c.ssl_mode == SslMode::prefer);
+  CHECK(c.create_slot);
+  CHECK_FALSE(c.drop_slot_on_exit);
+  CHECK_FALSE(c.temp_slot);
+  CHECK(c.proto_version == 1);
+  CHECK(c.position_store == PositionStoreKind::memory);
+  CHECK(c.sink == SinkKind::stdout_lines);
+  CHECK(c.status_interval_ms == 10000);
+  CHECK(c.reconnect_initial_ms == 100);
+  CHECK(c.reconnect_max_ms == 30000);
+  CHECK(c.reconnect_multiplier == 2.0);
+  CHECK(c.log_level == LogLevel::info);
+  CHECK_FALSE(c.start_lsn.is_valid());
+}
+
+TEST_CASE("every key parses from the file") {
+  const std::string cert = temp_path("cert.pem");
+  const std::string key = temp_path("key.pem");
+  const std::string ca = temp_path("ca.pem");
+  for (const auto& p : {cert, key, ca}) std::ofstream(p) << "x";
+  const Config c = load_ok(std::string(kMinimal) +
+                           "postgresql_host: db.example\n"
+                           "postgresql_port: 6543\n"
+                           "postgresql_user: cdc\n"
+                           "postgresql_password: s3cret\n"
+                           "postgresql_plugin_name: pgoutput\n"
+                           "postgresql_start_lsn: 16/B374D848\n"
+                           "postgresql_ssl_mode: verify-full\n"
+                           "postgresql_ssl_cert: " + cert + "\n"
+                           "postgresql_ssl_key: " + key + "\n"
+                           "postgresql_ssl_root_cert: " + ca + "\n"
+                           "postgresql_create_slot: no\n"
+                           "postgresql_drop_slot_on_exit: yes\n"
+                           "postgresql_temp_slot: false\n"
+                           "proto_version: 3\n"
+                           "binary: true\n"
+                           "messages: on\n"
+                           "streaming: true\n"
+                           "two_phase: true\n"
+                           "position_store: postgresql\n"
+                           "position_table: cdc.positions\n"
+                           "position_dsn: host=other dbname=meta\n"
+                           "batch_max_changes: 10\n"
+                           "batch_max_bytes: 4096\n"
+                           "batch_max_delay_ms: 0\n"
+                           "include_tables: [public.*, sales.orders]\n"
+                           "exclude_tables:\n  - public.tmp_*\n"
+                           "include_operations: insert, delete\n"
+                           "sink: file\n"
+                           "sink_file: /tmp/out.jsonl\n"
+                           "status_interval_ms: 500\n"
+                           "reconnect_initial_ms: 50\n"
+                           "reconnect_max_ms: 1000\n"
+                           "reconnect_multiplier: 1.5\n"
+                           "log_level: debug\n");
+  CHECK(c.host == "db.example");
+  CHECK(c.port == 6543);
+  CHECK(c.user == "cdc");
+  CHECK(c.password == "s3cret");
+  CHECK(c.start_lsn == Lsn{(std::uint64_t{0x16} << 32) | 0xB374D848});
+  CHECK(c.ssl_mode == SslMode::verify_full);
+  CHECK(c.ssl_root_cert == ca);
+  CHECK_FALSE(c.create_slot);
+  CHECK(c.drop_slot_on_exit);
+  CHECK(c.proto_version == 3);
+  CHECK(c.binary);
+  CHECK(c.messages);
+  CHECK(c.streaming);
+  CHECK(c.two_phase);
+  CHECK(c.position_store == PositionStoreKind::postgresql);
+  CHECK(c.position_table == "cdc.positions");
+  CHECK(c.position_dsn == "host=other dbname=meta");
+  CHECK(c.batch_max_changes == 10);
+  CHECK(c.batch_max_bytes == 4096);
+  CHECK(c.batch_max_delay_ms == 0);
+  CHECK(c.include_tables == std::vector<std::string>{"public.*", "sales.orders"});
+  CHECK(c.exclude_tables == std::vector<std::string>{"public.tmp_*"});
+  CHECK(c.include_operations == std::vector<std::string>{"insert", "delete"});
+  CHECK(c.sink == SinkKind::file);
+  CHECK(c.sink_file == "/tmp/out.jsonl");
+  CHECK(c.status_interval_ms == 500);
+  CHECK(c.reconnect_multiplier == 1.5);
+  CHECK(c.log_level == LogLevel::debug);
+  for (const auto& p : {cert, key, ca}) std::remove(p.c_str());
+}
+
+TEST_CASE("an unknown key names itself, its line and the closest key") {
+  const auto e = load_err(std::string(kMinimal) + "postgresql_hots: db\n");
+  CHECK(e.key == "postgresql_hots");
+  CHECK(e.where == "test.yaml:4:1");
+  const std::string d = e.describe();
+  CHECK(d.find("unknown key") != std::string::npos);
+  CHECK(d.find("did you mean postgresql_host?") != std::string::npos);
+  CHECK(closest_key("host") == "postgresql_host");
+  CHECK(closest_key("slot_name") == "postgresql_slot_name");
+  CHECK(closest_key("completely_unrelated_thing_xyz").empty());
+}
+
+TEST_CASE("wrong types name the key and the line") {
+  SECTION("integer") {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_port: abc\n");
+    CHECK(e.key == "postgresql_port");
+    CHECK(e.where == "test.yaml:4:18");
+    CHECK(e.message.find("integer") != std::string::npos);
+  }
+  SECTION("list where a scalar belongs") {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_port: [1, 2]\n");
+    CHECK(e.key == "postgresql_port");
+    CHECK(e.message.find("got a list") != std::string::npos);
+  }
+  SECTION("mapping where a string belongs") {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_host: {a: 1}\n");
+    CHECK(e.key == "postgresql_host");
+    CHECK(e.message.find("mapping") != std::string::npos);
+  }
+  SECTION("bool") {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_create_slot: maybe\n");
+    CHECK(e.key == "postgresql_create_slot");
+    CHECK(e.message.find("true or false") != std::string::npos);
+  }
+  SECTION("enum") {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_ssl_mode: always\n");
+    CHECK(e.key == "postgresql_ssl_mode");
+    CHECK(e.message.find("verify-full") != std::string::npos);
+  }
+  SECTION("number") {
+    const auto e = load_err(std::string(kMinimal) + "reconnect_multiplier: 0.5\n");
+    CHECK(e.key == "reconnect_multiplier");
+  }
+  SECTION("list of operations") {
+    const auto e = load_err(std::string(kMinimal) + "include_operations: [insert, upsert]\n");
+    CHECK(e.key == "include_operations");
+    CHECK(e.message.find("upsert") != std::string::npos);
+  }
+}
+
+TEST_CASE("out-of-range values") {
+  for (const char* port : {"0", "65536", "70000", "-1", "99999999999999999999"}) {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_port: " + port + "\n");
+    CHECK(e.key == "postgresql_port");
+    CHECK(e.message.find("1 to 65535") != std::string::npos);
+  }
+  CHECK(load_err(std::string(kMinimal) + "proto_version: 5\n").key == "proto_version");
+  CHECK(load_err(std::string(kMinimal) + "status_interval_ms: 5\n").key == "status_interval_ms");
+  CHECK(load_err(std::string(kMinimal) + "reconnect_initial_ms: 500\nreconnect_max_ms: 100\n").key == "reconnect_max_ms");
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 65535\n").port == 65535);
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 1\n").port == 1);
+}
+
+TEST_CASE("a bad LSN names the key") {
+  for (const char* lsn : {"16B3748", "0/", "G/1", "123456789/0", "0/0/0"}) {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_start_lsn: '" + lsn + "'\n");
+    CHECK(e.key == "postgresql_start_lsn");
+    CHECK(e.message.find("LSN") != std::string::npos);
+  }
+}
+
+TEST_CASE("unreadable cert and key files name the key and the path") {
+  const std::string missing = temp_path("no-such-cert.pem");
+  const std::string key = temp_path("key2.pem");
+  std::ofstream(key) << "x";
+  const auto e = load_err(std::string(kMinimal) + "postgresql_ssl_cert: " + missing + "\npostgresql_ssl_key: " + key + "\n");
+  CHECK(e.key == "postgresql_ssl_cert");
+  CHECK(e.message.find(missing) != std::string::npos);
+  CHECK(e.message.find("No such file") != std::string::npos);
+  const auto e2 = load_err(std::string(kMinimal) + "postgresql_ssl_root_cert: " + missing + "\n");
+  CHECK(e2.key == "postgresql_ssl_root_cert");
+  const auto e3 = load_err(std::string(kMinimal) + "postgresql_ssl_key: " + key + "\n");
+  CHECK(e3.key == "postgresql_ssl_key");  // a key without a certificate
+  const auto e4 = load_err(std::string(kMinimal) + "postgresql_ssl_mode: verify-full\n");
+  CHECK(e4.key == "postgresql_ssl_root_cert");
+  std::remove(key.c_str());
+}
+
+TEST_CASE("missing required keys") {
+  const auto e = load_err("postgresql_slot_name: s\npostgresql_publication_name: p\n");
+  CHECK(e.key == "postgresql_database");
+  CHECK(e.message.find("REPLICATOR_POSTGRESQL_DATABASE") != std::string::npos);
+  CHECK(e.message.find("--postgresql-database") != std::string::npos);
+  CHECK(load_err("postgresql_database: d\npostgresql_publication_name: p\n").key == "postgresql_slot_name");
+  CHECK(load_err("postgresql_database: d\npostgresql_slot_name: s\n").key == "postgresql_publication_name");
+  CHECK(load_err("").key == "postgresql_database");
+  // "key:" with no value is "not set".
+  CHECK(load_err("postgresql_database:\npostgresql_slot_name: s\npostgresql_publication_name: p\n").key ==
+        "postgresql_database");
+}
+
+TEST_CASE("cross-key rules") {
+  CHECK(load_err(std::string(kMinimal) + "position_store: file\n").key == "position_file");
+  CHECK(load_err(std::string(kMinimal) + "sink: file\n").key == "sink_file");
+  CHECK(load_err(std::string(kMinimal) + "streaming: true\n").key == "streaming");
+  CHECK(load_err(std::string(kMinimal) + "proto_version: 2\ntwo_phase: true\n").key == "two_phase");
+  CHECK(load_err(std::string(kMinimal) + "postgresql_temp_slot: true\npostgresql_create_slot: false\n").key ==
+        "postgresql_temp_slot");
+  CHECK(load_err(std::string(kMinimal) + "position_store: postgresql\nposition_table: a.b.c\n").key == "position_table");
+  const auto slot = load_err("postgresql_database: d\npostgresql_publication_name: p\npostgresql_slot_name: \"Bad Slot;\"\n");
+  CHECK(slot.key == "postgresql_slot_name");
+  CHECK(load_err("postgresql_database: d\npostgresql_publication_name: p\npostgresql_slot_name: " + std::string(64, 'a') +
+                 "\n")
+            .key == "postgresql_slot_name");
+}
+
+TEST_CASE("plugins: pgoutput only, wal2json named as not supported yet") {
+  const auto w = load_err(std::string(kMinimal) + "postgresql_plugin_name: wal2json\n");
+  CHECK(w.key == "postgresql_plugin_name");
+  CHECK(w.message.find("wal2json is not supported yet") != std::string::npos);
+  const auto o = load_err(std::string(kMinimal) + "postgresql_plugin_name: test_decoding\n");
+  CHECK(o.key == "postgresql_plugin_name");
+  CHECK(o.message.find("only pgoutput") != std::string::npos);
+}
+
+TEST_CASE("YAML syntax errors and shapes") {
+  const auto e = load_err("postgresql_database: [unclosed\n");
+  CHECK(e.message.find("invalid YAML") != std::string::npos);
+  CHECK(e.where.rfind("test.yaml:", 0) == 0);
+  CHECK(load_err("- a\n- b\n").message.find("mapping") != std::string::npos);
+  const auto dup = load_err(std::string(kMinimal) + "postgresql_port: 1\npostgresql_port: 2\n");
+  CHECK(dup.key == "postgresql_port");
+  CHECK(dup.message.find("twice") != std::string::npos);
+}
+
+TEST_CASE("precedence: flag > env > file > default") {
+  const std::string yaml = std::string(kMinimal) + "postgresql_host: from-file\npostgresql_port: 1111\n";
+  CHECK(load_ok(yaml).host == "from-file");
+  const Environment env{{"REPLICATOR_POSTGRESQL_HOST", "from-env"}, {"REPLICATOR_BATCH_MAX_CHANGES", "7"},
+                        {"REPLICATOR_INCLUDE_TABLES", "a.*, b.c"}};
+  const Config e = load_ok(yaml, env);
+  CHECK(e.host == "from-env");
+  CHECK(e.port == 1111);
+  CHECK(e.batch_max_changes == 7);
+  CHECK(e.include_tables == std::vector<std::string>{"a.*", "b.c"});
+  const Config f = load_ok(yaml, env, args({"--postgresql-host=from-flag", "--postgresql-port", "2222", "--binary"}));
+  CHECK(f.host == "from-flag");
+  CHECK(f.port == 2222);
+  CHECK(f.binary);
+  // Env alone supplies required keys; an empty env value counts as unset.
+  const Config only_env = load_ok("", {{"REPLICATOR_POSTGRESQL_DATABASE", "d"},
+                                       {"REPLICATOR_POSTGRESQL_SLOT_NAME", "s"},
+                                       {"REPLICATOR_POSTGRESQL_PUBLICATION_NAME", "p"},
+                                       {"REPLICATOR_POSTGRESQL_HOST", ""}});
+  CHECK(only_env.host == "localhost");
+  // Unrelated REPLICATOR_* variables (the test harness sets some) are ignored.
+  CHECK(load_ok(kMinimal, {{"REPLICATOR_PG_BIN", "/x"}}).host == "localhost");
+}
+
+TEST_CASE("a bad value from env or a flag says where it came from") {
+  const auto e = load_err(kMinimal, {{"REPLICATOR_POSTGRESQL_PORT", "http"}});
+  CHECK(e.key == "postgresql_port");
+  CHECK(e.where == "environment REPLICATOR_POSTGRESQL_PORT");
+  const auto f = load_err(kMinimal, {}, args({"--postgresql-port=0"}));
+  CHECK(f.where == "flag --postgresql-port");
+}
+
+TEST_CASE("password sources: PGPASSWORD is the fallback") {
+  CHECK(load_ok(kMinimal, {{"PGPASSWORD", "pgpw"}}).password == "pgpw");
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n", {{"PGPASSWORD", "pgpw"}}).password == "filepw");
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n",
+                {{"PGPASSWORD", "pgpw"}, {"REPLICATOR_POSTGRESQL_PASSWORD", "envpw"}})
+            .password == "envpw");
+}
+
+TEST_CASE("the password never appears in errors or the printed config") {
+  const std::string pw = "Sup3r-S3cret-pw";
+  SECTION("wrong type") {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_password: [" + pw + "]\n");
+    CHECK(e.key == "postgresql_password");
+    CHECK(e.describe().find(pw) == std::string::npos);
+  }
+  SECTION("another key is bad") {
+    const auto e = load_err(std::string(kMinimal) + "postgresql_password: " + pw + "\npostgresql_port: x\n");
+    CHECK(e.describe().find(pw) == std::string::npos);
+  }
+  SECTION("printed config") {
+    const Config c = load_ok(std::string(kMinimal) + "postgresql_password: " + pw + "\nposition_dsn: password=" + pw + "\n");
+    const std::string printed = describe_config(c);
+    CHECK(printed.find(pw) == std::string::npos);
+    CHECK(printed.find("postgresql_password: '<redacted>'") != std::string::npos);
+  }
+}
+
+TEST_CASE("command line parsing") {
+  const CommandLine c = args({"--config", "/etc/r.yaml", "--postgresql-temp-slot", "--log-level=debug", "--print-config"});
+  CHECK(c.config_path == "/etc/r.yaml");
+  CHECK(c.print_config);
+  REQUIRE(c.overrides.size() == 2);
+  CHECK(c.overrides[0] == std::pair<std::string, std::string>{"postgresql_temp_slot", "true"});
+  CHECK(c.overrides[1] == std::pair<std::string, std::string>{"log_level", "debug"});
+  CHECK(args({"--config=/x.yaml"}).config_path == "/x.yaml");
+  CHECK(args({"--help"}).help);
+
+  auto bad = [](std::initializer_list<const char*> a) {
+    std::vector<const char*> argv{"replicator"};
+    argv.insert(argv.end(), a.begin(), a.end());
+    auto r = parse_command_line(static_cast<int>(argv.size()), argv.data());
+    REQUIRE_FALSE(r.has_value());
+    return r.error();
+  };
+  const auto unknown = bad({"--postgres-host=x"});
+  CHECK(unknown.describe().find("did you mean --postgresql-host?") != std::string::npos);
+  CHECK(bad({"--config"}).key == "--config");
+  CHECK(bad({"--postgresql-port"}).key == "postgresql_port");
+  CHECK(bad({"stray"}).key == "stray");
+}
+
+TEST_CASE("load_config reads the file and reports an unreadable one") {
+  const std::string path = temp_path("replicator.yaml");
+  std::ofstream(path) << kMinimal << "postgresql_port: nope\n";
+  CommandLine cli;
+  cli.config_path = path;
+  auto r = load_config(cli, {});
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().where == path + ":4:18");
+  std::remove(path.c_str());
+  auto missing = load_config(cli, {});
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().key == "--config");
+  CHECK(missing.error().message.find("No such file") != std::string::npos);
+  // REPLICATOR_CONFIG names the file when --config is absent.
+  auto via_env = load_config(CommandLine{}, {{"REPLICATOR_CONFIG", path}});
+  REQUIRE_FALSE(via_env.has_value());
+  CHECK(via_env.error().key == "--config");
+}
+
+TEST_CASE("usage lists every key with its env var and flag") {
+  const std::string u = usage_text();
+  for (const auto& k : all_keys()) {
+    CHECK(u.find(flag_name(k.name)) != std::string::npos);
+    CHECK(u.find(env_name(k.name)) != std::string::npos);
+  }
+  CHECK(env_name("postgresql_host") == "REPLICATOR_POSTGRESQL_HOST");
+  CHECK(flag_name("postgresql_host") == "--postgresql-host");
+}
