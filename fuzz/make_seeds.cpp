@@ -1,0 +1,142 @@
+// Writes the seed corpora: hand-made messages of every type (pgoutput_samples.hpp) and, for each
+// stream file given, every captured message as its own seed (with a Stream Start in front when it
+// was sent inside a streamed transaction, so the seed decodes the way the server meant it).
+//   bazel run //fuzz:make_seeds -- $PWD/fuzz/corpus [tests/data/*.stream ...]
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fuzz_input.hpp"
+#include "pgoutput_samples.hpp"
+#include "replicator/pgoutput/decoder.hpp"
+
+namespace fs = std::filesystem;
+using replicator::fuzz::append_framed;
+using replicator::fuzz::MessageWriter;
+using replicator::fuzz::Sample;
+
+namespace {
+
+void write(const fs::path& dir, const std::string& name, const std::vector<std::byte>& bytes) {
+  fs::create_directories(dir);
+  std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<std::byte> framed(std::initializer_list<std::span<const std::byte>> msgs) {
+  std::vector<std::byte> out;
+  for (auto m : msgs) append_framed(out, m);
+  return out;
+}
+
+std::vector<std::byte> xlogdata(std::uint64_t lsn, std::span<const std::byte> payload) {
+  MessageWriter w('w');
+  w.u64(lsn).u64(lsn + payload.size()).i64(817'000'000'000'000);
+  std::vector<std::byte> out = std::move(w).bytes();
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+// Frames of a stream file: u32 BE payload length, u64 BE LSN, payload.
+struct Frame {
+  std::uint64_t lsn;
+  std::vector<std::byte> payload;
+};
+std::vector<Frame> read_stream_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<unsigned char> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<Frame> frames;
+  std::size_t pos = 0;
+  while (b.size() - pos >= 12) {
+    std::uint32_t len = 0;
+    std::uint64_t lsn = 0;
+    for (int i = 0; i < 4; ++i) len = (len << 8) | b[pos + i];
+    for (int i = 0; i < 8; ++i) lsn = (lsn << 8) | b[pos + 4 + i];
+    pos += 12;
+    if (len > b.size() - pos) break;
+    const auto* p = reinterpret_cast<const std::byte*>(b.data() + pos);
+    frames.push_back({lsn, std::vector<std::byte>(p, p + len)});
+    pos += len;
+  }
+  return frames;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s CORPUS_ROOT [STREAM_FILE...]\n", argv[0]);
+    return 2;
+  }
+  const fs::path root = argv[1];
+  const auto seq = replicator::fuzz::sample_sequence();
+
+  // Message sequences: each sample alone (with Stream Start first when it belongs in a stream),
+  // and the whole sequence in one input.
+  const auto start = replicator::fuzz::samples::stream_start(true);
+  replicator::pgoutput::PgOutputDecoder state;
+  std::vector<std::byte> all;
+  std::vector<std::byte> all_wrapped;
+  std::uint64_t lsn = 0x16B3748;
+  for (const Sample& s : seq) {
+    const bool in_stream = state.in_stream();
+    (void)state.decode(std::span<const std::byte>(s.bytes));
+    const auto seed = in_stream ? framed({start, s.bytes}) : framed({s.bytes});
+    for (const char* target : {"pgoutput_decoder", "differential"}) write(root / target, "sample_" + s.name, seed);
+    auto w = xlogdata(lsn, s.bytes);
+    write(root / "copy_data", "sample_" + s.name, in_stream ? framed({xlogdata(lsn - 8, start), w}) : framed({w}));
+    append_framed(all, s.bytes);
+    append_framed(all_wrapped, w);
+    lsn += s.bytes.size();
+  }
+  for (const char* target : {"pgoutput_decoder", "differential"}) write(root / target, "sequence_all_samples", all);
+  write(root / "copy_data", "sequence_all_samples", all_wrapped);
+  for (int reply : {0, 1}) {
+    auto k = std::move(MessageWriter('k').u64(0x16B3748).i64(817'000'000'000'000).u8(static_cast<std::uint8_t>(reply)))
+                 .bytes();
+    write(root / "copy_data", "keepalive_" + std::to_string(reply), framed({k}));
+  }
+
+  int n = 0;
+  for (const char* text : {"0/0", "16/B374D848", "0/16B3748", "FFFFFFFF/FFFFFFFF", "a/b", "00000000/00000001",
+                           "1/0", "123456789/0", "0/", "/0", "G/0", "1/2/3", " 0/0"}) {
+    const std::string_view t(text);
+    write(root / "lsn", "lsn_" + std::to_string(n++),
+          std::vector<std::byte>(reinterpret_cast<const std::byte*>(t.data()),
+                                 reinterpret_cast<const std::byte*>(t.data()) + t.size()));
+  }
+
+  // Captured stream files: one seed per distinct message, and each whole file as a frame seed.
+  std::set<std::vector<std::byte>> seen;
+  for (int i = 2; i < argc; ++i) {
+    const fs::path file = argv[i];
+    const auto frames = read_stream_file(file);
+    replicator::pgoutput::PgOutputDecoder d;
+    std::vector<std::byte> stream_start;  // the last Stream Start, to put in front of streamed messages
+    int index = 0;
+    for (const Frame& f : frames) {
+      const bool in_stream = d.in_stream();
+      auto m = d.decode(std::span<const std::byte>(f.payload));
+      if (m && std::holds_alternative<replicator::pgoutput::StreamStartView>(*m)) stream_start = f.payload;
+      if (f.payload.size() > 0xFFFF) continue;  // does not fit the u16 framing
+      std::vector<std::byte> key = f.payload;
+      key.push_back(static_cast<std::byte>(in_stream));
+      if (!seen.insert(key).second) continue;
+      const std::string name = file.stem().string() + "_" + std::to_string(index++);
+      const auto seed = in_stream ? framed({stream_start, f.payload}) : framed({f.payload});
+      for (const char* target : {"pgoutput_decoder", "differential"}) write(root / target, name, seed);
+      write(root / "copy_data", name,
+            in_stream ? framed({xlogdata(f.lsn, stream_start), xlogdata(f.lsn, f.payload)})
+                      : framed({xlogdata(f.lsn, f.payload)}));
+    }
+    std::printf("%s: %zu frames, %d distinct message seeds\n", file.c_str(), frames.size(), index);
+  }
+  std::printf("seeds written under %s\n", root.c_str());
+  return 0;
+}
