@@ -1,0 +1,226 @@
+// ReplayTransport: a TransportPolicy that replays a captured stream file (see frame.hpp) and
+// hands out WalMessage events exactly like the live transport, then EndOfStream.
+//   auto t = ReplayTransport::open("tests/data/basic.stream");   // Result<ReplayTransport, ReplicationError>
+//   t->start(Lsn::invalid());  while (auto ev = t->poll(100ms)) { if (holds_alternative<EndOfStream>(*ev)) break; ... }
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "replicator/concepts.hpp"
+#include "replicator/error.hpp"
+#include "replicator/lsn.hpp"
+#include "replicator/pgoutput/decoder.hpp"
+#include "replicator/transport/events.hpp"
+#include "replicator/transport/frame.hpp"
+
+namespace replicator::transport {
+
+// start(lsn) resumes the way the server does: a transaction is skipped as a whole when its end
+// (the end_lsn of its Commit / Prepare / Commit Prepared / Stream Commit / Stream Prepare,
+// rollback_end_lsn of Rollback Prepared) is <= lsn. A streamed transaction's Stream Start/Stop
+// blocks go with its final message; a top-level Stream Abort and a non-transactional Message count
+// as ending at their LSN + 1 (skipped when their LSN < lsn, as the server's decoder does).
+// Transactions the file does not finish are never skipped (the server would send them again).
+// Relation and Type messages of skipped non-streamed transactions are still delivered, at their
+// place in the file: the server re-sends them in a new session before their first use, and the
+// file holds each only once. start(0/0) replays everything.
+class ReplayTransport {
+ public:
+  explicit ReplayTransport(std::vector<std::byte> bytes) : bytes_(std::move(bytes)) {}
+
+  // Reads the whole file. Fatal error if it cannot be read.
+  [[nodiscard]] static Result<ReplayTransport, ReplicationError> open(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return ReplicationError::fatal("cannot open stream file " + path);
+    std::vector<std::byte> bytes;
+    std::byte buf[1 << 16];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+    const bool bad = std::ferror(f) != 0;
+    std::fclose(f);
+    if (bad) return ReplicationError::fatal("cannot read stream file " + path);
+    return ReplayTransport(std::move(bytes));
+  }
+
+  // (Re)starts at the beginning of the file, skipping what a server would not resend after `lsn`.
+  Status start(Lsn lsn) {
+    reader_ = FrameReader(bytes_);
+    frame_index_ = 0;
+    start_lsn_ = lsn;
+    connected_ = true;
+    ++start_count_;
+    compute_skips(lsn);
+    return ok_status();
+  }
+
+  Result<TransportEvent, ReplicationError> poll(std::chrono::milliseconds /*timeout: replay never waits*/) {
+    if (!connected_) return ReplicationError::retry("replay: not connected (call start() first)");
+    if (fail_countdown_ > 0 && --fail_countdown_ == 0) {
+      connected_ = false;
+      return ReplicationError::retry("replay: injected poll failure");
+    }
+    while (true) {
+      if (reader_.at_end()) return TransportEvent{EndOfStream{}};
+      auto frame = reader_.next();
+      if (!frame) {
+        const Error& e = frame.error();
+        if (e.code == Errc::need_more_data)
+          return ReplicationError::fatal("replay: truncated frame at offset " + std::to_string(e.offset) +
+                                         " (the file ends inside it)");
+        return ReplicationError::fatal("replay: malformed frame at offset " + std::to_string(e.offset) + " (" +
+                                       e.describe() + ")");
+      }
+      const std::size_t index = frame_index_++;
+      if (index < skip_.size() && skip_[index]) {
+        ++skipped_;
+        continue;
+      }
+      ++delivered_;
+      // The server's XLogData for logical decoding carries the same LSN as start and end.
+      return TransportEvent{WalMessage{frame->lsn, frame->lsn, PgTimestamp{}, frame->payload, frame->payload_offset()}};
+    }
+  }
+
+  Status send_status(const StandbyStatus& status) {
+    if (!connected_) return ReplicationError::retry("replay: not connected (call start() first)");
+    status_updates_.push_back(status);
+    return ok_status();
+  }
+
+  // --- test hooks ---
+  // The n-th poll() from now (1 = the next one) fails with a retryable error and the transport
+  // counts as disconnected until start() is called again, like a dropped connection.
+  void fail_nth_poll(std::size_t n) noexcept { fail_countdown_ = n; }
+  [[nodiscard]] const std::vector<StandbyStatus>& status_updates() const noexcept { return status_updates_; }
+  [[nodiscard]] Lsn last_flushed() const noexcept {
+    return status_updates_.empty() ? Lsn::invalid() : status_updates_.back().flushed;
+  }
+  [[nodiscard]] std::size_t start_count() const noexcept { return start_count_; }
+  [[nodiscard]] Lsn start_lsn() const noexcept { return start_lsn_; }
+  [[nodiscard]] bool connected() const noexcept { return connected_; }
+  [[nodiscard]] std::size_t delivered() const noexcept { return delivered_; }  // since construction
+  [[nodiscard]] std::size_t skipped() const noexcept { return skipped_; }
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
+
+ private:
+  struct Unit {
+    Lsn end{std::numeric_limits<std::uint64_t>::max()};  // unfinished: never skipped
+  };
+
+  // One pass over the frames, grouping them into transactions (units) by message tag.
+  void compute_skips(Lsn lsn) {
+    skip_.clear();
+    if (!lsn.is_valid()) return;
+    std::vector<Unit> units;
+    std::vector<std::int64_t> unit_of;  // per frame; -1: not part of any transaction
+    std::vector<bool> always;           // Relation/Type outside stream blocks
+    std::unordered_map<pgoutput::Xid, std::int64_t> streams;
+    std::int64_t current = -1;  // open Begin / Begin Prepare transaction
+    std::int64_t block = -1;    // unit of the open Stream Start..Stop block
+    auto new_unit = [&units] {
+      units.emplace_back();
+      return static_cast<std::int64_t>(units.size() - 1);
+    };
+    auto stream_unit = [&](pgoutput::Xid xid) {
+      auto it = streams.find(xid);
+      if (it != streams.end()) return it->second;
+      const auto u = new_unit();
+      streams.emplace(xid, u);
+      return u;
+    };
+    FrameReader reader(bytes_);
+    while (!reader.at_end()) {
+      auto frame = reader.next();
+      if (!frame) break;  // poll() reports it when it gets there
+      std::int64_t unit = -1;
+      bool keep = false;
+      const auto payload = frame->payload;
+      const char tag = payload.empty() ? '\0' : static_cast<char>(payload[0]);
+      auto decoded = pgoutput::decode_message(payload, block >= 0);
+      if (block >= 0) {
+        unit = block;
+        if (tag == 'E') block = -1;
+      } else if (!decoded) {
+        unit = current;
+      } else {
+        const pgoutput::Message& m = *decoded;
+        if (const auto* s = std::get_if<pgoutput::StreamStartView>(&m)) {
+          unit = block = stream_unit(s->xid);
+        } else if (std::holds_alternative<pgoutput::BeginView>(m) ||
+                   std::holds_alternative<pgoutput::BeginPrepareView>(m)) {
+          unit = current = new_unit();
+        } else if (const auto* c = std::get_if<pgoutput::CommitView>(&m)) {
+          unit = end_current(units, current, c->end_lsn);
+        } else if (const auto* p = std::get_if<pgoutput::PrepareView>(&m)) {
+          unit = end_current(units, current, p->end_lsn);
+        } else if (const auto* k = std::get_if<pgoutput::CommitPreparedView>(&m)) {
+          unit = new_unit();
+          units[static_cast<std::size_t>(unit)].end = k->end_lsn;
+        } else if (const auto* r = std::get_if<pgoutput::RollbackPreparedView>(&m)) {
+          unit = new_unit();
+          units[static_cast<std::size_t>(unit)].end = r->rollback_end_lsn;
+        } else if (const auto* sc = std::get_if<pgoutput::StreamCommitView>(&m)) {
+          unit = stream_unit(sc->xid);
+          units[static_cast<std::size_t>(unit)].end = sc->end_lsn;
+          streams.erase(sc->xid);
+        } else if (const auto* sp = std::get_if<pgoutput::StreamPrepareView>(&m)) {
+          unit = stream_unit(sp->xid);
+          units[static_cast<std::size_t>(unit)].end = sp->end_lsn;
+          streams.erase(sp->xid);
+        } else if (const auto* sa = std::get_if<pgoutput::StreamAbortView>(&m)) {
+          unit = stream_unit(sa->xid);
+          if (sa->subxid == sa->xid) {  // a sub-transaction abort stays part of the stream
+            units[static_cast<std::size_t>(unit)].end = (sa->has_abort_info ? sa->abort_lsn : frame->lsn) + 1;
+            streams.erase(sa->xid);
+          }
+        } else if (const auto* msg = std::get_if<pgoutput::LogicalMessageView>(&m); msg && current < 0) {
+          unit = new_unit();
+          units[static_cast<std::size_t>(unit)].end = msg->lsn + 1;
+        } else {
+          unit = current;
+          keep = std::holds_alternative<pgoutput::RelationView>(m) || std::holds_alternative<pgoutput::TypeView>(m);
+        }
+      }
+      unit_of.push_back(unit);
+      always.push_back(keep);
+    }
+    skip_.resize(unit_of.size(), false);
+    for (std::size_t i = 0; i < unit_of.size(); ++i) {
+      const auto u = unit_of[i];
+      skip_[i] = u >= 0 && !always[i] && units[static_cast<std::size_t>(u)].end <= lsn;
+    }
+  }
+
+  static std::int64_t end_current(std::vector<Unit>& units, std::int64_t& current, Lsn end) {
+    if (current < 0) return -1;  // a Commit without Begin: leave it to the consumer to complain
+    const auto unit = current;
+    units[static_cast<std::size_t>(unit)].end = end;
+    current = -1;
+    return unit;
+  }
+
+  std::vector<std::byte> bytes_;
+  FrameReader reader_{};
+  std::size_t frame_index_ = 0;
+  std::vector<bool> skip_;
+  Lsn start_lsn_;
+  bool connected_ = false;
+  std::size_t start_count_ = 0;
+  std::size_t fail_countdown_ = 0;
+  std::size_t delivered_ = 0;
+  std::size_t skipped_ = 0;
+  std::vector<StandbyStatus> status_updates_;
+};
+
+static_assert(TransportPolicy<ReplayTransport>, "ReplayTransport must satisfy TransportPolicy");
+
+}  // namespace replicator::transport
