@@ -1,0 +1,486 @@
+// LibpqTransport: the live TransportPolicy. Opens a management and a replication connection,
+// checks the publications and the slot, runs START_REPLICATION with the pgoutput options and
+// reads the CopyBoth stream without blocking (PQconsumeInput / PQgetCopyData(async) / poll()).
+//   LibpqTransport t(cfg, {.slot_name = "cdc", .publication_names = {"pub"}, .proto_version = 2});
+//   if (auto st = t.start(Lsn{}); !st) return st.error();
+//   auto ev = t.poll(100ms);  // WalMessage / Keepalive / Idle / EndOfStream, or a classified error
+#pragma once
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "replicator/concepts.hpp"
+#include "replicator/error.hpp"
+#include "replicator/lsn.hpp"
+#include "replicator/protocol/copy_data.hpp"
+#include "replicator/timestamp.hpp"
+#include "replicator/transport/detail/libpq_text.hpp"
+#include "replicator/transport/events.hpp"
+#include "replicator/transport/libpq_connection.hpp"
+#include "replicator/transport/slot.hpp"
+
+namespace replicator {
+
+// pgoutput `streaming`: off, on (proto 2+), parallel (proto 4, PostgreSQL 16+).
+enum class StreamingMode : std::uint8_t { off, on, parallel };
+// pgoutput `origin` (PostgreSQL 16+): any (all changes) or none (only changes without an origin).
+enum class OriginFilter : std::uint8_t { any, none };
+
+struct LibpqTransportOptions {
+  std::string slot_name;
+  std::vector<std::string> publication_names;
+  int proto_version = 1;  // 1-4; an error (not a silent downgrade) when the server supports less
+  bool binary = false;
+  bool messages = false;
+  StreamingMode streaming = StreamingMode::off;
+  bool two_phase = false;  // decode prepared transactions (proto 3+); also creates the slot with TWO_PHASE
+  OriginFilter origin = OriginFilter::any;
+
+  bool create_slot = true;         // create the slot when missing (otherwise a fatal error saying how)
+  bool temporary_slot = false;     // TEMPORARY slot on the streaming connection (always created)
+  bool drop_slot_on_exit = false;  // finish() drops a permanent slot
+  bool verify_publications = true; // check each publication exists at open()
+
+  std::chrono::milliseconds status_interval{10'000};  // status_due() period
+  // No data and no keepalive for this long: the connection is dead (retryable error). At half of
+  // it poll() asks the server for a keepalive. 0 disables.
+  std::chrono::milliseconds silence_timeout{120'000};
+  std::chrono::milliseconds finish_timeout{10'000};  // finish(): how long to wait for the server to end COPY
+};
+
+// Checks the options against each other and against the server version, before anything is sent.
+[[nodiscard]] inline Status validate_transport_options(const LibpqTransportOptions& o, int server_version) {
+  if (auto st = validate_slot_name(o.slot_name); !st) return st;
+  if (o.publication_names.empty()) return ReplicationError::fatal("at least one publication name is required", "22023");
+  for (const auto& p : o.publication_names) {
+    if (p.empty() || p.size() > 63 || p.find('\0') != std::string::npos) {
+      return ReplicationError::fatal("invalid publication name \"" + detail::printable(p) + "\" (1-63 bytes)", "42602");
+    }
+  }
+  const std::string server = "PostgreSQL " + format_server_version(server_version);
+  if (o.proto_version < 1 || o.proto_version > 4) {
+    return ReplicationError::fatal("proto_version must be 1, 2, 3 or 4 (got " + std::to_string(o.proto_version) + ")",
+                                   "22023");
+  }
+  const int max_proto = max_proto_version(server_version);
+  if (o.proto_version > max_proto) {
+    static constexpr const char* needs[] = {"", "10", "14", "15", "16"};
+    return ReplicationError::fatal("proto_version " + std::to_string(o.proto_version) + " needs PostgreSQL " +
+                                   needs[o.proto_version] + " or later; the server is " + server +
+                                   " (supports 1-" + std::to_string(max_proto) + ")", "22023");
+  }
+  if (o.streaming == StreamingMode::on && o.proto_version < 2) {
+    return ReplicationError::fatal("streaming = on needs proto_version 2 or later", "22023");
+  }
+  if (o.streaming == StreamingMode::parallel && o.proto_version < 4) {
+    return ReplicationError::fatal("streaming = parallel needs proto_version 4 (PostgreSQL 16 or later)", "22023");
+  }
+  if (o.two_phase && o.proto_version < 3) {
+    return ReplicationError::fatal("two_phase needs proto_version 3 or later (PostgreSQL 15 or later)", "22023");
+  }
+  if ((o.binary || o.messages) && server_version < 140000) {
+    return ReplicationError::fatal("the binary and messages options need PostgreSQL 14 or later; the server is " +
+                                   server, "22023");
+  }
+  if (o.origin == OriginFilter::none && server_version < 160000) {
+    return ReplicationError::fatal("origin = none needs PostgreSQL 16 or later; the server is " + server, "22023");
+  }
+  if (o.status_interval.count() <= 0) return ReplicationError::fatal("status_interval must be positive", "22023");
+  if (o.silence_timeout.count() < 0) return ReplicationError::fatal("silence_timeout must be >= 0", "22023");
+  return ok_status();
+}
+
+// START_REPLICATION SLOT "slot" LOGICAL X/Y (proto_version '2', publication_names '"a","b"', ...).
+// Option values are string literals; publication names are quoted identifiers inside that literal
+// (pgoutput splits them with SplitIdentifierString). Options left at their default are not sent,
+// so older servers never see an option they do not know.
+[[nodiscard]] inline std::string build_start_replication_command(const LibpqTransportOptions& o, Lsn start) {
+  std::string names;
+  for (const auto& p : o.publication_names) {
+    if (!names.empty()) names += ',';
+    names += detail::quote_ident_plain(p);
+  }
+  std::string sql = "START_REPLICATION SLOT " + detail::quote_ident_plain(o.slot_name) + " LOGICAL " +
+                    start.to_string() + " (proto_version '" + std::to_string(o.proto_version) +
+                    "', publication_names " + detail::quote_literal_plain(names);
+  if (o.binary) sql += ", binary 'true'";
+  if (o.messages) sql += ", messages 'true'";
+  if (o.streaming == StreamingMode::on) sql += ", streaming 'on'";
+  if (o.streaming == StreamingMode::parallel) sql += ", streaming 'parallel'";
+  if (o.two_phase) sql += ", two_phase 'on'";
+  if (o.origin == OriginFilter::none) sql += ", origin 'none'";
+  sql += ')';
+  return sql;
+}
+
+class LibpqTransport {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  LibpqTransport(ConnectionConfig config, LibpqTransportOptions options)
+      : config_(std::move(config)), options_(std::move(options)) {}
+
+  LibpqTransport(const LibpqTransport&) = delete;
+  LibpqTransport& operator=(const LibpqTransport&) = delete;
+  LibpqTransport(LibpqTransport&&) noexcept = default;
+  LibpqTransport& operator=(LibpqTransport&&) noexcept = default;
+  ~LibpqTransport() = default;  // closes both connections; a temporary slot goes with its session
+
+  // Connects both connections, checks options against the server, runs IDENTIFY_SYSTEM, checks the
+  // publications and ensures the slot. Does nothing when already open. start() calls it.
+  [[nodiscard]] Result<SystemIdentity, ReplicationError> open() {
+    if (identity_ && mgmt_.is_open() && repl_.is_open()) return *identity_;
+    close();
+    // The options that need no server first, so a bad slot name never reaches the network.
+    if (auto st = validate_slot_name(options_.slot_name); !st) return st.error();
+    auto mgmt = PgConnection::connect(config_, ConnectionKind::normal);
+    if (!mgmt) return mgmt.error();
+    auto repl = PgConnection::connect(config_, ConnectionKind::replication);
+    if (!repl) return repl.error();
+    if (auto st = validate_transport_options(options_, repl->server_version()); !st) return st.error();
+    auto id = identify_system(*repl);
+    if (!id) return id.error();
+    std::vector<PublicationInfo> pubs;
+    if (options_.verify_publications) {
+      for (const auto& name : options_.publication_names) {
+        auto pub = check_publication(*mgmt, name);
+        if (!pub) return pub.error();
+        pubs.push_back(std::move(*pub));
+      }
+    }
+    SlotOptions so;
+    so.name = options_.slot_name;
+    so.create_if_missing = options_.create_slot;
+    so.temporary = options_.temporary_slot;
+    so.two_phase = options_.two_phase;
+    auto slot = ensure_slot(*mgmt, *repl, so, id->dbname);
+    if (!slot) return slot.error();
+
+    mgmt_ = std::move(*mgmt);
+    repl_ = std::move(*repl);
+    identity_ = *id;
+    publications_ = std::move(pubs);
+    slot_ = std::move(*slot);
+    flush_floor_ = std::max(flush_floor_, slot_->confirmed_flush);
+    return *identity_;
+  }
+
+  // START_REPLICATION at `lsn` (0/0: where the slot is). Opens connections first when needed.
+  [[nodiscard]] Status start(Lsn lsn) {
+    if (streaming_) return ReplicationError::fatal("start() called while already streaming");
+    auto id = open();
+    if (!id) return id.error();
+    const std::string sql = build_start_replication_command(options_, lsn);
+    PgResult res(PQexec(repl_.get(), sql.c_str()));
+    if (!res.get() || PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
+      return repl_.error_from_result(res.get(), "START_REPLICATION on slot \"" + options_.slot_name + "\"");
+    }
+    if (PQsetnonblocking(repl_.get(), 1) != 0) return repl_.connection_error("switching to non-blocking mode");
+    streaming_ = true;
+    flush_pending_ = false;
+    flush_floor_ = std::max(flush_floor_, lsn);
+    received_lsn_ = std::max(received_lsn_, lsn);
+    last_status_ = StandbyStatus{flush_floor_, flush_floor_, flush_floor_, false};
+    const auto now = Clock::now();
+    last_status_time_ = now;
+    last_receive_time_ = now;
+    ping_sent_ = false;
+    return ok_status();
+  }
+
+  // Waits up to `timeout` for the next CopyData message. A WalMessage's payload stays valid until
+  // the next poll(). Keepalives are handed on (the caller answers reply_requested ones with
+  // send_status). Server-side end of COPY gives EndOfStream, or the server's error classified.
+  [[nodiscard]] Result<TransportEvent, ReplicationError> poll(std::chrono::milliseconds timeout) {
+    buffer_.reset();
+    if (!streaming_) return ReplicationError::fatal("poll() called while not streaming (call start() first)");
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      char* raw = nullptr;
+      const int n = PQgetCopyData(repl_.get(), &raw, /*async=*/1);
+      if (n > 0) {
+        buffer_.reset(raw);
+        last_receive_time_ = Clock::now();
+        ping_sent_ = false;
+        return on_copy_data({reinterpret_cast<const std::byte*>(raw), static_cast<std::size_t>(n)});
+      }
+      if (n == -1) return on_end_of_copy();
+      if (n == -2) return lost(repl_.connection_error("receiving replication data"));
+
+      const auto now = Clock::now();
+      auto wake = deadline;
+      if (options_.silence_timeout.count() > 0) {
+        const auto dead_at = last_receive_time_ + options_.silence_timeout;
+        const auto ping_at = last_receive_time_ + options_.silence_timeout / 2;
+        if (now >= dead_at) {
+          return lost(ReplicationError::retry("no data or keepalive from the server for " +
+                                              std::to_string(options_.silence_timeout.count()) +
+                                              " ms; treating the replication connection as dead"));
+        }
+        if (now >= ping_at && !ping_sent_) {
+          // Ask for a keepalive, repeating the positions already reported (never advancing them).
+          StandbyStatus ping = last_status_;
+          ping.reply_requested = true;
+          if (auto st = send_status(ping); !st) return st.error();
+          ping_sent_ = true;
+        }
+        wake = std::min(wake, ping_sent_ ? dead_at : ping_at);
+      }
+      if (now >= deadline) return TransportEvent{Idle{}};
+
+      pollfd pfd{PQsocket(repl_.get()), static_cast<short>(POLLIN | (flush_pending_ ? POLLOUT : 0)), 0};
+      if (pfd.fd < 0) return lost(repl_.connection_error("replication socket closed"));
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
+      const int rc = ::poll(&pfd, 1, static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 1 << 30)));
+      if (rc < 0) {
+        if (errno == EINTR) continue;
+        return lost(ReplicationError::retry(std::string("poll() on the replication socket failed: ") +
+                                            std::strerror(errno)));
+      }
+      if (rc == 0) continue;
+      if (flush_pending_ && (pfd.revents & POLLOUT) != 0) {
+        if (auto st = flush(); !st) return st.error();
+      }
+      if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0 && PQconsumeInput(repl_.get()) == 0) {
+        return lost(repl_.connection_error("reading from the replication connection"));
+      }
+    }
+  }
+
+  // Sends a standby status update ('r') without blocking. Positions never go backwards: each is
+  // raised to what was already reported (and to the slot's confirmed position), since the server
+  // would otherwise move the slot back.
+  [[nodiscard]] Status send_status(const StandbyStatus& status) {
+    if (!streaming_) return ReplicationError::fatal("send_status() called while not streaming");
+    StandbyStatus s = status;
+    s.flushed = std::max({s.flushed, last_status_.flushed, flush_floor_});
+    s.applied = std::max(s.applied, last_status_.applied);
+    s.written = std::max({s.written, last_status_.written, s.flushed});
+    const auto now_wall = PgTimestamp::from_unix_micros(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    const auto msg = protocol::make_standby_status_update(s.written, s.flushed, s.applied, now_wall,
+                                                          s.reply_requested);
+    const int rc = PQputCopyData(repl_.get(), reinterpret_cast<const char*>(msg.data()), static_cast<int>(msg.size()));
+    if (rc != 1) return lost(repl_.connection_error("sending standby status update"));
+    last_status_ = s;
+    last_status_.reply_requested = false;
+    last_status_time_ = Clock::now();
+    return flush();
+  }
+
+  // True when status_interval has passed since the last status update was sent.
+  [[nodiscard]] bool status_due(Clock::time_point now) const noexcept {
+    return streaming_ && now - last_status_time_ >= options_.status_interval;
+  }
+
+  // Ends streaming cleanly: a final status update, CopyDone, the server's remaining messages
+  // discarded (they were never reported as flushed, so they will be sent again), the command's
+  // results drained. Then drops a permanent slot when drop_slot_on_exit is set, and closes the
+  // replication connection (a temporary slot ends with it).
+  [[nodiscard]] Status finish() { return finish(last_status_); }
+  [[nodiscard]] Status finish(const StandbyStatus& final_status) {
+    buffer_.reset();
+    if (streaming_) {
+      if (auto st = send_status(final_status); !st) return st;
+      if (auto st = end_copy(); !st) return lost(st.error());
+    }
+    Status result = ok_status();
+    if (options_.drop_slot_on_exit && !options_.temporary_slot && repl_.is_open()) {
+      result = drop_slot(repl_, options_.slot_name, true);
+      if (result) slot_.reset();
+    }
+    // A walsender cannot run a second logical START_REPLICATION after CopyDone (it keeps its
+    // "streaming done" state), so the next start() reconnects. This also ends a temporary slot.
+    repl_.close();
+    identity_.reset();
+    return result;
+  }
+
+  // Drops both connections at once (after an error, before reconnecting with start()).
+  void close() noexcept {
+    buffer_.reset();
+    streaming_ = false;
+    flush_pending_ = false;
+    repl_.close();
+    mgmt_.close();
+    identity_.reset();
+  }
+
+  [[nodiscard]] bool streaming() const noexcept { return streaming_; }
+  // Highest XLogData wal_start received (or the start position).
+  [[nodiscard]] Lsn received_lsn() const noexcept { return received_lsn_; }
+  // Highest wal_end the server reported (XLogData or keepalive): its end of WAL.
+  [[nodiscard]] Lsn server_wal_end() const noexcept { return server_wal_end_; }
+  // The last status update sent (positions after the no-going-back rule).
+  [[nodiscard]] const StandbyStatus& last_status() const noexcept { return last_status_; }
+  [[nodiscard]] Clock::time_point last_status_time() const noexcept { return last_status_time_; }
+  [[nodiscard]] const std::optional<SystemIdentity>& identity() const noexcept { return identity_; }
+  [[nodiscard]] const std::optional<SlotInfo>& slot() const noexcept { return slot_; }
+  [[nodiscard]] const std::vector<PublicationInfo>& publications() const noexcept { return publications_; }
+  [[nodiscard]] int server_version() const noexcept { return repl_.server_version(); }
+  // The management connection, for callers that keep positions in the source database.
+  [[nodiscard]] PgConnection& management() noexcept { return mgmt_; }
+  [[nodiscard]] PgConnection& replication() noexcept { return repl_; }
+  [[nodiscard]] const ConnectionConfig& config() const noexcept { return config_; }
+  [[nodiscard]] const LibpqTransportOptions& options() const noexcept { return options_; }
+
+ private:
+  Result<TransportEvent, ReplicationError> on_copy_data(std::span<const std::byte> bytes) {
+    auto msg = protocol::decode_copy_data(bytes);
+    if (!msg) {
+      return lost(ReplicationError::fatal("malformed CopyData from the server: " + msg.error().describe(), "08P01"));
+    }
+    if (const auto* x = std::get_if<protocol::XLogDataView>(&*msg)) {
+      received_lsn_ = std::max(received_lsn_, x->wal_start);
+      server_wal_end_ = std::max(server_wal_end_, x->wal_end);
+      return TransportEvent{WalMessage{x->wal_start, x->wal_end, x->send_time, x->payload, 0}};
+    }
+    const auto& k = std::get<protocol::PrimaryKeepaliveView>(*msg);
+    server_wal_end_ = std::max(server_wal_end_, k.wal_end);
+    return TransportEvent{Keepalive{k.wal_end, k.send_time, k.reply_requested}};
+  }
+
+  // The server ended the COPY: CopyDone (then we end ours) or CommandComplete / ErrorResponse.
+  Result<TransportEvent, ReplicationError> on_end_of_copy() {
+    streaming_ = false;
+    flush_pending_ = false;
+    PQsetnonblocking(repl_.get(), 0);
+    std::optional<ReplicationError> error;
+    for (int i = 0; i < 16; ++i) {
+      PgResult res(PQgetResult(repl_.get()));
+      if (!res.get()) break;
+      const auto st = PQresultStatus(res.get());
+      if (st == PGRES_COPY_IN || st == PGRES_COPY_BOTH) {
+        if (PQputCopyEnd(repl_.get(), nullptr) != 1) {
+          error = repl_.connection_error("ending COPY after the server ended it");
+          break;
+        }
+        continue;
+      }
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !error) {
+        error = repl_.error_from_result(res.get(), "replication stream ended by the server");
+      }
+    }
+    if (error) return lost(std::move(*error));
+    if (!repl_.is_open()) {
+      return lost(ReplicationError::retry("replication connection closed by the server: " +
+                                          detail::one_line(PQerrorMessage(repl_.get()))));
+    }
+    repl_.close();  // as in finish(): the next start() needs a fresh walsender
+    identity_.reset();
+    return TransportEvent{EndOfStream{}};
+  }
+
+  Status flush() {
+    const int rc = PQflush(repl_.get());
+    if (rc < 0) return lost(repl_.connection_error("sending to the server"));
+    flush_pending_ = rc == 1;
+    return ok_status();
+  }
+
+  // CopyDone, then discard data until the server's CopyDone, then drain results. Bounded by finish_timeout.
+  Status end_copy() {
+    const auto deadline = Clock::now() + options_.finish_timeout;
+    auto wait = [&](short events) -> Status {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) {
+        return ReplicationError::retry("the server did not end the COPY within " +
+                                       std::to_string(options_.finish_timeout.count()) + " ms");
+      }
+      pollfd pfd{PQsocket(repl_.get()), events, 0};
+      if (pfd.fd < 0) return repl_.connection_error("ending COPY");
+      const int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (rc < 0 && errno != EINTR) return ReplicationError::retry("poll() failed while ending COPY");
+      if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0 && PQconsumeInput(repl_.get()) == 0) {
+        return repl_.connection_error("ending COPY");
+      }
+      return ok_status();
+    };
+    int put;
+    while ((put = PQputCopyEnd(repl_.get(), nullptr)) == 0) {
+      if (auto st = wait(POLLOUT); !st) return st;
+    }
+    if (put < 0) return repl_.connection_error("sending CopyDone");
+    for (;;) {
+      const int rc = PQflush(repl_.get());
+      if (rc < 0) return repl_.connection_error("sending CopyDone");
+      if (rc == 0) break;
+      if (auto st = wait(POLLIN | POLLOUT); !st) return st;
+    }
+    for (;;) {  // data the server sent before it saw our CopyDone
+      char* raw = nullptr;
+      const int n = PQgetCopyData(repl_.get(), &raw, 1);
+      if (n > 0) {
+        PQfreemem(raw);
+        continue;
+      }
+      if (n == -1) break;
+      if (n == -2) return repl_.connection_error("ending COPY");
+      if (auto st = wait(POLLIN); !st) return st;
+    }
+    std::optional<ReplicationError> error;
+    for (;;) {
+      while (PQisBusy(repl_.get()) != 0) {
+        if (auto st = wait(POLLIN); !st) return st;
+      }
+      PgResult res(PQgetResult(repl_.get()));
+      if (!res.get()) break;
+      const auto st = PQresultStatus(res.get());
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !error) {
+        error = repl_.error_from_result(res.get(), "ending the replication stream");
+      }
+    }
+    streaming_ = false;
+    flush_pending_ = false;
+    PQsetnonblocking(repl_.get(), 0);
+    if (error) return *error;
+    return ok_status();
+  }
+
+  // After a failure on the stream the replication connection cannot be trusted (it may be mid-COPY):
+  // close it, so the next start() reconnects.
+  ReplicationError lost(ReplicationError error) {
+    streaming_ = false;
+    flush_pending_ = false;
+    repl_.close();
+    identity_.reset();
+    return error;
+  }
+
+  struct FreeMem {
+    void operator()(char* p) const noexcept { PQfreemem(p); }
+  };
+
+  ConnectionConfig config_;
+  LibpqTransportOptions options_;
+  PgConnection mgmt_;
+  PgConnection repl_;
+  std::optional<SystemIdentity> identity_;
+  std::optional<SlotInfo> slot_;
+  std::vector<PublicationInfo> publications_;
+  std::unique_ptr<char, FreeMem> buffer_;  // the last PQgetCopyData buffer; WalMessage::payload points into it
+  bool streaming_ = false;
+  bool flush_pending_ = false;
+  bool ping_sent_ = false;
+  Lsn received_lsn_;
+  Lsn server_wal_end_;
+  Lsn flush_floor_;  // the slot's confirmed position / the start position: never report less
+  StandbyStatus last_status_;
+  Clock::time_point last_status_time_{};
+  Clock::time_point last_receive_time_{};
+};
+
+static_assert(TransportPolicy<LibpqTransport>, "LibpqTransport must satisfy TransportPolicy");
+
+}  // namespace replicator
