@@ -315,7 +315,7 @@ const std::vector<KeyDef>& key_table() {
         list_key(&Config::include_tables), [](const Config& c) { return show_list(c.include_tables); });
     add({"exclude_tables", "list of globs", "[]", "drop these schema.table names"}, list_key(&Config::exclude_tables),
         [](const Config& c) { return show_list(c.exclude_tables); });
-    add({"include_operations", "list of insert|update|delete|truncate", "[] (all)", "only these operations"},
+    add({"include_operations", "list of insert|update|delete|truncate|message", "[] (all)", "only these operations"},
         list_key(&Config::include_operations), [](const Config& c) { return show_list(c.include_operations); });
 
     add({"sink", "stdout|file", "stdout", "where change events go (JSON lines)"},
@@ -498,8 +498,9 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
   }
   if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
   for (const auto& op : c.include_operations) {
-    if (op != "insert" && op != "update" && op != "delete" && op != "truncate")
-      return err("include_operations", "unknown operation " + quoted(op) + "; use insert, update, delete, truncate");
+    if (op != "insert" && op != "update" && op != "delete" && op != "truncate" && op != "message")
+      return err("include_operations",
+                 "unknown operation " + quoted(op) + "; use insert, update, delete, truncate, message");
   }
   if (c.reconnect_max_ms < c.reconnect_initial_ms)
     return err("reconnect_max_ms", "must be at least reconnect_initial_ms (" + std::to_string(c.reconnect_initial_ms) + ")");
