@@ -1,14 +1,302 @@
-// placeholder while the transport and core land
+// The `replicator` program: reads the config, composes Replicator<LibpqTransport, PgOutputEventDecoder,
+// CombinedBatcher, Store, Sink> (store and sink picked at startup; the loop itself stays templated),
+// streams until SIGINT/SIGTERM, reconnects on retryable errors with backoff, exits 0/1/2.
+//   replicator --config replicator.yaml [--postgresql-host=... ...]
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "backoff.hpp"
 #include "config.hpp"
 #include "logging.hpp"
-using namespace replicator::program;
+#include "signals.hpp"
+#include "replicator/batch/batcher.hpp"
+#include "replicator/filter.hpp"
+#include "replicator/pgoutput/event_decoder.hpp"
+#include "replicator/position/file.hpp"
+#include "replicator/position/memory.hpp"
+#include "replicator/replicator.hpp"
+#include "replicator/sink/json_lines.hpp"
+#include "replicator/transport/libpq.hpp"
+
+namespace replicator::program {
+namespace {
+
+constexpr const char* kVersion = "replicator 0.1.0";
+
+using Clock = std::chrono::steady_clock;
+
+ConnectionConfig connection_config(const Config& c) {
+  ConnectionConfig cc;
+  cc.host = c.host;
+  cc.port = static_cast<std::uint16_t>(c.port);
+  cc.dbname = c.database;
+  cc.user = c.user;
+  cc.password = c.password;
+  cc.sslmode = std::string(to_string(c.ssl_mode));
+  cc.sslcert = c.ssl_cert;
+  cc.sslkey = c.ssl_key;
+  cc.sslrootcert = c.ssl_root_cert;
+  cc.application_name = "replicator";
+  cc.connect_timeout_s = c.connect_timeout_s;
+  return cc;
+}
+
+LibpqTransportOptions transport_options(const Config& c) {
+  LibpqTransportOptions o;
+  o.slot_name = c.slot_name;
+  o.publication_names = {c.publication_name};
+  o.proto_version = c.proto_version;
+  o.binary = c.binary;
+  o.messages = c.messages;
+  o.streaming = c.streaming ? StreamingMode::on : StreamingMode::off;
+  o.two_phase = c.two_phase;
+  o.create_slot = c.create_slot || c.temp_slot;
+  o.temporary_slot = c.temp_slot;
+  o.drop_slot_on_exit = c.drop_slot_on_exit;
+  o.status_interval = std::chrono::milliseconds(c.status_interval_ms);
+  o.silence_timeout = std::chrono::milliseconds(c.replication_timeout_ms);
+  return o;
+}
+
+ChangeFilter change_filter(const Config& c) {
+  TableFilter tables{c.include_tables, c.exclude_tables};
+  OperationSet ops = OperationSet::all();
+  if (!c.include_operations.empty()) {
+    for (const char* name : {"insert", "update", "delete", "truncate", "message"}) {
+      const bool listed = std::find(c.include_operations.begin(), c.include_operations.end(), name) !=
+                          c.include_operations.end();
+      if (auto op = OperationSet::parse(name); op && !listed) ops = ops.without(*op);
+    }
+  }
+  return ChangeFilter(std::move(tables), ops);
+}
+
+CombinedBatcher make_batcher(const Config& c) {
+  ByLimits limits;
+  limits.max_rows = static_cast<std::size_t>(c.batch_max_changes);
+  limits.max_bytes = static_cast<std::size_t>(c.batch_max_bytes);
+  limits.max_age = std::chrono::milliseconds(c.batch_max_delay_ms);
+  BatcherOptions options;
+  options.split_transactions = c.batch_split_transactions;
+  return CombinedBatcher(limits, options);
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default: return "none";
+  }
+}
+
+std::string error_text(const ReplicationError& e) { return e.message; }
+
+// Sleeps up to `delay`, waking early when a stop is requested. Returns false when stopping.
+bool sleep_unless_stopped(std::chrono::milliseconds delay) {
+  const auto end = Clock::now() + delay;
+  while (Clock::now() < end) {
+    if (stop_requested().load()) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), end - Clock::now()));
+  }
+  return !stop_requested().load();
+}
+
+// The fatal path: one error line, exit 1.
+int fail(Logger& log, std::string_view what, const ReplicationError& e) {
+  log.error(std::string(what) + ": " + error_text(e), {{"sqlstate", e.sqlstate}});
+  return kExitFatal;
+}
+
+template <class Store, class Sink>
+int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
+  ReplicatorOptions ro;
+  ro.slot_name = cfg.slot_name;
+  ro.start_lsn = cfg.start_lsn;
+  ro.status_interval = std::chrono::milliseconds(cfg.status_interval_ms);
+  ro.filter = change_filter(cfg);
+  ro.poll_timeout = std::chrono::milliseconds(100);
+
+  Replicator replicator(LibpqTransport(connection_config(cfg), transport_options(cfg)), pgoutput::PgOutputEventDecoder{},
+                        make_batcher(cfg), std::move(store), std::move(sink), std::move(ro));
+  Backoff backoff({std::chrono::milliseconds(cfg.reconnect_initial_ms), std::chrono::milliseconds(cfg.reconnect_max_ms),
+                   cfg.reconnect_multiplier, std::chrono::milliseconds(cfg.reconnect_reset_ms)});
+  auto& transport = replicator.transport();
+
+  // Waits out a retryable error; false when a stop was requested meanwhile.
+  auto wait_retry = [&](const ReplicationError& e, std::string_view during) {
+    transport.close();
+    const auto delay = backoff.next_delay();
+    log.warn(std::string(during) + " failed, reconnecting: " + error_text(e),
+             {{"sqlstate", e.sqlstate}, {"attempt", backoff.attempts()}, {"delay_ms", delay.count()}});
+    if (cfg.temp_slot) log.warn("the temporary slot is recreated at the current WAL position: changes made while disconnected are not streamed");
+    return sleep_unless_stopped(delay);
+  };
+
+  // 1. Start: load the stored position, connect, check publication and slot, START_REPLICATION.
+  for (;;) {
+    if (stop_requested().load()) return kExitOk;
+    auto st = replicator.start();
+    if (st) break;
+    if (!st.error().retryable()) return fail(log, "cannot start streaming", st.error());
+    if (!wait_retry(st.error(), "connecting")) return kExitOk;
+  }
+  const auto& id = transport.identity();
+  const auto& slot = transport.slot();
+  log.info("streaming",
+           {{"slot", cfg.slot_name},
+            {"publication", cfg.publication_name},
+            {"slot_created", slot ? slot->created : false},
+            {"temporary", cfg.temp_slot},
+            {"resume_from", replicator.stored_position() ? replicator.stored_position()->lsn.to_string()
+                                                          : std::string("slot")},
+            {"confirmed_flush", slot ? slot->confirmed_flush : Lsn{}},
+            {"system_id", id ? id->systemid : std::string()},
+            {"timeline", id ? static_cast<std::int64_t>(id->timeline) : 0},
+            {"server_version", transport.server_version()}});
+
+  // 2. Stream; a retryable error closes, waits and resumes at the confirmed position.
+  auto healthy_since = Clock::now();
+  auto last_progress = Clock::now();
+  const auto progress_every = std::chrono::seconds(30);
+  while (!stop_requested().load()) {
+    auto more = replicator.run_once(std::chrono::milliseconds(100));
+    if (more && !*more) {
+      log.info("the server ended the stream");
+      break;
+    }
+    if (more) {
+      const auto now = Clock::now();
+      if (now - last_progress >= progress_every) {
+        last_progress = now;
+        const auto& s = replicator.stats();
+        log.info("progress", {{"events_written", s.events_written},
+                              {"batches", s.batches},
+                              {"filtered", s.filtered},
+                              {"flushed_lsn", replicator.flushed_lsn()},
+                              {"received_lsn", transport.received_lsn()}});
+      }
+      continue;
+    }
+    const ReplicationError err = more.error();
+    if (!err.retryable()) return fail(log, "replication failed", err);
+    backoff.record_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - healthy_since));
+    bool resumed = false;
+    ReplicationError last = err;
+    while (!resumed) {
+      if (!wait_retry(last, "replication")) break;
+      auto st = replicator.recover();
+      if (st) {
+        resumed = true;
+      } else if (!st.error().retryable()) {
+        return fail(log, "cannot resume streaming", st.error());
+      } else {
+        last = st.error();
+      }
+    }
+    if (!resumed) break;  // stop requested while waiting: nothing is buffered, exit cleanly
+    healthy_since = Clock::now();
+    log.info("streaming resumed", {{"slot", cfg.slot_name}, {"from", replicator.flushed_lsn()}});
+  }
+
+  // 3. Clean stop: flush the sink, save the position, final status update, end COPY.
+  if (transport.streaming()) {
+    if (auto st = replicator.shutdown(); !st) return fail(log, "stopping", st.error());
+    if (auto st = transport.finish(); !st) return fail(log, "ending the replication stream", st.error());
+  }
+  const auto& s = replicator.stats();
+  log.info("stopped", {{"signal", signal_name(stop_signal())},
+                       {"events_written", s.events_written},
+                       {"batches", s.batches},
+                       {"flushed_lsn", replicator.flushed_lsn()},
+                       {"slot_dropped", cfg.drop_slot_on_exit || cfg.temp_slot}});
+  return kExitOk;
+}
+
+template <class Store>
+int with_sink(const Config& cfg, Logger& log, Store store) {
+  if (cfg.sink == SinkKind::file) {
+    auto sink = JsonLinesSink::open_file(cfg.sink_file);
+    if (!sink) return fail(log, "cannot open sink_file", sink.error());
+    return stream(cfg, log, std::move(store), std::move(*sink));
+  }
+  return stream(cfg, log, std::move(store), JsonLinesSink::to_stdout());
+}
+
+int run(const Config& cfg, Logger& log) {
+  log.info("starting", {{"version", kVersion},
+                        {"host", cfg.host},
+                        {"port", cfg.port},
+                        {"database", cfg.database},
+                        {"user", cfg.user},
+                        {"slot", cfg.slot_name},
+                        {"publication", cfg.publication_name},
+                        {"ssl_mode", to_string(cfg.ssl_mode)},
+                        {"position_store", to_string(cfg.position_store)},
+                        {"sink", cfg.sink == SinkKind::file ? cfg.sink_file : std::string("stdout")}});
+  switch (cfg.position_store) {
+    case PositionStoreKind::memory: return with_sink(cfg, log, MemoryPositionStore{});
+    case PositionStoreKind::file: return with_sink(cfg, log, FilePositionStore(cfg.position_file));
+    case PositionStoreKind::postgresql:
+      log.error("position_store postgresql: not wired yet");
+      return kExitFatal;
+  }
+  return kExitFatal;
+}
+
+// The password inside a position_dsn, so the logger can mask it too.
+std::string dsn_password(const std::string& dsn) {
+  if (dsn.empty()) return {};
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (err) PQfreemem(err);
+  std::string pw;
+  for (PQconninfoOption* o = opts; o && o->keyword; ++o) {
+    if (std::string_view(o->keyword) == "password" && o->val) pw = o->val;
+  }
+  if (opts) PQconninfoFree(opts);
+  return pw;
+}
+
+}  // namespace
+}  // namespace replicator::program
+
 int main(int argc, char** argv) {
+  using namespace replicator::program;
+  Logger log(LogLevel::info);
   auto cli = parse_command_line(argc, argv);
-  if (!cli) { Logger log; log.error(cli.error().describe()); return kExitConfig; }
-  if (cli->help) { std::fputs(usage_text().c_str(), stdout); return 0; }
+  if (!cli) {
+    log.error(cli.error().describe(), {{"key", cli.error().key}});
+    return kExitConfig;
+  }
+  if (cli->help) {
+    std::fputs(usage_text().c_str(), stdout);
+    return kExitOk;
+  }
+  if (cli->version) {
+    std::puts(kVersion);
+    return kExitOk;
+  }
   auto cfg = load_config(*cli, process_environment());
-  if (!cfg) { Logger log; log.error(cfg.error().describe(), {{"key", cfg.error().key}}); return kExitConfig; }
-  std::fputs(describe_config(*cfg).c_str(), stdout);
-  return 0;
+  if (!cfg) {
+    log.error(cfg.error().describe(), {{"key", cfg.error().key}});
+    return kExitConfig;
+  }
+  log.set_level(cfg->log_level);
+  log.add_secret(cfg->password);
+  log.add_secret(cfg->position_dsn);
+  log.add_secret(dsn_password(cfg->position_dsn));
+  if (cli->print_config) {
+    std::fputs(describe_config(*cfg).c_str(), stdout);
+    return kExitOk;
+  }
+  install_stop_handlers();
+  return run(*cfg, log);
 }
