@@ -36,6 +36,11 @@ namespace replicator::transport {
 class ReplayTransport {
  public:
   explicit ReplayTransport(std::vector<std::byte> bytes) : bytes_(std::move(bytes)) {}
+  // Move-only: handed-out payloads point into bytes_, whose heap buffer a move keeps.
+  ReplayTransport(ReplayTransport&&) noexcept = default;
+  ReplayTransport& operator=(ReplayTransport&&) noexcept = default;
+  ReplayTransport(const ReplayTransport&) = delete;
+  ReplayTransport& operator=(const ReplayTransport&) = delete;
 
   // Reads the whole file. Fatal error if it cannot be read.
   [[nodiscard]] static Result<ReplayTransport, ReplicationError> open(const std::string& path) {
