@@ -1,0 +1,190 @@
+// The change event: what decoders produce, batchers keep and sinks receive. Row changes carry the
+// transaction context (xid, commit LSN and time) and the relation's metadata; values are views.
+//   std::visit(overloaded{[](const RowChangeView& c) { use(c.relation->name, c.new_text("id")); },
+//                         [](const auto&) {}}, event);
+// Lifetime: a ChangeEvent from a decoder points into the transport's receive buffer (valid until the
+// next poll); one inside a Batch points into the batch's arena (valid until the batch is released).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <iterator>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+
+#include "replicator/lsn.hpp"
+#include "replicator/pgoutput/messages.hpp"
+#include "replicator/pgoutput/relation_cache.hpp"
+#include "replicator/pgoutput/tuple.hpp"
+#include "replicator/timestamp.hpp"
+
+namespace replicator {
+
+using pgoutput::ColumnValueView;
+using pgoutput::OldTupleKind;
+using pgoutput::RelationInfo;
+using pgoutput::TupleView;
+using pgoutput::Xid;
+
+enum class ChangeOp : std::uint8_t { insert, update, delete_ };
+
+constexpr std::string_view to_string(ChangeOp op) noexcept {
+  switch (op) {
+    case ChangeOp::insert: return "insert";
+    case ChangeOp::update: return "update";
+    case ChangeOp::delete_: return "delete";
+  }
+  return "unknown";
+}
+
+// Where an event sits in its transaction. For a normal transaction commit_lsn / commit_time are
+// known from Begin; for a streamed one (protocol 2+) only at Stream Commit, so the batcher fills
+// them in when it hands the transaction on.
+struct TxnContext {
+  Xid xid = 0;        // top-level xid; inside a streamed transaction: the xid the server sent (may be a subxact)
+  Xid top_xid = 0;    // the top-level xid (the streamed transaction's xid from Stream Start)
+  Lsn commit_lsn;     // invalid for non-transactional messages and (until commit) streamed changes
+  PgTimestamp commit_time;
+  bool streamed = false;
+};
+
+// One row inserted, updated or deleted.
+struct RowChangeView {
+  ChangeOp op = ChangeOp::insert;
+  Lsn lsn;  // the message's WAL start
+  TxnContext txn;
+  const RelationInfo* relation = nullptr;  // never null in events from PgOutputEventDecoder
+  OldTupleKind old_kind = OldTupleKind::none;
+  TupleView old_tuple;  // update/delete: the key columns (key) or the whole row (full)
+  TupleView new_tuple;  // insert/update
+
+  [[nodiscard]] Xid xid() const noexcept { return txn.xid; }
+
+  // Column position by name, or nullopt.
+  [[nodiscard]] std::optional<std::uint16_t> column_index(std::string_view name) const noexcept {
+    if (relation == nullptr) return std::nullopt;
+    for (std::size_t i = 0; i < relation->columns.size(); ++i)
+      if (relation->columns[i].name == name) return static_cast<std::uint16_t>(i);
+    return std::nullopt;
+  }
+  // The value in the new (or old) tuple; nullopt when the column or the tuple is absent.
+  [[nodiscard]] std::optional<ColumnValueView> new_value(std::string_view name) const noexcept {
+    return value_in(new_tuple, name);
+  }
+  [[nodiscard]] std::optional<ColumnValueView> old_value(std::string_view name) const noexcept {
+    return old_kind == OldTupleKind::none ? std::nullopt : value_in(old_tuple, name);
+  }
+  // Text of a non-null, sent value; nullopt for NULL, unchanged TOAST or a missing column.
+  [[nodiscard]] std::optional<std::string_view> new_text(std::string_view name) const noexcept {
+    return text_of(new_value(name));
+  }
+  [[nodiscard]] std::optional<std::string_view> old_text(std::string_view name) const noexcept {
+    return text_of(old_value(name));
+  }
+  [[nodiscard]] bool is_null(std::string_view name) const noexcept {
+    auto v = new_value(name);
+    return v && v->is_null();
+  }
+  [[nodiscard]] bool is_unchanged_toast(std::string_view name) const noexcept {
+    auto v = new_value(name);
+    return v && v->is_unchanged_toast();
+  }
+  // The tuple that identifies the row: new for insert/update, old for delete.
+  [[nodiscard]] const TupleView& row() const noexcept { return op == ChangeOp::delete_ ? old_tuple : new_tuple; }
+
+ private:
+  std::optional<ColumnValueView> value_in(const TupleView& t, std::string_view name) const noexcept {
+    auto i = column_index(name);
+    if (!i || *i >= t.size()) return std::nullopt;
+    return t[*i];
+  }
+  static std::optional<std::string_view> text_of(std::optional<ColumnValueView> v) noexcept {
+    if (!v || v->is_null() || v->is_unchanged_toast()) return std::nullopt;
+    return v->text();
+  }
+};
+
+// TRUNCATE of one or more tables in one statement.
+struct TruncateEventView {
+  Lsn lsn;
+  TxnContext txn;
+  std::span<const RelationInfo* const> relations;
+  bool cascade = false;
+  bool restart_identity = false;
+};
+
+// pg_logical_emit_message(transactional, prefix, content).
+struct MessageEventView {
+  Lsn lsn;  // the message's WAL start
+  Lsn message_lsn;  // the LSN field of the message itself
+  TxnContext txn;  // xid 0 and no commit for non-transactional messages
+  bool transactional = false;
+  std::string_view prefix;
+  std::span<const std::byte> content;
+};
+
+struct BeginEvent {
+  Lsn lsn;
+  TxnContext txn;  // for streamed transactions commit_lsn/commit_time are filled at Stream Commit
+};
+
+struct CommitEvent {
+  Lsn lsn;
+  TxnContext txn;
+  Lsn end_lsn;  // the position to confirm once this transaction is durable
+};
+
+// A Relation message whose definition differs from the cached one. Emitted just before the next
+// row (or truncate) of that table, so a sink sees the new column set before rows that use it.
+struct SchemaChangeEvent {
+  Lsn lsn;
+  TxnContext txn;
+  const RelationInfo* old_relation = nullptr;
+  const RelationInfo* new_relation = nullptr;
+};
+
+// Stream Abort: drop the buffered changes of `xid` (whole transaction) or of subtransaction
+// `subxid` when it differs. Consumed by batchers; sinks never see it.
+struct StreamAbortEvent {
+  Lsn lsn;
+  Xid xid = 0;
+  Xid subxid = 0;
+  [[nodiscard]] bool whole_transaction() const noexcept { return subxid == 0 || subxid == xid; }
+};
+
+using ChangeEvent = std::variant<BeginEvent, RowChangeView, TruncateEventView, MessageEventView, SchemaChangeEvent,
+                                 CommitEvent, StreamAbortEvent>;
+
+constexpr std::string_view event_name(const ChangeEvent& e) noexcept {
+  if (const auto* row = std::get_if<RowChangeView>(&e)) return to_string(row->op);
+  constexpr std::string_view names[] = {"begin", "row", "truncate", "message", "schema_change", "commit",
+                                        "stream_abort"};
+  static_assert(std::size(names) == std::variant_size_v<ChangeEvent>);
+  return names[e.index()];
+}
+
+// The transaction context of any event (StreamAbortEvent: xid only).
+inline TxnContext txn_of(const ChangeEvent& e) noexcept {
+  return std::visit(
+      [](const auto& ev) -> TxnContext {
+        if constexpr (std::is_same_v<std::decay_t<decltype(ev)>, StreamAbortEvent>) {
+          return TxnContext{ev.xid, ev.xid, Lsn{}, PgTimestamp{}, true};
+        } else {
+          return ev.txn;
+        }
+      },
+      e);
+}
+
+// For std::visit with several lambdas.
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
+
+}  // namespace replicator

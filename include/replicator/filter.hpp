@@ -1,0 +1,186 @@
+// Client-side filters: tables by glob on "schema.table" (include / exclude) and operations.
+// Filtered-out changes are dropped before batching; their transaction still moves the position.
+//   ChangeFilter f;  f.tables.include = {"public.*"};  f.tables.exclude = {"public.audit_*"};
+//   f.operations = OperationSet::all().without(Operation::truncate);
+//   if (const ChangeEvent* kept = f.apply(event)) batcher.add(*kept, now);
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "replicator/change.hpp"
+#include "replicator/error.hpp"
+
+namespace replicator {
+
+// Shell-style glob: '*' any run of characters, '?' one character, '\' escapes the next one.
+// Iterative with single-star backtracking: linear in practice, never recursive.
+constexpr bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+  std::size_t p = 0, t = 0;
+  std::size_t star_p = std::string_view::npos, star_t = 0;
+  while (t < text.size()) {
+    if (p < pattern.size()) {
+      const char c = pattern[p];
+      if (c == '*') {
+        star_p = p++;
+        star_t = t;
+        continue;
+      }
+      if (c == '\\' && p + 1 < pattern.size()) {
+        if (pattern[p + 1] == text[t]) {
+          p += 2;
+          ++t;
+          continue;
+        }
+      } else if (c == '?' || c == text[t]) {
+        ++p;
+        ++t;
+        continue;
+      }
+    }
+    if (star_p == std::string_view::npos) return false;
+    p = star_p + 1;
+    t = ++star_t;
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+enum class Operation : std::uint8_t { insert = 1, update = 2, delete_ = 4, truncate = 8, message = 16 };
+
+class OperationSet {
+ public:
+  constexpr OperationSet() noexcept = default;
+  constexpr OperationSet(std::initializer_list<Operation> ops) noexcept {
+    for (Operation op : ops) bits_ |= static_cast<std::uint8_t>(op);
+  }
+  static constexpr OperationSet all() noexcept {
+    return {Operation::insert, Operation::update, Operation::delete_, Operation::truncate, Operation::message};
+  }
+  [[nodiscard]] constexpr bool contains(Operation op) const noexcept { return (bits_ & static_cast<std::uint8_t>(op)) != 0; }
+  [[nodiscard]] constexpr OperationSet with(Operation op) const noexcept {
+    OperationSet s = *this;
+    s.bits_ |= static_cast<std::uint8_t>(op);
+    return s;
+  }
+  [[nodiscard]] constexpr OperationSet without(Operation op) const noexcept {
+    OperationSet s = *this;
+    s.bits_ &= static_cast<std::uint8_t>(~static_cast<std::uint8_t>(op));
+    return s;
+  }
+  [[nodiscard]] constexpr bool is_all() const noexcept { return bits_ == all().bits_; }
+
+  // "insert", "update", "delete", "truncate", "message".
+  static Result<Operation, ReplicationError> parse(std::string_view name) {
+    if (name == "insert") return Operation::insert;
+    if (name == "update") return Operation::update;
+    if (name == "delete") return Operation::delete_;
+    if (name == "truncate") return Operation::truncate;
+    if (name == "message") return Operation::message;
+    return ReplicationError::fatal("unknown operation '" + std::string(name) +
+                                   "' (expected insert, update, delete, truncate or message)");
+  }
+
+ private:
+  std::uint8_t bits_ = 0x1F;
+};
+
+constexpr Operation operation_of(ChangeOp op) noexcept {
+  switch (op) {
+    case ChangeOp::insert: return Operation::insert;
+    case ChangeOp::update: return Operation::update;
+    case ChangeOp::delete_: return Operation::delete_;
+  }
+  return Operation::insert;
+}
+
+// Include / exclude by "schema.table". A pattern without a '.' matches the table name in any
+// schema. Empty include list: every table. Exclude wins over include.
+struct TableFilter {
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+
+  [[nodiscard]] bool empty() const noexcept { return include.empty() && exclude.empty(); }
+  [[nodiscard]] bool accepts(std::string_view schema, std::string_view table) const {
+    auto matches = [&](const std::string& pat) {
+      if (pat.find('.') == std::string::npos) return glob_match(pat, table);
+      std::string qualified;
+      qualified.reserve(schema.size() + 1 + table.size());
+      qualified.append(schema).append(".").append(table);
+      return glob_match(pat, qualified);
+    };
+    for (const auto& p : exclude)
+      if (matches(p)) return false;
+    if (include.empty()) return true;
+    for (const auto& p : include)
+      if (matches(p)) return true;
+    return false;
+  }
+  [[nodiscard]] bool accepts(const RelationInfo& rel) const { return accepts(rel.schema, rel.name); }
+};
+
+// Table + operation filter over change events. Begin/Commit/Stream Abort always pass.
+class ChangeFilter {
+ public:
+  TableFilter tables;
+  OperationSet operations = OperationSet::all();
+
+  ChangeFilter() = default;
+  ChangeFilter(TableFilter t, OperationSet ops = OperationSet::all()) : tables(std::move(t)), operations(ops) {}
+
+  [[nodiscard]] bool passes_everything() const noexcept { return tables.empty() && operations.is_all(); }
+
+  // The event to keep (itself, or a truncate narrowed to the accepted tables), or nullptr.
+  // A narrowed event stays valid until the next apply().
+  [[nodiscard]] const ChangeEvent* apply(const ChangeEvent& event) {
+    if (passes_everything()) return &event;
+    if (const auto* row = std::get_if<RowChangeView>(&event)) {
+      if (!operations.contains(operation_of(row->op))) return nullptr;
+      return row->relation == nullptr || accepts(*row->relation) ? &event : nullptr;
+    }
+    if (const auto* sc = std::get_if<SchemaChangeEvent>(&event)) {
+      return sc->new_relation == nullptr || accepts(*sc->new_relation) ? &event : nullptr;
+    }
+    if (std::holds_alternative<MessageEventView>(event)) {
+      return operations.contains(Operation::message) ? &event : nullptr;
+    }
+    if (const auto* tr = std::get_if<TruncateEventView>(&event)) {
+      if (!operations.contains(Operation::truncate)) return nullptr;
+      kept_.clear();
+      for (const RelationInfo* rel : tr->relations)
+        if (rel != nullptr && accepts(*rel)) kept_.push_back(rel);
+      if (kept_.empty()) return nullptr;
+      if (kept_.size() == tr->relations.size()) return &event;
+      TruncateEventView narrowed = *tr;
+      narrowed.relations = kept_;
+      narrowed_ = narrowed;
+      return &narrowed_;
+    }
+    return &event;
+  }
+
+  // Cached per relation definition: globs run once per table, not once per row.
+  [[nodiscard]] bool accepts(const RelationInfo& rel) {
+    if (tables.empty()) return true;
+    if (rel.version == 0) return tables.accepts(rel);  // not from a RelationCache: no stable key
+    auto it = cache_.find(rel.version);
+    if (it != cache_.end()) return it->second;
+    const bool ok = tables.accepts(rel);
+    if (cache_.size() > 100000) cache_.clear();
+    cache_.emplace(rel.version, ok);
+    return ok;
+  }
+
+ private:
+  std::unordered_map<std::uint64_t, bool> cache_;  // RelationInfo::version -> accepted
+  std::vector<const RelationInfo*> kept_;
+  ChangeEvent narrowed_;
+};
+
+}  // namespace replicator

@@ -1,0 +1,321 @@
+// Replicator<Transport, Decoder, Batcher, PositionStore, Sink>: the CDC loop. Poll the transport,
+// decode, filter, batch; when the batch is ready: write it, flush the sink (durable), save the
+// position, and only then report it to the server as flushed. At-least-once: nothing is confirmed
+// before the sink made it durable, so a crash can repeat changes but never lose one.
+//   Replicator r(ReplayTransport::open(path).value(), PgOutputEventDecoder{}, TransactionBatcher{},
+//                MemoryPositionStore{}, CallbackSink([](const ChangeEvent& e) { ... }));
+//   std::atomic<bool> stop{false};  if (auto st = r.run(stop); !st) log(st.error().message);
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "replicator/batch/batch.hpp"
+#include "replicator/change.hpp"
+#include "replicator/concepts.hpp"
+#include "replicator/error.hpp"
+#include "replicator/filter.hpp"
+#include "replicator/lsn.hpp"
+#include "replicator/position/position.hpp"
+#include "replicator/transport/events.hpp"
+
+namespace replicator {
+
+struct ReplicatorOptions {
+  std::string slot_name;         // stored with the position; a stored position of another slot is refused
+  std::uint64_t system_id = 0;   // 0: take it from the transport when it knows it (LibpqTransport does)
+  std::uint32_t timeline = 0;
+  Lsn start_lsn;                 // when the store holds no position (0/0: where the slot is)
+  std::chrono::milliseconds status_interval{10'000};  // periodic standby status update
+  std::chrono::milliseconds min_save_interval{0};     // coalesce position saves (0: save on every flush)
+  std::chrono::milliseconds poll_timeout{100};        // run(): the longest one poll waits
+  ChangeFilter filter;           // client-side table / operation filter
+};
+
+struct ReplicatorStats {
+  std::uint64_t messages = 0;        // WAL messages received
+  std::uint64_t events = 0;          // change events decoded
+  std::uint64_t filtered = 0;        // events dropped by the filter
+  std::uint64_t batches = 0;         // batches written and flushed
+  std::uint64_t events_written = 0;  // events in those batches
+  std::uint64_t saves = 0;           // successful position saves
+  std::uint64_t status_updates = 0;
+  std::uint64_t keepalives = 0;
+};
+
+namespace detail {
+// The transport's (system id, timeline) when it exposes identity() like LibpqTransport does.
+template <class T>
+std::optional<std::pair<std::uint64_t, std::uint32_t>> transport_identity(const T& t) {
+  if constexpr (requires { t.identity()->systemid; t.identity()->timeline; }) {
+    const auto& id = t.identity();
+    if (!id) return std::nullopt;
+    std::uint64_t sys = 0;
+    if constexpr (std::is_integral_v<std::decay_t<decltype(id->systemid)>>) {
+      sys = static_cast<std::uint64_t>(id->systemid);
+    } else {
+      const std::string_view s = id->systemid;
+      if (std::from_chars(s.data(), s.data() + s.size(), sys).ec != std::errc{}) sys = 0;
+    }
+    return std::pair{sys, static_cast<std::uint32_t>(id->timeline)};
+  } else {
+    return std::nullopt;
+  }
+}
+}  // namespace detail
+
+template <class Transport, class Decoder, class Batcher, class PositionStore, class Sink>
+class Replicator {
+  static_assert(TransportPolicy<Transport>,
+                "Transport does not satisfy TransportPolicy: it needs start(Lsn) -> Status, "
+                "poll(std::chrono::milliseconds) -> Result<TransportEvent, ReplicationError>, "
+                "send_status(const StandbyStatus&) -> Status");
+  static_assert(DecoderPolicy<Decoder>,
+                "Decoder does not satisfy DecoderPolicy: it needs decode(const WalMessage&, handler) -> Status "
+                "(calling handler(const ChangeEvent&) -> Status per event) and reset() -> void");
+  static_assert(BatchPolicy<Batcher>,
+                "Batcher does not satisfy BatchPolicy: it needs add(const ChangeEvent&, steady_clock::time_point) -> "
+                "Status, ready(time_point) const -> bool, batch() const -> const Batch&, release() -> void, "
+                "in_flight() const -> bool, reset() -> void");
+  static_assert(PositionStorePolicy<PositionStore>,
+                "PositionStore does not satisfy PositionStorePolicy: it needs "
+                "load() -> Result<std::optional<Position>, ReplicationError> and save(const Position&) -> Status");
+  static_assert(SinkPolicy<Sink>,
+                "Sink does not satisfy SinkPolicy: it needs write(const Batch&) -> Status and flush() -> Status");
+
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Replicator(Transport transport, Decoder decoder, Batcher batcher, PositionStore store, Sink sink,
+             ReplicatorOptions options = {})
+      : transport_(std::move(transport)),
+        decoder_(std::move(decoder)),
+        batcher_(std::move(batcher)),
+        store_(std::move(store)),
+        sink_(std::move(sink)),
+        options_(std::move(options)) {}
+
+  // Loads the stored position, checks it belongs to this slot and cluster, and starts the
+  // transport there (or at options.start_lsn when nothing is stored).
+  Status start() {
+    auto loaded = store_.load();
+    if (!loaded) return loaded.error();
+    Lsn from = options_.start_lsn;
+    if (loaded->has_value()) {
+      const Position& p = **loaded;
+      if (!options_.slot_name.empty() && !p.slot.empty() && p.slot != options_.slot_name) {
+        return ReplicationError::fatal("the stored position belongs to slot \"" + p.slot + "\", not \"" +
+                                       options_.slot_name + "\": use another position store for this slot");
+      }
+      stored_ = p;
+      from = p.lsn;
+      pending_ = saved_ = flushed_ = p.lsn;
+    }
+    if constexpr (requires(Transport& t) { t.open(); t.identity(); }) {
+      // Learn the cluster's identity before streaming, so a wrong cluster is refused up front.
+      if (!detail::transport_identity(transport_)) {
+        auto opened = transport_.open();
+        if (!opened) return opened.error();
+      }
+    }
+    if (auto st = check_identity(); !st) return st;
+    written_ = flushed_;
+    auto st = transport_.start(from);
+    if (!st) return st;
+    started_ = true;
+    const auto now = Clock::now();
+    last_status_ = now;
+    last_save_ = now - options_.min_save_interval;
+    return ok_status();
+  }
+
+  // One poll, then whatever it makes due. Returns false once the stream ended (EndOfStream).
+  Result<bool, ReplicationError> run_once(std::chrono::milliseconds timeout) {
+    auto polled = transport_.poll(timeout);
+    if (!polled) return polled.error();
+    const auto now = Clock::now();
+    bool ended = false;
+    const Keepalive* keepalive = nullptr;
+    if (auto* msg = std::get_if<WalMessage>(&*polled)) {
+      ++stats_.messages;
+      if (msg->wal_start > written_) written_ = msg->wal_start;
+      auto st = decoder_.decode(*msg, [&](const ChangeEvent& e) -> Status {
+        ++stats_.events;
+        const ChangeEvent* kept = options_.filter.apply(e);
+        if (kept == nullptr) {
+          ++stats_.filtered;
+          return ok_status();
+        }
+        return batcher_.add(*kept, now);
+      });
+      if (!st) return st.error();
+    } else if (auto* k = std::get_if<Keepalive>(&*polled)) {
+      ++stats_.keepalives;
+      keepalive = k;
+    } else if (std::holds_alternative<EndOfStream>(*polled)) {
+      ended = true;
+    }
+
+    if (batcher_.ready(now)) {
+      if (auto st = flush_batch(now); !st) return st.error();
+    }
+    if (keepalive != nullptr && !batcher_.in_flight()) {
+      // Nothing buffered: everything the server sent before this keepalive is durable or was
+      // filtered out, so the slot may move to the server's WAL end (an idle or filtered slot
+      // must not pin WAL).
+      if (auto st = flush_batch(now); !st) return st.error();  // an empty batch may still carry a commit position
+      if (keepalive->wal_end > pending_) pending_ = keepalive->wal_end;
+      if (keepalive->wal_end > written_) written_ = keepalive->wal_end;
+    }
+    if (auto st = maybe_save(now, false); !st) return st.error();
+    if (keepalive != nullptr && keepalive->reply_requested) {
+      if (auto st = send_status(now); !st) return st.error();
+    } else if (now - last_status_ >= options_.status_interval) {
+      if (auto st = send_status(now); !st) return st.error();
+    }
+    return !ended;
+  }
+
+  // Runs until `stop` is set or the stream ends, then shuts down cleanly (flush, save, status).
+  // Returns the first error of any policy; the confirmed position never passes what the sink made
+  // durable. After a retryable error call recover() and run() again.
+  Status run(const std::atomic<bool>& stop) {
+    return run_until([&] { return stop.load(std::memory_order_relaxed); });
+  }
+  Status run(std::stop_token stop) {
+    return run_until([&] { return stop.stop_requested(); });
+  }
+
+  // Writes and flushes the complete transactions held, saves the position and sends a final status.
+  // An open transaction is dropped: it was not confirmed, so the server sends it again.
+  Status shutdown() {
+    const auto now = Clock::now();
+    if (auto st = flush_batch(now); !st) return st;
+    if (auto st = maybe_save(now, true); !st) return st;
+    if (!started_) return ok_status();
+    return send_status(now);
+  }
+
+  // After a failed run(): drop what is not durable, and start the transport again at the confirmed
+  // position (the server re-sends everything after it).
+  Status recover() {
+    batcher_.reset();
+    decoder_.reset();
+    pending_ = std::max(pending_, saved_);
+    written_ = flushed_;
+    auto st = transport_.start(flushed_.is_valid() ? flushed_ : options_.start_lsn);
+    if (!st) return st;
+    started_ = true;
+    return ok_status();
+  }
+
+  // Positions: received (written), durable and saved (flushed: what the server is told).
+  [[nodiscard]] Lsn written_lsn() const noexcept { return written_; }
+  [[nodiscard]] Lsn flushed_lsn() const noexcept { return flushed_; }
+  [[nodiscard]] const std::optional<Position>& stored_position() const noexcept { return stored_; }
+  [[nodiscard]] const ReplicatorStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] const ReplicatorOptions& options() const noexcept { return options_; }
+
+  [[nodiscard]] Transport& transport() noexcept { return transport_; }
+  [[nodiscard]] Decoder& decoder() noexcept { return decoder_; }
+  [[nodiscard]] Batcher& batcher() noexcept { return batcher_; }
+  [[nodiscard]] PositionStore& position_store() noexcept { return store_; }
+  [[nodiscard]] Sink& sink() noexcept { return sink_; }
+
+ private:
+  template <class StopRequested>
+  Status run_until(StopRequested stop_requested) {
+    if (!started_) {
+      if (auto st = start(); !st) return st;
+    }
+    while (!stop_requested()) {
+      auto more = run_once(options_.poll_timeout);
+      if (!more) return more.error();
+      if (!*more) break;
+    }
+    return shutdown();
+  }
+
+  Status check_identity() {
+    if (auto id = detail::transport_identity(transport_)) {
+      if (options_.system_id == 0) options_.system_id = id->first;
+      if (options_.timeline == 0) options_.timeline = id->second;
+      if (options_.system_id != 0 && id->first != 0 && id->first != options_.system_id) {
+        return ReplicationError::fatal("the server's system identifier " + std::to_string(id->first) +
+                                       " differs from the configured " + std::to_string(options_.system_id));
+      }
+    }
+    if (stored_ && stored_->system_id != 0 && options_.system_id != 0 && stored_->system_id != options_.system_id) {
+      return ReplicationError::fatal("the stored position was saved for system identifier " +
+                                     std::to_string(stored_->system_id) + " but the server is " +
+                                     std::to_string(options_.system_id) +
+                                     ": pointed at the wrong cluster? (remove the stored position to start over)");
+    }
+    return ok_status();
+  }
+
+  // Write + flush the batch; only then may its commit position be saved and confirmed.
+  Status flush_batch(Clock::time_point now) {
+    const Batch& batch = batcher_.batch();
+    if (!batch.empty()) {
+      if (auto st = sink_.write(batch); !st) return st;
+      if (auto st = sink_.flush(); !st) return st;
+      ++stats_.batches;
+      stats_.events_written += batch.size();
+    }
+    const Lsn confirm = batch.confirm_lsn();
+    batcher_.release();
+    if (confirm > pending_) pending_ = confirm;
+    if constexpr (requires { decoder_.release_retired(); }) {
+      if (!batcher_.in_flight()) decoder_.release_retired();  // no batch refers to old relation definitions
+    }
+    (void)now;
+    return ok_status();
+  }
+
+  Status maybe_save(Clock::time_point now, bool force) {
+    if (pending_ <= saved_) return ok_status();
+    if (!force && now - last_save_ < options_.min_save_interval) return ok_status();
+    Position p{pending_, options_.timeline, options_.slot_name, options_.system_id, std::chrono::system_clock::now()};
+    if (auto st = store_.save(p); !st) return st;  // not saved: flushed_ stays behind
+    ++stats_.saves;
+    saved_ = pending_;
+    last_save_ = now;
+    flushed_ = saved_;
+    if (flushed_ > written_) written_ = flushed_;
+    return send_status(now);
+  }
+
+  Status send_status(Clock::time_point now) {
+    last_status_ = now;
+    ++stats_.status_updates;
+    return transport_.send_status(StandbyStatus{written_, flushed_, flushed_, false});
+  }
+
+  Transport transport_;
+  Decoder decoder_;
+  Batcher batcher_;
+  PositionStore store_;
+  Sink sink_;
+  ReplicatorOptions options_;
+  ReplicatorStats stats_;
+  std::optional<Position> stored_;
+  bool started_ = false;
+  Lsn written_;  // received
+  Lsn pending_;  // durable in the sink, not yet saved
+  Lsn saved_;    // saved by the position store
+  Lsn flushed_;  // reported to the server (== saved_)
+  Clock::time_point last_status_{};
+  Clock::time_point last_save_{};
+};
+
+}  // namespace replicator
