@@ -166,6 +166,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   auto healthy_since = Clock::now();
   auto last_progress = Clock::now();
   const auto progress_every = std::chrono::seconds(30);
+  std::uint64_t batches_logged = 0;
   while (!stop_requested().load()) {
     auto more = replicator.run_once(std::chrono::milliseconds(100));
     if (more && !*more) {
@@ -173,6 +174,12 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
       break;
     }
     if (more) {
+      if (log.enabled(LogLevel::debug) && replicator.stats().batches != batches_logged) {
+        batches_logged = replicator.stats().batches;
+        log.debug("batch written", {{"batches", batches_logged},
+                                    {"events_written", replicator.stats().events_written},
+                                    {"flushed_lsn", replicator.flushed_lsn()}});
+      }
       const auto now = Clock::now();
       if (now - last_progress >= progress_every) {
         last_progress = now;
@@ -241,6 +248,7 @@ int run(const Config& cfg, Logger& log) {
                         {"ssl_mode", to_string(cfg.ssl_mode)},
                         {"position_store", to_string(cfg.position_store)},
                         {"sink", cfg.sink == SinkKind::file ? cfg.sink_file : std::string("stdout")}});
+  log.debug("connection settings", {{"libpq", connection_config(cfg).redacted()}});
   switch (cfg.position_store) {
     case PositionStoreKind::memory: return with_sink(cfg, log, MemoryPositionStore{});
     case PositionStoreKind::file: return with_sink(cfg, log, FilePositionStore(cfg.position_file));
