@@ -1,0 +1,470 @@
+// End-to-end tests of the `replicator` program against the real PostgreSQL started by
+// scripts/with_postgres.sh: stream a workload, stop with SIGTERM (exit 0), restart and resume
+// without loss; bad configs exit 2 naming the key with nothing started; fatal errors exit 1 with one
+// clear line; a killed walsender is reconnected; the password never reaches the logs.
+#include <simdjson.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+#include "tests/support/pg.hpp"
+
+using namespace std::chrono_literals;
+using replicator::test::Child;
+using replicator::test::CleanupSql;
+using replicator::test::env_or;
+using replicator::test::PgSession;
+using replicator::test::program_path;
+using replicator::test::read_file;
+using replicator::test::read_lines;
+using replicator::test::test_tmpdir;
+using replicator::test::unique_name;
+using replicator::test::wait_until;
+using replicator::test::write_file;
+
+namespace {
+
+// One change line of the program's output, reduced to what the checks need.
+struct Event {
+  std::string op;     // insert / update / delete / truncate
+  std::string table;  // schema-less table name (truncate: the first table)
+  std::string id;     // the row's id (new row, else key / old row); empty for truncate
+  std::string lsn;
+  std::uint64_t xid = 0;
+  std::string raw;
+};
+
+std::uint64_t lsn_value(const std::string& text) {
+  const auto slash = text.find('/');
+  return (std::stoull(text.substr(0, slash), nullptr, 16) << 32) | std::stoull(text.substr(slash + 1), nullptr, 16);
+}
+
+// Parses the JSON lines in `path`; lines that are not row changes or truncates are skipped.
+std::vector<Event> read_events(const std::string& path) {
+  std::vector<Event> out;
+  simdjson::dom::parser parser;
+  for (const std::string& line : read_lines(path)) {
+    simdjson::dom::element doc;
+    if (parser.parse(line).get(doc) != simdjson::SUCCESS) FAIL("not JSON: " << line);
+    std::string_view op;
+    if (doc["op"].get(op) != simdjson::SUCCESS) continue;
+    if (op != "insert" && op != "update" && op != "delete" && op != "truncate") continue;
+    Event e;
+    e.op = std::string(op);
+    e.raw = line;
+    std::string_view sv;
+    if (doc["lsn"].get(sv) == simdjson::SUCCESS) e.lsn = std::string(sv);
+    std::uint64_t xid = 0;
+    if (doc["xid"].get(xid) == simdjson::SUCCESS) e.xid = xid;
+    if (op == "truncate") {
+      simdjson::dom::array tables;
+      if (doc["tables"].get(tables) == simdjson::SUCCESS) {
+        for (auto t : tables) {
+          std::string_view name;
+          if (t.get(name) == simdjson::SUCCESS) {
+            e.table = std::string(name.substr(name.find('.') + 1));
+            break;
+          }
+        }
+      }
+    } else {
+      if (doc["table"].get(sv) == simdjson::SUCCESS) e.table = std::string(sv);
+      for (const char* tuple : {"new", "key", "old"}) {
+        simdjson::dom::object obj;
+        if (doc[tuple].get(obj) != simdjson::SUCCESS) continue;
+        if (obj["id"].get(sv) == simdjson::SUCCESS) {
+          e.id = std::string(sv);
+          break;
+        }
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::size_t count_events(const std::string& path) {
+  try {
+    return read_events(path).size();
+  } catch (...) {
+    return 0;  // a line being written
+  }
+}
+
+std::string quote_yaml(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// A config for the test server; `extra` is appended as more YAML lines.
+std::string base_config(const std::string& slot, const std::string& pub, const std::string& extra = {}) {
+  return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
+         "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
+         "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
+         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" +
+         "postgresql_slot_name: " + slot + "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "status_interval_ms: 200\n"
+         "batch_max_delay_ms: 10\n" +
+         extra;
+}
+
+bool slot_active(const PgSession& db, const std::string& slot) {
+  return db.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot) +
+                   " AND active")
+             .value_or("0") == "1";
+}
+
+bool slot_exists(const PgSession& db, const std::string& slot) {
+  return db.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot))
+             .value_or("0") == "1";
+}
+
+std::string drop_slot_sql(const std::string& slot) {
+  return "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'";
+}
+
+// A scratch directory per test case.
+std::string scratch(const std::string& name) {
+  const std::string dir = test_tmpdir() + "/" + unique_name(name);
+  REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
+  return dir;
+}
+
+struct RunResult {
+  int code;
+  std::string err;
+};
+
+// Runs the program to completion (it must exit by itself within `timeout`).
+RunResult run_to_exit(const std::vector<std::string>& args, const std::string& dir, std::chrono::milliseconds timeout = 30s) {
+  std::vector<std::string> argv{program_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string out = dir + "/" + unique_name("out") + ".jsonl";
+  const std::string err = dir + "/" + unique_name("err") + ".log";
+  Child child(argv, out, err);
+  const int code = child.wait_exit(timeout);
+  return {code, read_file(err)};
+}
+
+std::size_t count_lines_with(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const auto end = text.find('\n', start);
+    const std::string line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (line.find(needle) != std::string::npos) ++n;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return n;
+}
+
+// Per transaction (xid), events must be contiguous and in LSN order.
+void check_transaction_order(const std::vector<Event>& events) {
+  std::set<std::uint64_t> finished;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    INFO(e.raw);
+    CHECK(finished.count(e.xid) == 0);
+    if (i + 1 < events.size() && events[i + 1].xid == e.xid) {
+      CHECK(lsn_value(e.lsn) <= lsn_value(events[i + 1].lsn));
+    } else {
+      finished.insert(e.xid);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("streams every change once, stops on SIGTERM with exit 0, resumes after a restart") {
+  PgSession db;
+  const std::string a = unique_name("e2e_a");
+  const std::string b = unique_name("e2e_b");
+  const std::string pub = unique_name("e2e_pub");
+  const std::string slot = unique_name("e2e_slot");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + a + ", " + b + "; " +
+                     drop_slot_sql(slot));
+  db.exec("CREATE TABLE " + a + " (id int PRIMARY KEY, v text, n numeric(10,2), ts timestamptz, flag bool, doc jsonb)");
+  db.exec("CREATE TABLE " + b + " (id bigint PRIMARY KEY, note text)");
+  db.exec("ALTER TABLE " + b + " REPLICA IDENTITY FULL");
+  db.exec("CREATE TABLE " + a + "_unpublished (id int PRIMARY KEY)");
+  CleanupSql cleanup2("DROP TABLE IF EXISTS " + a + "_unpublished");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + a + ", " + b);
+
+  const std::string dir = scratch("e2e_stream");
+  const std::string cfg = dir + "/replicator.yaml";
+  write_file(cfg, base_config(slot, pub, "position_store: file\nposition_file: " + dir + "/pos\n"));
+
+  // ---- first run
+  const std::string out1 = dir + "/out1.jsonl";
+  const std::string err1 = dir + "/err1.log";
+  {
+    Child child({program_path(), "--config", cfg}, out1, err1);
+    REQUIRE(wait_until([&] { return slot_active(db, slot); }, 30s));
+    db.exec("INSERT INTO " + a +
+            " SELECT g, 'row ' || g, g * 1.5, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 hour', g % 2 = 0,"
+            " jsonb_build_object('g', g) FROM generate_series(1, 20) g");
+    db.exec("BEGIN; UPDATE " + a + " SET v = 'changed' WHERE id <= 5; DELETE FROM " + a +
+            " WHERE id BETWEEN 16 AND 20; INSERT INTO " + b +
+            " SELECT g, 'note ' || g FROM generate_series(1, 10) g; COMMIT");
+    db.exec("INSERT INTO " + a + "_unpublished VALUES (1), (2)");  // not in the publication: never streamed
+    db.exec("BEGIN; UPDATE " + b + " SET note = 'x' WHERE id = 3; DELETE FROM " + b + " WHERE id = 4; COMMIT");
+    db.exec("TRUNCATE " + b);
+    const bool all = wait_until([&] { return count_events(out1) >= 43; }, 30s);
+    INFO(read_file(err1));
+    REQUIRE(all);
+    child.signal(SIGTERM);
+    REQUIRE(child.wait_exit(20s) == 0);
+  }
+  const auto events = read_events(out1);
+  INFO(read_file(out1));
+  REQUIRE(events.size() == 43);
+  std::map<std::string, int> seen;
+  for (const auto& e : events) seen[e.op + " " + e.table + " " + e.id]++;
+  for (const auto& [what, n] : seen) {
+    INFO(what);
+    CHECK(n == 1);
+  }
+  for (int i = 1; i <= 20; ++i) CHECK(seen.count("insert " + a + " " + std::to_string(i)) == 1);
+  for (int i = 1; i <= 5; ++i) CHECK(seen.count("update " + a + " " + std::to_string(i)) == 1);
+  for (int i = 16; i <= 20; ++i) CHECK(seen.count("delete " + a + " " + std::to_string(i)) == 1);
+  for (int i = 1; i <= 10; ++i) CHECK(seen.count("insert " + b + " " + std::to_string(i)) == 1);
+  CHECK(seen.count("update " + b + " 3") == 1);
+  CHECK(seen.count("delete " + b + " 4") == 1);
+  CHECK(seen.count("truncate " + b + " ") == 1);
+  check_transaction_order(events);
+  // Text values arrive as the server prints them.
+  CHECK(events.front().raw.find("\"v\":\"row 1\"") != std::string::npos);
+  CHECK(events.front().raw.find("\"n\":\"1.50\"") != std::string::npos);
+
+  const std::string log1 = read_file(err1);
+  CHECK(log1.find("level=error") == std::string::npos);
+
+  // The server's confirmed position is not past the last event written.
+  const auto confirmed = db.scalar("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " +
+                                   db.quote_literal(slot));
+  REQUIRE(confirmed);
+
+  // ---- changes while stopped, then a second run: exactly the new changes, nothing twice
+  db.exec("INSERT INTO " + a + " SELECT g, 'later' FROM generate_series(100, 104) g");
+  db.exec("UPDATE " + a + " SET v = 'again' WHERE id = 1");
+  const std::string out2 = dir + "/out2.jsonl";
+  const std::string err2 = dir + "/err2.log";
+  {
+    Child child({program_path(), "--config", cfg}, out2, err2);
+    const bool all = wait_until([&] { return count_events(out2) >= 6; }, 30s);
+    INFO(read_file(err2));
+    REQUIRE(all);
+    std::this_thread::sleep_for(300ms);  // anything extra (a duplicate) would show up now
+    child.signal(SIGINT);
+    REQUIRE(child.wait_exit(20s) == 0);
+  }
+  const auto events2 = read_events(out2);
+  INFO(read_file(out2));
+  REQUIRE(events2.size() == 6);
+  for (int i = 100; i <= 104; ++i) CHECK(events2[static_cast<std::size_t>(i - 100)].id == std::to_string(i));
+  CHECK(events2[5].op == "update");
+  CHECK(events2[5].id == "1");
+  CHECK(lsn_value(events2.front().lsn) > lsn_value(events.back().lsn));
+}
+
+TEST_CASE("bad configuration exits 2 with one line naming the key, and starts nothing") {
+  PgSession db;
+  const std::string dir = scratch("e2e_badcfg");
+  struct Case {
+    std::string name;
+    std::string yaml_extra;  // appended to a valid config
+    std::string expect;      // must appear in the error line
+    std::vector<std::string> flags;
+  };
+  const std::vector<Case> cases = {
+      {"unknown key", "postgresql_hots: x\n", "postgresql_hots: unknown key; did you mean postgresql_host?", {}},
+      {"wrong type", "batch_max_changes: lots\n", "batch_max_changes: must be an integer", {}},
+      {"port out of range", "", "postgresql_port: must be an integer from 1 to 65535", {"--postgresql-port=70000"}},
+      {"bad lsn", "postgresql_start_lsn: nowhere\n", "postgresql_start_lsn: must be an LSN", {}},
+      {"unreadable cert", "postgresql_ssl_cert: /nonexistent/client.crt\npostgresql_ssl_key: /nonexistent/client.key\n",
+       "postgresql_ssl_cert: cannot read '/nonexistent/client.crt'", {}},
+      {"bad ssl mode", "postgresql_ssl_mode: sometimes\n", "postgresql_ssl_mode: must be one of", {}},
+      {"wal2json", "postgresql_plugin_name: wal2json\n", "wal2json is not supported yet", {}},
+      {"invalid yaml", "include_tables: [a, b\n", "invalid YAML", {}},
+      {"unknown flag", "", "--slot-name: unknown flag; did you mean --postgresql-slot-name?", {"--slot-name=x"}},
+      {"file sink without a file", "sink: file\n", "sink_file: required when sink is file", {}},
+  };
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      const std::string slot = unique_name("badcfg");
+      CleanupSql cleanup(drop_slot_sql(slot));
+      const std::string cfg = dir + "/" + slot + ".yaml";
+      write_file(cfg, base_config(slot, "no_such_pub_needed", c.yaml_extra));
+      std::vector<std::string> args{"--config", cfg};
+      args.insert(args.end(), c.flags.begin(), c.flags.end());
+      const auto r = run_to_exit(args, dir);
+      INFO(r.err);
+      CHECK(r.code == 2);
+      CHECK(r.err.find(c.expect) != std::string::npos);
+      CHECK(count_lines_with(r.err, "level=") == 1);
+      CHECK_FALSE(slot_exists(db, slot));
+    }
+  }
+  SECTION("missing required key, with the file path and line of a bad value") {
+    const std::string cfg = dir + "/missing.yaml";
+    write_file(cfg, "postgresql_port: 5432\npostgresql_slot_name: s\n");
+    const auto r = run_to_exit({"--config", cfg}, dir);
+    INFO(r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.find("postgresql_database: required key is missing") != std::string::npos);
+    write_file(cfg, "postgresql_database: d\npostgresql_port: [1]\n");
+    const auto r2 = run_to_exit({"--config", cfg}, dir);
+    CHECK(r2.code == 2);
+    CHECK(r2.err.find(cfg + ":2:") != std::string::npos);
+  }
+  SECTION("missing config file") {
+    const auto r = run_to_exit({"--config", dir + "/nope.yaml"}, dir);
+    CHECK(r.code == 2);
+    CHECK(r.err.find("No such file") != std::string::npos);
+  }
+}
+
+TEST_CASE("a missing publication is fatal: exit 1, one clear line, no slot left behind") {
+  PgSession db;
+  const std::string dir = scratch("e2e_nopub");
+  const std::string slot = unique_name("nopub");
+  const std::string pub = unique_name("missing_pub");
+  CleanupSql cleanup(drop_slot_sql(slot));
+  const std::string cfg = dir + "/c.yaml";
+  write_file(cfg, base_config(slot, pub));
+  const auto r = run_to_exit({"--config", cfg}, dir);
+  INFO(r.err);
+  CHECK(r.code == 1);
+  CHECK(count_lines_with(r.err, "level=error") == 1);
+  CHECK(count_lines_with(r.err, pub) >= 1);
+  CHECK(r.err.find("CREATE PUBLICATION") != std::string::npos);
+  CHECK_FALSE(slot_exists(db, slot));
+}
+
+TEST_CASE("a role without REPLICATION is fatal (exit 1), and the password never appears in the logs") {
+  PgSession db;
+  const std::string dir = scratch("e2e_auth");
+  const std::string role = unique_name("norepl");
+  const std::string password = "pw_" + unique_name("secret");
+  const std::string slot = unique_name("auth");
+  const std::string table = unique_name("auth_t");
+  const std::string pub = unique_name("auth_pub");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
+                     drop_slot_sql(slot) + "; DROP ROLE IF EXISTS " + role);
+  db.exec("CREATE ROLE " + role + " LOGIN PASSWORD " + db.quote_literal(password));
+  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  const std::string cfg = dir + "/c.yaml";
+  // base_config sets postgresql_user already; the role comes in as a flag (flags win over the file).
+  write_file(cfg, base_config(slot, pub, "log_level: debug\npostgresql_password: " + quote_yaml(password) + "\n"));
+  SECTION("no REPLICATION attribute") {
+    const auto r = run_to_exit({"--config", cfg, "--postgresql-user=" + role}, dir);
+    INFO(r.err);
+    CHECK(r.code == 1);
+    CHECK(count_lines_with(r.err, "level=error") == 1);
+    CHECK(r.err.find(password) == std::string::npos);
+  }
+  SECTION("a role that does not exist") {
+    const auto r = run_to_exit({"--config", cfg, "--postgresql-user=" + role + "_nobody"}, dir);
+    INFO(r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err.find(password) == std::string::npos);
+  }
+  SECTION("a healthy run with a REPLICATION role, at debug level") {
+    db.exec("ALTER ROLE " + role + " REPLICATION");
+    db.exec("GRANT SELECT ON " + table + " TO " + role);
+    const std::string out = dir + "/ok.jsonl";
+    const std::string err = dir + "/ok.log";
+    Child child({program_path(), "--config", cfg, "--postgresql-user=" + role}, out, err,
+                {"PGPASSWORD=" + password});
+    const bool streaming = wait_until([&] { return slot_active(db, slot); }, 30s);
+    INFO(read_file(err));
+    REQUIRE(streaming);
+    db.exec("INSERT INTO " + table + " VALUES (1)");
+    REQUIRE(wait_until([&] { return count_events(out) >= 1; }, 30s));
+    child.signal(SIGTERM);
+    CHECK(child.wait_exit(20s) == 0);
+    const std::string log = read_file(err);
+    CHECK(log.find("level=debug") != std::string::npos);
+    CHECK(log.find(password) == std::string::npos);
+  }
+  SECTION("--print-config redacts it") {
+    const std::string out = dir + "/print.txt";
+    const std::string err = dir + "/print.log";
+    Child child({program_path(), "--config", cfg, "--print-config"}, out, err);
+    CHECK(child.wait_exit(10s) == 0);
+    const std::string printed = read_file(out);
+    CHECK(printed.find("postgresql_password: '<redacted>'") != std::string::npos);
+    CHECK(printed.find(password) == std::string::npos);
+  }
+}
+
+TEST_CASE("a terminated walsender is retried: the program reconnects and loses nothing") {
+  PgSession db;
+  const std::string table = unique_name("e2e_retry");
+  const std::string pub = unique_name("retry_pub");
+  const std::string slot = unique_name("retry");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  const std::string dir = scratch("e2e_retry");
+  const std::string cfg = dir + "/c.yaml";
+  write_file(cfg, base_config(slot, pub, "reconnect_initial_ms: 50\nreconnect_max_ms: 500\n"));
+  const std::string out = dir + "/out.jsonl";
+  const std::string err = dir + "/err.log";
+  Child child({program_path(), "--config", cfg}, out, err);
+  REQUIRE(wait_until([&] { return slot_active(db, slot); }, 30s));
+  db.exec("INSERT INTO " + table + " SELECT generate_series(1, 10)");
+  REQUIRE(wait_until([&] { return count_events(out) >= 10; }, 30s));
+  for (int round = 0; round < 2; ++round) {
+    db.exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = " +
+            db.quote_literal(slot));
+    db.exec("INSERT INTO " + table + " SELECT generate_series(" + std::to_string(11 + round * 10) + ", " +
+            std::to_string(20 + round * 10) + ")");
+    const bool got = wait_until([&] { return count_events(out) >= static_cast<std::size_t>(20 + round * 10); }, 30s);
+    INFO(read_file(err));
+    REQUIRE(got);
+  }
+  REQUIRE(child.running());
+  child.signal(SIGTERM);
+  CHECK(child.wait_exit(20s) == 0);
+  const auto events = read_events(out);
+  // At-least-once: every id present; a duplicate may only repeat an event after a reconnect.
+  std::set<std::string> ids;
+  for (const auto& e : events) ids.insert(e.id);
+  CHECK(ids.size() == 30);
+  const std::string log = read_file(err);
+  INFO(log);
+  CHECK(log.find("reconnecting") != std::string::npos);
+  CHECK(log.find("level=error") == std::string::npos);
+}
+
+TEST_CASE("a temporary slot exists only while the program runs") {
+  PgSession db;
+  const std::string table = unique_name("e2e_temp");
+  const std::string pub = unique_name("temp_pub");
+  const std::string slot = unique_name("temp");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  const std::string dir = scratch("e2e_temp");
+  const std::string cfg = dir + "/c.yaml";
+  write_file(cfg, base_config(slot, pub, "postgresql_temp_slot: true\n"));
+  Child child({program_path(), "--config", cfg}, dir + "/out.jsonl", dir + "/err.log");
+  REQUIRE(wait_until([&] { return slot_active(db, slot); }, 30s));
+  CHECK(db.scalar("SELECT temporary FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot)) == "t");
+  db.exec("INSERT INTO " + table + " VALUES (1)");
+  REQUIRE(wait_until([&] { return count_events(dir + "/out.jsonl") >= 1; }, 30s));
+  child.signal(SIGTERM);
+  CHECK(child.wait_exit(20s) == 0);
+  CHECK(wait_until([&] { return !slot_exists(db, slot); }, 10s));
+}
