@@ -21,36 +21,50 @@ namespace detail {
 using replicator::detail::ByteReader;
 
 // Validates TupleData (Int16 count, then per column a kind byte and, for t/b, Int32 length + bytes).
+// Hot path: walks the columns with a local offset (kept in a register, not in the reader) and
+// checks every length against what is left before using it; errors carry the same offsets a
+// field-by-field read through ByteReader would report.
 inline TupleView read_tuple(ByteReader& r, std::string_view field) noexcept {
   const std::int16_t count = r.i16(field);
+  if (!r.ok()) return {};
   if (count < 0) {
     r.fail_at(Errc::negative_length, r.position() - 2, field);
     return {};
   }
-  const std::byte* start = r.cursor();
+  const std::byte* const start = r.cursor();
   const std::size_t start_pos = r.position();
-  for (std::int16_t i = 0; i < count && r.ok(); ++i) {
-    const char kind = static_cast<char>(r.u8(field));
-    switch (kind) {
-      case 'n':
-      case 'u':
-        break;
-      case 't':
-      case 'b': {
-        const std::int32_t len = r.i32(field);
-        if (len < 0) {
-          r.fail_at(Errc::negative_length, r.position() - 4, field);
-          break;
-        }
-        r.skip(static_cast<std::size_t>(len), field);
-        break;
+  const std::size_t avail = r.remaining();
+  std::size_t pos = 0;
+  for (std::int16_t i = 0; i < count; ++i) {
+    if (pos == avail) {
+      r.fail_at(Errc::truncated, start_pos + pos, field);
+      return {};
+    }
+    const char kind = static_cast<char>(start[pos]);
+    if (kind == 't' || kind == 'b') {
+      if (avail - pos - 1 < 4) {
+        r.fail_at(Errc::truncated, start_pos + pos + 1, field);
+        return {};
       }
-      default:
-        if (r.ok()) r.fail_at(Errc::unknown_tuple_kind, r.position() - 1, field);
+      const std::uint32_t len = load_be32(start + pos + 1);
+      if (len > 0x7FFFFFFFu) {
+        r.fail_at(Errc::negative_length, start_pos + pos + 1, field);
+        return {};
+      }
+      if (avail - pos - 5 < len) {
+        r.fail_at(Errc::truncated, start_pos + pos + 5, field);
+        return {};
+      }
+      pos += 5 + static_cast<std::size_t>(len);
+    } else if (kind == 'n' || kind == 'u') {
+      pos += 1;
+    } else {
+      r.fail_at(Errc::unknown_tuple_kind, start_pos + pos, field);
+      return {};
     }
   }
-  if (!r.ok()) return {};
-  return TupleView({start, r.position() - start_pos}, static_cast<std::uint16_t>(count));
+  r.skip(pos, field);
+  return TupleView({start, pos}, static_cast<std::uint16_t>(count));
 }
 
 inline Lsn read_lsn(ByteReader& r, std::string_view field) noexcept { return Lsn{r.u64(field)}; }
@@ -289,14 +303,16 @@ Result<Message> finish(ByteReader& r, View view, std::string_view field) noexcep
 class PgOutputDecoder {
  public:
   [[nodiscard]] Result<Message> decode(std::span<const std::byte> payload, std::size_t base_offset = 0) noexcept {
-    auto result = decode_message(payload, in_stream_, base_offset);
-    if (!result) return result;
-    if (std::holds_alternative<StreamStartView>(*result)) {
-      if (in_stream_) return Error{Errc::unexpected_message, base_offset, "StreamStart inside a stream"};
-      in_stream_ = true;
-    } else if (std::holds_alternative<StreamStopView>(*result)) {
-      if (!in_stream_) return Error{Errc::unexpected_message, base_offset, "StreamStop outside a stream"};
-      in_stream_ = false;
+    // One named result on every path, so it is built in place (NRVO) instead of copied per message.
+    Result<Message> result = decode_message(payload, in_stream_, base_offset);
+    if (result) {
+      if (std::holds_alternative<StreamStartView>(*result)) {
+        if (in_stream_) result = Error{Errc::unexpected_message, base_offset, "StreamStart inside a stream"};
+        else in_stream_ = true;
+      } else if (std::holds_alternative<StreamStopView>(*result)) {
+        if (!in_stream_) result = Error{Errc::unexpected_message, base_offset, "StreamStop outside a stream"};
+        else in_stream_ = false;
+      }
     }
     return result;
   }
