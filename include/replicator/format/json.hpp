@@ -12,6 +12,7 @@
 #include <string_view>
 #include <variant>
 
+#include "replicator/change.hpp"
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
 #include "replicator/pgoutput/messages.hpp"
@@ -32,16 +33,8 @@ using pgoutput::Xid;
 using FormatResult = Result<std::monostate>;
 inline FormatResult format_ok() { return FormatResult{std::monostate{}}; }
 
-enum class ChangeOp : std::uint8_t { insert, update, delete_ };
-
-constexpr std::string_view to_string(ChangeOp op) noexcept {
-  switch (op) {
-    case ChangeOp::insert: return "insert";
-    case ChangeOp::update: return "update";
-    case ChangeOp::delete_: return "delete";
-  }
-  return "unknown";
-}
+// insert / update / delete (shared with change.hpp's RowChangeView).
+using replicator::ChangeOp;
 
 namespace detail {
 
@@ -313,7 +306,25 @@ inline void append_type_json(std::string& out, Lsn lsn, Xid xid, const pgoutput:
   out.push_back('}');
 }
 
+namespace detail {
+inline void truncate_table(std::string& out, bool first, const RelationInfo& rel) {
+  if (!first) out.push_back(',');
+  out.push_back('"');
+  append_json_string_body(out, rel.schema);
+  out.push_back('.');
+  append_json_string_body(out, rel.name);
+  out.push_back('"');
+}
+inline void truncate_tail(std::string& out, bool cascade, bool restart_identity) {
+  out.push_back(']');
+  field(out, "cascade", cascade);
+  field(out, "restart_identity", restart_identity);
+  out.push_back('}');
+}
+}  // namespace detail
+
 // {"op":"truncate",...,"tables":["public.a","public.b"],"cascade":true,"restart_identity":true}
+// Table names are "schema.table" without quoting (a dot inside a name is not escaped).
 inline FormatResult append_truncate_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::TruncateView& m,
                                          const RelationCache& relations) {
   const std::size_t mark = out.size();
@@ -328,19 +339,27 @@ inline FormatResult append_truncate_json(std::string& out, Lsn lsn, Xid xid, con
       out.resize(mark);
       return Error{Errc::unexpected_message, 0, "Truncate of a relation without a Relation message"};
     }
-    if (!first) out.push_back(',');
+    detail::truncate_table(out, first, *rel);
     first = false;
-    out.push_back('"');
-    append_json_string_body(out, rel->schema);
-    out.push_back('.');
-    append_json_string_body(out, rel->name);
-    out.push_back('"');
   }
-  out.push_back(']');
-  detail::field(out, "cascade", m.cascade());
-  detail::field(out, "restart_identity", m.restart_identity());
-  out.push_back('}');
+  detail::truncate_tail(out, m.cascade(), m.restart_identity());
   return format_ok();
+}
+
+// The same from already resolved relations (null entries are skipped).
+inline void append_truncate_json(std::string& out, Lsn lsn, Xid xid, std::span<const RelationInfo* const> tables,
+                                 bool cascade, bool restart_identity) {
+  detail::open(out, "truncate", lsn);
+  detail::field_uint(out, "xid", xid);
+  detail::key(out, "tables");
+  out.push_back('[');
+  bool first = true;
+  for (const RelationInfo* rel : tables) {
+    if (rel == nullptr) continue;
+    detail::truncate_table(out, first, *rel);
+    first = false;
+  }
+  detail::truncate_tail(out, cascade, restart_identity);
 }
 
 inline void append_message_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::LogicalMessageView& m) {
