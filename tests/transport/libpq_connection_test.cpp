@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 
 #include "tests/support/pg.hpp"
 
@@ -71,9 +72,12 @@ TEST_CASE("ConnectionConfig builds keyword/value pairs, never a conninfo string"
   REQUIRE(repl.find("replication"));
   CHECK(*repl.find("replication") == "database");
 
+  CHECK(*normal.find("keepalives_idle") == "30");
+
   ConnectionConfig empty;
   empty.application_name.clear();
   empty.connect_timeout_s = 0;
+  empty.tcp_keepalives_idle_s = 0;
   CHECK(empty.params(ConnectionKind::normal).entries.empty());
 }
 
@@ -254,6 +258,16 @@ TEST_CASE("connection failures are classified from SQLSTATE and connection state
     CHECK(conn.error().sqlstate.empty());
     CHECK(conn.error().message.find("do-not-print-me") == std::string::npos);
     CHECK(conn.error().message.find("password=***") != std::string::npos);
+  }
+
+  SECTION("an unreachable host times out or fails as retryable, within the connect timeout") {
+    cfg.host = "10.255.255.1";  // not routed here: either no route at once, or silence until the timeout
+    cfg.connect_timeout_s = 1;
+    const auto started = std::chrono::steady_clock::now();
+    auto conn = PgConnection::connect(cfg, ConnectionKind::normal);
+    REQUIRE_FALSE(conn);
+    CHECK(conn.error().retryable());
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
   }
 
   SECTION("sslmode=require against a server without TLS is fatal") {

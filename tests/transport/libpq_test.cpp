@@ -12,6 +12,7 @@
 
 #include "replicator/pgoutput/decoder.hpp"
 #include "tests/support/pg.hpp"
+#include "tests/support/tcp_relay.hpp"
 
 using namespace replicator;
 using namespace std::chrono_literals;
@@ -426,4 +427,67 @@ TEST_CASE("temporary slots and drop_slot_on_exit") {
     CHECK_FALSE(st.error().retryable());
     CHECK(st.error().message.find("pg_create_logical_replication_slot") != std::string::npos);
   }
+}
+
+TEST_CASE("a silent replication connection is declared dead (retryable) after silence_timeout") {
+  PublishedTable pt;
+  auto cfg = env_config();
+  test::TcpRelay relay(cfg.host, cfg.port);
+  cfg.port = relay.port();
+  LibpqTransportOptions o;
+  o.slot_name = unique_name("slot_silent");
+  o.publication_names = {pt.pub};
+  o.temporary_slot = true;  // goes away with the walsender, whatever happens here
+  o.silence_timeout = 1s;
+  LibpqTransport t(cfg, o);
+  REQUIRE(t.start(Lsn{}));
+
+  relay.freeze(true);  // the network goes quiet: no data, no keepalive, no error
+  std::optional<ReplicationError> error;
+  const auto started = std::chrono::steady_clock::now();
+  while (!error && std::chrono::steady_clock::now() - started < 10s) {
+    auto ev = t.poll(100ms);
+    if (!ev) error = ev.error();
+  }
+  REQUIRE(error);
+  CHECK(error->retryable());
+  CHECK(error->message.find("no data or keepalive") != std::string::npos);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  CHECK(waited >= 500ms);  // the last receive was at most a little before the freeze
+  CHECK(waited < 5s);
+  CHECK_FALSE(t.streaming());
+
+  // The network comes back: start() reconnects (a new temporary slot name is free once the old
+  // walsender notices its client is gone, so retry for a while).
+  relay.freeze(false);
+  relay.cut();
+  REQUIRE(wait_for([&] { return t.start(Lsn{}).has_value(); }, 30s));
+  pt.admin.exec("INSERT INTO " + pt.table + " VALUES (5, 'back')");
+  const Seen seen = read_transaction(t);
+  CHECK(std::find(seen.events.begin(), seen.events.end(), "insert:5,back") != seen.events.end());
+  REQUIRE(t.finish());
+}
+
+TEST_CASE("a connection reset while streaming is retryable") {
+  PublishedTable pt;
+  auto cfg = env_config();
+  test::TcpRelay relay(cfg.host, cfg.port);
+  cfg.port = relay.port();
+  LibpqTransportOptions o;
+  o.slot_name = unique_name("slot_reset");
+  o.publication_names = {pt.pub};
+  o.temporary_slot = true;
+  LibpqTransport t(cfg, o);
+  REQUIRE(t.start(Lsn{}));
+  relay.cut();
+  std::optional<ReplicationError> error;
+  const auto started = std::chrono::steady_clock::now();
+  while (!error && std::chrono::steady_clock::now() - started < 10s) {
+    auto ev = t.poll(100ms);
+    if (!ev) error = ev.error();
+  }
+  REQUIRE(error);
+  INFO(error->message);
+  CHECK(error->retryable());
+  CHECK_FALSE(t.streaming());
 }

@@ -271,7 +271,22 @@ class LibpqTransport {
             .count());
     const auto msg = protocol::make_standby_status_update(s.written, s.flushed, s.applied, now_wall,
                                                           s.reply_requested);
-    const int rc = PQputCopyData(repl_.get(), reinterpret_cast<const char*>(msg.data()), static_cast<int>(msg.size()));
+    // 0 means libpq's output buffer is full (non-blocking mode): flush, reading meanwhile so the
+    // server never blocks on us while we block on it, and try again for a bounded time.
+    const auto give_up = Clock::now() + std::chrono::seconds(10);
+    int rc;
+    while ((rc = PQputCopyData(repl_.get(), reinterpret_cast<const char*>(msg.data()),
+                               static_cast<int>(msg.size()))) == 0) {
+      if (Clock::now() >= give_up) {
+        return lost(ReplicationError::retry("could not send a standby status update for 10 s (server not reading)"));
+      }
+      if (PQflush(repl_.get()) < 0) return lost(repl_.connection_error("sending standby status update"));
+      pollfd pfd{PQsocket(repl_.get()), POLLIN | POLLOUT, 0};
+      if (pfd.fd < 0) return lost(repl_.connection_error("sending standby status update"));
+      if (::poll(&pfd, 1, 100) > 0 && (pfd.revents & POLLIN) != 0 && PQconsumeInput(repl_.get()) == 0) {
+        return lost(repl_.connection_error("sending standby status update"));
+      }
+    }
     if (rc != 1) return lost(repl_.connection_error("sending standby status update"));
     last_status_ = s;
     last_status_.reply_requested = false;

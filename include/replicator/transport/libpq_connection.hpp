@@ -88,6 +88,9 @@ struct ConnectionConfig {
   std::string sslrootcert;
   std::string application_name = "replicator";
   int connect_timeout_s = 10;  // whole connection attempt; 0 waits for the OS
+  // TCP keepalives (idle seconds; probes every 10 s, 3 tries) so a blocking query on a vanished
+  // server fails in about idle + 30 s instead of the OS default of hours. 0: libpq/OS defaults.
+  int tcp_keepalives_idle_s = 30;
 
   // Checks what libpq would otherwise reject late or silently truncate (NUL bytes).
   [[nodiscard]] Status validate() const {
@@ -101,6 +104,7 @@ struct ConnectionConfig {
       }
     }
     if (connect_timeout_s < 0) return ReplicationError::fatal("connect_timeout must be >= 0 seconds");
+    if (tcp_keepalives_idle_s < 0) return ReplicationError::fatal("tcp_keepalives_idle must be >= 0 seconds");
     const std::pair<std::string_view, const std::string*> fields[] = {
         {"host", &host},       {"dbname", &dbname},   {"user", &user},
         {"password", &password}, {"sslcert", &sslcert}, {"sslkey", &sslkey},
@@ -130,6 +134,12 @@ struct ConnectionConfig {
     add("sslrootcert", sslrootcert);
     add("application_name", application_name);
     if (connect_timeout_s > 0) p.entries.emplace_back("connect_timeout", std::to_string(connect_timeout_s));
+    if (tcp_keepalives_idle_s > 0) {
+      p.entries.emplace_back("keepalives", "1");
+      p.entries.emplace_back("keepalives_idle", std::to_string(tcp_keepalives_idle_s));
+      p.entries.emplace_back("keepalives_interval", "10");
+      p.entries.emplace_back("keepalives_count", "3");
+    }
     if (kind == ConnectionKind::replication) p.entries.emplace_back("replication", "database");
     return p;
   }
