@@ -2,12 +2,14 @@
 // stream file given, every captured message as its own seed (with a Stream Start in front when it
 // was sent inside a streamed transaction, so the seed decodes the way the server meant it).
 //   bazel run //fuzz:make_seeds -- $PWD/fuzz/corpus [tests/data/*.stream ...]
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -67,6 +69,13 @@ std::vector<Frame> read_stream_file(const fs::path& path) {
   return frames;
 }
 
+void append_frame(std::vector<std::byte>& out, std::uint64_t lsn, std::span<const std::byte> payload) {
+  MessageWriter h;
+  h.u32(static_cast<std::uint32_t>(payload.size())).u64(lsn);
+  out.insert(out.end(), h.bytes().begin(), h.bytes().end());
+  out.insert(out.end(), payload.begin(), payload.end());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,6 +105,15 @@ int main(int argc, char** argv) {
     lsn += s.bytes.size();
   }
   for (const char* target : {"pgoutput_decoder", "differential"}) write(root / target, "sequence_all_samples", all);
+  {
+    std::vector<std::byte> file;  // the samples as a stream file
+    std::uint64_t at = 0x16B3748;
+    for (const Sample& s : seq) append_frame(file, at += 0x40, s.bytes);
+    write(root / "frame_reader", "samples.stream", file);
+    file.resize(file.size() - 3);
+    write(root / "frame_reader", "samples_truncated.stream", file);
+    write(root / "frame_reader", "empty.stream", {});
+  }
   write(root / "copy_data", "sequence_all_samples", all_wrapped);
   for (int reply : {0, 1}) {
     auto k = std::move(MessageWriter('k').u64(0x16B3748).i64(817'000'000'000'000).u8(static_cast<std::uint8_t>(reply)))
@@ -113,8 +131,9 @@ int main(int argc, char** argv) {
   }
 
   // Captured stream files: one seed per distinct message, and each whole file as a frame seed.
-  std::set<std::vector<std::byte>> seen;
   for (int i = 2; i < argc; ++i) {
+    std::set<std::string> seen;
+    std::map<char, int> per_tag;
     const fs::path file = argv[i];
     const auto frames = read_stream_file(file);
     replicator::pgoutput::PgOutputDecoder d;
@@ -124,16 +143,30 @@ int main(int argc, char** argv) {
       const bool in_stream = d.in_stream();
       auto m = d.decode(std::span<const std::byte>(f.payload));
       if (m && std::holds_alternative<replicator::pgoutput::StreamStartView>(*m)) stream_start = f.payload;
-      if (f.payload.size() > 0xFFFF) continue;  // does not fit the u16 framing
-      std::vector<std::byte> key = f.payload;
-      key.push_back(static_cast<std::byte>(in_stream));
-      if (!seen.insert(key).second) continue;
+      if (f.payload.size() > 0xFFFF || f.payload.empty()) continue;  // does not fit the u16 framing
+      // One seed per message shape (type, streamed or not, size), at most 25 per type and file:
+      // a bulk insert of 1000 rows adds a few seeds, not 1000.
+      const auto tag = static_cast<char>(f.payload[0]);
+      std::string shape = std::string(1, tag) + (in_stream ? "s" : "") + std::to_string(f.payload.size());
+      if (!seen.insert(std::move(shape)).second) continue;
+      if (++per_tag[tag] > 25) continue;
       const std::string name = file.stem().string() + "_" + std::to_string(index++);
       const auto seed = in_stream ? framed({stream_start, f.payload}) : framed({f.payload});
       for (const char* target : {"pgoutput_decoder", "differential"}) write(root / target, name, seed);
       write(root / "copy_data", name,
             in_stream ? framed({xlogdata(f.lsn, stream_start), xlogdata(f.lsn, f.payload)})
                       : framed({xlogdata(f.lsn, f.payload)}));
+    }
+    // Stream-file seeds for the frame reader: windows of 16 frames (small inputs fuzz faster).
+    // At most 24 windows per file, spread over it.
+    const std::size_t windows = (frames.size() + 15) / 16;
+    const std::size_t step = windows > 24 ? (windows + 23) / 24 : 1;
+    for (std::size_t w = 0; w * 16 < frames.size(); w += step) {
+      std::vector<std::byte> chunk;
+      for (std::size_t k = w * 16; k < std::min(frames.size(), (w + 1) * 16); ++k) {
+        if (frames[k].payload.size() <= 0xFFFF) append_frame(chunk, frames[k].lsn, frames[k].payload);
+      }
+      write(root / "frame_reader", file.stem().string() + "_frames_" + std::to_string(w), chunk);
     }
     std::printf("%s: %zu frames, %d distinct message seeds\n", file.c_str(), frames.size(), index);
   }
