@@ -491,3 +491,53 @@ TEST_CASE("a connection reset while streaming is retryable") {
   CHECK(error->retryable());
   CHECK_FALSE(t.streaming());
 }
+
+TEST_CASE("PostgreSQL 15 accepts every option we send: proto 3, binary, messages, streaming, two_phase") {
+  PublishedTable pt;
+  LibpqTransportOptions o;
+  o.slot_name = unique_name("slot_opts");
+  o.publication_names = {pt.pub};
+  o.proto_version = 3;
+  o.binary = true;
+  o.messages = true;
+  o.streaming = StreamingMode::on;
+  o.two_phase = true;
+  o.temporary_slot = true;
+  LibpqTransport t(env_config(), o);
+  if (auto id = t.open(); !id) {
+    FAIL(id.error().message);
+  }
+  if (t.server_version() < 150000) return;
+  REQUIRE(t.start(Lsn{}));
+  pt.admin.exec("BEGIN; SELECT pg_logical_emit_message(true, 'replicator_test', 'hello'); INSERT INTO " + pt.table +
+                " VALUES (42, 'binary'); COMMIT");
+  pgoutput::PgOutputDecoder decoder;
+  std::vector<std::string> kinds;
+  std::string prefix;
+  std::string content;
+  std::vector<pgoutput::ColumnKind> column_kinds;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < until && (kinds.empty() || kinds.back() != "commit")) {
+    auto ev = t.poll(200ms);
+    REQUIRE(ev);
+    auto* w = std::get_if<WalMessage>(&*ev);
+    if (!w) continue;
+    auto msg = decoder.decode(w->payload);
+    REQUIRE(msg);
+    kinds.emplace_back(pgoutput::message_name(*msg));
+    if (auto* m = std::get_if<pgoutput::LogicalMessageView>(&*msg)) {
+      prefix = std::string(m->prefix);
+      content.assign(reinterpret_cast<const char*>(m->content.data()), m->content.size());
+    }
+    if (auto* i = std::get_if<pgoutput::InsertView>(&*msg)) {
+      for (auto col : i->new_tuple) column_kinds.push_back(col.kind);
+    }
+  }
+  const std::vector<std::string> expected = {"begin", "message", "relation", "insert", "commit"};
+  CHECK(kinds == expected);
+  CHECK(prefix == "replicator_test");
+  CHECK(content == "hello");
+  const std::vector<pgoutput::ColumnKind> binary = {pgoutput::ColumnKind::binary, pgoutput::ColumnKind::binary};
+  CHECK(column_kinds == binary);
+  REQUIRE(t.finish());
+}
