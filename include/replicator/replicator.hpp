@@ -31,14 +31,14 @@
 namespace replicator {
 
 struct ReplicatorOptions {
-  std::string slot_name;         // stored with the position; a stored position of another slot is refused
+  std::string slot_name{};       // stored with the position; a stored position of another slot is refused
   std::uint64_t system_id = 0;   // 0: take it from the transport when it knows it (LibpqTransport does)
   std::uint32_t timeline = 0;
-  Lsn start_lsn;                 // when the store holds no position (0/0: where the slot is)
+  Lsn start_lsn{};               // when the store holds no position (0/0: where the slot is)
   std::chrono::milliseconds status_interval{10'000};  // periodic standby status update
   std::chrono::milliseconds min_save_interval{0};     // coalesce position saves (0: save on every flush)
   std::chrono::milliseconds poll_timeout{100};        // run(): the longest one poll waits
-  ChangeFilter filter;           // client-side table / operation filter
+  ChangeFilter filter{};         // client-side table / operation filter
 };
 
 struct ReplicatorStats {

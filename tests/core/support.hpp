@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <cstdint>
 #include <optional>
@@ -197,8 +198,10 @@ class ScriptedTransport {
     if (fail_status_at_ != 0 && status_calls == fail_status_at_)
       return ReplicationError::retry("scripted: injected send_status failure");
     statuses.push_back(s);
+    if (on_status) on_status(s);
     return ok_status();
   }
+  std::function<void(const StandbyStatus&)> on_status;
 
   // The Nth poll / send_status (counted from the first) fails with a retryable error.
   void fail_nth_poll(std::size_t n) { fail_poll_at_ = polls + n; }
@@ -311,8 +314,12 @@ struct FlakyStore {
     if (fail_all || (fail_save_at != 0 && save_calls == fail_save_at))
       return ReplicationError::retry("store: injected save failure");
     position = p;
+    history.push_back(p.lsn);
+    if (on_save) on_save(p);
     return ok_status();
   }
+  std::vector<Lsn> history;
+  std::function<void(const Position&)> on_save;
 };
 
 }  // namespace replicator::test

@@ -121,7 +121,7 @@ class JsonLinesSink {
 
   // Appends to `path` (created 0644 if missing). A last line cut short by a crash is removed.
   static Result<JsonLinesSink, ReplicationError> open_file(const std::string& path, JsonLinesOptions options = {}) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);  // read: to find a cut last line
     if (fd < 0) return ReplicationError::fatal("cannot open sink file " + path + ": " + std::strerror(errno));
     JsonLinesSink sink(fd, true, options.sync, options);
     sink.path_ = path;
