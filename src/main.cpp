@@ -111,7 +111,9 @@ bool sleep_unless_stopped(std::chrono::milliseconds delay) {
 
 // The fatal path: one error line, exit 1.
 int fail(Logger& log, std::string_view what, const ReplicationError& e) {
-  log.error(std::string(what) + ": " + error_text(e), {{"sqlstate", e.sqlstate}});
+  const std::string msg = std::string(what) + ": " + error_text(e);
+  if (e.sqlstate.empty()) log.error(msg);
+  else log.error(msg, {{"sqlstate", e.sqlstate}});
   return kExitFatal;
 }
 
@@ -135,7 +137,9 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
     transport.close();
     const auto delay = backoff.next_delay();
     log.warn(std::string(during) + " failed, reconnecting: " + error_text(e),
-             {{"sqlstate", e.sqlstate}, {"attempt", backoff.attempts()}, {"delay_ms", delay.count()}});
+             {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate},
+              {"attempt", backoff.attempts()},
+              {"delay_ms", delay.count()}});
     if (cfg.temp_slot) log.warn("the temporary slot is recreated at the current WAL position: changes made while disconnected are not streamed");
     return sleep_unless_stopped(delay);
   };

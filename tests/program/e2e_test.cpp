@@ -7,6 +7,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <random>
+#include <thread>
 #include <csignal>
 #include <map>
 #include <set>
@@ -122,6 +126,11 @@ bool slot_active(const PgSession& db, const std::string& slot) {
              .value_or("0") == "1";
 }
 
+// Waits until the program streams from `slot`; false early when it exits.
+bool wait_streaming(const PgSession& db, const std::string& slot, Child& child) {
+  return wait_until([&] { return slot_active(db, slot) || !child.running(); }, 30s) && child.running();
+}
+
 bool slot_exists(const PgSession& db, const std::string& slot) {
   return db.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot))
              .value_or("0") == "1";
@@ -208,7 +217,7 @@ TEST_CASE("streams every change once, stops on SIGTERM with exit 0, resumes afte
   const std::string err1 = dir + "/err1.log";
   {
     Child child({program_path(), "--config", cfg}, out1, err1);
-    REQUIRE(wait_until([&] { return slot_active(db, slot); }, 30s));
+    REQUIRE(wait_streaming(db, slot, child));
     db.exec("INSERT INTO " + a +
             " SELECT g, 'row ' || g, g * 1.5, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 hour', g % 2 = 0,"
             " jsonb_build_object('g', g) FROM generate_series(1, 20) g");
@@ -386,7 +395,7 @@ TEST_CASE("a role without REPLICATION is fatal (exit 1), and the password never 
     const std::string err = dir + "/ok.log";
     Child child({program_path(), "--config", cfg, "--postgresql-user=" + role}, out, err,
                 {"PGPASSWORD=" + password});
-    const bool streaming = wait_until([&] { return slot_active(db, slot); }, 30s);
+    const bool streaming = wait_streaming(db, slot, child);
     INFO(read_file(err));
     REQUIRE(streaming);
     db.exec("INSERT INTO " + table + " VALUES (1)");
@@ -422,7 +431,7 @@ TEST_CASE("a terminated walsender is retried: the program reconnects and loses n
   const std::string out = dir + "/out.jsonl";
   const std::string err = dir + "/err.log";
   Child child({program_path(), "--config", cfg}, out, err);
-  REQUIRE(wait_until([&] { return slot_active(db, slot); }, 30s));
+  REQUIRE(wait_streaming(db, slot, child));
   db.exec("INSERT INTO " + table + " SELECT generate_series(1, 10)");
   REQUIRE(wait_until([&] { return count_events(out) >= 10; }, 30s));
   for (int round = 0; round < 2; ++round) {
@@ -460,11 +469,240 @@ TEST_CASE("a temporary slot exists only while the program runs") {
   const std::string cfg = dir + "/c.yaml";
   write_file(cfg, base_config(slot, pub, "postgresql_temp_slot: true\n"));
   Child child({program_path(), "--config", cfg}, dir + "/out.jsonl", dir + "/err.log");
-  REQUIRE(wait_until([&] { return slot_active(db, slot); }, 30s));
+  REQUIRE(wait_streaming(db, slot, child));
   CHECK(db.scalar("SELECT temporary FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot)) == "t");
   db.exec("INSERT INTO " + table + " VALUES (1)");
   REQUIRE(wait_until([&] { return count_events(dir + "/out.jsonl") >= 1; }, 30s));
   child.signal(SIGTERM);
   CHECK(child.wait_exit(20s) == 0);
   CHECK(wait_until([&] { return !slot_exists(db, slot); }, 10s));
+}
+
+namespace {
+
+// Commit lines of the complete lines in `path` (a file being written may end mid-line): xid -> end_lsn.
+std::map<std::uint64_t, std::uint64_t> committed_xids(const std::string& path) {
+  std::map<std::uint64_t, std::uint64_t> out;
+  const std::string text = read_file(path);
+  simdjson::dom::parser parser;
+  std::size_t start = 0;
+  for (;;) {
+    const auto nl = text.find('\n', start);
+    if (nl == std::string::npos) break;  // an incomplete last line is not there yet
+    const std::string line = text.substr(start, nl - start);
+    start = nl + 1;
+    simdjson::dom::element doc;
+    if (parser.parse(line).get(doc) != simdjson::SUCCESS) continue;
+    std::string_view op;
+    std::string_view end;
+    std::uint64_t xid = 0;
+    if (doc["op"].get(op) != simdjson::SUCCESS || op != "commit") continue;
+    if (doc["xid"].get(xid) != simdjson::SUCCESS || doc["end_lsn"].get(end) != simdjson::SUCCESS) continue;
+    out[xid] = lsn_value(std::string(end));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("SIGKILL at random moments: no committed change is lost, the slot never confirms past the sink") {
+  PgSession db;
+  const std::string table = unique_name("e2e_kill");
+  const std::string pub = unique_name("kill_pub");
+  const std::string slot = unique_name("kill");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v int)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  const std::string dir = scratch("e2e_kill");
+  const std::string sink = dir + "/changes.jsonl";
+  const std::string cfg = dir + "/c.yaml";
+  write_file(cfg, base_config(slot, pub,
+                              "sink: file\nsink_file: " + sink + "\nposition_store: file\nposition_file: " + dir +
+                                  "/pos\nbatch_max_changes: 50\nreconnect_initial_ms: 20\n"
+                                  "reconnect_max_ms: 300\n"));
+  // The slot must exist before the workload starts, or the first changes predate it.
+  {
+    Child first({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
+    const bool active = wait_streaming(db, slot, first);
+    INFO(read_file(dir + "/err.log"));
+    REQUIRE(active);
+    first.signal(SIGKILL);
+    first.wait_exit(10s);
+  }
+
+  // Workload: transactions of 1-20 inserts; every 3rd also updates, every 5th also deletes.
+  std::set<std::string> expected;
+  std::atomic<bool> workload_done{false};
+  std::thread workload([&] {
+    PgSession w;
+    int next_id = 1;
+    for (int tx = 0; tx < 300; ++tx) {
+      const int n = 1 + (tx * 7) % 20;
+      std::string sql = "BEGIN; INSERT INTO " + table + " SELECT g, 0 FROM generate_series(" + std::to_string(next_id) +
+                        ", " + std::to_string(next_id + n - 1) + ") g;";
+      for (int i = next_id; i < next_id + n; ++i) expected.insert("insert " + std::to_string(i) + " 0");
+      if (tx % 3 == 0) {
+        sql += " UPDATE " + table + " SET v = " + std::to_string(tx + 1) + " WHERE id = " + std::to_string(next_id) + ";";
+        expected.insert("update " + std::to_string(next_id) + " " + std::to_string(tx + 1));
+      }
+      if (tx % 5 == 0 && n > 1) {
+        sql += " DELETE FROM " + table + " WHERE id = " + std::to_string(next_id + 1) + ";";
+        expected.insert("delete " + std::to_string(next_id + 1) + " -");
+      }
+      sql += " COMMIT;";
+      w.exec(sql);
+      next_id += n;
+      std::this_thread::sleep_for(5ms);
+    }
+    workload_done = true;
+  });
+
+  struct Sample {
+    std::uint64_t confirmed;
+    std::map<std::uint64_t, std::uint64_t> in_sink;
+  };
+  std::vector<Sample> samples;
+  auto sample = [&] {
+    const auto c = db.scalar("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " +
+                             db.quote_literal(slot));
+    if (!c) return;
+    // Read the sink after the server's position: whatever was confirmed must already be there.
+    samples.push_back({lsn_value(*c), committed_xids(sink)});
+  };
+
+  int kills = 0;
+  std::mt19937 rng(12345);
+  while (!workload_done || kills < 4) {
+    Child child({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
+    const auto run_for = std::chrono::milliseconds(150 + rng() % 500);
+    const auto until = std::chrono::steady_clock::now() + run_for;
+    while (std::chrono::steady_clock::now() < until) {
+      sample();
+      std::this_thread::sleep_for(40ms);
+    }
+    child.signal(SIGKILL);
+    CHECK(child.wait_exit(10s) == 128 + SIGKILL);
+    ++kills;
+    if (kills > 40) break;
+  }
+  workload.join();
+
+  // A last run drains the rest; then a clean stop.
+  {
+    Child child({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
+    const bool drained = wait_until(
+        [&] {
+          std::set<std::string> got;
+          try {
+            for (const auto& e : read_events(sink)) got.insert(e.op + " " + e.id);
+          } catch (...) {
+            return false;
+          }
+          std::size_t found = 0;
+          for (const auto& x : expected) found += got.count(x.substr(0, x.rfind(' '))) ? 1 : 0;
+          return found == expected.size();
+        },
+        60s);
+    INFO(read_file(dir + "/err.log"));
+    REQUIRE(drained);
+    sample();
+    child.signal(SIGTERM);
+    REQUIRE(child.wait_exit(20s) == 0);
+  }
+
+  // Every committed change is in the sink (at least once), with its value.
+  simdjson::dom::parser parser;
+  std::map<std::string, int> seen;
+  for (const auto& line : read_lines(sink)) {
+    simdjson::dom::element doc;
+    REQUIRE(parser.parse(line).get(doc) == simdjson::SUCCESS);  // no torn line survives a restart
+    std::string_view op;
+    REQUIRE(doc["op"].get(op) == simdjson::SUCCESS);
+    if (op != "insert" && op != "update" && op != "delete") continue;
+    std::string_view id;
+    std::string v = "-";
+    if (op == "delete") {
+      REQUIRE(doc["key"]["id"].get(id) == simdjson::SUCCESS);
+    } else {
+      REQUIRE(doc["new"]["id"].get(id) == simdjson::SUCCESS);
+      std::string_view vv;
+      REQUIRE(doc["new"]["v"].get(vv) == simdjson::SUCCESS);
+      v = std::string(vv);
+    }
+    seen[std::string(op) + " " + std::string(id) + " " + v]++;
+  }
+  std::size_t missing = 0;
+  std::size_t duplicates = 0;
+  for (const auto& x : expected) {
+    if (seen.count(x) == 0) ++missing;
+    else duplicates += static_cast<std::size_t>(seen[x] - 1);
+  }
+  std::cout << "kill test: " << kills << " SIGKILLs, " << expected.size() << " changes, " << duplicates
+            << " duplicates, " << samples.size() << " confirmed_flush_lsn samples\n";
+  CHECK(missing == 0);
+  CHECK(seen.size() == expected.size());  // nothing that was not committed
+
+  // Whenever the server had a position confirmed, every transaction ending at or before it was in the sink.
+  const auto all = committed_xids(sink);
+  std::size_t violations = 0;
+  for (const auto& s : samples) {
+    for (const auto& [xid, end] : all) {
+      if (end <= s.confirmed && s.in_sink.count(xid) == 0) ++violations;
+    }
+  }
+  CHECK(violations == 0);
+}
+
+TEST_CASE("filters, a file sink and drop_slot_on_exit") {
+  PgSession db;
+  const std::string keep = unique_name("e2e_keep");
+  const std::string skip = unique_name("e2e_skip");
+  const std::string pub = unique_name("filter_pub");
+  const std::string slot = unique_name("filter");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + keep + ", " + skip + "; " +
+                     drop_slot_sql(slot));
+  db.exec("CREATE TABLE " + keep + " (id int PRIMARY KEY)");
+  db.exec("CREATE TABLE " + skip + " (id int PRIMARY KEY)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + keep + ", " + skip);
+  const std::string dir = scratch("e2e_filter");
+  const std::string sink = dir + "/out.jsonl";
+  const std::string cfg = dir + "/c.yaml";
+  write_file(cfg, base_config(slot, pub,
+                              "sink: file\nsink_file: " + sink + "\npostgresql_drop_slot_on_exit: true\n"
+                              "include_tables: [public.e2e_keep_*]\ninclude_operations: [insert, delete]\n"));
+  Child child({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
+  REQUIRE(wait_streaming(db, slot, child));
+  db.exec("INSERT INTO " + skip + " VALUES (1)");
+  db.exec("INSERT INTO " + keep + " VALUES (1), (2)");
+  db.exec("UPDATE " + keep + " SET id = 3 WHERE id = 2");
+  db.exec("DELETE FROM " + keep + " WHERE id = 1");
+  REQUIRE(wait_until([&] { return count_events(sink) >= 3; }, 30s));
+  std::this_thread::sleep_for(300ms);
+  child.signal(SIGTERM);
+  REQUIRE(child.wait_exit(20s) == 0);
+  const auto events = read_events(sink);
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].op == "insert");
+  CHECK(events[1].op == "insert");
+  CHECK(events[2].op == "delete");
+  for (const auto& e : events) CHECK(e.table == keep);
+  CHECK(read_file(dir + "/stdout.log").empty());  // a file sink leaves stdout alone
+  CHECK_FALSE(slot_exists(db, slot));
+}
+
+TEST_CASE("a stop signal while waiting to reconnect exits 0") {
+  const std::string dir = scratch("e2e_down");
+  const std::string cfg = dir + "/c.yaml";
+  // Port 1 on localhost: connection refused, a retryable error.
+  write_file(cfg, base_config(unique_name("down"), "p", "reconnect_initial_ms: 50\nreconnect_max_ms: 200\n") +
+                      "");
+  Child child({program_path(), "--config", cfg, "--postgresql-host=127.0.0.1", "--postgresql-port=1"},
+              dir + "/out.jsonl", dir + "/err.log");
+  REQUIRE(wait_until([&] { return count_lines_with(read_file(dir + "/err.log"), "reconnecting") >= 3; }, 20s));
+  child.signal(SIGTERM);
+  CHECK(child.wait_exit(10s) == 0);
+  const std::string log = read_file(dir + "/err.log");
+  INFO(log);
+  CHECK(log.find("level=error") == std::string::npos);
+  CHECK(log.find("attempt=3") != std::string::npos);
 }
