@@ -306,6 +306,7 @@ BENCHMARK(MemchrAbsent);
 // Console output plus a ratio summary once every benchmark has run.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  RatioReporter() : ConsoleReporter(OO_Tabular) {}  // no colour codes: the output goes into logs and READMEs
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
@@ -319,7 +320,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     auto get = [&](const char* n) { return rate_.count(n) ? rate_[n] : 0.0; };
     const double zc = get("ZeroCopyDecode");
     if (zc == 0) return;
-    std::printf("\nzero-copy decoder: %.2f GB/s of pgoutput\n", zc / 1e9);
+    std::printf("\nzero-copy decoder: %.2f GB/s of pgoutput (GB = 1e9 bytes; the table's G/s is 2^30)\n", zc / 1e9);
     for (const char* other : {"MemorySum", "MemchrAbsent", "ReferenceDecode"}) {
       if (get(other) > 0) std::printf("  ratio to %-16s %.3f  (%s: %.2f GB/s)\n", other, zc / get(other), other, get(other) / 1e9);
     }
