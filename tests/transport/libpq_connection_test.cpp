@@ -239,6 +239,17 @@ TEST_CASE("connection failures are classified from SQLSTATE and connection state
     CHECK_FALSE(conn.error().retryable());
   }
 
+  SECTION("a role over its connection limit is retryable 53300") {
+    const auto role = unique_name("limited");
+    admin.exec("CREATE ROLE " + admin.quote_ident(role) + " LOGIN CONNECTION LIMIT 0");
+    CleanupSql drop("DROP ROLE IF EXISTS " + admin.quote_ident(role));
+    cfg.user = role;
+    auto conn = PgConnection::connect(cfg, ConnectionKind::normal);
+    REQUIRE_FALSE(conn);
+    CHECK(conn.error().sqlstate == "53300");
+    CHECK(conn.error().retryable());
+  }
+
   SECTION("an unknown database is fatal 3D000") {
     cfg.dbname = unique_name("nodb");
     auto conn = PgConnection::connect(cfg, ConnectionKind::normal);

@@ -541,3 +541,27 @@ TEST_CASE("PostgreSQL 15 accepts every option we send: proto 3, binary, messages
   CHECK(column_kinds == binary);
   REQUIRE(t.finish());
 }
+
+TEST_CASE("a least-privilege role (LOGIN REPLICATION, SELECT on the table) can create a slot and stream") {
+  PublishedTable pt;
+  const auto role = unique_name("cdc_role");
+  pt.admin.exec("CREATE ROLE " + role + " LOGIN REPLICATION");
+  CleanupSql drop_role("DROP ROLE IF EXISTS " + role);
+  pt.admin.exec("GRANT SELECT ON " + pt.table + " TO " + role);
+  CleanupSql revoke("REVOKE ALL ON " + pt.table + " FROM " + role);
+  auto cfg = env_config();
+  cfg.user = role;
+  LibpqTransportOptions o;
+  o.slot_name = unique_name("slot_lp");
+  o.publication_names = {pt.pub};
+  o.drop_slot_on_exit = true;
+  auto cleanup = drop_slot_later(o.slot_name);
+  LibpqTransport t(cfg, o);
+  auto st = t.start(Lsn{});
+  if (!st) FAIL(st.error().message);
+  pt.admin.exec("INSERT INTO " + pt.table + " VALUES (9, 'least')");
+  const Seen seen = read_transaction(t);
+  CHECK(std::find(seen.events.begin(), seen.events.end(), "insert:9,least") != seen.events.end());
+  REQUIRE(t.finish());
+  CHECK_FALSE(pt.admin.scalar("SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'"));
+}
