@@ -79,11 +79,14 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
                                                                                 std::string_view name) {
   if (auto st = validate_slot_name(name); !st) return st.error();
   const std::string params[] = {std::string(name)};
-  auto res = conn.exec_params(
-      "SELECT slot_name, plugin, slot_type, database, temporary, active, active_pid, "
-      "confirmed_flush_lsn, restart_lsn, wal_status, two_phase "
-      "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-      params, "looking up replication slot \"" + std::string(name) + "\"");
+  // wal_status appeared in PostgreSQL 13, two_phase in 14.
+  const int version = conn.server_version();
+  const std::string sql = std::string("SELECT slot_name, plugin, slot_type, database, temporary, active, active_pid, "
+                                      "confirmed_flush_lsn, restart_lsn, ") +
+                          (version >= 130000 ? "wal_status, " : "NULL, ") +
+                          (version >= 140000 ? "two_phase " : "false ") +
+                          "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
+  auto res = conn.exec_params(sql, params, "looking up replication slot \"" + std::string(name) + "\"");
   if (!res) return res.error();
   if (res->rows() == 0) return std::optional<SlotInfo>{};
   SlotInfo s;
