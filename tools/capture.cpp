@@ -156,6 +156,15 @@ class Capture {
       if (n > 0) {
         handle(std::as_bytes(std::span<const char>(buf, static_cast<std::size_t>(n))), last_data);
         PQfreemem(buf);
+        // A busy stream still reports its progress about once a second.
+        if (++since_check_ >= 256) {
+          since_check_ = 0;
+          const auto t = std::chrono::steady_clock::now();
+          if (t - last_status >= std::chrono::seconds(1)) {
+            send_status(false);
+            last_status = t;
+          }
+        }
         continue;
       }
       if (n == -1) {  // the server ended the COPY
@@ -257,6 +266,7 @@ class Capture {
   const Options& o_;
   bool done_ = false;
   bool server_ended_ = false;
+  unsigned since_check_ = 0;
   std::size_t frames_ = 0;
   std::size_t bytes_ = 0;
   Lsn written_;
