@@ -467,6 +467,34 @@ TEST_CASE("The decode program prints one JSON line per message of each corpus fi
     }
     CHECK(lines == c.messages.size());
   }
+  // A malformed message after good ones: everything before it is printed, then exit 1 with the offset.
+  {
+    auto bytes = test::read_corpus("basic.stream");
+    transport::FrameReader r(bytes);
+    std::size_t good_lines = 0;
+    for (; good_lines < 5; ++good_lines) REQUIRE(r.next());
+    bytes.resize(r.consumed());
+    const std::size_t bad_payload_offset = bytes.size() + transport::kFrameHeaderSize;
+    transport::FrameWriter w(bytes);
+    REQUIRE(w.write(Lsn{1}, std::string_view("Zbad")));
+    const std::string dir = tmp ? tmp : "/tmp";
+    {
+      std::ofstream f(dir + "/bad.stream", std::ios::binary);
+      f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    }
+    const int bad = std::system((decode + " '" + dir + "/bad.stream' > '" + dir + "/bad.jsonl' 2> '" + dir +
+                                 "/bad.err'").c_str());
+    REQUIRE(WIFEXITED(bad));
+    CHECK(WEXITSTATUS(bad) == 1);
+    std::ifstream lines_in(dir + "/bad.jsonl");
+    std::size_t printed = 0;
+    for (std::string l; std::getline(lines_in, l);) ++printed;
+    CHECK(printed == good_lines);
+    std::stringstream err;
+    err << std::ifstream(dir + "/bad.err").rdbuf();
+    CHECK_THAT(err.str(), Catch::Contains("unknown message type") &&
+                              Catch::Contains("at offset " + std::to_string(bad_payload_offset)));
+  }
   // Protocol checks: stream messages are refused with --proto-version 1.
   const int rc = std::system((decode + " '" + test::corpus_path("streaming.stream") +
                               "' --proto-version 1 > /dev/null 2>&1").c_str());
