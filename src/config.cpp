@@ -559,6 +559,20 @@ std::string closest_key(std::string_view unknown) {
   return {};
 }
 
+std::vector<std::string> environment_warnings(const Environment& env) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : env) {
+    if (name.rfind("REPLICATOR_", 0) != 0 || name == "REPLICATOR_CONFIG") continue;
+    const std::string key = lower(std::string_view(name).substr(11));
+    if (find_key(key)) continue;
+    const std::string near = closest_key(key);
+    // Only near misses: "POSTGRESQL_HOTS", not the harness's REPLICATOR_PG_BIN.
+    if (!near.empty() && edit_distance(key, near) <= 2)
+      out.push_back("environment variable " + name + " is not a config key; did you mean " + env_name(near) + "?");
+  }
+  return out;
+}
+
 std::string usage_text() {
   std::ostringstream o;
   o << "usage: replicator --config FILE [--KEY=VALUE ...]\n"

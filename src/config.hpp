@@ -137,5 +137,8 @@ std::string usage_text();
 std::string describe_config(const Config& cfg);
 // The closest known key to `unknown` (empty when nothing is close).
 std::string closest_key(std::string_view unknown);
+// Warnings for REPLICATOR_* environment variables that are no key but look like a misspelt one
+// (other REPLICATOR_* variables are left alone: tooling may use the prefix).
+std::vector<std::string> environment_warnings(const Environment& env);
 
 }  // namespace replicator::program

@@ -296,7 +296,8 @@ int main(int argc, char** argv) {
     std::puts(kVersion);
     return kExitOk;
   }
-  auto cfg = load_config(*cli, process_environment());
+  const Environment env = process_environment();
+  auto cfg = load_config(*cli, env);
   if (!cfg) {
     log.error(cfg.error().describe(), {{"key", cfg.error().key}});
     return kExitConfig;
@@ -305,6 +306,7 @@ int main(int argc, char** argv) {
   log.add_secret(cfg->password);
   log.add_secret(cfg->position_dsn);
   log.add_secret(dsn_password(cfg->position_dsn));
+  for (const auto& w : environment_warnings(env)) log.warn(w);
   if (cli->print_config) {
     std::fputs(describe_config(*cfg).c_str(), stdout);
     return kExitOk;

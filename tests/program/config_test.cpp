@@ -386,3 +386,14 @@ TEST_CASE("usage lists every key with its env var and flag") {
   CHECK(env_name("postgresql_host") == "REPLICATOR_POSTGRESQL_HOST");
   CHECK(flag_name("postgresql_host") == "--postgresql-host");
 }
+
+TEST_CASE("misspelt REPLICATOR_ environment variables get a warning, others are left alone") {
+  const auto w = environment_warnings({{"REPLICATOR_POSTGRESQL_HOTS", "x"},
+                                       {"REPLICATOR_PG_BIN", "/usr/lib/postgresql/15/bin"},
+                                       {"REPLICATOR_PGDATA", "/tmp/x"},
+                                       {"REPLICATOR_CONFIG", "/etc/r.yaml"},
+                                       {"REPLICATOR_POSTGRESQL_HOST", "db"},
+                                       {"HOME", "/root"}});
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("did you mean REPLICATOR_POSTGRESQL_HOST?") != std::string::npos);
+}
