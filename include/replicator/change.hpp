@@ -29,13 +29,15 @@ using pgoutput::RelationInfo;
 using pgoutput::TupleView;
 using pgoutput::Xid;
 
-enum class ChangeOp : std::uint8_t { insert, update, delete_ };
+// `read`: a row copied by the initial snapshot (snapshot/snapshot.hpp), not a WAL change.
+enum class ChangeOp : std::uint8_t { insert, update, delete_, read };
 
 constexpr std::string_view to_string(ChangeOp op) noexcept {
   switch (op) {
     case ChangeOp::insert: return "insert";
     case ChangeOp::update: return "update";
     case ChangeOp::delete_: return "delete";
+    case ChangeOp::read: return "read";
   }
   return "unknown";
 }

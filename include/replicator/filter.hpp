@@ -96,6 +96,7 @@ constexpr Operation operation_of(ChangeOp op) noexcept {
     case ChangeOp::insert: return Operation::insert;
     case ChangeOp::update: return Operation::update;
     case ChangeOp::delete_: return Operation::delete_;
+    case ChangeOp::read: return Operation::insert;  // a snapshot row: the row's insertion, as far as filters go
   }
   return Operation::insert;
 }
