@@ -3,6 +3,7 @@
 // (flag > env > file > default), then parsed and cross-checked. Secret values are never echoed.
 #include "config.hpp"
 
+#include <libpq-fe.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -297,7 +298,7 @@ const std::vector<KeyDef>& key_table() {
         [](const Config& c) { return std::string(to_string(c.position_store)); });
     add({"position_file", "path", "(required when position_store: file)", "position file (written atomically)"},
         string_key(&Config::position_file), [](const Config& c) { return c.position_file; });
-    add({"position_table", "[schema.]table", "replicator_position", "position table (created if missing)"},
+    add({"position_table", "[schema.]table", "replicator_positions", "position table (created if missing)"},
         string_key(&Config::position_table), [](const Config& c) { return c.position_table; });
     add({"position_dsn", "libpq connection string", "(the source database)", "database holding position_table; secret", true},
         string_key(&Config::position_dsn), [](const Config& c) { return c.position_dsn.empty() ? "" : "<redacted>"; });
@@ -444,6 +445,24 @@ bool readable_file(const std::string& path, std::string& why) {
   return true;
 }
 
+std::optional<ConfigError> check_position_dsn(const Config& c, const std::string& where) {
+  if (c.position_dsn.empty()) return std::nullopt;
+  auto parsed = parse_position_dsn(c.position_dsn);
+  if (!parsed) {
+    ConfigError e = parsed.error();
+    e.where = where;
+    return e;
+  }
+  if (parsed->port) {
+    int port = 0;
+    const auto& t = *parsed->port;
+    const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), port);
+    if (ec != std::errc{} || p != t.data() + t.size() || port < 1 || port > 65535)
+      return ConfigError{"position_dsn", "port must be an integer from 1 to 65535", where};
+  }
+  return std::nullopt;
+}
+
 bool valid_identifier_text(std::string_view s) { return !s.empty() && s.size() <= 63 && s.find('\0') == std::string_view::npos; }
 
 // Cross-key checks after every key has its final value. `where` tells which source set a key.
@@ -496,6 +515,7 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
                               c.position_table.find('.', dot + 1) == std::string::npos;
     if (!ok) return err("position_table", "must be table or schema.table, each part 1-63 bytes, got " + quoted(c.position_table));
   }
+  if (auto e = check_position_dsn(c, where("position_dsn"))) return e;
   if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
   for (const auto& op : c.include_operations) {
     if (op != "insert" && op != "update" && op != "delete" && op != "truncate" && op != "message")
@@ -557,6 +577,52 @@ std::string closest_key(std::string_view unknown) {
   }
   if (best_d <= std::max<std::size_t>(2, u.size() / 3)) return best;
   return {};
+}
+
+Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn) {
+  char* errmsg = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &errmsg);
+  if (opts == nullptr) {
+    // libpq's message may quote part of the string (a password): say only that it is malformed.
+    if (errmsg) PQfreemem(errmsg);
+    return ConfigError{"position_dsn",
+                       "not a valid libpq connection string (key=value pairs or a postgresql:// URI)", ""};
+  }
+  DsnSettings out;
+  std::optional<ConfigError> error;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view k = o->keyword;
+    std::optional<std::string>* slot = k == "host"              ? &out.host
+                                       : k == "port"            ? &out.port
+                                       : k == "dbname"          ? &out.dbname
+                                       : k == "user"            ? &out.user
+                                       : k == "password"        ? &out.password
+                                       : k == "sslmode"         ? &out.sslmode
+                                       : k == "sslcert"         ? &out.sslcert
+                                       : k == "sslkey"          ? &out.sslkey
+                                       : k == "sslrootcert"     ? &out.sslrootcert
+                                       : k == "connect_timeout" ? &out.connect_timeout
+                                                                : nullptr;
+    if (slot == nullptr) {
+      if (!error)
+        error = ConfigError{"position_dsn",
+                            "connection setting '" + std::string(k) +
+                                "' is not supported here (use host, port, dbname, user, password, sslmode, "
+                                "sslcert, sslkey, sslrootcert, connect_timeout)",
+                            ""};
+      continue;
+    }
+    *slot = std::string(o->val);
+  }
+  PQconninfoFree(opts);
+  if (error) return *error;
+  if (out.sslmode) {
+    static constexpr std::string_view modes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+    if (std::find(std::begin(modes), std::end(modes), *out.sslmode) == std::end(modes))
+      return ConfigError{"position_dsn", "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full", ""};
+  }
+  return out;
 }
 
 std::vector<std::string> environment_warnings(const Environment& env) {

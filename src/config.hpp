@@ -63,7 +63,7 @@ struct Config {
   // Position store.
   PositionStoreKind position_store = PositionStoreKind::memory;
   std::string position_file;
-  std::string position_table = "replicator_position";
+  std::string position_table = "replicator_positions";  // in schema public unless schema.table
   std::string position_dsn;  // secret (may hold a password); empty: the source database
 
   // Batching.
@@ -119,6 +119,15 @@ Environment process_environment();
 // Same as load_config with the file's text given directly (`path` only names it in messages).
 [[nodiscard]] Result<Config, ConfigError> load_config_text(std::string_view yaml, std::string_view path,
                                                            const CommandLine& cli, const Environment& env);
+
+// position_dsn split into the settings it names (libpq keyword/value or URI form). A setting the
+// DSN leaves out is taken from the source connection (postgresql_*), so "dbname=meta" is enough
+// to keep positions in another database of the same server.
+struct DsnSettings {
+  std::optional<std::string> host, port, dbname, user, password, sslmode, sslcert, sslkey, sslrootcert, connect_timeout;
+};
+// Errors never contain the DSN text (it may hold a password).
+[[nodiscard]] Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn);
 
 // All keys, for docs, --help and "did you mean".
 struct KeyInfo {

@@ -2,8 +2,6 @@
 // CombinedBatcher, Store, Sink> (store and sink picked at startup; the loop itself stays templated),
 // streams until SIGINT/SIGTERM, reconnects on retryable errors with backoff, exits 0/1/2.
 //   replicator --config replicator.yaml [--postgresql-host=... ...]
-#include <libpq-fe.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,6 +20,7 @@
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/file.hpp"
 #include "replicator/position/memory.hpp"
+#include "replicator/position/postgres.hpp"
 #include "replicator/replicator.hpp"
 #include "replicator/sink/json_lines.hpp"
 #include "replicator/transport/libpq.hpp"
@@ -46,6 +45,26 @@ ConnectionConfig connection_config(const Config& c) {
   cc.sslrootcert = c.ssl_root_cert;
   cc.application_name = "replicator";
   cc.connect_timeout_s = c.connect_timeout_s;
+  return cc;
+}
+
+// The position database: the source connection, overridden by what position_dsn names.
+ConnectionConfig position_connection(const Config& c) {
+  ConnectionConfig cc = connection_config(c);
+  cc.application_name = "replicator-position";
+  if (c.position_dsn.empty()) return cc;
+  auto dsn = parse_position_dsn(c.position_dsn);  // validated with the config already
+  if (!dsn) return cc;
+  if (dsn->host) cc.host = *dsn->host;
+  if (dsn->port) cc.port = static_cast<std::uint16_t>(std::stoi(*dsn->port));
+  if (dsn->dbname) cc.dbname = *dsn->dbname;
+  if (dsn->user) cc.user = *dsn->user;
+  if (dsn->password) cc.password = *dsn->password;
+  if (dsn->sslmode) cc.sslmode = *dsn->sslmode;
+  if (dsn->sslcert) cc.sslcert = *dsn->sslcert;
+  if (dsn->sslkey) cc.sslkey = *dsn->sslkey;
+  if (dsn->sslrootcert) cc.sslrootcert = *dsn->sslrootcert;
+  if (dsn->connect_timeout) cc.connect_timeout_s = std::atoi(dsn->connect_timeout->c_str());
   return cc;
 }
 
@@ -256,9 +275,19 @@ int run(const Config& cfg, Logger& log) {
   switch (cfg.position_store) {
     case PositionStoreKind::memory: return with_sink(cfg, log, MemoryPositionStore{});
     case PositionStoreKind::file: return with_sink(cfg, log, FilePositionStore(cfg.position_file));
-    case PositionStoreKind::postgresql:
-      log.error("position_store postgresql: not wired yet");
-      return kExitFatal;
+    case PositionStoreKind::postgresql: {
+      PostgresPositionStoreOptions po;
+      const auto dot = cfg.position_table.find('.');
+      if (dot != std::string::npos) {
+        po.schema = cfg.position_table.substr(0, dot);
+        po.table = cfg.position_table.substr(dot + 1);
+      } else {
+        po.table = cfg.position_table;
+      }
+      auto cc = position_connection(cfg);
+      log.info("position table", {{"table", po.schema + "." + po.table}, {"libpq", cc.redacted()}});
+      return with_sink(cfg, log, PostgresPositionStore(std::move(cc), cfg.slot_name, std::move(po)));
+    }
   }
   return kExitFatal;
 }
@@ -266,15 +295,8 @@ int run(const Config& cfg, Logger& log) {
 // The password inside a position_dsn, so the logger can mask it too.
 std::string dsn_password(const std::string& dsn) {
   if (dsn.empty()) return {};
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
-  if (err) PQfreemem(err);
-  std::string pw;
-  for (PQconninfoOption* o = opts; o && o->keyword; ++o) {
-    if (std::string_view(o->keyword) == "password" && o->val) pw = o->val;
-  }
-  if (opts) PQconninfoFree(opts);
-  return pw;
+  auto parsed = parse_position_dsn(dsn);
+  return parsed && parsed->password ? *parsed->password : std::string();
 }
 
 }  // namespace

@@ -397,3 +397,31 @@ TEST_CASE("misspelt REPLICATOR_ environment variables get a warning, others are 
   REQUIRE(w.size() == 1);
   CHECK(w[0].find("did you mean REPLICATOR_POSTGRESQL_HOST?") != std::string::npos);
 }
+
+TEST_CASE("position_dsn: key=value and URI forms; errors never echo it") {
+  auto kv = parse_position_dsn("host=meta port=6000 dbname=positions user=cdc password=pw123 sslmode=require");
+  REQUIRE(kv.has_value());
+  CHECK(kv->host == "meta");
+  CHECK(kv->port == "6000");
+  CHECK(kv->dbname == "positions");
+  CHECK(kv->user == "cdc");
+  CHECK(kv->password == "pw123");
+  CHECK(kv->sslmode == "require");
+  CHECK_FALSE(kv->sslcert.has_value());
+  auto uri = parse_position_dsn("postgresql://cdc:pw123@meta:6001/positions");
+  REQUIRE(uri.has_value());
+  CHECK(uri->host == "meta");
+  CHECK(uri->port == "6001");
+  CHECK(uri->password == "pw123");
+
+  const auto bad = load_err(std::string(kMinimal) + "position_store: postgresql\nposition_dsn: \"host='unclosed password=pw123\"\n");
+  CHECK(bad.key == "position_dsn");
+  CHECK(bad.describe().find("pw123") == std::string::npos);
+  const auto unsupported = load_err(std::string(kMinimal) + "position_dsn: \"dbname=x options=-cfoo password=pw123\"\n");
+  CHECK(unsupported.key == "position_dsn");
+  CHECK(unsupported.message.find("'options' is not supported") != std::string::npos);
+  CHECK(unsupported.describe().find("pw123") == std::string::npos);
+  CHECK(load_err(std::string(kMinimal) + "position_dsn: \"port=99999\"\n").key == "position_dsn");
+  CHECK(load_err(std::string(kMinimal) + "position_dsn: \"sslmode=maybe\"\n").key == "position_dsn");
+  CHECK(load_ok(std::string(kMinimal) + "position_store: postgresql\n").position_table == "replicator_positions");
+}

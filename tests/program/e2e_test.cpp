@@ -706,3 +706,49 @@ TEST_CASE("a stop signal while waiting to reconnect exits 0") {
   CHECK(log.find("level=error") == std::string::npos);
   CHECK(log.find("attempt=3") != std::string::npos);
 }
+
+TEST_CASE("position_store postgresql: the position row round-trips in another database and a restart resumes from it") {
+  PgSession db;
+  const std::string table = unique_name("e2e_pgpos");
+  const std::string pub = unique_name("pgpos_pub");
+  const std::string slot = unique_name("pgpos");
+  const std::string posdb = unique_name("posdb");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  db.exec("CREATE DATABASE " + posdb);
+  CleanupSql drop_db("DROP DATABASE IF EXISTS " + posdb + " WITH (FORCE)");
+  const std::string dir = scratch("e2e_pgpos");
+  const std::string cfg = dir + "/c.yaml";
+  write_file(cfg, base_config(slot, pub,
+                              "position_store: postgresql\nposition_table: cdc.positions\nposition_dsn: \"dbname=" +
+                                  posdb + "\"\n"));
+  PgSession pos({{"dbname", posdb}});
+  pos.exec("CREATE SCHEMA cdc");
+  auto run_once = [&](const std::string& out, int first_id, int count) {
+    Child child({program_path(), "--config", cfg}, out, dir + "/err.log");
+    const bool streaming = wait_streaming(db, slot, child);
+    INFO(read_file(dir + "/err.log"));
+    REQUIRE(streaming);
+    db.exec("INSERT INTO " + table + " SELECT generate_series(" + std::to_string(first_id) + ", " +
+            std::to_string(first_id + count - 1) + ")");
+    REQUIRE(wait_until([&] { return count_events(out) >= static_cast<std::size_t>(count); }, 30s));
+    child.signal(SIGTERM);
+    REQUIRE(child.wait_exit(20s) == 0);
+  };
+  run_once(dir + "/out1.jsonl", 1, 5);
+  const auto saved = pos.scalar("SELECT lsn::text FROM cdc.positions WHERE slot_name = " + pos.quote_literal(slot));
+  REQUIRE(saved);
+  const auto confirmed = db.scalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = " +
+                                   db.quote_literal(slot));
+  CHECK(lsn_value(*saved) >= lsn_value(*confirmed));  // the server is never told more than was saved
+  const auto events1 = read_events(dir + "/out1.jsonl");
+  CHECK(lsn_value(*saved) > lsn_value(events1.back().lsn));
+
+  run_once(dir + "/out2.jsonl", 6, 3);
+  const auto events2 = read_events(dir + "/out2.jsonl");
+  REQUIRE(events2.size() == 3);
+  CHECK(events2.front().id == "6");
+  const std::string log = read_file(dir + "/err.log");
+  CHECK(log.find("resume_from=" + *saved) != std::string::npos);
+}
