@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 
@@ -424,4 +425,24 @@ TEST_CASE("position_dsn: key=value and URI forms; errors never echo it") {
   CHECK(load_err(std::string(kMinimal) + "position_dsn: \"port=99999\"\n").key == "position_dsn");
   CHECK(load_err(std::string(kMinimal) + "position_dsn: \"sslmode=maybe\"\n").key == "position_dsn");
   CHECK(load_ok(std::string(kMinimal) + "position_store: postgresql\n").position_table == "replicator_positions");
+}
+
+TEST_CASE("the sample config examples/config/replicator.yaml is valid") {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir == nullptr) return;  // not under bazel test
+  CommandLine cli;
+  cli.config_path = std::string(srcdir) + "/replicator/examples/config/replicator.yaml";
+  auto cfg = load_config(cli, {});
+  if (!cfg) FAIL(cfg.error().describe());
+  CHECK(cfg->slot_name == "replicator_appdb");
+  CHECK(cfg->position_store == PositionStoreKind::file);
+  // Every key is documented in it (set or commented out).
+  const std::string text = [&] {
+    std::ifstream f(cli.config_path);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }();
+  for (const auto& k : all_keys()) {
+    INFO(k.name);
+    CHECK(text.find(std::string(k.name) + ":") != std::string::npos);
+  }
 }
