@@ -192,11 +192,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   std::uint64_t batches_logged = 0;
   while (!stop_requested().load()) {
     auto more = replicator.run_once(std::chrono::milliseconds(100));
-    if (more && !*more) {
-      log.info("the server ended the stream");
-      break;
-    }
-    if (more) {
+    if (more && *more) {
       if (log.enabled(LogLevel::debug) && replicator.stats().batches != batches_logged) {
         batches_logged = replicator.stats().batches;
         log.debug("batch written", {{"batches", batches_logged},
@@ -215,7 +211,9 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
       }
       continue;
     }
-    const ReplicationError err = more.error();
+    // The server ending the COPY (it is shutting down, or the walsender was told to stop) is a
+    // reason to reconnect, as pg_recvlogical does, not to exit.
+    const ReplicationError err = more ? ReplicationError::retry("the server ended the replication stream") : more.error();
     if (!err.retryable()) return fail(log, "replication failed", err);
     backoff.record_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - healthy_since));
     bool resumed = false;
@@ -231,7 +229,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
         last = st.error();
       }
     }
-    if (!resumed) break;  // stop requested while waiting: nothing is buffered, exit cleanly
+    if (!resumed) break;  // stop requested while waiting: nothing unconfirmed is lost, exit 0
     healthy_since = Clock::now();
     log.info("streaming resumed", {{"slot", cfg.slot_name}, {"from", replicator.flushed_lsn()}});
   }
