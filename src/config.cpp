@@ -779,7 +779,13 @@ Result<Config, ConfigError> load_config(const CommandLine& cli, const Environmen
     if (f.bad()) return ConfigError{"--config", "cannot read '" + path + "'", ""};
     text = ss.str();
   }
-  return load_config_text(text, path, cli, env);
+  auto cfg = load_config_text(text, path, cli, env);
+  if (!cfg && path.empty() && cfg.error().message.rfind("required key is missing", 0) == 0) {
+    ConfigError e = cfg.error();
+    e.message += "; no config file was given (replicator --config FILE)";
+    return e;
+  }
+  return cfg;
 }
 
 }  // namespace replicator::program

@@ -446,3 +446,10 @@ TEST_CASE("the sample config examples/config/replicator.yaml is valid") {
     CHECK(text.find(std::string(k.name) + ":") != std::string::npos);
   }
 }
+
+TEST_CASE("without any config file, a missing key says so") {
+  auto r = load_config(CommandLine{}, {});
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().key == "postgresql_database");
+  CHECK(r.error().message.find("no config file was given (replicator --config FILE)") != std::string::npos);
+}
