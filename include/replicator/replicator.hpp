@@ -119,6 +119,9 @@ class Replicator {
       stored_ = p;
       from = p.lsn;
       pending_ = saved_ = flushed_ = p.lsn;
+      // A transport that can check the server (LibpqTransport) refuses another cluster, another
+      // timeline or a vanished slot before it creates or touches anything.
+      if constexpr (requires(Transport& t) { t.expect_resume(p); }) transport_.expect_resume(p);
     }
     if constexpr (requires(Transport& t) { t.open(); t.identity(); }) {
       // Learn the cluster's identity before streaming, so a wrong cluster is refused up front.
@@ -202,12 +205,20 @@ class Replicator {
     if (auto st = flush_batch(now); !st) return st;
     if (auto st = maybe_save(now, true); !st) return st;
     if (!started_) return ok_status();
-    return send_status(now);
+    if constexpr (requires(const StandbyStatus& s) { { transport_.finish(s) } -> std::same_as<Status>; }) {
+      // A transport that can end the stream (LibpqTransport) sends the final status and ends COPY.
+      started_ = false;
+      ++stats_.status_updates;
+      return transport_.finish(StandbyStatus{written_, flushed_, flushed_, false});
+    } else {
+      return send_status(now);
+    }
   }
 
   // After a failed run(): drop what is not durable, and start the transport again at the confirmed
   // position (the server re-sends everything after it).
   Status recover() {
+    if constexpr (requires { transport_.close(); }) transport_.close();  // a live stream may be mid-COPY: reconnect
     batcher_.reset();
     decoder_.reset();
     pending_ = std::max(pending_, saved_);
@@ -259,6 +270,12 @@ class Replicator {
                                      std::to_string(stored_->system_id) + " but the server is " +
                                      std::to_string(options_.system_id) +
                                      ": pointed at the wrong cluster? (remove the stored position to start over)");
+    }
+    if (stored_ && stored_->timeline != 0 && options_.timeline != 0 && stored_->timeline != options_.timeline) {
+      return ReplicationError::fatal("the stored position was saved on timeline " + std::to_string(stored_->timeline) +
+                                     " but the server is on timeline " + std::to_string(options_.timeline) +
+                                     ": promoted or restored from a backup? (check the target, then remove the "
+                                     "stored position to resume from the slot)");
     }
     return ok_status();
   }
