@@ -28,7 +28,7 @@ struct SnapshotTable {
 
   // "schema"."name", quoted.
   [[nodiscard]] std::string quoted_name() const {
-    return detail::quote_ident_plain(relation.schema) + "." + detail::quote_ident_plain(relation.name);
+    return replicator::detail::quote_ident_plain(relation.schema) + "." + replicator::detail::quote_ident_plain(relation.name);
   }
 
   // COPY (SELECT "a", "b" FROM ONLY "s"."t" WHERE (...)) TO STDOUT. ONLY: an inheritance parent does
@@ -40,7 +40,7 @@ struct SnapshotTable {
     for (const auto& c : relation.columns) {
       if (!first) sql += ", ";
       first = false;
-      sql += detail::quote_ident_plain(c.name);
+      sql += replicator::detail::quote_ident_plain(c.name);
     }
     sql += partitioned ? " FROM " : " FROM ONLY ";
     sql += quoted_name();
