@@ -208,6 +208,7 @@ class ScriptedTransport {
   void fail_nth_status(std::size_t n) { fail_status_at_ = status_calls + n; }
   void fail_start(bool f) { fail_start_ = f; }
   void rewind() { next_ = 0; }
+  void reserve_receive_buffer(std::size_t n) { rx_.reserve(n); }
   [[nodiscard]] bool done() const { return next_ >= steps_.size(); }
 
   std::vector<Lsn> starts;

@@ -124,8 +124,9 @@ class Arena {
   // chunk stays the one we allocate from.
   void splice(Arena& other) {
     if (other.used_.empty()) return;
+    // Element moves, not a vector move: both vectors keep their capacity (no allocation later).
     if (used_.empty()) {
-      used_ = std::move(other.used_);
+      used_.insert(used_.end(), std::make_move_iterator(other.used_.begin()), std::make_move_iterator(other.used_.end()));
       tail_ = other.tail_;
     } else {
       used_.insert(used_.end() - 1, std::make_move_iterator(other.used_.begin()),

@@ -85,13 +85,12 @@ class Batch {
 
   // Moves `other`'s events and storage to the end of this batch; `other` ends up empty.
   void splice(Batch& other) {
-    if (events_.empty() && transactions_ == 0) {
-      std::swap(events_, other.events_);  // keeps both vectors' capacity in circulation
-      other.events_.clear();
+    if (events_.empty() && other.events_.capacity() > events_.capacity()) {
+      std::swap(events_, other.events_);  // a big transaction: take its vector instead of copying it
     } else {
       events_.insert(events_.end(), other.events_.begin(), other.events_.end());
-      other.events_.clear();
     }
+    other.events_.clear();
     arena_.splice(other.arena_);
     rows_ += std::exchange(other.rows_, 0);
     transactions_ += std::exchange(other.transactions_, 0);

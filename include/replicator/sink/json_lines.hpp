@@ -31,8 +31,8 @@ struct JsonLinesOptions {
   std::size_t buffer_bytes = 1 << 20;  // write() to the descriptor when this much is buffered
 };
 
-// Appends the JSON line (without '\n') for one event. Uses format/json.hpp's shape for rows,
-// begin, commit and messages; truncate and schema_change are built from its primitives.
+// Appends the JSON line (without '\n') for one event, in format/json.hpp's shape. schema_change
+// (not a pgoutput message, so not in the decode program's output) is built from its primitives.
 inline Status append_event_json(std::string& out, const ChangeEvent& event) {
   using namespace format;
   const std::size_t mark = out.size();
@@ -44,7 +44,7 @@ inline Status append_event_json(std::string& out, const ChangeEvent& event) {
       overloaded{
           [&](const RowChangeView& r) -> Status {
             if (r.relation == nullptr) return ReplicationError::fatal("row change without relation metadata");
-            auto res = append_change_json(out, static_cast<format::ChangeOp>(r.op), r.lsn, r.txn.xid, *r.relation,
+            auto res = append_change_json(out, r.op, r.lsn, r.txn.xid, *r.relation,
                                           r.old_kind, r.old_tuple, r.new_tuple);
             return res ? ok_status() : failed(res.error());
           },
@@ -64,25 +64,7 @@ inline Status append_event_json(std::string& out, const ChangeEvent& event) {
             return ok_status();
           },
           [&](const TruncateEventView& t) -> Status {
-            format::detail::open(out, "truncate", t.lsn);
-            format::detail::field_uint(out, "xid", t.txn.xid);
-            format::detail::key(out, "tables");
-            out.push_back('[');
-            bool first = true;
-            for (const RelationInfo* rel : t.relations) {
-              if (rel == nullptr) continue;
-              if (!first) out.push_back(',');
-              first = false;
-              out.push_back('"');
-              format::append_json_string_body(out, rel->schema);
-              out.push_back('.');
-              format::append_json_string_body(out, rel->name);
-              out.push_back('"');
-            }
-            out.push_back(']');
-            format::detail::field(out, "cascade", t.cascade);
-            format::detail::field(out, "restart_identity", t.restart_identity);
-            out.push_back('}');
+            append_truncate_json(out, t.lsn, t.txn.xid, t.relations, t.cascade, t.restart_identity);
             return ok_status();
           },
           [&](const SchemaChangeEvent& s) -> Status {
