@@ -20,6 +20,7 @@
 #include "replicator/pgoutput/relation_cache.hpp"
 #include "replicator/pgoutput/tuple.hpp"
 #include "replicator/timestamp.hpp"
+#include "replicator/values/value.hpp"
 
 namespace replicator {
 
@@ -94,6 +95,28 @@ struct RowChangeView {
     auto v = new_value(name);
     return v && v->is_unchanged_toast();
   }
+  // Typed access (values/value.hpp): the same C++ value whether the stream is binary or text.
+  //   row.value<std::int64_t>("id");  row.value<std::optional<std::string>>("note");  row.old<bool>("flag")
+  // value<T>() reads the new tuple (the old one for a delete); old<T>() the old tuple.
+  [[nodiscard]] std::optional<TypedValueView> typed_new(std::string_view name) const noexcept {
+    return typed_in(new_tuple, name, op != ChangeOp::delete_);
+  }
+  [[nodiscard]] std::optional<TypedValueView> typed_old(std::string_view name) const noexcept {
+    return typed_in(old_tuple, name, old_kind != OldTupleKind::none);
+  }
+  template <class T>
+  [[nodiscard]] ValueResult<T> value(std::string_view name) const {
+    auto v = op == ChangeOp::delete_ ? typed_old(name) : typed_new(name);
+    if (!v) return ValueError{ValueErrc::missing_column, 0, "no such column in this change"};
+    return v->template value<T>();
+  }
+  template <class T>
+  [[nodiscard]] ValueResult<T> old(std::string_view name) const {
+    auto v = typed_old(name);
+    if (!v) return ValueError{ValueErrc::missing_column, 0, "no such column, or no old tuple"};
+    return v->template value<T>();
+  }
+
   // The tuple that identifies the row: new for insert/update, old for delete.
   [[nodiscard]] const TupleView& row() const noexcept { return op == ChangeOp::delete_ ? old_tuple : new_tuple; }
 
@@ -102,6 +125,11 @@ struct RowChangeView {
     auto i = column_index(name);
     if (!i || *i >= t.size()) return std::nullopt;
     return t[*i];
+  }
+  std::optional<TypedValueView> typed_in(const TupleView& t, std::string_view name, bool present) const noexcept {
+    auto i = column_index(name);
+    if (!present || !i || *i >= t.size()) return std::nullopt;
+    return TypedValueView(t[*i], relation->columns[*i].type_oid);
   }
   static std::optional<std::string_view> text_of(std::optional<ColumnValueView> v) noexcept {
     if (!v || v->is_null() || v->is_unchanged_toast()) return std::nullopt;
