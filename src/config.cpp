@@ -46,6 +46,14 @@ std::string_view to_string(SinkKind kind) noexcept {
   }
   return "?";
 }
+std::string_view to_string(SnapshotMode mode) noexcept {
+  switch (mode) {
+    case SnapshotMode::initial: return "initial";
+    case SnapshotMode::never: return "never";
+    case SnapshotMode::initial_only: return "initial_only";
+  }
+  return "?";
+}
 std::string_view to_string(LogLevel level) noexcept {
   switch (level) {
     case LogLevel::debug: return "debug";
@@ -326,6 +334,16 @@ const std::vector<KeyDef>& key_table() {
     add({"sink_file", "path", "(required when sink: file)", "JSON lines file (appended, fsync on flush)"},
         string_key(&Config::sink_file), [](const Config& c) { return c.sink_file; });
 
+    add({"snapshot_mode", "initial|never|initial_only", "initial",
+         "copy the published tables' rows when the slot is created (initial), never, or copy and exit (initial_only)"},
+        enum_key(&Config::snapshot_mode, std::vector<std::pair<std::string_view, SnapshotMode>>{
+                                             {"initial", SnapshotMode::initial},
+                                             {"never", SnapshotMode::never},
+                                             {"initial_only", SnapshotMode::initial_only}}),
+        [](const Config& c) { return std::string(to_string(c.snapshot_mode)); });
+    add({"snapshot_parallelism", "integer 1-64", "2", "tables copied at once by the initial snapshot (one connection each)"},
+        int_key(&Config::snapshot_parallelism, 1, 64), [](const Config& c) { return std::to_string(c.snapshot_parallelism); });
+
     add({"status_interval_ms", "integer 100-3600000", "10000", "standby status update interval"},
         int_key(&Config::status_interval_ms, 100, 3'600'000), [](const Config& c) { return std::to_string(c.status_interval_ms); });
     add({"replication_timeout_ms", "integer 1000-86400000", "60000", "silent connection (no data, no keepalive) is reconnected"},
@@ -492,6 +510,8 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
   if (c.two_phase && c.proto_version < 3) return err("two_phase", "needs proto_version 3 or higher");
   if (c.temp_slot && !c.create_slot)
     return err("postgresql_temp_slot", "a temporary slot is created on every start; postgresql_create_slot must be true");
+  if (c.temp_slot && c.snapshot_mode == SnapshotMode::initial_only)
+    return err("snapshot_mode", "initial_only needs a permanent slot (a temporary slot is gone when the program exits)");
   if (!c.ssl_key.empty() && c.ssl_cert.empty())
     return err("postgresql_ssl_key", "set postgresql_ssl_cert too (a key without a certificate is unused)");
   if (!c.ssl_cert.empty() && c.ssl_key.empty())

@@ -26,11 +26,14 @@ enum class SslMode : std::uint8_t { disable, allow, prefer, require, verify_ca, 
 enum class PositionStoreKind : std::uint8_t { memory, file, postgresql };
 enum class SinkKind : std::uint8_t { stdout_lines, file };
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
+// Initial snapshot (docs/snapshot.md): copy existing rows when the slot is created, never, or copy and exit.
+enum class SnapshotMode : std::uint8_t { initial, never, initial_only };
 
 std::string_view to_string(SslMode mode) noexcept;  // libpq's spelling: "verify-ca"
 std::string_view to_string(PositionStoreKind kind) noexcept;
 std::string_view to_string(SinkKind kind) noexcept;
 std::string_view to_string(LogLevel level) noexcept;
+std::string_view to_string(SnapshotMode mode) noexcept;
 
 // The validated configuration. Defaults here are the documented defaults.
 struct Config {
@@ -80,6 +83,10 @@ struct Config {
   // Sink.
   SinkKind sink = SinkKind::stdout_lines;
   std::string sink_file;
+
+  // Initial snapshot (values in binary COPY format when `binary` is true, like the stream's).
+  SnapshotMode snapshot_mode = SnapshotMode::initial;
+  int snapshot_parallelism = 2;
 
   // Timing and recovery.
   std::int64_t status_interval_ms = 10'000;

@@ -2,10 +2,14 @@
 // CombinedBatcher, Store, Sink> (store and sink picked at startup; the loop itself stays templated),
 // streams until SIGINT/SIGTERM, reconnects on retryable errors with backoff, exits 0/1/2.
 //   replicator --config replicator.yaml [--postgresql-host=... ...]
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <mutex>
+#include <optional>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -23,6 +27,7 @@
 #include "replicator/position/postgres.hpp"
 #include "replicator/replicator.hpp"
 #include "replicator/sink/json_lines.hpp"
+#include "replicator/snapshot/snapshot.hpp"
 #include "replicator/transport/libpq.hpp"
 
 namespace replicator::program {
@@ -136,6 +141,91 @@ int fail(Logger& log, std::string_view what, const ReplicationError& e) {
   return kExitFatal;
 }
 
+// The initial snapshot before streaming (docs/snapshot.md): copy the published tables from the
+// slot's exported snapshot into the sink as read events and save the consistent point as the
+// position. Returns the exit code when the program ends here (initial_only, fatal error, stop).
+template <class Store, class Sink>
+std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store, Sink& sink, Backoff& backoff) {
+  if (cfg.temp_slot) {
+    if (cfg.snapshot_mode != SnapshotMode::never)
+      log.warn("snapshot_mode is ignored with a temporary slot (the snapshot needs a permanent slot): streaming only");
+    return std::nullopt;
+  }
+  snapshot::SnapshotOptions so;
+  so.mode = cfg.snapshot_mode == SnapshotMode::never       ? snapshot::SnapshotMode::never
+            : cfg.snapshot_mode == SnapshotMode::initial_only ? snapshot::SnapshotMode::initial_only
+                                                              : snapshot::SnapshotMode::initial;
+  so.slot_name = cfg.slot_name;
+  so.publication_names = {cfg.publication_name};
+  so.plugin = cfg.plugin_name;
+  so.create_slot = cfg.create_slot;
+  so.two_phase = cfg.two_phase;
+  so.tables = TableFilter{cfg.include_tables, cfg.exclude_tables};
+  so.format = cfg.binary ? snapshot::CopyFormat::binary : snapshot::CopyFormat::text;  // values like the stream's
+  so.parallelism = cfg.snapshot_parallelism;
+  // A bar redrawn in place on a terminal; log lines otherwise.
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  so.progress_interval = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000);
+  so.on_progress = [&](const snapshot::SnapshotProgress& p) {
+    if (tty) {
+      snapshot::draw_progress_bar(stderr, p);
+      return;
+    }
+    if (p.finished) return;  // the completion line below says it all
+    const auto eta = p.eta();
+    log.info("snapshot progress", {{"tables_done", p.tables_done},
+                                   {"tables", p.tables_total},
+                                   {"rows_done", p.rows_done},
+                                   {"rows_estimated", p.rows_total()},
+                                   {"rows_per_s", static_cast<std::int64_t>(p.rows_per_second())},
+                                   {"eta_s", eta ? static_cast<std::int64_t>(eta->count()) : std::int64_t{-1}}});
+  };
+  std::mutex log_mutex;  // tables finish on the copy threads
+  so.on_table_done = [&](const snapshot::SnapshotTable& t, std::uint64_t rows) {
+    std::lock_guard lock(log_mutex);
+    if (!tty) log.debug("snapshot table copied", {{"table", t.relation.qualified_name()}, {"rows", rows}});
+  };
+  for (;;) {
+    if (stop_requested().load()) return kExitOk;
+    const auto started = Clock::now();
+    auto report = snapshot::run_initial_snapshot(connection_config(cfg), so, store, sink, stop_requested());
+    if (report) {
+      backoff.record_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
+      if (report->outcome == snapshot::SnapshotOutcome::completed) {
+        const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+        log.info("snapshot complete", {{"slot", cfg.slot_name},
+                                       {"tables", report->tables},
+                                       {"rows", report->rows},
+                                       {"seconds", secs},
+                                       {"consistent_point", report->consistent_point},
+                                       {"restarted", report->restarted}});
+        if (cfg.position_store == PositionStoreKind::memory && so.mode == snapshot::SnapshotMode::initial) {
+          log.warn("position_store memory: if this process dies before its first saved position, a restart "
+                   "cannot tell whether the snapshot completed; use a file or postgresql position store");
+        }
+      } else {
+        log.info("no snapshot", {{"slot", cfg.slot_name}, {"reason", report->reason}});
+      }
+      if (so.mode == snapshot::SnapshotMode::initial_only) {
+        log.info("snapshot_mode initial_only: exiting; a later run streams from the consistent point");
+        return kExitOk;
+      }
+      return std::nullopt;
+    }
+    if (stop_requested().load()) {
+      log.info("snapshot interrupted by a stop request; the next start redoes it", {{"slot", cfg.slot_name}});
+      return kExitOk;
+    }
+    if (!report.error().retryable()) return fail(log, "initial snapshot failed", report.error());
+    const auto delay = backoff.next_delay();
+    log.warn("initial snapshot failed, retrying: " + error_text(report.error()),
+             {{"sqlstate", report.error().sqlstate.empty() ? std::string("none") : report.error().sqlstate},
+              {"attempt", backoff.attempts()},
+              {"delay_ms", delay.count()}});
+    if (!sleep_unless_stopped(delay)) return kExitOk;
+  }
+}
+
 template <class Store, class Sink>
 int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   ReplicatorOptions ro;
@@ -162,6 +252,9 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
     if (cfg.temp_slot) log.warn("the temporary slot is recreated at the current WAL position: changes made while disconnected are not streamed");
     return sleep_unless_stopped(delay);
   };
+
+  // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
+  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), backoff)) return *code;
 
   // 1. Start: load the stored position, connect, check publication and slot, START_REPLICATION.
   for (;;) {
