@@ -121,6 +121,7 @@ struct Fixture {
   std::string a = unique_name("e2e_a");
   std::string b = unique_name("e2e_b");
   std::string pub = unique_name("e2e_pub");
+  std::string other = unique_name("e2e_unpublished");
   std::string slot = unique_name("e2e_slot");
   std::string pos_file;
   CleanupSql drop_slot{"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
@@ -128,6 +129,7 @@ struct Fixture {
   CleanupSql drop_pub{"DROP PUBLICATION IF EXISTS " + pub};
   CleanupSql drop_a{"DROP TABLE IF EXISTS " + a};
   CleanupSql drop_b{"DROP TABLE IF EXISTS " + b};
+  CleanupSql drop_other{"DROP TABLE IF EXISTS " + other};
   std::vector<Committed> committed;
 
   Fixture() {
@@ -135,6 +137,7 @@ struct Fixture {
             " (id int PRIMARY KEY, name text, amount numeric(10,2), at timestamptz, doc jsonb, flag bool)");
     db.exec("CREATE TABLE " + b + " (id bigint PRIMARY KEY, data bytea, tags text[])");
     db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + a + ", " + b);
+    db.exec("CREATE TABLE " + other + " (id int, v text)");
     const char* tmp = std::getenv("TEST_TMPDIR");
     pos_file = std::string(tmp ? tmp : "/tmp") + "/" + slot + ".pos";
     ::unlink(pos_file.c_str());
@@ -150,8 +153,9 @@ struct Fixture {
     committed.push_back({static_cast<Xid>(std::stoul(*xid)), Lsn::parse(*after).value(), rows});
   }
 
-  TestReplicator make(Recorder& rec) {
+  TestReplicator make(Recorder& rec, std::chrono::milliseconds silence_timeout = 120s) {
     LibpqTransportOptions o;
+    o.silence_timeout = silence_timeout;  // half of it: ask the server for a keepalive
     o.slot_name = slot;
     o.publication_names = {pub};
     o.proto_version = 2;
@@ -306,6 +310,26 @@ TEST_CASE("live: every change once and in order; restart without loss; failing f
   CHECK(keys(rec.durable, before3) == std::vector<std::string>{"insert:" + a + ":4", "insert:" + a + ":5"});
   REQUIRE(r4.shutdown());
   f.check_confirmed_not_ahead(rec);
+  STATIC_REQUIRE(TransportPolicy<LibpqTransport>);
+  STATIC_REQUIRE(PositionStorePolicy<PostgresPositionStore>);
+
+  // --- run 5: only unpublished tables change; keepalives still move the slot -----------------------
+  const std::size_t before5 = rec.durable.size();
+  const Lsn before_writes = Lsn::parse(*f.db.scalar("SELECT pg_current_wal_insert_lsn()::text")).value();
+  for (int i = 0; i < 5; ++i)
+    f.db.exec("INSERT INTO " + f.other + " SELECT g, 'x' FROM generate_series(1, 100) g");
+  {
+    auto r5 = f.make(rec, 2s);  // asks for a keepalive after 1 s of silence
+    REQUIRE(f.start(r5));
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (f.confirmed_flush() <= before_writes && std::chrono::steady_clock::now() < deadline) {
+      REQUIRE(r5.run_once(100ms));
+    }
+    CHECK(f.confirmed_flush() > before_writes);  // the slot did not stay pinned
+    CHECK(rec.durable.size() == before5);        // and nothing was delivered for it
+    REQUIRE(r5.shutdown());
+    CHECK(FilePositionStore(f.pos_file).load().value()->lsn > before_writes);
+  }
 
   // Exactly once over all runs: no row twice.
   std::set<std::pair<Xid, std::string>> seen;
