@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "replicator/concepts.hpp"
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
+#include "replicator/position/position.hpp"
 #include "replicator/protocol/copy_data.hpp"
 #include "replicator/timestamp.hpp"
 #include "replicator/transport/detail/libpq_text.hpp"
@@ -150,12 +152,25 @@ class LibpqTransport {
     if (auto st = validate_transport_options(options_, repl->server_version()); !st) return st.error();
     auto id = identify_system(*repl);
     if (!id) return id.error();
+    if (auto st = check_resume(*id); !st) return st.error();
     std::vector<PublicationInfo> pubs;
     if (options_.verify_publications) {
       for (const auto& name : options_.publication_names) {
         auto pub = check_publication(*mgmt, name);
         if (!pub) return pub.error();
         pubs.push_back(std::move(*pub));
+      }
+    }
+    if (slot_must_exist_ && !options_.temporary_slot) {
+      // Re-creating it would start at the current WAL position and skip every change since the
+      // position being resumed: refuse instead.
+      auto found = find_slot(*mgmt, options_.slot_name);
+      if (!found) return found.error();
+      if (!found->has_value()) {
+        return ReplicationError::fatal(
+            "replication slot \"" + options_.slot_name + "\" no longer exists (dropped?), but streaming is to resume "
+            "at " + resume_position().to_string() + ": a new slot would silently skip the changes since then. "
+            "Re-sync the target, then remove the stored position (or pick a new slot name) to start over", "42704");
       }
     }
     SlotOptions so;
@@ -172,7 +187,23 @@ class LibpqTransport {
     publications_ = std::move(pubs);
     slot_ = std::move(*slot);
     flush_floor_ = std::max(flush_floor_, slot_->confirmed_flush);
+    // From now on a reconnect must find this cluster, timeline and slot again.
+    expected_system_id_ = parse_system_id(identity_->systemid);
+    expected_timeline_ = identity_->timeline;
+    slot_must_exist_ = !options_.temporary_slot;
     return *identity_;
+  }
+
+  // What resuming at `p` needs from the server: the same cluster (system identifier), the same
+  // timeline, WAL that reaches p.lsn, and the slot still there. Replicator passes its stored
+  // position here before the first open(); each mismatch is then a fatal error from open()
+  // instead of a silent restart from the wrong place. After a successful open() the transport
+  // expects the same of every reconnect on its own.
+  void expect_resume(const Position& p) {
+    if (p.system_id != 0) expected_system_id_ = p.system_id;
+    if (p.timeline != 0) expected_timeline_ = p.timeline;
+    if (p.lsn > resume_lsn_) resume_lsn_ = p.lsn;
+    if (p.lsn.is_valid()) slot_must_exist_ = true;
   }
 
   // START_REPLICATION at `lsn` (0/0: where the slot is). Opens connections first when needed.
@@ -313,7 +344,11 @@ class LibpqTransport {
     Status result = ok_status();
     if (options_.drop_slot_on_exit && !options_.temporary_slot && repl_.is_open()) {
       result = drop_slot(repl_, options_.slot_name, true);
-      if (result) slot_.reset();
+      if (result) {
+        slot_.reset();
+        slot_must_exist_ = false;  // dropped on purpose: a later start() begins afresh
+        resume_lsn_ = Lsn{};
+      }
     }
     // A walsender cannot run a second logical START_REPLICATION after CopyDone (it keeps its
     // "streaming done" state), so the next start() reconnects. This also ends a temporary slot.
@@ -351,6 +386,43 @@ class LibpqTransport {
   [[nodiscard]] const LibpqTransportOptions& options() const noexcept { return options_; }
 
  private:
+  static std::uint64_t parse_system_id(std::string_view s) noexcept {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc{} && end == s.data() + s.size() ? v : 0;
+  }
+
+  // The position a reconnect resumes from: the stored one, or what was reported as flushed.
+  [[nodiscard]] Lsn resume_position() const noexcept {
+    return std::max({resume_lsn_, last_status_.flushed, flush_floor_});
+  }
+
+  // IDENTIFY_SYSTEM against what resuming needs (see expect_resume).
+  [[nodiscard]] Status check_resume(const SystemIdentity& id) const {
+    const std::uint64_t sysid = parse_system_id(id.systemid);
+    if (expected_system_id_ != 0 && sysid != expected_system_id_) {
+      return ReplicationError::fatal(
+          "wrong cluster: the server's system identifier is " + detail::printable(id.systemid) +
+          " but the position to resume was streamed from " + std::to_string(expected_system_id_) +
+          " (check postgresql_host / postgresql_port; to start over against this server, remove the stored position)");
+    }
+    if (expected_timeline_ != 0 && id.timeline != expected_timeline_) {
+      return ReplicationError::fatal(
+          "timeline changed: the server is on timeline " + std::to_string(id.timeline) +
+          " but the position to resume was streamed on timeline " + std::to_string(expected_timeline_) +
+          " (the server was promoted or restored from a backup, so its WAL after the switch may differ from what "
+          "was streamed); check the target, then remove the stored position to resume from the slot");
+    }
+    const Lsn resume = std::max(resume_lsn_, last_status_.flushed);
+    if (resume.is_valid() && id.xlogpos.is_valid() && resume > id.xlogpos) {
+      return ReplicationError::fatal(
+          "the position to resume, " + resume.to_string() + ", is ahead of the server's WAL end " +
+          id.xlogpos.to_string() + ": the server was restored from a backup or is not the one streamed from; "
+          "check the target, then remove the stored position to start over");
+    }
+    return ok_status();
+  }
+
   Result<TransportEvent, ReplicationError> on_copy_data(std::span<const std::byte> bytes) {
     auto msg = protocol::decode_copy_data(bytes);
     if (!msg) {
@@ -491,6 +563,11 @@ class LibpqTransport {
   Lsn received_lsn_;
   Lsn server_wal_end_;
   Lsn flush_floor_;  // the slot's confirmed position / the start position: never report less
+  // What a (re)connect must find (expect_resume / the last successful open()).
+  std::uint64_t expected_system_id_ = 0;
+  std::uint32_t expected_timeline_ = 0;
+  Lsn resume_lsn_;
+  bool slot_must_exist_ = false;
   StandbyStatus last_status_;
   Clock::time_point last_status_time_{};
   Clock::time_point last_receive_time_{};
