@@ -218,7 +218,7 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
     }
     if (!report.error().retryable()) return fail(log, "initial snapshot failed", report.error());
     const auto delay = backoff.next_delay();
-    log.warn("initial snapshot failed, retrying: " + error_text(report.error()),
+    log.warn("initial snapshot failed, reconnecting: " + error_text(report.error()),
              {{"sqlstate", report.error().sqlstate.empty() ? std::string("none") : report.error().sqlstate},
               {"attempt", backoff.attempts()},
               {"delay_ms", delay.count()}});
