@@ -309,10 +309,19 @@ class RatioReporter : public benchmark::ConsoleReporter {
   RatioReporter() : ConsoleReporter(OO_Tabular) {}  // no colour codes: the output goes into logs and READMEs
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
+    // With --benchmark_repetitions the median is used; otherwise the (single) run.
     for (const Run& r : runs) {
-      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
+      if (r.error_occurred) continue;
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      if (r.run_type != Run::RT_Iteration && !median) continue;
       auto it = r.counters.find("bytes_per_second");
-      if (it != r.counters.end()) rate_[r.run_name.function_name] = it->second.value;
+      if (it == r.counters.end()) continue;
+      if (median) {
+        rate_[r.run_name.function_name] = it->second.value;
+        has_median_[r.run_name.function_name] = true;
+      } else if (!has_median_[r.run_name.function_name]) {
+        rate_[r.run_name.function_name] = it->second.value;
+      }
     }
   }
   void Finalize() override {
@@ -328,6 +337,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
  private:
   std::map<std::string, double> rate_;
+  std::map<std::string, bool> has_median_;
 };
 
 // Both decoders must decode the whole corpus and agree on every field before anything is timed.
