@@ -18,7 +18,7 @@ else
   for f in fuzz/*_fuzzer.cpp; do
     n=$(basename "$f" _fuzzer.cpp)
     # Only targets declared in fuzz/BUILD.bazel (a file may exist before its BUILD entry).
-    grep -q "name = \"$n\"" fuzz/BUILD.bazel && targets+=("$n")
+    if grep -q "name = \"$n\"" fuzz/BUILD.bazel; then targets+=("$n"); fi
   done
 fi
 [[ ${#targets[@]} -gt 0 ]] || { echo "fuzz: no targets found" >&2; exit 1; }
@@ -62,16 +62,17 @@ for t in "${targets[@]}"; do
     -artifact_prefix="$regressions/" "$WORK/$t" "$seeds" >"$out" 2>&1
   rc=$?
   set -e
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out" | grep -o '[0-9]*$' | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$out" | tail -1 | grep -o '[0-9]*')
-  corp=$(grep -o 'corp: [0-9]*' "$out" | tail -1 | grep -o '[0-9]*')
+  # (|| true: a crash while loading the corpus leaves no stats, and pipefail would end the script)
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out" | grep -o '[0-9]*$' | tail -1 || true)
+  cov=$(grep -o 'cov: [0-9]*' "$out" | tail -1 | grep -o '[0-9]*' || true)
+  corp=$(grep -o 'corp: [0-9]*' "$out" | tail -1 | grep -o '[0-9]*' || true)
   if [[ $rc -eq 0 ]]; then
     echo "fuzz $t: OK ${runs:-?} runs in ${per}s, coverage ${cov:-?} edges, corpus ${corp:-?} inputs"
   else
     failed=1
-    artifact=$(grep -o "Test unit written to [^ ]*" "$out" | tail -1 | sed 's/Test unit written to //')
+    artifact=$(grep -o "Test unit written to [^ ]*" "$out" | tail -1 | sed 's/Test unit written to //' || true)
     echo "fuzz $t: FAILED (exit $rc) after ${runs:-?} runs; input saved as ${artifact:-<none>}"
-    grep -E "ERROR|FUZZ FINDING|runtime error|SUMMARY|^ *#[0-9]+ 0x" "$out" | head -25 >&2
+    grep -E "ERROR|FUZZ FINDING|runtime error|SUMMARY|^ *#[0-9]+ 0x" "$out" | head -25 >&2 || true
   fi
   rm -f "$out"
 done
