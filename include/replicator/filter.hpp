@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -131,11 +132,14 @@ class ChangeFilter {
  public:
   TableFilter tables;
   OperationSet operations = OperationSet::all();
+  // Rewrites the row and schema-change events that pass (column lists, unchanged TOAST policy):
+  // see column_filter.hpp's ColumnShaper. Returns the event to keep (valid until the next call).
+  std::function<const ChangeEvent*(const ChangeEvent&)> reshape;
 
   ChangeFilter() = default;
   ChangeFilter(TableFilter t, OperationSet ops = OperationSet::all()) : tables(std::move(t)), operations(ops) {}
 
-  [[nodiscard]] bool passes_everything() const noexcept { return tables.empty() && operations.is_all(); }
+  [[nodiscard]] bool passes_everything() const noexcept { return tables.empty() && operations.is_all() && !reshape; }
 
   // The event to keep (itself, or a truncate narrowed to the accepted tables), or nullptr.
   // A narrowed event stays valid until the next apply().
@@ -143,10 +147,12 @@ class ChangeFilter {
     if (passes_everything()) return &event;
     if (const auto* row = std::get_if<RowChangeView>(&event)) {
       if (!operations.contains(operation_of(row->op))) return nullptr;
-      return row->relation == nullptr || accepts(*row->relation) ? &event : nullptr;
+      if (row->relation != nullptr && !accepts(*row->relation)) return nullptr;
+      return reshape ? reshape(event) : &event;
     }
     if (const auto* sc = std::get_if<SchemaChangeEvent>(&event)) {
-      return sc->new_relation == nullptr || accepts(*sc->new_relation) ? &event : nullptr;
+      if (sc->new_relation != nullptr && !accepts(*sc->new_relation)) return nullptr;
+      return reshape ? reshape(event) : &event;
     }
     if (std::holds_alternative<MessageEventView>(event)) {
       return operations.contains(Operation::message) ? &event : nullptr;
