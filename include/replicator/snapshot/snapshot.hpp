@@ -75,6 +75,8 @@ struct SnapshotOptions {
   std::chrono::milliseconds progress_interval{1000};
   std::function<void(const SnapshotProgress&)> on_progress{};  // from the calling thread; last call has finished
   std::function<void(const SnapshotTable&, std::uint64_t rows)> on_table_done{};  // from a worker thread
+  // run_initial_snapshot: the slot was created; the copy of its snapshot starts now.
+  std::function<void(Lsn consistent_point, std::string_view snapshot_name)> on_copy_start{};
 };
 
 [[nodiscard]] inline Status validate_snapshot_options(const SnapshotOptions& o) {
@@ -393,6 +395,7 @@ template <class Store, class Sink>
   if (!created) return created.error();
   report.consistent_point = created->consistent_point;
   report.snapshot_name = created->snapshot_name;
+  if (o.on_copy_start) o.on_copy_start(created->consistent_point, created->snapshot_name);
 
   auto copied = copy_snapshot(cfg, created->snapshot_name, created->consistent_point, sink, o, stop);
   if (!copied) {
