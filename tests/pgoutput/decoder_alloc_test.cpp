@@ -10,8 +10,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/data/corpus.hpp"
 #include "pgoutput_samples.hpp"
 #include "replicator/pgoutput/decoder.hpp"
+#include "replicator/transport/frame.hpp"
 
 namespace {
 std::atomic<std::size_t> g_allocations{0};
@@ -113,6 +115,43 @@ std::vector<Sample> big_mixed_sequence() {
 }
 
 }  // namespace
+
+TEST_CASE("decoding real server streams (every message type PostgreSQL 15 sent) allocates nothing") {
+  // Read the files and split the frames first: that allocates, outside the window.
+  std::vector<std::vector<std::byte>> files;
+  for (const char* name : replicator::test::kCorpusFiles) files.push_back(replicator::test::read_corpus(name));
+  std::vector<std::vector<std::span<const std::byte>>> payloads(files.size());
+  std::size_t total = 0;
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    replicator::transport::FrameReader reader(std::span<const std::byte>(files[f].data(), files[f].size()));
+    while (!reader.at_end()) {
+      auto frame = reader.next();
+      REQUIRE(frame);
+      payloads[f].push_back(frame->payload);
+    }
+    total += payloads[f].size();
+  }
+  REQUIRE(total > 1000);
+  std::size_t decoded = 0;
+  Consumer consumer;
+
+  const std::size_t before = g_allocations.load();
+  for (int pass = 0; pass < 3; ++pass) {
+    for (const auto& file : payloads) {
+      pg::PgOutputDecoder decoder;  // one decoder per file, as per connection
+      for (std::span<const std::byte> payload : file) {
+        auto m = decoder.decode(payload);
+        if (!m) break;
+        std::visit(consumer, *m);
+        ++decoded;
+      }
+    }
+  }
+  const std::size_t after = g_allocations.load();
+
+  CHECK(after - before == 0);
+  CHECK(decoded == 3 * total);
+}
 
 TEST_CASE("the allocation counter sees allocations") {
   const std::size_t before = g_allocations.load();

@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/data/corpus.hpp"
 #include "pgoutput_samples.hpp"
 #include "replicator/pgoutput/decoder.hpp"
+#include "replicator/transport/frame.hpp"
 
 using replicator::Errc;
 using replicator::fuzz::MessageWriter;
@@ -153,4 +155,27 @@ TEST_CASE("first_difference reports the first differing field") {
   auto c = ref::decode_message(span_of(replicator::fuzz::samples::begin()), false);
   REQUIRE(c);
   CHECK(ref::first_difference(*a, *c).rfind("message type differs", 0) == 0);
+}
+
+TEST_CASE("reference decoder agrees with the zero-copy decoder on real server streams") {
+  for (const char* name : replicator::test::kCorpusFiles) {
+    INFO(name);
+    const auto bytes = replicator::test::read_corpus(name);
+    replicator::transport::FrameReader reader(std::span<const std::byte>(bytes.data(), bytes.size()));
+    pg::PgOutputDecoder fast;
+    ref::Decoder slow;
+    std::size_t n = 0;
+    while (!reader.at_end()) {
+      auto frame = reader.next();
+      REQUIRE(frame);
+      auto a = fast.decode(frame->payload);
+      auto b = slow.decode(frame->payload);
+      INFO("frame " << n);
+      REQUIRE(a);
+      REQUIRE(b);
+      CHECK(ref::first_difference(*a, *b).empty());
+      ++n;
+    }
+    CHECK(n > 0);
+  }
 }
