@@ -83,7 +83,12 @@ class PostgresPositionStore {
     if (options_.schema.empty() || options_.table.empty())
       return ReplicationError::fatal("position store: schema and table names must not be empty");
     auto c = PgConnection::connect(config_, ConnectionKind::normal);
-    if (!c) return c.error();
+    if (!c) {
+      // Say which connection failed: the position database may not be the source.
+      ReplicationError e = c.error();
+      e.message = "position store: " + e.message;
+      return e;
+    }
     conn_.emplace(std::move(*c));
     auto schema = conn_->quote_identifier(options_.schema);
     if (!schema) return fail(schema.error());

@@ -1,0 +1,99 @@
+// Small pieces shared by the reliability tests: the program's YAML config for a server, sizing from
+// the environment, runfiles, and polling the slot on the source.
+//   write_file(cfg, program_config({"127.0.0.1", 5432, "postgres", "postgres"}, slot, pub, "sink: file\n..."));
+//   wait_until([&] { return confirmed_at_least(db, slot, end_lsn); }, 60s);
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "tests/program/process.hpp"
+#include "tests/support/pg.hpp"
+
+namespace replicator::test {
+
+inline std::uint64_t env_number(const char* name, std::uint64_t fallback) {
+  const std::string v = env_or(name);
+  return v.empty() ? fallback : std::stoull(v);
+}
+
+// A file of a data dependency: $TEST_SRCDIR/$TEST_WORKSPACE/<rel>.
+inline std::string runfile(const std::string& rel) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "replicator") + "/" + rel;
+}
+
+inline std::string yaml_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+struct Server {
+  std::string host;
+  std::string port;
+  std::string database = "postgres";
+  std::string user = "postgres";
+  // The shared server of scripts/with_postgres.sh (PG* environment).
+  static Server shared() {
+    return {env_or("PGHOST", "127.0.0.1"), env_or("PGPORT", "5432"), env_or("PGDATABASE", "postgres"),
+            env_or("PGUSER", "postgres")};
+  }
+};
+
+// A config for `server`: quick batches, status updates and reconnects unless `extra` (more YAML
+// lines) sets those keys itself.
+inline std::string program_config(const Server& s, const std::string& slot, const std::string& publication,
+                                  const std::string& extra) {
+  std::string out = "postgresql_host: " + yaml_quote(s.host) + "\npostgresql_port: " + s.port + "\n" +
+                    "postgresql_database: " + yaml_quote(s.database) + "\npostgresql_user: " + yaml_quote(s.user) +
+                    "\npostgresql_slot_name: " + slot + "\npostgresql_publication_name: " + yaml_quote(publication) + "\n";
+  const std::string wrapped = "\n" + extra;
+  for (const char* line : {"batch_max_changes: 500", "batch_max_delay_ms: 20", "status_interval_ms: 100",
+                           "reconnect_initial_ms: 20", "reconnect_max_ms: 300"}) {
+    const std::string l(line);
+    if (wrapped.find("\n" + l.substr(0, l.find(':') + 1)) == std::string::npos) out += l + "\n";
+  }
+  return out + extra;
+}
+
+inline std::string make_scratch_dir(const std::string& name) {
+  const std::string dir = test_tmpdir() + "/" + unique_name(name);
+  if (std::system(("mkdir -p '" + dir + "'").c_str()) != 0) throw std::runtime_error("cannot create " + dir);
+  return dir;
+}
+
+// The size of `path` cut back to its last complete line: where the next run starts appending
+// (the sink trims a line cut by a kill when it opens the file).
+inline std::size_t complete_size(const std::string& path) {
+  const std::string text = read_file(path);
+  const auto nl = text.rfind('\n');
+  return nl == std::string::npos ? 0 : nl + 1;
+}
+
+inline std::optional<std::string> confirmed_flush(const PgSession& db, const std::string& slot) {
+  return db.scalar("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot));
+}
+
+inline bool confirmed_at_least(const PgSession& db, const std::string& slot, const std::string& lsn) {
+  return db.scalar("SELECT confirmed_flush_lsn >= " + db.quote_literal(lsn) +
+                   "::pg_lsn FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot)) == "t";
+}
+
+inline bool slot_active(const PgSession& db, const std::string& slot) {
+  return db.scalar("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = " + db.quote_literal(slot)) == "1";
+}
+
+inline std::string drop_slot_sql(const std::string& slot) {
+  return "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'";
+}
+
+inline std::size_t count_occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + needle.size())) ++n;
+  return n;
+}
+
+}  // namespace replicator::test
