@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +31,9 @@ struct JsonLinesOptions {
   bool schema_changes = true;  // "schema_change" lines (new column set of a table)
   bool sync = true;            // fdatasync() files on flush (never attempted for pipes / terminals)
   std::size_t buffer_bytes = 1 << 20;  // write() to the descriptor when this much is buffered
+  // Another line format, e.g. format/debezium.hpp's DebeziumFormatter::lines(): appends zero or
+  // more complete lines (each ending in '\n') for one event. Unset: the shape below.
+  std::function<Status(std::string&, const ChangeEvent&)> format;
 };
 
 // Appends the JSON line (without '\n') for one event, in format/json.hpp's shape. schema_change
@@ -137,6 +142,15 @@ class JsonLinesSink {
       if (auto st = repair(); !st) return st;
     }
     for (const ChangeEvent& e : batch.events()) {
+      if (options_.format) {
+        const std::size_t mark = buffer_.size();
+        if (auto st = options_.format(buffer_, e); !st) return st;
+        lines_ += static_cast<std::size_t>(std::count(buffer_.begin() + static_cast<std::ptrdiff_t>(mark), buffer_.end(), '\n'));
+        if (buffer_.size() >= options_.buffer_bytes) {
+          if (auto st = drain(); !st) return st;
+        }
+        continue;
+      }
       if (!options_.transactions && (std::holds_alternative<BeginEvent>(e) || std::holds_alternative<CommitEvent>(e)))
         continue;
       if (!options_.schema_changes && std::holds_alternative<SchemaChangeEvent>(e)) continue;
