@@ -180,6 +180,18 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
                                    {"rows_per_s", static_cast<std::int64_t>(p.rows_per_second())},
                                    {"eta_s", eta ? static_cast<std::int64_t>(eta->count()) : std::int64_t{-1}}});
   };
+  so.on_copy_start = [&](Lsn consistent_point, std::string_view snapshot_name) {
+    log.info("snapshot started", {{"slot", cfg.slot_name},
+                                  {"consistent_point", consistent_point},
+                                  {"snapshot", snapshot_name},
+                                  {"parallelism", cfg.snapshot_parallelism},
+                                  {"format", to_string(so.format)}});
+    if (cfg.position_store == PositionStoreKind::memory) {
+      log.warn("position_store memory keeps no record of an unfinished snapshot: if this process is killed "
+               "before the copy completes, the next start streams without the missing rows; drop the slot "
+               "then, or use position_store file or postgresql");
+    }
+  };
   std::mutex log_mutex;  // tables finish on the copy threads
   so.on_table_done = [&](const snapshot::SnapshotTable& t, std::uint64_t rows) {
     std::lock_guard lock(log_mutex);
@@ -199,10 +211,6 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
                                        {"seconds", secs},
                                        {"consistent_point", report->consistent_point},
                                        {"restarted", report->restarted}});
-        if (cfg.position_store == PositionStoreKind::memory && so.mode == snapshot::SnapshotMode::initial) {
-          log.warn("position_store memory: if this process dies before its first saved position, a restart "
-                   "cannot tell whether the snapshot completed; use a file or postgresql position store");
-        }
       } else {
         log.info("no snapshot", {{"slot", cfg.slot_name}, {"reason", report->reason}});
       }
