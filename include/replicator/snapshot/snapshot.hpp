@@ -346,6 +346,13 @@ template <class Store, class Sink>
     report.reason = "snapshot_mode never";
     return report;
   }
+  if (stored->has_value() && !marker) {
+    // Streaming began before: never copy again (a missing slot or another cluster must stop the
+    // program, not be papered over with a new slot and a fresh copy). The stream checks the slot,
+    // the cluster and the timeline against this position.
+    report.reason = "a position is stored for slot " + q + ": streaming resumes from it";
+    return report;
+  }
 
   auto mgmt = PgConnection::connect(cfg, ConnectionKind::normal);
   if (!mgmt) return mgmt.error();

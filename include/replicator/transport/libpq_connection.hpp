@@ -377,6 +377,9 @@ class PgConnection {
     const std::string where = " (" + cfg.redacted() + ")";
     if (!sqlstate.empty()) {
       if (sqlstate == "28P01" && PQconnectionUsedPassword(raw)) msg += "; the password sent was rejected";
+      if (sqlstate == "42501" && kind_ == ConnectionKind::replication) {
+        msg += "; the role needs the REPLICATION attribute (ALTER ROLE ... REPLICATION; see docs/least_privilege.md)";
+      }
       return make_error(sqlstate, msg + where);
     }
     if (PQconnectionNeedsPassword(raw)) {
