@@ -461,3 +461,30 @@ TEST_CASE("snapshot options and mode names are checked") {
   CHECK(t.copy_sql(CopyFormat::binary) ==
         "COPY (SELECT \"Item ID\" FROM \"My \"\"Schema\"\"\".\"Order Items\") TO STDOUT WITH (FORMAT binary)");
 }
+
+TEST_CASE("the snapshot marker round-trips through the file and PostgreSQL position stores") {
+  const std::string slot = unique_name("snap_marker");
+  const Position marker{Lsn{}, 1, slot, 7300000000000000001ULL, std::chrono::system_clock::now()};
+  {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    FilePositionStore store(std::string(tmp ? tmp : "/tmp") + "/" + slot + ".pos");
+    REQUIRE(store.save(marker));
+    auto loaded = store.load();
+    REQUIRE(loaded);
+    REQUIRE(loaded->has_value());
+    CHECK(is_snapshot_marker(**loaded));
+    CHECK((*loaded)->slot == slot);
+  }
+  {
+    PgSession db;
+    const std::string table = unique_name("snap_marker_pos");
+    CleanupSql cleanup("DROP TABLE IF EXISTS " + table);
+    PostgresPositionStore store(env_config(), slot, {.schema = "public", .table = table});
+    REQUIRE(store.save(marker));
+    auto loaded = store.load();
+    REQUIRE(loaded);
+    REQUIRE(loaded->has_value());
+    CHECK(is_snapshot_marker(**loaded));
+    CHECK((*loaded)->system_id == marker.system_id);
+  }
+}
