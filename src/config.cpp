@@ -46,6 +46,21 @@ std::string_view to_string(SinkKind kind) noexcept {
   }
   return "?";
 }
+std::string_view to_string(SinkFormat format) noexcept {
+  switch (format) {
+    case SinkFormat::json: return "json";
+    case SinkFormat::debezium: return "debezium";
+  }
+  return "?";
+}
+std::string_view to_string(UnchangedToast mode) noexcept {
+  switch (mode) {
+    case UnchangedToast::marker: return "marker";
+    case UnchangedToast::omit: return "omit";
+    case UnchangedToast::from_old: return "from_old";
+  }
+  return "?";
+}
 std::string_view to_string(SnapshotMode mode) noexcept {
   switch (mode) {
     case SnapshotMode::initial: return "initial";
@@ -333,6 +348,25 @@ const std::vector<KeyDef>& key_table() {
         [](const Config& c) { return std::string(to_string(c.sink)); });
     add({"sink_file", "path", "(required when sink: file)", "JSON lines file (appended, fsync on flush)"},
         string_key(&Config::sink_file), [](const Config& c) { return c.sink_file; });
+    add({"sink_format", "json|debezium", "json",
+         "line format: this project's JSON (docs/json.md) or Debezium's change event envelope (docs/debezium.md)"},
+        enum_key(&Config::sink_format, std::vector<std::pair<std::string_view, SinkFormat>>{
+                                           {"json", SinkFormat::json}, {"debezium", SinkFormat::debezium}}),
+        [](const Config& c) { return std::string(to_string(c.sink_format)); });
+    add({"debezium_server_name", "string", "replicator", "source.name of Debezium envelopes (sink_format: debezium)"},
+        string_key(&Config::debezium_server_name), [](const Config& c) { return c.debezium_server_name; });
+    add({"unchanged_toast", "marker|omit|from_old", "marker",
+         "unchanged TOAST columns: keep a marker, leave the column out, or fill from the old row (REPLICA IDENTITY FULL)"},
+        enum_key(&Config::unchanged_toast, std::vector<std::pair<std::string_view, UnchangedToast>>{
+                                               {"marker", UnchangedToast::marker},
+                                               {"omit", UnchangedToast::omit},
+                                               {"from_old", UnchangedToast::from_old}}),
+        [](const Config& c) { return std::string(to_string(c.unchanged_toast)); });
+    add({"include_columns", "list of table.column globs", "[] (all)",
+         "only these columns of the tables named (e.g. public.users.id); other tables keep every column"},
+        list_key(&Config::include_columns), [](const Config& c) { return show_list(c.include_columns); });
+    add({"exclude_columns", "list of table.column globs", "[]", "drop these columns (e.g. public.users.password_hash)"},
+        list_key(&Config::exclude_columns), [](const Config& c) { return show_list(c.exclude_columns); });
 
     add({"snapshot_mode", "initial|never|initial_only", "initial",
          "copy the published tables' rows when the slot is created (initial), never, or copy and exit (initial_only)"},
@@ -537,6 +571,13 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
   }
   if (auto e = check_position_dsn(c, where("position_dsn"))) return e;
   if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
+  for (const auto* key : {"include_columns", "exclude_columns"}) {
+    for (const auto& entry : std::string_view(key) == "include_columns" ? c.include_columns : c.exclude_columns) {
+      const auto dot = entry.rfind('.');
+      if (dot == std::string::npos || dot == 0 || dot + 1 == entry.size())
+        return err(key, "entries are table.column globs (e.g. public.users.password_hash), got " + quoted(entry));
+    }
+  }
   for (const auto& op : c.include_operations) {
     if (op != "insert" && op != "update" && op != "delete" && op != "truncate" && op != "message")
       return err("include_operations",

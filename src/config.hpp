@@ -25,6 +25,8 @@ inline constexpr int kExitConfig = 2;       // bad command line or configuration
 enum class SslMode : std::uint8_t { disable, allow, prefer, require, verify_ca, verify_full };
 enum class PositionStoreKind : std::uint8_t { memory, file, postgresql };
 enum class SinkKind : std::uint8_t { stdout_lines, file };
+enum class SinkFormat : std::uint8_t { json, debezium };  // docs/json.md, docs/debezium.md
+enum class UnchangedToast : std::uint8_t { marker, omit, from_old };  // docs/values.md
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
 // Initial snapshot (docs/snapshot.md): copy existing rows when the slot is created, never, or copy and exit.
 enum class SnapshotMode : std::uint8_t { initial, never, initial_only };
@@ -32,6 +34,8 @@ enum class SnapshotMode : std::uint8_t { initial, never, initial_only };
 std::string_view to_string(SslMode mode) noexcept;  // libpq's spelling: "verify-ca"
 std::string_view to_string(PositionStoreKind kind) noexcept;
 std::string_view to_string(SinkKind kind) noexcept;
+std::string_view to_string(SinkFormat format) noexcept;
+std::string_view to_string(UnchangedToast mode) noexcept;
 std::string_view to_string(LogLevel level) noexcept;
 std::string_view to_string(SnapshotMode mode) noexcept;
 
@@ -83,6 +87,13 @@ struct Config {
   // Sink.
   SinkKind sink = SinkKind::stdout_lines;
   std::string sink_file;
+  SinkFormat sink_format = SinkFormat::json;
+  std::string debezium_server_name = "replicator";  // Debezium source.name
+
+  // Values: unchanged TOAST columns; per-table column lists ("table_glob.column_glob").
+  UnchangedToast unchanged_toast = UnchangedToast::marker;
+  std::vector<std::string> include_columns;
+  std::vector<std::string> exclude_columns;
 
   // Initial snapshot (values in binary COPY format when `binary` is true, like the stream's).
   SnapshotMode snapshot_mode = SnapshotMode::initial;

@@ -20,7 +20,9 @@
 #include "logging.hpp"
 #include "signals.hpp"
 #include "replicator/batch/batcher.hpp"
+#include "replicator/column_filter.hpp"
 #include "replicator/filter.hpp"
+#include "replicator/format/debezium.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/file.hpp"
 #include "replicator/position/memory.hpp"
@@ -100,7 +102,26 @@ ChangeFilter change_filter(const Config& c) {
       if (auto op = OperationSet::parse(name); op && !listed) ops = ops.without(*op);
     }
   }
-  return ChangeFilter(std::move(tables), ops);
+  ChangeFilter filter(std::move(tables), ops);
+  // Column lists: "table_glob.column_glob" entries, include entries grouped per table pattern.
+  ColumnFilter columns;
+  for (const auto& entry : c.include_columns) {
+    const auto dot = entry.rfind('.');
+    const std::string table = entry.substr(0, dot), column = entry.substr(dot + 1);
+    auto it = std::find_if(columns.rules.begin(), columns.rules.end(),
+                           [&](const ColumnRule& r) { return r.table == table && !r.include.empty(); });
+    if (it == columns.rules.end()) columns.rules.push_back({table, {column}, {}});
+    else it->include.push_back(column);
+  }
+  for (const auto& entry : c.exclude_columns) {
+    const auto dot = entry.rfind('.');
+    columns.rules.push_back({entry.substr(0, dot), {}, {entry.substr(dot + 1)}});
+  }
+  const ToastPolicy toast = c.unchanged_toast == UnchangedToast::omit       ? ToastPolicy::omit
+                            : c.unchanged_toast == UnchangedToast::from_old ? ToastPolicy::from_old
+                                                                            : ToastPolicy::marker;
+  filter.reshape = ColumnShaper::make(std::move(columns), toast);
+  return filter;
 }
 
 CombinedBatcher make_batcher(const Config& c) {
@@ -351,12 +372,19 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
 
 template <class Store>
 int with_sink(const Config& cfg, Logger& log, Store store) {
+  JsonLinesOptions options;
+  if (cfg.sink_format == SinkFormat::debezium) {
+    DebeziumOptions d;
+    d.server_name = cfg.debezium_server_name;
+    d.database = cfg.database;
+    options.format = DebeziumFormatter::hook(std::move(d));
+  }
   if (cfg.sink == SinkKind::file) {
-    auto sink = JsonLinesSink::open_file(cfg.sink_file);
+    auto sink = JsonLinesSink::open_file(cfg.sink_file, options);
     if (!sink) return fail(log, "cannot open sink_file", sink.error());
     return stream(cfg, log, std::move(store), std::move(*sink));
   }
-  return stream(cfg, log, std::move(store), JsonLinesSink::to_stdout());
+  return stream(cfg, log, std::move(store), JsonLinesSink::to_stdout(options));
 }
 
 int run(const Config& cfg, Logger& log) {
