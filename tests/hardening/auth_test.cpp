@@ -44,6 +44,11 @@ struct ScramServer {
     pg->sql("GRANT USAGE ON SCHEMA sales TO cdc_reader", "app");
     pg->sql("GRANT SELECT ON sales.orders TO cdc_reader", "app");
     pg->sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", "app");
+    // position_store: postgresql without CREATE anywhere: the owner makes the table beforehand.
+    pg->sql("CREATE TABLE sales.replicator_positions (slot_name text PRIMARY KEY, lsn pg_lsn NOT NULL, "
+            "timeline bigint NOT NULL, system_id numeric(20,0) NOT NULL, saved_at timestamptz NOT NULL)",
+            "app");
+    pg->sql("GRANT SELECT, INSERT, UPDATE ON sales.replicator_positions TO cdc_reader", "app");
     // The same without REPLICATION, and one with REPLICATION but without SELECT.
     pg->sql("CREATE ROLE no_repl LOGIN PASSWORD '" + kPassword + "'");
     pg->sql("GRANT SELECT ON sales.orders TO no_repl", "app");
@@ -113,6 +118,15 @@ TEST_CASE("scram-sha-256: the right password streams; the password is never prin
     const auto [out, err] = stream_one(as("cdc_reader", kPassword), slot, "", "streamed_with_scram");
     CHECK(out.find("existing_row") != std::string::npos);  // the snapshot read the table as cdc_reader
     CHECK(error_lines(err).empty());
+    check_no_password(out, err);
+  }
+  SECTION("position_store postgresql in a table the owner created (no CREATE privilege anywhere)") {
+    const auto [out, err] =
+        stream_one(as("cdc_reader", kPassword), slot, "position_store: postgresql\nposition_table: sales.replicator_positions\n",
+                   "position_in_table");
+    CHECK(error_lines(err).empty());
+    CHECK(server().pg->sql("SELECT count(*) FROM sales.replicator_positions WHERE slot_name = '" + slot + "'", "app") ==
+          "1");
     check_no_password(out, err);
   }
   SECTION("from REPLICATOR_POSTGRESQL_PASSWORD") {

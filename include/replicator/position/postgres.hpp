@@ -104,6 +104,15 @@ class PostgresPositionStore {
                   "ON CONFLICT (slot_name) DO UPDATE SET lsn = EXCLUDED.lsn, timeline = EXCLUDED.timeline, "
                   "system_id = EXCLUDED.system_id, saved_at = EXCLUDED.saved_at";
     if (options_.create_table && !created_) {
+      // CREATE TABLE IF NOT EXISTS checks CREATE on the schema even when the table exists, so a
+      // least-privilege role using a table its owner made would fail: look first.
+      const std::string name[] = {qualified_};
+      auto found = conn_->exec_params("SELECT pg_catalog.to_regclass($1) IS NOT NULL", name,
+                                      "position store: look up table");
+      if (!found) return fail(found.error());
+      if (found->value(0, 0) == "t") created_ = true;
+    }
+    if (options_.create_table && !created_) {
       const std::string ddl = "CREATE TABLE IF NOT EXISTS " + qualified_ +
                               " (slot_name text PRIMARY KEY, lsn pg_lsn NOT NULL, timeline bigint NOT NULL, "
                               "system_id numeric(20,0) NOT NULL, saved_at timestamptz NOT NULL)";
