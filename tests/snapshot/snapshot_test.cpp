@@ -488,3 +488,39 @@ TEST_CASE("the snapshot marker round-trips through the file and PostgreSQL posit
     CHECK((*loaded)->system_id == marker.system_id);
   }
 }
+
+TEST_CASE("a stop while a COPY waits for a table lock ends promptly (the query is cancelled)") {
+  PgSession db;
+  const std::string table = unique_name("snap_lock");
+  const std::string pub = unique_name("snap_lock_pub");
+  const std::string slot = unique_name("snap_lock");
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
+                     drop_slot_sql(slot));
+  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
+  db.exec("INSERT INTO " + table + " VALUES (1)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+
+  PgSession locker;
+  Recorder rec;
+  RecordingSink sink{&rec};
+  MemoryPositionStore store;
+  std::atomic<bool> stop{false};
+  auto o = options(slot, pub);
+  // Once the slot exists (an earlier lock would hold up its creation), block the table.
+  o.on_copy_start = [&](Lsn, std::string_view) { locker.exec("BEGIN; LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE"); };
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(700ms);
+    stop = true;
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto report = run_initial_snapshot(env_config(), o, store, sink, stop);
+  const auto took = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  locker.exec("ROLLBACK");
+  REQUIRE_FALSE(report);
+  CHECK(report.error().message.find("interrupted") != std::string::npos);
+  CHECK(took < 5s);
+  CHECK(rec.rows.empty());
+  CHECK(is_snapshot_marker(*store.position()));
+  CHECK_FALSE(slot_exists(db, slot));
+}

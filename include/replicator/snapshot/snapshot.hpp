@@ -8,6 +8,8 @@
 // saved; a slot found with that marker is from an interrupted snapshot and is dropped and redone.
 #pragma once
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -246,7 +248,21 @@ template <class Sink>
   for (const auto& t : tables) estimated += static_cast<std::uint64_t>(t.estimated_rows);
   ProgressCounters counters(tables.size(), estimated);
 
-  // 3. Workers take tables from a shared index; the first failure stops the others.
+  // 3. Workers take tables from a shared index; the first failure stops the others. A worker may
+  // be blocked in the server (a COPY waiting for a lock): cancel requests reach it there.
+  struct CancelHandles {
+    std::vector<PGcancel*> handles;
+    ~CancelHandles() {
+      for (PGcancel* h : handles)
+        if (h != nullptr) PQfreeCancel(h);
+    }
+    void cancel_all() const noexcept {
+      char err[256];
+      for (PGcancel* h : handles)
+        if (h != nullptr) (void)PQcancel(h, err, sizeof err);
+    }
+  } cancels;
+  for (auto& c : conns) cancels.handles.push_back(PQgetCancel(c.get()));
   std::mutex sink_mutex;
   std::mutex state_mutex;
   std::condition_variable changed;
@@ -285,11 +301,16 @@ template <class Sink>
   {
     std::unique_lock lock(state_mutex);
     auto last_progress = std::chrono::steady_clock::now();
+    bool cancelled = false;
     while (running > 0) {
       changed.wait_for(lock, std::min<std::chrono::milliseconds>(o.progress_interval, std::chrono::milliseconds(100)));
       if (stop.load() && !first_error) {
         first_error = ReplicationError::retry("snapshot interrupted by a stop request");
         abort.store(true);
+      }
+      if (abort.load() && !cancelled) {
+        cancelled = true;
+        cancels.cancel_all();
       }
       const auto now = std::chrono::steady_clock::now();
       if (o.on_progress && now - last_progress >= o.progress_interval && running > 0) {
