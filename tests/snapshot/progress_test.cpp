@@ -3,7 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <string>
 
 using namespace replicator::snapshot;
 using namespace std::chrono_literals;
@@ -48,4 +51,28 @@ TEST_CASE("progress counters add up across calls") {
   CHECK(c.read().finished);
   CHECK(detail::human_count(12345) == "12.3k");
   CHECK(detail::clock_text(std::chrono::seconds(3700)) == "1:01:40");
+}
+
+TEST_CASE("the terminal bar redraws in place and ends its line when finished") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f != nullptr);
+  SnapshotProgress p;
+  p.tables_total = 2;
+  p.rows_estimated = 10;
+  p.rows_done = 5;
+  p.elapsed = 1s;
+  draw_progress_bar(f, p);
+  p.rows_done = 10;
+  p.tables_done = 2;
+  p.finished = true;
+  draw_progress_bar(f, p);
+  std::rewind(f);
+  std::string text;
+  for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+  std::fclose(f);
+  CHECK(text.rfind("\r\x1b[Ksnapshot [", 0) == 0);
+  CHECK(text.find(" 50% 0/2 tables 5/10 rows") != std::string::npos);
+  CHECK(text.find("100% 2/2 tables 10/10 rows") != std::string::npos);
+  CHECK(text.back() == '\n');
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);
 }
