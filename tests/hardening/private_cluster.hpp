@@ -132,8 +132,10 @@ class PrivateCluster {
     return std::string(PQgetvalue(res.get(), 0, 0), static_cast<std::size_t>(PQgetlength(res.get(), 0, 0)));
   }
 
-  void start() {
-    run_as_postgres({bin_ + "/pg_ctl", "-D", data_dir(), "-l", log_path(), "-w", "-t", "60", "start"},
+  // wait = false: do not wait until connections are accepted (a standby with hot_standby = off never
+  // accepts any, and pg_ctl -w would time out).
+  void start(bool wait = true) {
+    run_as_postgres({bin_ + "/pg_ctl", "-D", data_dir(), "-l", log_path(), wait ? "-w" : "-W", "-t", "60", "start"},
                     dir_ + "/ctl.log");
     running_ = true;
   }
@@ -149,9 +151,9 @@ class PrivateCluster {
   }
   // Restarts the stopped cluster as a standby of itself (standby.signal, no primary): it replays its
   // own WAL and waits. promote() then switches it to a new timeline, as a failover or PITR would.
-  void start_as_standby() {
+  void start_as_standby(bool wait = true) {
     put_file("standby.signal", "", 0600);
-    start();
+    start(wait);
   }
 
   [[nodiscard]] pid_t postmaster_pid() const {

@@ -60,12 +60,10 @@ struct TlsServer {
   TlsServer() {
     PrivateClusterOptions o;
     o.conf = {"ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'", "ssl_ca_file = 'ca.crt'"};
+    // Logical replication connections (replication=database) match by database name like normal
+    // ones; the `replication` keyword is for physical replication only.
     o.hba = {"hostssl all cert_user 127.0.0.1/32 trust clientcert=verify-ca",
-             "hostssl replication cert_user 127.0.0.1/32 trust clientcert=verify-ca",
-             "hostnossl all cert_user 127.0.0.1/32 reject",
-             "hostnossl replication cert_user 127.0.0.1/32 reject",
-             "host all all 127.0.0.1/32 trust",
-             "host replication all 127.0.0.1/32 trust"};
+             "hostnossl all cert_user 127.0.0.1/32 reject", "host all all 127.0.0.1/32 trust"};
     o.files = {{"server.crt", PrivateCluster::read_text(dir + "/server.crt")},
                {"server.key", PrivateCluster::read_text(dir + "/server.key")},
                {"ca.crt", PrivateCluster::read_text(pki.ca())}};
