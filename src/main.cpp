@@ -236,6 +236,19 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
         log.info("no snapshot", {{"slot", cfg.slot_name}, {"reason", report->reason}});
       }
       if (so.mode == snapshot::SnapshotMode::initial_only) {
+        if (cfg.drop_slot_on_exit) {  // a one-shot copy that leaves no slot behind
+          auto conn = PgConnection::connect(connection_config(cfg), ConnectionKind::normal);
+          const std::string params[] = {cfg.slot_name};
+          Status dropped = conn ? Status(ok_status()) : Status(conn.error());
+          if (conn) {
+            auto res = conn->exec_params("SELECT pg_catalog.pg_drop_replication_slot($1)", params, "dropping the slot");
+            if (!res) dropped = res.error();
+          }
+          if (!dropped) return fail(log, "cannot drop the slot after the snapshot", dropped.error());
+          log.info("snapshot_mode initial_only: slot dropped (postgresql_drop_slot_on_exit), exiting",
+                   {{"slot", cfg.slot_name}});
+          return kExitOk;
+        }
         log.info("snapshot_mode initial_only: exiting; a later run streams from the consistent point");
         return kExitOk;
       }

@@ -256,6 +256,20 @@ TEST_CASE("snapshot_mode never streams only; initial_only copies, exits 0, and a
   std::vector<Line> all = rows1;
   all.insert(all.end(), rows2.begin(), rows2.end());
   CHECK(replay(all, table) == table_state(db, table));
+
+  // initial_only with postgresql_drop_slot_on_exit: a one-shot copy that leaves no slot.
+  const std::string slot_once = unique_name("psnap_once");
+  CleanupSql cleanup_once(drop_slot_sql(slot_once));
+  const std::string dir3 = scratch("psnap_once");
+  write_file(dir3 + "/c.yaml", config(slot_once, pub, dir3, "snapshot_mode: initial_only\npostgresql_drop_slot_on_exit: true\n"));
+  {
+    Child child({program_path(), "--config", dir3 + "/c.yaml"}, dir3 + "/out.jsonl", dir3 + "/err.log");
+    const int code = child.wait_exit(30s);
+    INFO(read_file(dir3 + "/err.log"));
+    REQUIRE(code == 0);
+  }
+  CHECK(count_op(rows_in(dir3 + "/out.jsonl"), "read") == 502);
+  CHECK_FALSE(slot_exists(db, slot_once));
 }
 
 TEST_CASE("a snapshot killed mid-copy is redone on restart: complete output, no gap") {
