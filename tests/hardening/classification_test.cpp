@@ -1,9 +1,10 @@
 // Error classes a shared server cannot show, on a private cluster: a crash (immediate shutdown)
 // under a live stream is retryable; a server in recovery refuses logical decoding (fatal: pointed
-// at a standby, retrying cannot help); a standby that accepts no connections yet (57P03) is
-// retryable. The other classes are covered in tests/transport (28000, 42501, 53300, 3D000, 55006,
-// refused, unreachable, no TLS), tls_test (TLS, 28000 client certificate), auth_test (28P01, no
-// password, 42501 REPLICATION / SELECT, fast shutdown) and replication_errors_test (55000, 42704).
+// at a standby, retrying cannot help); a reconnect after a promotion (new timeline) is refused; a
+// standby that accepts no connections yet (57P03) is retryable. The other classes are covered in
+// tests/transport (28000, 42501, 53300, 3D000, 55006, refused, unreachable, no TLS), tls_test (TLS,
+// 28000 client certificate), auth_test (28P01, no password, 42501 REPLICATION / SELECT, fast
+// shutdown) and replication_errors_test (55000 invalidated slot, 42704 slot gone).
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -34,8 +35,8 @@ TEST_CASE("crash, recovery and a standby: each failure in its class") {
   o.slot_name = "classify_slot";
   o.publication_names = {"p"};
 
+  LibpqTransport t(c, o);  // kept: it remembers the cluster and timeline it streamed from
   {  // 1. An immediate shutdown (a crash, as far as clients can tell) under a live stream: retryable.
-    LibpqTransport t(c, o);
     auto st = t.start(Lsn{});
     if (!st) FAIL(st.error().message);
     pg.sql("INSERT INTO t VALUES (1)");
@@ -61,12 +62,24 @@ TEST_CASE("crash, recovery and a standby: each failure in its class") {
   pg.start_as_standby();
   REQUIRE(pg.sql("SELECT pg_is_in_recovery()") == "t");
   {
-    LibpqTransport t(c, o);
-    auto st = t.start(Lsn{});
+    LibpqTransport fresh(c, o);
+    auto st = fresh.start(Lsn{});
     REQUIRE_FALSE(st);
     INFO(st.error().message);
     CHECK_FALSE(st.error().retryable());
     CHECK_THAT(st.error().message, Catch::Contains("recovery"));
+  }
+
+  // 2b. Promoted (timeline 2) while the first transport was away: its reconnect is refused, since
+  //     the WAL after the switch point may not be what it streamed.
+  pg.promote();
+  REQUIRE(wait_until([&] { return pg.sql("SELECT pg_is_in_recovery()") == "f"; }, 30s));
+  {
+    auto st = t.start(Lsn{});
+    REQUIRE_FALSE(st);
+    INFO(st.error().message);
+    CHECK_FALSE(st.error().retryable());
+    CHECK_THAT(st.error().message, Catch::Contains("timeline changed") && Catch::Contains("timeline 2"));
   }
 
   // 3. A standby with hot_standby = off accepts no connections at all: 57P03, retryable (it may be
