@@ -100,7 +100,10 @@ TEST_CASE("JsonLinesSink options and schema changes") {
   }
   SECTION("rows only") {
     const std::string path = temp_path("b.jsonl");
-    auto sink = JsonLinesSink::open_file(path, JsonLinesOptions{.transactions = false, .schema_changes = false});
+    JsonLinesOptions rows_only;
+    rows_only.transactions = false;
+    rows_only.schema_changes = false;
+    auto sink = JsonLinesSink::open_file(path, rows_only);
     REQUIRE(sink);
     REQUIRE(sink->write(f.batcher.batch()));
     REQUIRE(sink->flush());
