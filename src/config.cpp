@@ -4,6 +4,8 @@
 #include "config.hpp"
 
 #include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -334,6 +336,11 @@ const std::vector<KeyDef>& key_table() {
         int_key(&Config::batch_max_delay_ms, 0, 3'600'000), [](const Config& c) { return std::to_string(c.batch_max_delay_ms); });
     add({"batch_split_transactions", "bool", "false", "allow a batch to end inside a transaction"},
         bool_key(&Config::batch_split_transactions), [](const Config& c) { return show_bool(c.batch_split_transactions); });
+    add({"memory_limit_bytes", "integer >= 0", "16777216",
+         "memory for transactions waiting for their commit; past it the largest spills to a file (0: never)"},
+        int_key(&Config::memory_limit_bytes, 0, std::int64_t{1} << 40), [](const Config& c) { return std::to_string(c.memory_limit_bytes); });
+    add({"spill_directory", "path", "(TMPDIR, else /tmp)", "directory for spill files of large transactions"},
+        string_key(&Config::spill_directory), [](const Config& c) { return c.spill_directory; });
 
     add({"include_tables", "list of globs", "[] (all)", "only these schema.table names (e.g. public.*)"},
         list_key(&Config::include_tables), [](const Config& c) { return show_list(c.include_tables); });
@@ -571,6 +578,11 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
   }
   if (auto e = check_position_dsn(c, where("position_dsn"))) return e;
   if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
+  if (!c.spill_directory.empty()) {
+    struct stat st {};
+    if (::stat(c.spill_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(c.spill_directory.c_str(), W_OK | X_OK) != 0)
+      return err("spill_directory", "must be an existing, writable directory, got " + quoted(c.spill_directory));
+  }
   for (const auto* key : {"include_columns", "exclude_columns"}) {
     for (const auto& entry : std::string_view(key) == "include_columns" ? c.include_columns : c.exclude_columns) {
       const auto dot = entry.rfind('.');

@@ -78,6 +78,10 @@ struct Config {
   std::int64_t batch_max_bytes = 1 << 20;
   std::int64_t batch_max_delay_ms = 100;
   bool batch_split_transactions = false;
+  // Large transactions (docs/large_transactions.md): bytes the transactions waiting for their
+  // commit may hold in memory before the largest goes to a spill file (0: never spill).
+  std::int64_t memory_limit_bytes = 16 << 20;
+  std::string spill_directory;  // empty: $TMPDIR, else /tmp
 
   // Filters (globs over "schema.table"; operations insert/update/delete/truncate).
   std::vector<std::string> include_tables;

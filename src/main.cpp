@@ -131,6 +131,8 @@ CombinedBatcher make_batcher(const Config& c) {
   limits.max_age = std::chrono::milliseconds(c.batch_max_delay_ms);
   BatcherOptions options;
   options.split_transactions = c.batch_split_transactions;
+  options.memory_limit_bytes = static_cast<std::size_t>(c.memory_limit_bytes);
+  options.spill_directory = c.spill_directory;
   return CombinedBatcher(limits, options);
 }
 
@@ -325,9 +327,17 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   auto last_progress = Clock::now();
   const auto progress_every = std::chrono::seconds(30);
   std::uint64_t batches_logged = 0;
+  std::uint64_t spills_logged = 0;
   while (!stop_requested().load()) {
     auto more = replicator.run_once(std::chrono::milliseconds(100));
     if (more && *more) {
+      if (const auto& spill = replicator.batcher().spill_stats(); spill.transactions != spills_logged) {
+        spills_logged = spill.transactions;  // once per spilled transaction, not per event
+        log.info("large transaction spilled to disk",
+                 {{"spilled_transactions", spill.transactions},
+                  {"memory_limit_bytes", cfg.memory_limit_bytes},
+                  {"spill_directory", cfg.spill_directory.empty() ? std::string("(TMPDIR)") : cfg.spill_directory}});
+      }
       if (log.enabled(LogLevel::debug) && replicator.stats().batches != batches_logged) {
         batches_logged = replicator.stats().batches;
         log.debug("batch written", {{"batches", batches_logged},

@@ -185,13 +185,41 @@ struct StreamAbortEvent {
   [[nodiscard]] bool whole_transaction() const noexcept { return subxid == 0 || subxid == xid; }
 };
 
+// Two-phase commit (two_phase on, protocol 3+): Begin Prepare / Prepare / Stream Prepare / Commit
+// Prepared / Rollback Prepared. Consumed by batchers, which hold a prepared transaction until
+// COMMIT PREPARED and hand it on as Begin, changes, Commit (docs/two_phase.md); sinks never see it.
+enum class TwoPhaseKind : std::uint8_t { begin_prepare, prepare, commit_prepared, rollback_prepared };
+
+struct TwoPhaseEvent {
+  TwoPhaseKind kind = TwoPhaseKind::prepare;
+  Lsn lsn;
+  TxnContext txn;          // commit_prepared: commit_lsn / commit_time of COMMIT PREPARED
+  std::string_view gid;    // the GID of PREPARE TRANSACTION
+  Lsn prepare_lsn;         // begin_prepare / prepare: where the PREPARE record starts (invalid otherwise)
+  Lsn prepare_end_lsn;     // begin_prepare / prepare / rollback_prepared: where the PREPARE record ends
+  Lsn end_lsn;             // the end of this transaction's last record: the position to confirm after it
+  PgTimestamp time;        // prepare, commit or rollback time
+  bool streamed = false;   // prepare: a Stream Prepare (the changes came in stream blocks)
+};
+
+constexpr std::string_view to_string(TwoPhaseKind k) noexcept {
+  switch (k) {
+    case TwoPhaseKind::begin_prepare: return "begin_prepare";
+    case TwoPhaseKind::prepare: return "prepare";
+    case TwoPhaseKind::commit_prepared: return "commit_prepared";
+    case TwoPhaseKind::rollback_prepared: return "rollback_prepared";
+  }
+  return "unknown";
+}
+
 using ChangeEvent = std::variant<BeginEvent, RowChangeView, TruncateEventView, MessageEventView, SchemaChangeEvent,
-                                 CommitEvent, StreamAbortEvent>;
+                                 CommitEvent, StreamAbortEvent, TwoPhaseEvent>;
 
 constexpr std::string_view event_name(const ChangeEvent& e) noexcept {
   if (const auto* row = std::get_if<RowChangeView>(&e)) return to_string(row->op);
+  if (const auto* tp = std::get_if<TwoPhaseEvent>(&e)) return to_string(tp->kind);
   constexpr std::string_view names[] = {"begin", "row", "truncate", "message", "schema_change", "commit",
-                                        "stream_abort"};
+                                        "stream_abort", "two_phase"};
   static_assert(std::size(names) == std::variant_size_v<ChangeEvent>);
   return names[e.index()];
 }

@@ -282,16 +282,31 @@ class Replicator {
 
   // Write + flush the batch; only then may its commit position be saved and confirmed.
   Status flush_batch(Clock::time_point now) {
-    const Batch& batch = batcher_.batch();
-    if (!batch.empty()) {
-      if (auto st = sink_.write(batch); !st) return st;
-      if (auto st = sink_.flush(); !st) return st;
-      ++stats_.batches;
-      stats_.events_written += batch.size();
+    for (;;) {
+      const Batch& batch = batcher_.batch();
+      if (!batch.empty()) {
+        if (auto st = sink_.write(batch); !st) return st;
+        if (auto st = sink_.flush(); !st) return st;
+        ++stats_.batches;
+        stats_.events_written += batch.size();
+      }
+      Lsn confirm = batch.confirm_lsn();
+      if constexpr (requires { { batcher_.confirm_limit() } -> std::same_as<Lsn>; }) {
+        // A held prepared transaction: the server does not resend it once we confirm past its PREPARE.
+        const Lsn limit = batcher_.confirm_limit();
+        if (limit.is_valid() && confirm > limit) confirm = limit;
+      }
+      batcher_.release();
+      if (confirm > pending_) pending_ = confirm;
+      if constexpr (requires { { batcher_.refill() } -> std::same_as<Result<bool, ReplicationError>>; }) {
+        // A committed transaction that was spilled to disk goes out in pieces; the position only
+        // moves with the piece that holds its commit.
+        auto more = batcher_.refill();
+        if (!more) return more.error();
+        if (*more) continue;
+      }
+      break;
     }
-    const Lsn confirm = batch.confirm_lsn();
-    batcher_.release();
-    if (confirm > pending_) pending_ = confirm;
     if constexpr (requires { decoder_.release_retired(); }) {
       if (!batcher_.in_flight()) decoder_.release_retired();  // no batch refers to old relation definitions
     }

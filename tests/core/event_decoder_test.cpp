@@ -199,11 +199,11 @@ TEST_CASE("protocol violations are typed errors naming the problem") {
     REQUIRE(run.error);
     CHECK_THAT(run.error->message, Catch::Contains("truncated"));
   }
-  SECTION("two-phase messages are refused clearly") {
+  SECTION("Prepare without Begin Prepare") {
     Run run;
-    run.feed_all({wire::Writer('b').u64(1).u64(2).u64(3).u32(4).cstr("gid").take()});
+    run.feed_all({wire::Writer('P').u8(0).u64(1).u64(2).u64(3).u32(4).cstr("gid").take()});
     REQUIRE(run.error);
-    CHECK_THAT(run.error->message, Catch::Contains("two_phase"));
+    CHECK_THAT(run.error->message, Catch::Contains("Prepare outside a transaction"));
   }
 }
 
@@ -294,8 +294,11 @@ TEST_CASE("captured streaming.stream: committed streamed rows arrive once, abort
   CHECK(r.kinds["insert"] == 1302);
 }
 
-TEST_CASE("captured two_phase.stream is refused with a clear error") {
+TEST_CASE("captured two_phase.stream: committed prepared rows arrive once, rolled back ones never") {
   auto r = replay_file("two_phase.stream");
-  REQUIRE(r.error);
-  CHECK_THAT(r.error->message, Catch::Contains("two-phase"));
+  REQUIRE_FALSE(r.error);
+  CHECK(r.values["p1"] == 1);
+  CHECK(r.values["p2"] == 0);  // ROLLBACK PREPARED
+  CHECK(r.values["big"] == 1000);  // Stream Prepare, then COMMIT PREPARED
+  CHECK(r.kinds["begin"] == r.kinds["commit"]);
 }

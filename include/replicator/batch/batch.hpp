@@ -53,9 +53,11 @@ class Batch {
     if (end_lsn > confirm_lsn_) confirm_lsn_ = end_lsn;
   }
 
-  // Fills in the commit LSN and time of a streamed transaction once Stream Commit arrives.
-  void stamp_commit(Lsn commit_lsn, PgTimestamp commit_time) noexcept {
-    for (ChangeEvent& e : events_) {
+  // Fills in the commit LSN and time of a streamed (or prepared) transaction once it commits;
+  // `from`: only the events from that index on (a spilled transaction read back into a batch).
+  void stamp_commit(Lsn commit_lsn, PgTimestamp commit_time, std::size_t from = 0) noexcept {
+    for (std::size_t i = from; i < events_.size(); ++i) {
+      ChangeEvent& e = events_[i];
       std::visit(
           [&](auto& ev) {
             if constexpr (requires { ev.txn; }) {
@@ -145,6 +147,7 @@ class Batch {
   void own(BeginEvent&) noexcept {}
   void own(SchemaChangeEvent&) noexcept {}
   void own(StreamAbortEvent&) noexcept {}
+  void own(TwoPhaseEvent& ev) { ev.gid = arena_.copy(ev.gid); }
 
   std::vector<ChangeEvent> events_;
   Arena arena_;

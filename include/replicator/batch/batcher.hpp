@@ -6,19 +6,27 @@
 // A normal transaction is held aside until its Commit and then moved into the batch whole, so a
 // flushed batch always ends at a commit (unless BatcherOptions::split_transactions). Streamed
 // transactions (protocol 2+) are held per xid until Stream Commit and dropped on Stream Abort,
-// including the changes of an aborted subtransaction.
+// including the changes of an aborted subtransaction. Prepared transactions (two_phase) are held
+// until COMMIT PREPARED and dropped on ROLLBACK PREPARED; confirm_limit() keeps the confirmed
+// position at the oldest held PREPARE so the server sends it again after a restart.
+// Memory stays bounded: past BatcherOptions::memory_limit_bytes the largest waiting transaction
+// moves to a spill file (batch/spill.hpp); at its commit it is handed on in pieces through
+// refill(), and only the piece holding the commit moves the position (docs/large_transactions.md).
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "replicator/batch/batch.hpp"
+#include "replicator/batch/spill.hpp"
 #include "replicator/change.hpp"
 #include "replicator/error.hpp"
 
@@ -69,6 +77,11 @@ struct BatcherOptions {
   // only their end LSN moves the position).
   bool keep_empty_transactions = false;
   std::size_t chunk_size = ChunkPool::kDefaultChunkSize;
+  // Bytes the transactions waiting for their commit (open, streamed, prepared) may hold in memory
+  // together. Past it the largest one moves to a spill file and is read back in pieces of about a
+  // quarter of this at commit. 0: never spill.
+  std::size_t memory_limit_bytes = 16 * 1024 * 1024;
+  std::string spill_directory{};  // where spill files go (empty: $TMPDIR, else /tmp)
 };
 
 template <class Trigger>
@@ -79,17 +92,52 @@ class BasicBatcher {
         options_(options),
         pool_(std::make_shared<ChunkPool>(options.chunk_size)),
         batch_(pool_),
-        open_(pool_) {}
+        open_{Batch(pool_), std::nullopt, {}} {}
 
   // Copies the event into owned storage. Errors: events out of transaction order.
   Status add(const ChangeEvent& event, SteadyClock::time_point now) {
+    if (!drains_.empty()) {
+      return ReplicationError::fatal(
+          "batcher: a spilled transaction is still being handed on (call refill() after release() until it returns false)");
+    }
     return std::visit([&](const auto& ev) { return on(ev, event, now); }, event);
   }
 
-  // The batch should be flushed now.
+  // The batch should be flushed now (always while a spilled transaction is being handed on).
   [[nodiscard]] bool ready(SteadyClock::time_point now) const noexcept {
+    if (!drains_.empty()) return true;
     if (!has_content()) return false;
     return trigger_(stats(now));
+  }
+
+  // After release(): loads the next piece of a committed transaction that was spilled to disk into
+  // batch(). True when there is something new to write; call again until false. add() refuses
+  // events until the spilled transaction is fully handed on (order would break).
+  Result<bool, ReplicationError> refill() {
+    if (drains_.empty()) return false;
+    Drain& d = drains_.front();
+    const std::size_t from = batch_.size();
+    const std::size_t piece = std::max<std::size_t>(options_.memory_limit_bytes / 4, 64 * 1024);
+    auto more = d.file.read_into(batch_, piece, std::max<std::size_t>(1024, piece / 128), d.aborted);
+    if (!more) return more.error();
+    if (d.stamp) batch_.stamp_commit(d.commit.txn.commit_lsn, d.commit.txn.commit_time, from);
+    if (!*more) {  // the whole transaction is out: its commit moves the position
+      batch_.append(ChangeEvent{d.commit});
+      close_spill(d.file);
+      drains_.pop_front();
+    }
+    return true;
+  }
+
+  // The highest position that may be confirmed while prepared transactions are held: the oldest
+  // held PREPARE (invalid: no limit). Confirming past it would make the server skip it on restart.
+  [[nodiscard]] Lsn confirm_limit() const noexcept {
+    Lsn limit;
+    for (const auto& p : prepared_) {
+      if (!p.txn.spill && p.txn.events.rows() == 0) continue;  // nothing to lose
+      if (!limit.is_valid() || p.prepare_lsn < limit) limit = p.prepare_lsn;
+    }
+    return limit;
   }
 
   // Complete transactions (and, with split_transactions, the open one so far).
@@ -102,16 +150,26 @@ class BasicBatcher {
     open_begin_index_ = kFlushed;  // split_transactions: the open transaction's Begin went out already
   }
 
-  // Something is buffered that is not yet durable: an open or streamed transaction, or events.
-  [[nodiscard]] bool in_flight() const noexcept { return open_active_ || !streams_.empty() || !batch_.empty(); }
+  // Something is buffered that is not yet durable: an open, streamed or prepared transaction, a
+  // spilled one being handed on, or events.
+  [[nodiscard]] bool in_flight() const noexcept {
+    return open_active_ || !streams_.empty() || !batch_.empty() || !prepared_.empty() || !drains_.empty();
+  }
 
-  // After a reconnect: drop everything not yet released (the server sends it again).
+  // After a reconnect: drop everything not yet released (the server sends it again, prepared
+  // transactions included: the confirmed position never passed their PREPARE).
   void reset() noexcept {
     batch_.clear();
-    open_.clear();
+    drop(open_);
     open_active_ = false;
-    for (auto& s : streams_) recycle(std::move(s.events));
+    open_prepared_ = false;
+    for (auto& s : streams_) drop(s.txn);
     streams_.clear();
+    for (auto& p : prepared_) drop(p.txn);
+    prepared_.clear();
+    for (auto& d : drains_) close_spill(d.file);
+    drains_.clear();
+    held_bytes_ = 0;
     started_ = false;
   }
 
@@ -119,16 +177,42 @@ class BasicBatcher {
     return {batch_.rows(), batch_.bytes(), batch_.transactions(), started_ ? now - started_at_ : SteadyClock::duration{}};
   }
   [[nodiscard]] std::size_t streamed_transactions() const noexcept { return streams_.size(); }
+  [[nodiscard]] std::size_t prepared_transactions() const noexcept { return prepared_.size(); }
   [[nodiscard]] bool in_transaction() const noexcept { return open_active_; }
+  // Estimated bytes the waiting transactions hold in memory (spilled ones count 0).
+  [[nodiscard]] std::size_t held_bytes() const noexcept { return held_bytes_; }
+  [[nodiscard]] const SpillStats& spill_stats() const noexcept { return spill_stats_; }
+  // COMMIT PREPARED for a GID that was not held (e.g. its PREPARE was confirmed by an earlier
+  // consumer of the slot): only the position moved.
+  [[nodiscard]] std::uint64_t unknown_commit_prepared() const noexcept { return unknown_commit_prepared_; }
   [[nodiscard]] const Trigger& trigger() const noexcept { return trigger_; }
   [[nodiscard]] const BatcherOptions& options() const noexcept { return options_; }
 
  private:
   static constexpr std::size_t kFlushed = std::numeric_limits<std::size_t>::max();
 
+  // A transaction waiting for its commit: in memory, or (past the memory limit) in a spill file.
+  struct Pending {
+    Batch events;
+    std::optional<SpillFile> spill;  // once set, every event of the transaction is in it
+    std::vector<Xid> aborted;        // aborted subtransactions: skipped when the spill is read back
+  };
   struct Stream {
     Xid xid = 0;
-    Batch events;
+    Pending txn;
+  };
+  struct Prepared {
+    std::string gid;
+    Xid xid = 0;
+    Lsn prepare_lsn;
+    Pending txn;
+  };
+  // A committed spilled transaction being handed on by refill().
+  struct Drain {
+    SpillFile file;
+    std::vector<Xid> aborted;
+    CommitEvent commit;
+    bool stamp = false;  // fill in commit LSN / time (streamed and prepared transactions)
   };
 
   [[nodiscard]] bool has_content() const noexcept { return !batch_.empty() || batch_.transactions() != 0; }
@@ -150,7 +234,7 @@ class BasicBatcher {
   }
   Stream& stream(Xid xid) {
     if (Stream* s = find_stream(xid)) return *s;
-    Stream s{xid, spare()};
+    Stream s{xid, Pending{spare(), std::nullopt, {}}};
     streams_.push_back(std::move(s));
     return streams_.back();
   }
@@ -167,36 +251,99 @@ class BasicBatcher {
   void drop_stream(Xid xid) {
     auto it = std::find_if(streams_.begin(), streams_.end(), [xid](const Stream& s) { return s.xid == xid; });
     if (it == streams_.end()) return;
-    recycle(std::move(it->events));
+    drop(it->txn);
     streams_.erase(it);
+  }
+  Prepared* find_prepared(std::string_view gid) noexcept {
+    for (auto& p : prepared_)
+      if (p.gid == gid) return &p;
+    return nullptr;
+  }
+  void erase_prepared(const Prepared* p) {
+    prepared_.erase(prepared_.begin() + (p - prepared_.data()));
+  }
+
+  // --- memory accounting and spilling
+  static std::size_t memory_of(const Pending& p) noexcept {
+    return p.spill ? 0 : p.events.bytes() + p.events.size() * sizeof(ChangeEvent);
+  }
+  void close_spill(SpillFile& f) noexcept {
+    spill_stats_.bytes += f.bytes();
+    if (spill_stats_.files_open > 0) --spill_stats_.files_open;
+  }
+  // Forgets a waiting transaction (aborted, rolled back, or after a reconnect).
+  void drop(Pending& p) noexcept {
+    held_bytes_ -= std::min(held_bytes_, memory_of(p));
+    if (p.spill) {
+      close_spill(*p.spill);
+      p.spill.reset();
+    }
+    p.aborted.clear();
+    p.events.clear();
+    if (p.events.pool() == nullptr) p.events = Batch(pool_);
+  }
+  // Takes `p` out of the accounting (it is moving to the batch or to the drain queue).
+  void release_memory(const Pending& p) noexcept { held_bytes_ -= std::min(held_bytes_, memory_of(p)); }
+
+  Status append(Pending& p, const ChangeEvent& e) {
+    if (p.spill) {
+      ++spill_stats_.events;
+      return p.spill->append(e);
+    }
+    const std::size_t before = memory_of(p);
+    p.events.append(e);
+    held_bytes_ += memory_of(p) - before;
+    if (options_.memory_limit_bytes != 0 && held_bytes_ > options_.memory_limit_bytes) return spill_largest();
+    return ok_status();
+  }
+  // Moves the largest in-memory waiting transaction to a spill file (PostgreSQL's reorder buffer
+  // picks its victim the same way).
+  Status spill_largest() {
+    Pending* victim = nullptr;
+    auto consider = [&](Pending& p) {
+      if (!p.spill && (victim == nullptr || memory_of(p) > memory_of(*victim))) victim = &p;
+    };
+    if (open_active_) consider(open_);
+    for (auto& s : streams_) consider(s.txn);
+    for (auto& p : prepared_) consider(p.txn);
+    if (victim == nullptr || victim->events.empty()) return ok_status();
+    auto file = SpillFile::create(options_.spill_directory);
+    if (!file) return file.error();
+    if (auto st = file->append_all(victim->events); !st) return st;
+    ++spill_stats_.transactions;
+    ++spill_stats_.files_open;
+    spill_stats_.events += victim->events.size();
+    held_bytes_ -= std::min(held_bytes_, memory_of(*victim));
+    victim->spill.emplace(std::move(*file));
+    victim->events = Batch(pool_);  // frees the event vector; the arena's chunks go back to the pool
+    return ok_status();
   }
 
   // Where a transactional event goes: its stream, the open transaction, or (split) the batch.
-  Result<Batch*, ReplicationError> target(const TxnContext& txn, Lsn lsn, const char* what) {
-    if (txn.streamed) return &stream(txn.top_xid).events;
+  Result<Pending*, ReplicationError> target(const TxnContext& txn, Lsn lsn, const char* what) {
+    if (txn.streamed) return &stream(txn.top_xid).txn;
     if (!open_active_) return out_of_order(what, lsn).error();
-    return options_.split_transactions ? &batch_ : &open_;
+    return options_.split_transactions && !open_prepared_ ? nullptr : &open_;
   }
 
   Status on(const BeginEvent& ev, const ChangeEvent& e, SteadyClock::time_point now) {
     if (ev.txn.streamed) {
       drop_stream(ev.txn.top_xid);  // a first segment again: the server restarted this transaction
-      stream(ev.txn.top_xid).events.append(e);
-      return ok_status();
+      return append(stream(ev.txn.top_xid).txn, e);
     }
     if (open_active_) return out_of_order("Begin inside a transaction", ev.lsn);
     open_active_ = true;
+    open_prepared_ = false;
     if (options_.split_transactions) {
       touch(now);
       open_begin_index_ = batch_.size();
       batch_.append(e);
-    } else {
-      open_.append(e);
+      return ok_status();
     }
-    return ok_status();
+    return append(open_, e);
   }
 
-  Status on(const CommitEvent& ev, const ChangeEvent& e, SteadyClock::time_point now) {
+  Status on(const CommitEvent& ev, const ChangeEvent&, SteadyClock::time_point now) {
     if (ev.txn.streamed) {
       Stream* s = find_stream(ev.txn.top_xid);
       if (s == nullptr) {  // nothing was streamed for it (all filtered): only the position moves
@@ -204,12 +351,11 @@ class BasicBatcher {
         batch_.note_commit(ev.end_lsn);
         return ok_status();
       }
-      s->events.stamp_commit(ev.txn.commit_lsn, ev.txn.commit_time);
-      finish(s->events, e, ev.end_lsn, now);
+      auto st = finish(s->txn, ev, true, now);
       drop_stream(ev.txn.top_xid);
-      return ok_status();
+      return st;
     }
-    if (!open_active_) return out_of_order("Commit outside a transaction", ev.lsn);
+    if (!open_active_ || open_prepared_) return out_of_order("Commit outside a transaction", ev.lsn);
     open_active_ = false;
     touch(now);
     if (options_.split_transactions) {
@@ -218,25 +364,36 @@ class BasicBatcher {
         batch_.truncate(open_begin_index_);
         batch_.note_commit(ev.end_lsn);
       } else {
-        batch_.append(e);
+        batch_.append(ChangeEvent{ev});
       }
       return ok_status();
     }
-    finish(open_, e, ev.end_lsn, now);
-    return ok_status();
+    return finish(open_, ev, false, now);
   }
 
-  // Moves a complete transaction into the batch.
-  void finish(Batch& txn, const ChangeEvent& commit, Lsn end_lsn, SteadyClock::time_point now) {
+  // Moves a complete transaction into the batch, or (spilled) queues it for refill().
+  // `stamp`: fill in the commit LSN and time (streamed and prepared transactions learn them last).
+  Status finish(Pending& txn, const CommitEvent& commit, bool stamp, SteadyClock::time_point now) {
     touch(now);
-    if (txn.rows() == 0 && !options_.keep_empty_transactions) {
-      txn.clear();
-      batch_.note_commit(end_lsn);
-      return;
+    release_memory(txn);
+    if (txn.spill) {
+      auto st = txn.spill->finish_writing();
+      drains_.push_back(Drain{std::move(*txn.spill), std::move(txn.aborted), commit, stamp});
+      txn.spill.reset();
+      txn.aborted.clear();
+      txn.events = Batch(pool_);
+      return st;
     }
-    txn.append(commit);
-    batch_.splice(txn);
-    txn.clear();
+    if (txn.events.rows() == 0 && !options_.keep_empty_transactions) {
+      txn.events.clear();
+      batch_.note_commit(commit.end_lsn);
+      return ok_status();
+    }
+    if (stamp) txn.events.stamp_commit(commit.txn.commit_lsn, commit.txn.commit_time);
+    txn.events.append(ChangeEvent{commit});
+    batch_.splice(txn.events);
+    txn.events.clear();
+    return ok_status();
   }
 
   Status on(const StreamAbortEvent& ev, const ChangeEvent&, SteadyClock::time_point) {
@@ -244,9 +401,70 @@ class BasicBatcher {
       drop_stream(ev.xid);
     } else if (Stream* s = find_stream(ev.xid)) {
       const Xid sub = ev.subxid;
-      s->events.erase_if([sub](const ChangeEvent& x) {
-        return !std::holds_alternative<BeginEvent>(x) && txn_of(x).xid == sub;
-      });
+      if (s->txn.spill) {
+        s->txn.aborted.push_back(sub);  // the spilled events are skipped when read back
+      } else {
+        const std::size_t before = memory_of(s->txn);
+        s->txn.events.erase_if([sub](const ChangeEvent& x) {
+          return !std::holds_alternative<BeginEvent>(x) && txn_of(x).xid == sub;
+        });
+        held_bytes_ -= std::min(held_bytes_, before - std::min(before, memory_of(s->txn)));
+      }
+    }
+    return ok_status();
+  }
+
+  Status on(const TwoPhaseEvent& ev, const ChangeEvent&, SteadyClock::time_point now) {
+    switch (ev.kind) {
+      case TwoPhaseKind::begin_prepare: {
+        if (open_active_) return out_of_order("Begin Prepare inside a transaction", ev.lsn);
+        open_active_ = true;
+        open_prepared_ = true;  // held until COMMIT PREPARED, even with split_transactions
+        return append(open_, ChangeEvent{BeginEvent{ev.lsn, ev.txn}});
+      }
+      case TwoPhaseKind::prepare: {
+        Pending txn{Batch(pool_), std::nullopt, {}};
+        if (ev.streamed) {
+          if (Stream* s = find_stream(ev.txn.top_xid)) {
+            txn = std::move(s->txn);
+            streams_.erase(streams_.begin() + (s - streams_.data()));
+          }
+        } else {
+          if (!open_active_ || !open_prepared_) return out_of_order("Prepare outside a prepared transaction", ev.lsn);
+          open_active_ = false;
+          open_prepared_ = false;
+          txn = std::move(open_);
+          open_ = Pending{spare(), std::nullopt, {}};
+        }
+        if (Prepared* old = find_prepared(ev.gid)) {  // the same GID again: the newer one counts
+          drop(old->txn);
+          erase_prepared(old);
+        }
+        prepared_.push_back(Prepared{std::string(ev.gid), ev.txn.xid, ev.prepare_lsn, std::move(txn)});
+        return ok_status();
+      }
+      case TwoPhaseKind::commit_prepared: {
+        Prepared* p = find_prepared(ev.gid);
+        if (p == nullptr) {
+          ++unknown_commit_prepared_;
+          touch(now);
+          batch_.note_commit(ev.end_lsn);
+          return ok_status();
+        }
+        auto st = finish(p->txn, CommitEvent{ev.lsn, ev.txn, ev.end_lsn}, true, now);
+        drop(p->txn);
+        erase_prepared(p);
+        return st;
+      }
+      case TwoPhaseKind::rollback_prepared: {
+        if (Prepared* p = find_prepared(ev.gid)) {
+          drop(p->txn);
+          erase_prepared(p);
+        }
+        touch(now);
+        batch_.note_commit(ev.end_lsn);  // nothing to write; the position may move past it
+        return ok_status();
+      }
     }
     return ok_status();
   }
@@ -278,19 +496,28 @@ class BasicBatcher {
                     const char* what) {
     auto t = target(txn, lsn, what);
     if (!t) return t.error();
-    if (*t == &batch_) touch(now);
-    (*t)->append(e);
-    return ok_status();
+    if (*t == nullptr) {  // split_transactions: straight into the batch
+      touch(now);
+      batch_.append(e);
+      return ok_status();
+    }
+    return append(**t, e);
   }
 
   Trigger trigger_;
   BatcherOptions options_;
   std::shared_ptr<ChunkPool> pool_;
   Batch batch_;
-  Batch open_;  // the open normal transaction (not used with split_transactions)
+  Pending open_;  // the open normal or prepared transaction (normal ones: not with split_transactions)
   bool open_active_ = false;
+  bool open_prepared_ = false;        // the open transaction began with Begin Prepare
   std::size_t open_begin_index_ = 0;  // split_transactions: where the open transaction's Begin is
   std::vector<Stream> streams_;       // streamed transactions in progress, usually 0-2
+  std::vector<Prepared> prepared_;    // prepared transactions waiting for COMMIT / ROLLBACK PREPARED
+  std::deque<Drain> drains_;          // committed spilled transactions being handed on
+  std::size_t held_bytes_ = 0;        // memory_of() summed over open_, streams_, prepared_
+  SpillStats spill_stats_;
+  std::uint64_t unknown_commit_prepared_ = 0;
   std::vector<Batch> spares_;
   bool started_ = false;
   SteadyClock::time_point started_at_{};

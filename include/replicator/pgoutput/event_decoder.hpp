@@ -212,22 +212,44 @@ class PgOutputEventDecoder {
     if (decoder_.in_stream()) return fail("Stream Abort inside a stream block");
     return on_event(ChangeEvent{StreamAbortEvent{lsn_, m.xid, m.subxid}});
   }
-  // Two-phase commit needs prepared transactions kept across restarts; refuse clearly for now.
+  // Two-phase commit: the events only; holding prepared transactions is the batcher's job.
   template <class H>
-  Status two_phase() const {
-    return ReplicationError::fatal(
-        "two-phase messages are not supported by PgOutputEventDecoder yet: start replication with two_phase off");
+  Status on(const BeginPrepareView& m, H& on_event) {
+    if (in_txn_ || decoder_.in_stream()) return fail("Begin Prepare inside a transaction");
+    in_txn_ = true;
+    txn_ = TxnContext{m.xid, m.xid, Lsn{}, PgTimestamp{}, false};  // commit LSN and time: at COMMIT PREPARED
+    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::begin_prepare, lsn_, txn_, m.gid, m.prepare_lsn, m.end_lsn,
+                                              m.end_lsn, m.prepare_time, false}});
   }
   template <class H>
-  Status on(const BeginPrepareView&, H&) { return two_phase<H>(); }
+  Status on(const PrepareView& m, H& on_event) {
+    if (!in_txn_) return fail("Prepare outside a transaction");
+    if (m.xid != txn_.xid) return fail("Prepare of xid " + std::to_string(m.xid) + " inside transaction " + std::to_string(txn_.xid));
+    in_txn_ = false;
+    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::prepare, lsn_, txn_, m.gid, m.prepare_lsn, m.end_lsn,
+                                              m.end_lsn, m.prepare_time, false}});
+  }
   template <class H>
-  Status on(const PrepareView&, H&) { return two_phase<H>(); }
+  Status on(const StreamPrepareView& m, H& on_event) {
+    if (in_txn_ || decoder_.in_stream()) return fail("Stream Prepare inside a transaction or stream block");
+    TxnContext t{m.xid, m.xid, Lsn{}, PgTimestamp{}, true};
+    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::prepare, lsn_, t, m.gid, m.prepare_lsn, m.end_lsn, m.end_lsn,
+                                              m.prepare_time, true}});
+  }
   template <class H>
-  Status on(const CommitPreparedView&, H&) { return two_phase<H>(); }
+  Status on(const CommitPreparedView& m, H& on_event) {
+    if (in_txn_ || decoder_.in_stream()) return fail("Commit Prepared inside a transaction");
+    TxnContext t{m.xid, m.xid, m.commit_lsn, m.commit_time, false};
+    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::commit_prepared, lsn_, t, m.gid, Lsn{}, Lsn{}, m.end_lsn,
+                                              m.commit_time, false}});
+  }
   template <class H>
-  Status on(const RollbackPreparedView&, H&) { return two_phase<H>(); }
-  template <class H>
-  Status on(const StreamPrepareView&, H&) { return two_phase<H>(); }
+  Status on(const RollbackPreparedView& m, H& on_event) {
+    if (in_txn_ || decoder_.in_stream()) return fail("Rollback Prepared inside a transaction");
+    TxnContext t{m.xid, m.xid, Lsn{}, PgTimestamp{}, false};
+    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::rollback_prepared, lsn_, t, m.gid, Lsn{},
+                                              m.prepare_end_lsn, m.rollback_end_lsn, m.rollback_time, false}});
+  }
 
   PgOutputDecoder decoder_;
   RelationCache cache_;

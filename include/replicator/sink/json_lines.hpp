@@ -97,6 +97,25 @@ inline Status append_event_json(std::string& out, const ChangeEvent& event) {
             return ok_status();
           },
           [&](const StreamAbortEvent&) -> Status { return ok_status(); },  // consumed by batchers
+          [&](const TwoPhaseEvent& t) -> Status {  // the default batchers consume these; a custom one may pass them on
+            const Xid x = t.txn.xid;
+            switch (t.kind) {
+              case TwoPhaseKind::begin_prepare:
+                append_begin_prepare_json(out, t.lsn, {t.prepare_lsn, t.end_lsn, t.time, x, t.gid});
+                break;
+              case TwoPhaseKind::prepare:
+                if (t.streamed) append_stream_prepare_json(out, t.lsn, {0, t.prepare_lsn, t.end_lsn, t.time, x, t.gid});
+                else append_prepare_json(out, t.lsn, {0, t.prepare_lsn, t.end_lsn, t.time, x, t.gid});
+                break;
+              case TwoPhaseKind::commit_prepared:
+                append_commit_prepared_json(out, t.lsn, {0, t.txn.commit_lsn, t.end_lsn, t.time, x, t.gid});
+                break;
+              case TwoPhaseKind::rollback_prepared:
+                append_rollback_prepared_json(out, t.lsn, {0, t.prepare_end_lsn, t.end_lsn, PgTimestamp{}, t.time, x, t.gid});
+                break;
+            }
+            return ok_status();
+          },
       },
       event);
 }
