@@ -70,6 +70,18 @@ inline std::string zoned_timestamp(PgTimestamp t) {
   return s;
 }
 
+// ms / µs since the Unix epoch without overflow (clamped at the int64 range).
+inline std::int64_t unix_micros(PgTimestamp t) noexcept {
+  constexpr std::int64_t off = PgTimestamp::kUnixEpochOffsetMicros;
+  const std::int64_t us = t.micros_since_2000();
+  if (us > std::numeric_limits<std::int64_t>::max() - off) return std::numeric_limits<std::int64_t>::max();
+  return us + off;
+}
+inline std::int64_t unix_millis(PgTimestamp t) noexcept {
+  const std::int64_t us = unix_micros(t);
+  return us >= 0 ? us / 1000 : -((-(us + 1)) / 1000) - 1;
+}
+
 inline void append_double_json(std::string& out, double v, bool as_float4) {
   if (v != v || v == std::numeric_limits<double>::infinity() || v == -std::numeric_limits<double>::infinity()) {
     append_json_string(out, values::TypedValueView::format_double(v));  // JSON has no NaN / Infinity
@@ -127,7 +139,7 @@ inline Status append_debezium_value(std::string& out, values::TypedValueView v, 
                                                           : std::numeric_limits<std::int64_t>::min());
         return ok_status();
       }
-      detail::append_int(out, typmod >= 0 && typmod <= 3 ? t->unix_millis() : t->unix_micros());
+      detail::append_int(out, typmod >= 0 && typmod <= 3 ? detail::unix_millis(*t) : detail::unix_micros(*t));
       return ok_status();
     }
     case oid::timestamptz: {
@@ -282,7 +294,7 @@ class DebeziumFormatter {
   }
 
   void source(std::string& out, const TxnContext& txn, Lsn lsn, const RelationInfo* rel, bool snapshot) {
-    const std::int64_t ts = txn.commit_time.micros_since_2000() != 0 ? txn.commit_time.unix_millis() : now_ms();
+    const std::int64_t ts = txn.commit_time.micros_since_2000() != 0 ? detail::unix_millis(txn.commit_time) : now_ms();
     out += "\"source\":{\"version\":";
     append_json_string(out, options_.version);
     out += ",\"connector\":\"postgresql\",\"name\":";

@@ -242,6 +242,9 @@ class TypedValueView {
     } else if constexpr (std::is_same_v<T, float>) {
       auto v = as_double();
       if (!v) return v.error();
+      if (*v == *v && (*v > std::numeric_limits<float>::max() || *v < -std::numeric_limits<float>::max()) &&
+          *v != std::numeric_limits<double>::infinity() && *v != -std::numeric_limits<double>::infinity())
+        return ValueError{ValueErrc::out_of_range, type_, "does not fit a float"};
       return static_cast<float>(*v);
     } else if constexpr (std::is_same_v<T, std::string>) {
       return as_text();
@@ -265,6 +268,7 @@ class TypedValueView {
     if (v == std::numeric_limits<double>::infinity()) return "Infinity";
     if (v == -std::numeric_limits<double>::infinity()) return "-Infinity";
     char buf[64];
+    if (v > std::numeric_limits<float>::max() || v < -std::numeric_limits<float>::max()) as_float4 = false;
     const auto r = as_float4 ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(v))
                              : std::to_chars(buf, buf + sizeof buf, v);
     return std::string(buf, static_cast<std::size_t>(r.ptr - buf));
