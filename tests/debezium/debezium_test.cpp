@@ -79,3 +79,49 @@ TEST_CASE("random bytes through the Debezium value mapping") {
   }
   CHECK(failures > 0);
 }
+
+TEST_CASE("snapshot reads, messages and a truncate of two tables") {
+  pgoutput::RelationInfo a, b;
+  a.schema = b.schema = "s";
+  a.name = "a";
+  b.name = "b";
+  a.columns = {{"id", oid::int4, -1, true}};
+  const std::vector<std::byte> tuple{std::byte{'t'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{1},
+                                     std::byte{'5'}};
+  DebeziumOptions o;
+  o.server_name = "srv";
+  o.database = "db";
+  o.now_ms = [] { return std::int64_t{42}; };
+  o.transaction_metadata = true;
+  DebeziumFormatter fmt(o);
+  std::string out;
+  RowChangeView read{ChangeOp::read, Lsn{}, {}, &a, OldTupleKind::none, {}, TupleView(tuple, 1)};
+  REQUIRE(fmt.lines(out, ChangeEvent{read}));
+  CHECK(out ==
+        "{\"before\":null,\"after\":{\"id\":5},\"source\":{\"version\":\"replicator\",\"connector\":\"postgresql\","
+        "\"name\":\"srv\",\"ts_ms\":42,\"snapshot\":\"true\",\"db\":\"db\",\"sequence\":\"[null,\\\"0\\\"]\","
+        "\"schema\":\"s\",\"table\":\"a\",\"txId\":null,\"lsn\":null,\"xmin\":null},\"op\":\"r\",\"ts_ms\":42,"
+        "\"transaction\":null}\n");
+  out.clear();
+  const TxnContext txn{9, 9, Lsn{0x100}, PgTimestamp::from_unix_micros(5'000), false};
+  REQUIRE(fmt.lines(out, ChangeEvent{BeginEvent{Lsn{0x10}, txn}}));
+  const RelationInfo* both[] = {&a, &b};
+  REQUIRE(fmt.lines(out, ChangeEvent{TruncateEventView{Lsn{0x20}, txn, both, false, false}}));
+  const std::string_view hi = "hi";
+  REQUIRE(fmt.lines(out, ChangeEvent{MessageEventView{Lsn{0x30}, Lsn{0x30}, txn, true, "pfx", std::as_bytes(std::span(hi.data(), hi.size()))}}));
+  REQUIRE(fmt.lines(out, ChangeEvent{CommitEvent{Lsn{0x40}, txn, Lsn{0x140}}}));
+  const auto first_nl = out.find('\n');
+  const std::string l1 = out.substr(0, first_nl);
+  CHECK(l1.find("\"ts_ms\":5,\"snapshot\":\"false\"") != std::string::npos);
+  CHECK(l1.find("\"table\":\"a\",\"txId\":9,\"lsn\":32,") != std::string::npos);
+  CHECK(l1.find("\"op\":\"t\",\"ts_ms\":42,\"transaction\":{\"id\":\"9\",\"total_order\":1,\"data_collection_order\":1}}") !=
+        std::string::npos);
+  CHECK(out.find("\"table\":\"b\"") != std::string::npos);
+  CHECK(out.find("\"op\":\"m\",\"ts_ms\":42,\"message\":{\"prefix\":\"pfx\",\"content\":\"aGk=\"}}\n") != std::string::npos);
+  // After the commit, the next change's sequence names that commit's LSN (0x100 = 256).
+  out.clear();
+  RowChangeView ins{ChangeOp::insert, Lsn{0x200}, TxnContext{10, 10, Lsn{0x300}, PgTimestamp{}, false}, &a,
+                    OldTupleKind::none, {}, TupleView(tuple, 1)};
+  REQUIRE(fmt.lines(out, ChangeEvent{ins}));
+  CHECK(out.find("\"sequence\":\"[\\\"256\\\",\\\"512\\\"]\"") != std::string::npos);
+}
