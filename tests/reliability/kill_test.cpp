@@ -9,7 +9,8 @@
 // transaction that was not durable in the file.
 // Sizing: KILL_TEST_CHANGES (200000), KILL_TEST_KILLS (20), KILL_TEST_SECONDS (workload pacing, 40),
 // KILL_TEST_SEED; KILL_TEST_LONG=1 for a long run (1M changes, 100 kills, 300 s). Pass them with
-// bazel test --test_env=KILL_TEST_LONG=1.
+// bazel test --test_env=KILL_TEST_LONG=1. KILL_TEST_STREAMING=1 (the kill_streaming_test target)
+// streams in-progress transactions (proto_version 2, streaming: true).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -74,11 +75,17 @@ class DurableSize {
 
 TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only re-deliveries after a restart") {
   const bool long_run = env_or("KILL_TEST_LONG") == "1";
-  const std::uint64_t target_changes = env_number("KILL_TEST_CHANGES", long_run ? 1'000'000 : 200'000);
+  // KILL_TEST_DEFAULT_*: the defaults a test target sets (the variables without _DEFAULT_ win).
+  const std::uint64_t target_changes =
+      env_number("KILL_TEST_CHANGES", long_run ? 1'000'000 : env_number("KILL_TEST_DEFAULT_CHANGES", 200'000));
   const std::uint64_t min_kills = env_number("KILL_TEST_KILLS", long_run ? 100 : 20);
-  const auto pace = std::chrono::seconds(env_number("KILL_TEST_SECONDS", long_run ? 300 : 40));
+  const auto pace =
+      std::chrono::seconds(env_number("KILL_TEST_SECONDS", long_run ? 300 : env_number("KILL_TEST_DEFAULT_SECONDS", 40)));
   const auto seed = static_cast<std::uint32_t>(env_number("KILL_TEST_SEED", 20261125));
-  std::cout << "kill test: " << target_changes << " changes, >= " << min_kills << " kills, workload paced over "
+  // Streaming of in-progress transactions (proto 2): large ones arrive in chunks before their commit.
+  const bool streaming = env_or("KILL_TEST_STREAMING") == "1";
+  std::cout << "kill test" << (streaming ? " (streaming)" : "") << ": " << target_changes << " changes, >= " << min_kills
+            << " kills, workload paced over "
             << pace.count() << " s, seed " << seed << std::endl;
   const auto t0 = std::chrono::steady_clock::now();
 
@@ -96,7 +103,8 @@ TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only r
   const std::string cfg = dir + "/replicator.yaml";
   write_file(cfg, program_config(Server::shared(), slot, w.publication(),
                                  "postgresql_create_slot: false\nsink: file\nsink_file: " + yaml_quote(sink) +
-                                     "\nposition_store: file\nposition_file: " + yaml_quote(dir + "/position") + "\n"));
+                                     "\nposition_store: file\nposition_file: " + yaml_quote(dir + "/position") + "\n" +
+                                     (streaming ? "proto_version: 2\nstreaming: true\n" : "")));
   const std::vector<std::string> env{"LD_PRELOAD=" + runfile("tests/reliability/libfsync_probe.so"),
                                      "REPLICATOR_PROBE_FILE=" + sink, "REPLICATOR_PROBE_LOG=" + probe_log,
                                      "REPLICATOR_PROBE_SYNC_DELAY_US=20000"};
@@ -195,7 +203,8 @@ TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only r
     auto child = start_run(kills);
     const bool caught_up = wait_until(
         [&] {
-          return (confirmed_at_least(db, slot, end_of_workload) && read_file(err_logs.back()).find("msg=streaming ") != std::string::npos) ||
+          return (confirmed_at_least(db, slot, end_of_workload) &&
+                  read_file(err_logs.back()).find("msg=streaming ") != std::string::npos) ||
                  !child->running();
         },
         180s);
@@ -238,9 +247,14 @@ TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only r
             << flush.samples << " confirmed_flush_lsn samples (" << flush.ahead_of_last_commit
             << " past the last durable commit by keepalive advance, " << flush.violations << " ahead of the durable sink), "
             << durable.records() << " fdatasync records, " << elapsed.count() << " s" << std::endl;
-  for (const auto& p : r.problems) UNSCOPED_INFO(p);
-  for (const auto& d : state_diffs) UNSCOPED_INFO(d);
-  UNSCOPED_INFO(flush.example);
+  print_all("delivery", r.problems);
+  print_all("final state", state_diffs);
+  if (!flush.example.empty()) print_all("confirmed_flush_lsn", {flush.example});
+  if (!r.problems.empty() || !state_diffs.empty() || flush.violations != 0) {
+    std::vector<std::string> keep{sink, probe_log};
+    keep.insert(keep.end(), err_logs.begin(), err_logs.end());
+    keep_for_inspection(keep);
+  }
   CHECK(kills_during_workload >= min_kills);
   CHECK(r.expected >= target_changes);
   CHECK(r.missing == 0);

@@ -88,8 +88,9 @@ struct Outcome {
 Outcome verify(const std::string& sink, const Workload& w, const PgSession& db) {
   const SinkLog log = SinkLog::parse(sink, w, {0});
   Outcome o{check_delivery(log, w.changes(), {std::nullopt}, true), compare_final_state(log, w, db)};
-  for (const auto& p : o.report.problems) UNSCOPED_INFO(p);
-  for (const auto& d : o.diffs) UNSCOPED_INFO(d);
+  print_all("delivery", o.report.problems);
+  print_all("final state", o.diffs);
+  if (!o.report.problems.empty() || !o.diffs.empty()) keep_for_inspection({sink});
   return o;
 }
 

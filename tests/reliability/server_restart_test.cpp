@@ -126,8 +126,9 @@ TEST_CASE("server restarts (fast and immediate) mid-stream: the program reconnec
             << " reconnects by the program, " << r.expected << " committed changes (" << w.stats().failed
             << " transactions cut by a stop, " << w.stats().failed_committed << " of them committed), " << r.delivered
             << " delivered, " << r.missing << " lost, " << r.duplicates << " duplicates" << std::endl;
-  for (const auto& p : r.problems) UNSCOPED_INFO(p);
-  for (const auto& d : diffs) UNSCOPED_INFO(d);
+  print_all("delivery", r.problems);
+  print_all("final state", diffs);
+  if (!r.problems.empty() || !diffs.empty()) keep_for_inspection({sink, err});
   INFO(log_text.substr(0, 4000));
   CHECK(resumes.size() >= static_cast<std::size_t>(restarts));
   CHECK(log_text.find("level=error") == std::string::npos);
