@@ -171,7 +171,7 @@ TEST_CASE("a 100k-row transaction streams through a 4 MB memory limit: spilled, 
   // transaction on top of the program; the 1M-row figure is in docs/large_transactions.md.
   INFO("peak RSS " << rss_kb << " kB");
   CHECK(rss_kb > 0);
-  CHECK(rss_kb < 160 * 1024);
+  CHECK(rss_kb < 128 * 1024);
   // The spill file vanished with its transaction (unlinked from the start).
   CHECK(std::system(("test -z \"$(ls -A '" + dir + "' | grep spill)\"").c_str()) == 0);
 }
