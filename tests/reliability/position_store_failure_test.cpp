@@ -3,7 +3,8 @@
 // confirmed_flush_lsn stays put although the workload goes on), the save is retried, and once the
 // store recovers the program catches up with nothing lost.
 // - file store: the position file's directory is replaced by a regular file (root ignores chmod, so
-//   a read-only directory cannot be simulated by permissions);
+//   a read-only directory cannot be simulated by permissions), and, where a mount namespace can be
+//   made, the position directory is a tmpfs that is remounted read-only (EROFS);
 // - postgresql store: the database holding the position table (a private cluster) is stopped.
 #include <unistd.h>
 
@@ -94,9 +95,18 @@ Outcome verify(const std::string& sink, const Workload& w, const PgSession& db) 
   return o;
 }
 
-}  // namespace
+// How a file position store is broken and repaired. `pid` is the program's.
+struct FileStoreFault {
+  std::string name;
+  std::string error_text;  // what the failed save logs
+  std::function<std::vector<std::string>(const std::string& posdir, const std::string& cfg)> argv;
+  std::function<std::string(pid_t, const std::string& posdir)> visible;  // posdir as the test sees it
+  std::function<void(pid_t, const std::string& posdir)> break_store;
+  std::function<std::string(pid_t, const std::string& posdir)> frozen;  // holds the last save while broken
+  std::function<void(pid_t, const std::string& posdir)> repair;
+};
 
-TEST_CASE("file position store: its directory replaced by a file stops the slot; the save is retried and catches up") {
+void file_store_failure(const FileStoreFault& fault) {
   PgSession db;
   Workload w({}, "pf");
   const std::string slot = unique_name("pf_slot");
@@ -105,37 +115,40 @@ TEST_CASE("file position store: its directory replaced by a file stops the slot;
   db.exec("SELECT pg_create_logical_replication_slot(" + db.quote_literal(slot) + ", 'pgoutput')");
   const std::string dir = make_scratch_dir("posfail_file");
   const std::string posdir = dir + "/positions";
-  const std::string away = dir + "/positions.away";
   REQUIRE(::mkdir(posdir.c_str(), 0755) == 0);
-  const std::string pos = posdir + "/position";
   const std::string sink = dir + "/changes.jsonl";
   const std::string err = dir + "/err.log";
   const std::string cfg = dir + "/replicator.yaml";
   write_file(cfg, program_config(Server::shared(), slot, w.publication(),
                                  "postgresql_create_slot: false\nreconnect_initial_ms: 50\nreconnect_max_ms: 400\n"
                                  "sink: file\nsink_file: " + yaml_quote(sink) + "\nposition_store: file\nposition_file: " +
-                                     yaml_quote(pos) + "\n"));
-  Child child({program_path(), "--config", cfg}, dir + "/stdout.log", err);
+                                     yaml_quote(posdir + "/position") + "\n"));
+  Child child(fault.argv(posdir, cfg), dir + "/stdout.log", err);
+  const pid_t pid = child.pid();
+  auto position = [&] { return file_position(fault.visible(pid, posdir) + "/position"); };
   BackgroundWorkload load(w, 12'000, 9s);
-  REQUIRE(wait_until([&] { return file_position(pos).has_value() || !child.running(); }, 30s));
-  REQUIRE(child.running());
+  {
+    const bool saving = wait_until([&] { return position().has_value() || !child.running(); }, 30s);
+    INFO(read_file(err));
+    REQUIRE(child.running());
+    REQUIRE(saving);
+  }
   std::this_thread::sleep_for(1s);
 
-  // Break the store: the directory moves away and a regular file takes its name (ENOTDIR).
-  const std::size_t failures_before = count_occurrences(read_file(err), "position store: cannot");
-  REQUIRE(std::rename(posdir.c_str(), away.c_str()) == 0);
-  write_file(posdir, "not a directory\n");
+  const std::size_t failures_before = count_occurrences(read_file(err), fault.error_text);
+  fault.break_store(pid, posdir);
   const auto during = sample_confirmed(db, slot, 3s);
-  const auto last_saved = file_position(away + "/position");
+  const auto last_saved = file_position(fault.frozen(pid, posdir) + "/position");
   const std::string wal_after = *db.scalar("SELECT pg_current_wal_lsn()");
   REQUIRE(last_saved);
   std::size_t ahead = 0;
   for (auto c : during) ahead += c > *last_saved ? 1 : 0;
   const std::string log_broken = read_file(err);
-  const std::size_t retries = count_occurrences(log_broken, "position store: cannot") - failures_before;
-  std::cout << "file store failure: " << during.size() << " samples while broken, last saved " << lsn_text(*last_saved)
-            << ", confirmed max " << lsn_text(during.empty() ? 0 : *std::max_element(during.begin(), during.end()))
-            << ", source WAL at " << wal_after << ", " << retries << " failed saves logged" << std::endl;
+  const std::size_t retries = count_occurrences(log_broken, fault.error_text) - failures_before;
+  std::cout << "file store failure (" << fault.name << "): " << during.size() << " samples while broken, last saved "
+            << lsn_text(*last_saved) << ", confirmed max "
+            << lsn_text(during.empty() ? 0 : *std::max_element(during.begin(), during.end())) << ", source WAL at "
+            << wal_after << ", " << retries << " failed saves logged" << std::endl;
   INFO(log_broken.substr(log_broken.size() > 4000 ? log_broken.size() - 4000 : 0));
   CHECK(!during.empty());
   CHECK(ahead == 0);
@@ -144,8 +157,7 @@ TEST_CASE("file position store: its directory replaced by a file stops the slot;
   CHECK(child.running());
 
   // Repair: the saves succeed again and the slot catches up with the end of the workload.
-  REQUIRE(::unlink(posdir.c_str()) == 0);
-  REQUIRE(std::rename(away.c_str(), posdir.c_str()) == 0);
+  fault.repair(pid, posdir);
   load.join();
   const std::string end = *db.scalar("SELECT pg_current_wal_lsn()");
   {
@@ -154,17 +166,73 @@ TEST_CASE("file position store: its directory replaced by a file stops the slot;
     REQUIRE(child.running());
     REQUIRE(caught_up);
   }
+  CHECK(position().value_or(0) >= parse_lsn(end));  // saved before confirmed
   child.signal(SIGTERM);
   REQUIRE(child.wait_exit(30s) == 0);
-  CHECK(*file_position(pos) >= parse_lsn(end));
   const Outcome o = verify(sink, w, db);
-  std::cout << "file store failure: " << o.report.expected << " changes, " << o.report.missing << " lost, "
-            << o.report.duplicates << " duplicates (re-sent after each failed save)" << std::endl;
+  std::cout << "file store failure (" << fault.name << "): " << o.report.expected << " changes, " << o.report.missing
+            << " lost, " << o.report.duplicates << " duplicates (re-sent after each failed save)" << std::endl;
   CHECK(o.report.missing == 0);
   CHECK(o.report.extra == 0);
   CHECK(o.report.problems.empty());
   CHECK(o.diffs.empty());
   CHECK(read_file(err).find("level=error") == std::string::npos);
+}
+
+// Runs `cmd`, up to `tries` times while it fails (a remount is refused while a file is open for writing).
+bool run_retrying(const std::string& cmd, int tries = 100) {
+  for (int i = 0; i < tries; ++i) {
+    if (std::system((cmd + " 2>/dev/null").c_str()) == 0) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("file position store: its directory replaced by a file stops the slot; the save is retried and catches up") {
+  FileStoreFault f;
+  f.name = "directory replaced by a file";
+  f.error_text = "Not a directory";
+  f.argv = [](const std::string&, const std::string& cfg) { return std::vector<std::string>{program_path(), "--config", cfg}; };
+  f.visible = [](pid_t, const std::string& posdir) { return posdir; };
+  f.break_store = [](pid_t, const std::string& posdir) {
+    REQUIRE(std::rename(posdir.c_str(), (posdir + ".away").c_str()) == 0);
+    write_file(posdir, "not a directory\n");  // ENOTDIR for every path under it
+  };
+  f.frozen = [](pid_t, const std::string& posdir) { return posdir + ".away"; };
+  f.repair = [](pid_t, const std::string& posdir) {
+    REQUIRE(::unlink(posdir.c_str()) == 0);
+    REQUIRE(std::rename((posdir + ".away").c_str(), posdir.c_str()) == 0);
+  };
+  file_store_failure(f);
+}
+
+TEST_CASE("file position store on a file system remounted read-only: the slot stops; the save is retried and catches up") {
+  // The program runs in a mount namespace of its own with a tmpfs on the position directory, which
+  // the test remounts read-only (EROFS) and back. Needs CAP_SYS_ADMIN (root, outside a sandbox).
+  if (std::system("unshare -m true >/dev/null 2>&1") != 0) {
+    WARN("skipped: cannot create a mount namespace here (unshare -m)");
+    return;
+  }
+  FileStoreFault f;
+  f.name = "read-only file system";
+  f.error_text = "Read-only file system";
+  f.argv = [](const std::string& posdir, const std::string& cfg) {
+    return std::vector<std::string>{"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                                    "mount -t tmpfs -o size=8m tmpfs \"$1\" && exec \"$2\" --config \"$3\"", "sh",
+                                    posdir, program_path(), cfg};
+  };
+  // /proc/PID/root shows the file system as the program sees it (its mount namespace).
+  f.visible = [](pid_t pid, const std::string& posdir) { return "/proc/" + std::to_string(pid) + "/root" + posdir; };
+  f.break_store = [](pid_t pid, const std::string& posdir) {
+    REQUIRE(run_retrying("nsenter -t " + std::to_string(pid) + " -m mount -o remount,ro '" + posdir + "'"));
+  };
+  f.frozen = f.visible;
+  f.repair = [](pid_t pid, const std::string& posdir) {
+    REQUIRE(run_retrying("nsenter -t " + std::to_string(pid) + " -m mount -o remount,rw '" + posdir + "'"));
+  };
+  file_store_failure(f);
 }
 
 TEST_CASE("postgresql position store: its database down stops the slot; the save is retried and catches up") {
