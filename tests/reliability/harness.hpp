@@ -4,9 +4,14 @@
 //   wait_until([&] { return confirmed_at_least(db, slot, end_lsn); }, 60s);
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "tests/program/process.hpp"
 #include "tests/support/pg.hpp"
@@ -95,5 +100,57 @@ inline std::size_t count_occurrences(const std::string& text, const std::string&
   for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + needle.size())) ++n;
   return n;
 }
+
+}  // namespace replicator::test
+
+namespace replicator::test {
+
+// argv that runs `argv` in a mount namespace of its own with a fresh tmpfs of `size` (e.g. "8m")
+// mounted on `dir` (which must exist). The process keeps its pid (unshare and sh exec), so
+// /proc/<pid>/root<dir> shows the tmpfs from outside and `nsenter -t <pid> -m` can remount it.
+inline std::vector<std::string> in_private_tmpfs(const std::string& dir, const std::string& size,
+                                                 const std::vector<std::string>& argv) {
+  std::vector<std::string> out{"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                               "mount -t tmpfs -o size=" + size + " tmpfs \"$0\" && exec \"$@\"", dir};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+// Reads the log of fsync_probe.c (libfsync_probe.so) incrementally: the last complete "<size>\n" line.
+class DurableSize {
+ public:
+  explicit DurableSize(std::string path) : path_(std::move(path)) {}
+  std::size_t read() {
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return value_;
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(offset_));
+      if (n <= 0) break;
+      pending_.append(buf, static_cast<std::size_t>(n));
+      offset_ += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    std::size_t start = 0;
+    for (auto nl = pending_.find('\n'); nl != std::string::npos; nl = pending_.find('\n', start)) {
+      if (nl > start) value_ = std::max<std::size_t>(value_, std::stoull(pending_.substr(start, nl - start)));
+      ++records_;
+      start = nl + 1;
+    }
+    pending_.erase(0, start);
+    return value_;
+  }
+  [[nodiscard]] std::size_t records() const noexcept { return records_; }
+
+ private:
+  std::string path_;
+  std::size_t offset_ = 0;
+  std::string pending_;
+  std::size_t value_ = 0;
+  std::size_t records_ = 0;
+};
+
+// True when mount namespaces can be made here (root with CAP_SYS_ADMIN, no sandbox).
+inline bool can_unshare_mounts() { return std::system("unshare -m true >/dev/null 2>&1") == 0; }
 
 }  // namespace replicator::test

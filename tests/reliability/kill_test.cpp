@@ -35,44 +35,6 @@
 using namespace std::chrono_literals;
 using namespace replicator::test;
 
-namespace {
-
-// Reads the probe's log incrementally: the last complete "<size>\n" line.
-class DurableSize {
- public:
-  explicit DurableSize(std::string path) : path_(std::move(path)) {}
-  std::size_t read() {
-    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return value_;
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(offset_));
-      if (n <= 0) break;
-      pending_.append(buf, static_cast<std::size_t>(n));
-      offset_ += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    std::size_t start = 0;
-    for (auto nl = pending_.find('\n'); nl != std::string::npos; nl = pending_.find('\n', start)) {
-      if (nl > start) value_ = std::max<std::size_t>(value_, std::stoull(pending_.substr(start, nl - start)));
-      ++records_;
-      start = nl + 1;
-    }
-    pending_.erase(0, start);
-    return value_;
-  }
-  [[nodiscard]] std::size_t records() const noexcept { return records_; }
-
- private:
-  std::string path_;
-  std::size_t offset_ = 0;
-  std::string pending_;
-  std::size_t value_ = 0;
-  std::size_t records_ = 0;
-};
-
-}  // namespace
-
 TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only re-deliveries after a restart") {
   const bool long_run = env_or("KILL_TEST_LONG") == "1";
   // KILL_TEST_DEFAULT_*: the defaults a test target sets (the variables without _DEFAULT_ win).
