@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the reliability tests (tests/reliability: kill test, server restarts, failing position
-# stores) against a private PostgreSQL 15. `--long` runs the kill test with 1M changes and 100
+# Runs the reliability tests (tests/reliability: kill tests, server restarts, failing position
+# stores, a full sink disk) against a private PostgreSQL 15. `--long` runs the kill test with 1M changes and 100
 # SIGKILLs (about 6 minutes); KILL_TEST_CHANGES / KILL_TEST_KILLS / KILL_TEST_SECONDS / KILL_TEST_SEED
 # set the size explicitly. Usage: scripts/kill_test.sh [--long] [more bazel test flags]
 set -euo pipefail
