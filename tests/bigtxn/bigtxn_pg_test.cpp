@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -277,4 +278,21 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
   CHECK(lines[msg_line + 1].find("\"op\":\"commit\"") != std::string::npos);
   CHECK(count_with(out, "\"transactional\":false") >= 1);
   prepared_cleanup.gids.clear();
+}
+
+TEST_CASE("bad memory_limit_bytes / spill_directory exit 2 naming the key, before connecting") {
+  const std::string dir = scratch("badcfg");
+  for (const auto& [extra, key] : std::vector<std::pair<std::string, std::string>>{
+           {"spill_directory: " + dir + "/missing\n", "spill_directory"},
+           {"spill_directory: " + dir + "/replicator.yaml\n", "spill_directory"},  // a file, not a directory
+           {"memory_limit_bytes: -1\n", "memory_limit_bytes"},
+           {"memory_limit_bytes: lots\n", "memory_limit_bytes"}}) {
+    INFO(extra);
+    const std::string cfg = dir + "/replicator.yaml";
+    write_file(cfg, config("bad_slot", "bad_pub", extra));
+    Child child({program_path(), "--config", cfg}, dir + "/out", dir + "/err");
+    CHECK(child.wait_exit(20s) == 2);
+    CHECK(read_file(dir + "/err").find(key) != std::string::npos);
+    std::remove((dir + "/err").c_str());
+  }
 }
