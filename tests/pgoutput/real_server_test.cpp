@@ -79,7 +79,7 @@ Corpus load(const char* name) {
   return c;
 }
 
-std::vector<std::optional<std::string>> values(TupleView t) {
+std::vector<std::optional<std::string>> tuple_values(TupleView t) {
   std::vector<std::optional<std::string>> out;
   for (ColumnValueView v : t) {
     if (v.is_null()) out.emplace_back(std::nullopt);
@@ -188,7 +188,7 @@ TEST_CASE("basic.stream: protocol 1 with every replica identity, TOAST, TRUNCATE
   // Inserts, with NULLs and characters that need escaping.
   std::vector<Row> default_inserts;
   for (const auto* i : c.all<InsertView>())
-    if (i->relation_oid == t_default.oid) default_inserts.push_back(values(i->new_tuple));
+    if (i->relation_oid == t_default.oid) default_inserts.push_back(tuple_values(i->new_tuple));
   REQUIRE(default_inserts.size() == 4);
   CHECK(default_inserts[0] == Row{"1", "alice", "happy", "5", "(1,x)", "n1"});
   CHECK(default_inserts[1] == Row{"2", "bob", null, null, null, null});
@@ -199,8 +199,8 @@ TEST_CASE("basic.stream: protocol 1 with every replica identity, TOAST, TRUNCATE
   // Updates: no old tuple, old key 'K' (key changed), old row 'O' (FULL), unchanged TOAST.
   bool plain = false, key_change = false, full = false, index_key = false, toast = false;
   for (const auto* u : c.all<UpdateView>()) {
-    const auto nv = values(u->new_tuple);
-    const auto ov = values(u->old_tuple);
+    const auto nv = tuple_values(u->new_tuple);
+    const auto ov = tuple_values(u->old_tuple);
     if (u->relation_oid == t_default.oid && u->old_kind == OldTupleKind::none) {
       plain = nv == Row{"1", "alice2", "happy", "5", "(1,x)", "n1"};
     } else if (u->relation_oid == t_default.oid && u->old_kind == OldTupleKind::key) {
@@ -227,7 +227,7 @@ TEST_CASE("basic.stream: protocol 1 with every replica identity, TOAST, TRUNCATE
 
   // Deletes: key for DEFAULT / USING INDEX, whole row for FULL.
   std::map<std::string, std::pair<OldTupleKind, Row>> deletes;
-  for (const auto* d : c.all<DeleteView>()) deletes[c.name_of(d->relation_oid)] = {d->old_kind, values(d->old_tuple)};
+  for (const auto* d : c.all<DeleteView>()) deletes[c.name_of(d->relation_oid)] = {d->old_kind, tuple_values(d->old_tuple)};
   CHECK(deletes["t_default"] == std::pair{OldTupleKind::key, Row{"3", null, null, null, null, null}});
   CHECK(deletes["t_full"] == std::pair{OldTupleKind::full, Row{"2", null}});
   CHECK(deletes["t_index"] == std::pair{OldTupleKind::key, Row{null, "c2", null}});
@@ -296,7 +296,7 @@ TEST_CASE("binary.stream: binary=true sends 'b' columns in the types' send forma
   CHECK(first[5] == bytes_hex(std::as_bytes(std::span(std::string_view("ok")))));  // enum: its label
   CHECK(first[6] == "3ff8000000000000");  // float8 1.5
   CHECK(first[7] == "01");                // bool
-  CHECK(values(inserts[1]->new_tuple)[1] == null);
+  CHECK(tuple_values(inserts[1]->new_tuple)[1] == null);
   const auto updates = c.all<UpdateView>();
   REQUIRE(updates.size() == 1);
   CHECK(updates[0]->new_tuple[1].kind == ColumnKind::binary);
@@ -370,7 +370,7 @@ TEST_CASE("streaming.stream: Stream Start/Stop/Commit/Abort with per-message xid
   bool small = false;
   for (std::size_t i = 0; i < c.messages.size(); ++i)
     if (const auto* ins = std::get_if<InsertView>(&c.messages[i].msg); ins && !c.messages[i].in_stream)
-      small = xids[i] == c.all<BeginView>()[0]->xid && values(ins->new_tuple) == Row{"-1", "small"};
+      small = xids[i] == c.all<BeginView>()[0]->xid && tuple_values(ins->new_tuple) == Row{"-1", "small"};
   CHECK(small);
 }
 
@@ -423,7 +423,7 @@ TEST_CASE("two_phase.stream: Begin Prepare/Prepare/Commit Prepared/Rollback Prep
   // The prepared rows themselves.
   std::vector<Row> small;
   for (const auto& d : c.messages)
-    if (const auto* i = std::get_if<InsertView>(&d.msg); i && !d.in_stream) small.push_back(values(i->new_tuple));
+    if (const auto* i = std::get_if<InsertView>(&d.msg); i && !d.in_stream) small.push_back(tuple_values(i->new_tuple));
   CHECK(small == std::vector<Row>{Row{"1", "p1"}, Row{"2", "p2"}});
 }
 
