@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
 # Runs inside scripts/with_postgres.sh (PGHOST/PGPORT set). Use scripts/test.sh.
-set -euo pipefail
+# Stages: every test (gcc), every test again under ASan+UBSan (except the ones tagged no_asan:
+# long kill/soak tests whose subject is the process, not memory safety), then bounded fuzzing.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-echo "== bazel test //... (optimized build, real PostgreSQL on port $PGPORT)" >&2
-bazel test //... --test_output=errors
-echo "== bazel test //... under ASan+UBSan" >&2
-bazel test //... --config=asan --test_output=errors --test_tag_filters=-no_asan
+LOG=$(mktemp /tmp/replicator-tests.XXXXXX)
+trap 'rm -f "$LOG"' EXIT
+failed_stage=""
+
+run_stage() {  # name, command...
+  local name=$1; shift
+  echo "== $name" >&2
+  if ! "$@" 2>&1 | tee -a "$LOG"; then failed_stage+="${failed_stage:+, }$name"; fi
+}
+
+run_stage "bazel test //... (gcc, real PostgreSQL 15 on 127.0.0.1:$PGPORT)" \
+  bazel test //... --test_output=errors --test_summary=short
+run_stage "bazel test //... under ASan+UBSan" \
+  bazel test //... --config=asan --test_output=errors --test_summary=short --test_tag_filters=-no_asan
 if [[ -x scripts/fuzz.sh ]]; then
-  echo "== fuzzing (bounded)" >&2
-  scripts/fuzz.sh
+  run_stage "fuzzing (bounded, libFuzzer + ASan + UBSan)" scripts/fuzz.sh
 fi
-echo "all test stages passed" >&2
+
+# One closing line for whoever reads the log: tests counted over both Bazel passes.
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$LOG" || true)
+failed=$(grep -cE '^//[^ ]+ +(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY)' "$LOG" || true)
+if [[ -n "$failed_stage" ]]; then
+  echo "failed stages: $failed_stage" >&2
+  [[ $failed -gt 0 ]] || failed=1
+fi
+echo "tests: $passed passed, $failed failed"
+[[ -z "$failed_stage" ]]
