@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
     std::uint64_t at = 0x16B3748;
     for (const Sample& s : seq) append_frame(file, at += 0x40, s.bytes);
     write(root / "frame_reader", "samples.stream", file);
+    write(root / "replicator", "samples.stream", file);
     file.resize(file.size() - 3);
     write(root / "frame_reader", "samples_truncated.stream", file);
     write(root / "frame_reader", "empty.stream", {});
@@ -167,6 +168,47 @@ int main(int argc, char** argv) {
         if (frames[k].payload.size() <= 0xFFFF) append_frame(chunk, frames[k].lsn, frames[k].payload);
       }
       write(root / "frame_reader", file.stem().string() + "_frames_" + std::to_string(w), chunk);
+    }
+    // Seeds for the whole-Replicator fuzzer: two consecutive transactions (a long one cut to its
+    // first 20 frames and its last) after the Relation / Type frames sent before them outside
+    // stream blocks, so their rows decode. At most 24 per file, spread over it.
+    {
+      auto tag = [&](std::size_t k) { return frames[k].payload.empty() ? '\0' : static_cast<char>(frames[k].payload[0]); };
+      struct Unit {
+        std::size_t first, last;
+      };
+      std::vector<Unit> units;
+      std::vector<std::size_t> prelude;  // Relation / Type frames outside stream blocks
+      for (std::size_t k = 0; k < frames.size(); ++k) {
+        const char t = tag(k);
+        if (t == 'R' || t == 'Y') {
+          prelude.push_back(k);
+          continue;
+        }
+        const char end = t == 'B' ? 'C' : t == 'S' ? 'E' : t == 'b' ? 'P' : '\0';
+        std::size_t e = k;
+        if (end != '\0') {
+          while (e + 1 < frames.size() && tag(e) != end) ++e;
+        }
+        units.push_back({k, e});
+        k = e;
+      }
+      auto add_unit = [&](std::vector<std::byte>& out, const Unit& u) {
+        for (std::size_t k = u.first; k <= u.last; ++k) {
+          if (k - u.first >= 20 && k != u.last) continue;
+          if (frames[k].payload.size() <= 0xFFFF) append_frame(out, frames[k].lsn, frames[k].payload);
+        }
+      };
+      const std::size_t step = units.size() > 24 ? (units.size() + 23) / 24 : 1;
+      for (std::size_t u = 0; u < units.size(); u += step) {
+        std::vector<std::byte> seed;
+        for (std::size_t k : prelude) {
+          if (k < units[u].first) append_frame(seed, frames[k].lsn, frames[k].payload);
+        }
+        add_unit(seed, units[u]);
+        if (u + 1 < units.size()) add_unit(seed, units[u + 1]);
+        write(root / "replicator", file.stem().string() + "_txns_" + std::to_string(u), seed);
+      }
     }
     std::printf("%s: %zu frames, %d distinct message seeds\n", file.c_str(), frames.size(), index);
   }

@@ -5,6 +5,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -16,12 +17,19 @@ class PgTimestamp {
 
   constexpr PgTimestamp() noexcept = default;
   constexpr explicit PgTimestamp(std::int64_t micros_since_2000) noexcept : micros_(micros_since_2000) {}
+  // Saturates at the ends of the range (any 64-bit value can arrive on the wire).
   static constexpr PgTimestamp from_unix_micros(std::int64_t unix_micros) noexcept {
+    if (unix_micros < std::numeric_limits<std::int64_t>::min() + kUnixEpochOffsetMicros)
+      return PgTimestamp{std::numeric_limits<std::int64_t>::min()};
     return PgTimestamp{unix_micros - kUnixEpochOffsetMicros};
   }
 
   [[nodiscard]] constexpr std::int64_t micros_since_2000() const noexcept { return micros_; }
-  [[nodiscard]] constexpr std::int64_t unix_micros() const noexcept { return micros_ + kUnixEpochOffsetMicros; }
+  [[nodiscard]] constexpr std::int64_t unix_micros() const noexcept {
+    if (micros_ > std::numeric_limits<std::int64_t>::max() - kUnixEpochOffsetMicros)
+      return std::numeric_limits<std::int64_t>::max();
+    return micros_ + kUnixEpochOffsetMicros;
+  }
   [[nodiscard]] constexpr std::int64_t unix_millis() const noexcept {
     const auto u = unix_micros();
     return u >= 0 ? u / 1000 : -((-u + 999) / 1000);
@@ -35,9 +43,14 @@ class PgTimestamp {
     [[nodiscard]] constexpr std::string_view view() const noexcept { return {chars.data(), size}; }
   };
   [[nodiscard]] constexpr Text format_iso8601() const noexcept {
-    std::int64_t us = unix_micros();
-    std::int64_t secs = us >= 0 ? us / 1'000'000 : -((-us + 999'999) / 1'000'000);
-    const auto frac = static_cast<std::int64_t>(us - secs * 1'000'000);
+    // Seconds first, then the epoch shift: no overflow for any 64-bit value (years up to +-292277).
+    std::int64_t secs = micros_ / 1'000'000;
+    std::int64_t frac = micros_ % 1'000'000;
+    if (frac < 0) {
+      frac += 1'000'000;
+      --secs;
+    }
+    secs += kUnixEpochOffsetMicros / 1'000'000;
     std::int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     const std::int64_t sod = secs - days * 86400;
     // Howard Hinnant's civil_from_days.

@@ -5,6 +5,7 @@
 // Events are views into the message's payload: copy what you keep before the next poll().
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <variant>
@@ -29,7 +30,14 @@ class PgOutputEventDecoder {
                                      decoded.error().describe());
     }
     lsn_ = msg.wal_start;
-    return std::visit([&](const auto& m) { return on(m, on_event); }, *decoded);
+    auto st = std::visit([&](const auto& m) { return on(m, on_event); }, *decoded);
+    if (!st && msg.offset != 0) {
+      // A replayed file: name the message's place in it (a WAL position alone does not find it).
+      ReplicationError e = st.error();
+      e.message += " (message at offset " + std::to_string(msg.offset) + ")";
+      return e;
+    }
+    return st;
   }
 
   // After a reconnect: the server starts again from a transaction boundary.
@@ -37,6 +45,7 @@ class PgOutputEventDecoder {
     decoder_.reset();
     in_txn_ = false;
     stream_xid_ = 0;
+    streams_.clear();
   }
 
   // Frees relation definitions replaced by newer ones. Call only when no batch refers to them
@@ -190,10 +199,21 @@ class PgOutputEventDecoder {
     }
     return on_event(ChangeEvent{MessageEventView{lsn_, m.lsn, txn, m.transactional(), m.prefix, m.content}});
   }
+  // The server streams a transaction from its first segment in every session (it re-sends it all
+  // after a reconnect), so a later segment, Stream Commit or Stream Prepare of a transaction
+  // whose first segment never came is corrupt input: its changes would reach a sink without Begin.
+  bool stream_open(Xid xid) const noexcept { return std::find(streams_.begin(), streams_.end(), xid) != streams_.end(); }
+  void stream_close(Xid xid) noexcept { std::erase(streams_, xid); }
+
   template <class H>
   Status on(const StreamStartView& m, H& on_event) {
     if (in_txn_) return fail("Stream Start inside a transaction");
+    if (!m.first_segment && !stream_open(m.xid)) {
+      return fail("Stream Start continues transaction " + std::to_string(m.xid) +
+                  " whose first segment was not received");
+    }
     stream_xid_ = m.xid;
+    if (!stream_open(m.xid)) streams_.push_back(m.xid);
     if (!m.first_segment) return ok_status();
     return on_event(ChangeEvent{BeginEvent{lsn_, TxnContext{m.xid, m.xid, Lsn{}, PgTimestamp{}, true}}});
   }
@@ -204,12 +224,15 @@ class PgOutputEventDecoder {
   template <class H>
   Status on(const StreamCommitView& m, H& on_event) {
     if (decoder_.in_stream()) return fail("Stream Commit inside a stream block");
+    if (!stream_open(m.xid)) return fail("Stream Commit of transaction " + std::to_string(m.xid) + " that was never streamed");
+    stream_close(m.xid);
     TxnContext t{m.xid, m.xid, m.commit_lsn, m.commit_time, true};
     return on_event(ChangeEvent{CommitEvent{lsn_, t, m.end_lsn}});
   }
   template <class H>
   Status on(const StreamAbortView& m, H& on_event) {
     if (decoder_.in_stream()) return fail("Stream Abort inside a stream block");
+    if (m.subxid == m.xid || m.subxid == 0) stream_close(m.xid);
     return on_event(ChangeEvent{StreamAbortEvent{lsn_, m.xid, m.subxid}});
   }
   // Two-phase commit: the events only; holding prepared transactions is the batcher's job.
@@ -232,6 +255,8 @@ class PgOutputEventDecoder {
   template <class H>
   Status on(const StreamPrepareView& m, H& on_event) {
     if (in_txn_ || decoder_.in_stream()) return fail("Stream Prepare inside a transaction or stream block");
+    if (!stream_open(m.xid)) return fail("Stream Prepare of transaction " + std::to_string(m.xid) + " that was never streamed");
+    stream_close(m.xid);
     TxnContext t{m.xid, m.xid, Lsn{}, PgTimestamp{}, true};
     return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::prepare, lsn_, t, m.gid, m.prepare_lsn, m.end_lsn, m.end_lsn,
                                               m.prepare_time, true}});
@@ -257,6 +282,7 @@ class PgOutputEventDecoder {
   bool in_txn_ = false;
   TxnContext txn_;
   Xid stream_xid_ = 0;
+  std::vector<Xid> streams_;  // streamed transactions whose first segment came, until commit / prepare / abort
   std::vector<PendingSchema> pending_schema_;
   std::vector<const RelationInfo*> truncated_;
 };
