@@ -33,7 +33,7 @@ struct JsonLinesOptions {
   std::size_t buffer_bytes = 1 << 20;  // write() to the descriptor when this much is buffered
   // Another line format, e.g. format/debezium.hpp's DebeziumFormatter::lines(): appends zero or
   // more complete lines (each ending in '\n') for one event. Unset: the shape below.
-  std::function<Status(std::string&, const ChangeEvent&)> format;
+  std::function<Status(std::string&, const ChangeEvent&)> format{};  // {}: designated initializers may omit it
 };
 
 // Appends the JSON line (without '\n') for one event, in format/json.hpp's shape. schema_change
