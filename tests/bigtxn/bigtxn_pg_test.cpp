@@ -178,8 +178,15 @@ TEST_CASE("a 100k-row transaction streams through a 4 MB memory limit: spilled, 
 }
 
 TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a restart between PREPARE and COMMIT") {
+  // streaming on: the prepared transaction is big enough to be streamed and ends with Stream Prepare.
+  const bool streaming = GENERATE(false, true);
+  const int rows = streaming ? 3000 : 2;
+  INFO("streaming " << streaming);
   PgSession db;
   PgSession tx;  // the session that prepares
+  // A statement stuck behind a prepared transaction's lock fails instead of hanging the suite.
+  db.exec("SET statement_timeout = '20s'");
+  tx.exec("SET statement_timeout = '20s'");
   const std::string table = unique_name("tp_t");
   const std::string pub = unique_name("tp_pub");
   const std::string slot = unique_name("tp_slot");
@@ -206,7 +213,7 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
   write_file(cfg, config(slot, pub,
                          "position_store: file\nposition_file: " + dir +
                              "/pos\nproto_version: 3\ntwo_phase: true\nmessages: true\nsink: file\nsink_file: " + dir +
-                             "/out.jsonl\n"));
+                             "/out.jsonl\n" + (streaming ? "streaming: true\n" : "")));
   const std::string out = dir + "/out.jsonl";
   const std::string err = dir + "/err.log";
   auto lsn_of = [](const std::string& text) {
@@ -219,7 +226,8 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
     Child child({program_path(), "--config", cfg}, dir + "/stdout1", err);
     REQUIRE(wait_streaming(db, slot, child));
     tx.exec("BEGIN");
-    tx.exec("INSERT INTO " + t + " VALUES (1, 'prepared'), (2, 'prepared')");
+    // ids from 10001: the later rows 50 and 100 must not wait for the prepared transaction's locks.
+    tx.exec("INSERT INTO " + t + " SELECT 10000 + g, 'prepared' FROM generate_series(1, " + std::to_string(rows) + ") g");
     tx.exec("SELECT pg_logical_emit_message(true, 'tp', 'inside prepared')");
     tx.exec("PREPARE TRANSACTION " + tx.quote_literal(gid_commit));
     after_prepare = lsn_of(db.scalar("SELECT pg_current_wal_insert_lsn()::text").value());
@@ -253,14 +261,14 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
   {
     Child child({program_path(), "--config", cfg}, dir + "/stdout2", err);
     REQUIRE(wait_streaming(db, slot, child));
-    const bool seen = wait_until([&] { return count_with(out, "\"v\":\"prepared\"") >= 2 || !child.running(); }, 30s);
+    const bool seen = wait_until([&] { return count_with(out, "\"v\":\"prepared\"") >= static_cast<std::size_t>(rows) || !child.running(); }, 30s);
     INFO(read_file(err));
     REQUIRE(seen);
     std::this_thread::sleep_for(300ms);
     child.signal(SIGTERM);
     REQUIRE(child.wait_exit(20s) == 0);
   }
-  CHECK(count_with(out, "\"v\":\"prepared\"") == 2);  // once each
+  CHECK(count_with(out, "\"v\":\"prepared\"") == static_cast<std::size_t>(rows));  // once each
   CHECK(count_with(out, "\"id\":\"50\"") == 0);           // rolled back: never
   CHECK(count_with(out, "\"id\":\"100\"") >= 1);          // at least once (may repeat after the restart)
   // The transactional message came with its (committed prepared) transaction, between its begin
