@@ -48,6 +48,9 @@ concept DecoderPolicy = requires(T& d, const WalMessage& message, detail::Change
 //   batch()          what to write; its confirm_lsn() is the position to confirm once durable
 //   release()        the batch is durable: empty it      in_flight()  anything not yet durable
 //   reset()          after a reconnect: drop what is not released
+// Optional, used by Replicator when present (BasicBatcher has both; docs/large_transactions.md):
+//   refill() -> Result<bool, ReplicationError>  after release(): the next piece of a spilled transaction
+//   confirm_limit() -> Lsn                      the highest position that may be confirmed (held PREPAREs)
 template <class T>
 concept BatchPolicy = requires(T& b, const T& cb, const ChangeEvent& event, std::chrono::steady_clock::time_point now) {
   { b.add(event, now) } -> std::same_as<Status>;
