@@ -328,6 +328,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   const auto progress_every = std::chrono::seconds(30);
   std::uint64_t batches_logged = 0;
   std::uint64_t spills_logged = 0;
+  std::uint64_t unknown_prepared_logged = 0;
   while (!stop_requested().load()) {
     auto more = replicator.run_once(std::chrono::milliseconds(100));
     if (more && *more) {
@@ -337,6 +338,12 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
                  {{"spilled_transactions", spill.transactions},
                   {"memory_limit_bytes", cfg.memory_limit_bytes},
                   {"spill_directory", cfg.spill_directory.empty() ? std::string("(TMPDIR)") : cfg.spill_directory}});
+      }
+      if (const auto n = replicator.batcher().unknown_commit_prepared(); n != unknown_prepared_logged) {
+        unknown_prepared_logged = n;  // docs/two_phase.md: its PREPARE came before where this run started
+        log.warn("COMMIT PREPARED of a transaction whose PREPARE was not received: its changes were not streamed "
+                 "(was the slot confirmed past it by another consumer?)",
+                 {{"count", n}});
       }
       if (log.enabled(LogLevel::debug) && replicator.stats().batches != batches_logged) {
         batches_logged = replicator.stats().batches;
