@@ -144,6 +144,13 @@ class RecordingSink {
         observed_->json += '\n';
         ++observed_->lines;
       }
+      // Stream Abort and two-phase events steer the batcher; a sink never gets them.
+      const bool batcher_only = std::visit(
+          [](const auto& ev) {
+            return std::is_same_v<std::decay_t<decltype(ev)>, StreamAbortEvent> || requires { ev.gid; ev.kind; };
+          },
+          e);
+      if (batcher_only) observed_->violate("the sink got a " + std::string(event_name(e)) + " event");
       if (const auto* c = std::get_if<CommitEvent>(&e)) {
         ++observed_->commits;
         if (c->end_lsn > observed_->sink_commit) observed_->sink_commit = c->end_lsn;
