@@ -114,6 +114,7 @@ class ObservingDecoder {
             if (kind == "commit_prepared" || kind == "rollback_prepared") allow(ev.end_lsn);
           } else if constexpr (requires { ev.txn.streamed; }) {
             if (ev.txn.streamed) open_stream(ev.txn.top_xid);
+            else if constexpr (std::is_same_v<T, MessageEventView>) observed_->txn_has_data |= ev.transactional;
             else if constexpr (!std::is_same_v<T, SchemaChangeEvent>) observed_->txn_has_data = true;
           }
         },
