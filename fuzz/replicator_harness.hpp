@@ -40,8 +40,15 @@ struct Observed {
   Lsn start;            // the stored position the run resumed from
   Lsn sink_commit;      // highest end LSN of a Commit the sink received
   Lsn no_data_end;      // highest end LSN of a completion that leaves nothing to write
-  std::vector<Xid> open_streams;  // streamed transactions the batcher holds data for
-  bool txn_has_data = false;      // the open normal transaction has rows, truncates or messages
+  // What the batcher holds, and whether it surely holds rows (then its commit reaches the sink).
+  struct Held {
+    Xid xid = 0;
+    std::string gid;
+    bool has_data = false;
+  };
+  std::vector<Held> open_streams;  // streamed transactions, by xid
+  std::vector<Held> prepared;      // prepared transactions, by GID
+  bool txn_has_data = false;       // the open normal or prepared transaction has rows, truncates or messages
   std::string json;     // every line the sink got
   std::size_t lines = 0;
   std::size_t batches = 0;
@@ -72,50 +79,93 @@ class ObservingDecoder {
   void reset() noexcept {
     inner_.reset();
     observed_->open_streams.clear();
+    observed_->prepared.clear();
     observed_->txn_has_data = false;
   }
   void release_retired() noexcept { inner_.release_retired(); }
   [[nodiscard]] const PgOutputEventDecoder& inner() const noexcept { return inner_; }
 
  private:
-  void open_stream(Xid xid) {
-    auto& v = observed_->open_streams;
-    if (std::find(v.begin(), v.end(), xid) == v.end()) v.push_back(xid);
+  Observed::Held* find_stream(Xid xid) {
+    for (auto& h : observed_->open_streams)
+      if (h.xid == xid) return &h;
+    return nullptr;
   }
+  Observed::Held& open_stream(Xid xid) {
+    if (auto* h = find_stream(xid)) return *h;
+    return observed_->open_streams.emplace_back(Observed::Held{xid, {}, false});
+  }
+  // Removes the stream; returns whether it surely held rows.
   bool close_stream(Xid xid) {
     auto& v = observed_->open_streams;
-    auto it = std::find(v.begin(), v.end(), xid);
-    if (it == v.end()) return false;
-    v.erase(it);
-    return true;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it->xid != xid) continue;
+      const bool data = it->has_data;
+      v.erase(it);
+      return data;
+    }
+    return false;
+  }
+  // Removes the prepared transaction; returns whether it surely held rows.
+  bool take_prepared(std::string_view gid) {
+    auto& v = observed_->prepared;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it->gid != gid) continue;
+      const bool data = it->has_data;
+      v.erase(it);
+      return data;
+    }
+    return false;
   }
   void allow(Lsn end) {
     if (end > observed_->no_data_end) observed_->no_data_end = end;
   }
 
-  // Mirrors what the batchers hand on: a streamed transaction is held per xid from its first
-  // event; a transaction without data (dropped unless keep_empty_transactions), a Stream Commit
-  // with nothing held, a Rollback Prepared or a Commit Prepared only move the position (the last
-  // is counted loosely: the batcher knows whether it held the GID).
+  // Mirrors what the batchers hand on. A transaction's commit reaches the sink when it surely held
+  // rows (or keep_empty_transactions, which this does not assume); otherwise (no rows, a
+  // subtransaction aborted, a Stream Commit with nothing held, an unknown Commit Prepared, a
+  // Rollback Prepared) only the position may move, to its end.
   void note(const ChangeEvent& e) {
     std::visit(
         [&](const auto& ev) {
           using T = std::decay_t<decltype(ev)>;
           if constexpr (std::is_same_v<T, BeginEvent>) {
-            if (ev.txn.streamed) open_stream(ev.txn.top_xid);
-            else observed_->txn_has_data = false;
+            if (ev.txn.streamed) {
+              close_stream(ev.txn.top_xid);  // a first segment again: the batcher starts over
+              open_stream(ev.txn.top_xid);
+            } else {
+              observed_->txn_has_data = false;
+            }
           } else if constexpr (std::is_same_v<T, CommitEvent>) {
-            if (ev.txn.streamed ? !close_stream(ev.txn.top_xid) : !observed_->txn_has_data) allow(ev.end_lsn);
+            if (!(ev.txn.streamed ? close_stream(ev.txn.top_xid) : observed_->txn_has_data)) allow(ev.end_lsn);
           } else if constexpr (std::is_same_v<T, StreamAbortEvent>) {
-            if (ev.whole_transaction()) close_stream(ev.xid);
+            if (ev.whole_transaction()) {
+              close_stream(ev.xid);
+            } else if (auto* h = find_stream(ev.xid)) {
+              h->has_data = false;  // its rows may all have been the subtransaction's
+            }
           } else if constexpr (requires { ev.kind; ev.gid; ev.end_lsn; ev.streamed; }) {  // two-phase
             const std::string_view kind = to_string(ev.kind);
-            if (kind == "prepare" && ev.streamed) close_stream(ev.txn.top_xid);
-            if (kind == "commit_prepared" || kind == "rollback_prepared") allow(ev.end_lsn);
-          } else if constexpr (requires { ev.txn.streamed; }) {
-            if (ev.txn.streamed) open_stream(ev.txn.top_xid);
-            else if constexpr (std::is_same_v<T, MessageEventView>) observed_->txn_has_data |= ev.transactional;
-            else if constexpr (!std::is_same_v<T, SchemaChangeEvent>) observed_->txn_has_data = true;
+            if (kind == "begin_prepare") {
+              observed_->txn_has_data = false;
+            } else if (kind == "prepare") {
+              const bool data = ev.streamed ? close_stream(ev.txn.top_xid) : observed_->txn_has_data;
+              take_prepared(ev.gid);  // the same GID again: the newer one counts
+              observed_->prepared.push_back(Observed::Held{ev.txn.xid, std::string(ev.gid), data});
+            } else if (kind == "commit_prepared") {
+              if (!take_prepared(ev.gid)) allow(ev.end_lsn);
+            } else if (kind == "rollback_prepared") {
+              take_prepared(ev.gid);
+              allow(ev.end_lsn);
+            }
+          } else if constexpr (requires { ev.txn.streamed; }) {  // rows, truncates, messages, schema changes
+            bool data = !std::is_same_v<T, SchemaChangeEvent>;
+            if constexpr (std::is_same_v<T, MessageEventView>) data = ev.transactional;
+            if (ev.txn.streamed) {
+              open_stream(ev.txn.top_xid).has_data |= data;
+            } else {
+              observed_->txn_has_data |= data;
+            }
           }
         },
         e);
