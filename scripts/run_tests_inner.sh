@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside scripts/with_postgres.sh (PGHOST/PGPORT set). Use scripts/test.sh.
-# Stages: every test (gcc), every test again under ASan+UBSan (except the ones tagged no_asan:
-# long kill/soak tests whose subject is the process, not memory safety), then bounded fuzzing.
+# Stages: every test under ASan+UBSan, the no_asan-tagged process tests in a plain build, then
+# bounded fuzzing. A plain `bazel test //...` runs everything without sanitizers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=$(mktemp /tmp/replicator-tests.XXXXXX)
@@ -14,10 +14,12 @@ run_stage() {  # name, command...
   if ! "$@" 2>&1 | tee -a "$LOG"; then failed_stage+="${failed_stage:+, }$name"; fi
 }
 
-run_stage "bazel test //... (gcc, real PostgreSQL 15 on 127.0.0.1:$PGPORT)" \
-  bazel test //... --test_output=errors --test_summary=short
-run_stage "bazel test //... under ASan+UBSan" \
-  bazel test //... --config=asan --test_output=errors --test_summary=short --test_tag_filters=-no_asan
+# Every test runs once, under ASan+UBSan (gcc). The few tagged no_asan (kill/soak tests of the
+# process, sized for a normal build) run in a second, plain pass that builds only them.
+run_stage "bazel test //... under ASan+UBSan (gcc, real PostgreSQL 15 on 127.0.0.1:$PGPORT)" \
+  bazel test //... --config=asan --build_tests_only --test_tag_filters=-no_asan --test_output=errors --test_summary=short
+run_stage "bazel test (tests tagged no_asan: crash, restart and failure-injection tests, plain build)" \
+  bazel test //... --build_tests_only --test_tag_filters=no_asan --test_output=errors --test_summary=short
 if [[ -x scripts/fuzz.sh ]]; then
   run_stage "fuzzing (bounded, libFuzzer + ASan + UBSan)" scripts/fuzz.sh
 fi
