@@ -301,7 +301,9 @@ TEST_CASE("postgresql position store: its database down stops the slot; the save
   INFO(log_broken.substr(log_broken.size() > 4000 ? log_broken.size() - 4000 : 0));
   CHECK(!during.empty());
   CHECK(ahead == 0);
-  CHECK(parse_lsn(wal_after) > *last_saved);
+  // The source moved on while the slot stood still. (Not compared with last_saved: once the
+  // database is back the program may save a newer position before stored() reads it.)
+  CHECK(parse_lsn(wal_after) > parse_lsn(*before));
   CHECK(retries >= 2);
   CHECK(child.running());
 
