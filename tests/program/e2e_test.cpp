@@ -130,6 +130,14 @@ bool slot_active(const PgSession& db, const std::string& slot) {
 bool wait_streaming(const PgSession& db, const std::string& slot, Child& child) {
   return wait_until([&] { return slot_active(db, slot) || !child.running(); }, 30s) && child.running();
 }
+// Same, and the program has logged that it streams: a slot is already active while
+// CREATE_REPLICATION_SLOT waits for its consistent point (a row committed then is a snapshot read).
+bool wait_streaming(const PgSession& db, const std::string& slot, Child& child, const std::string& log_path) {
+  return wait_streaming(db, slot, child) &&
+         wait_until([&] { return read_file(log_path).find("msg=streaming") != std::string::npos || !child.running(); },
+                    30s) &&
+         child.running();
+}
 
 bool slot_exists(const PgSession& db, const std::string& slot) {
   return db.scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot))
@@ -217,7 +225,7 @@ TEST_CASE("streams every change once, stops on SIGTERM with exit 0, resumes afte
   const std::string err1 = dir + "/err1.log";
   {
     Child child({program_path(), "--config", cfg}, out1, err1);
-    REQUIRE(wait_streaming(db, slot, child));
+    REQUIRE(wait_streaming(db, slot, child, err1));
     db.exec("INSERT INTO " + a +
             " SELECT g, 'row ' || g, g * 1.5, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 hour', g % 2 = 0,"
             " jsonb_build_object('g', g) FROM generate_series(1, 20) g");
@@ -395,7 +403,7 @@ TEST_CASE("a role without REPLICATION is fatal (exit 1), and the password never 
     const std::string err = dir + "/ok.log";
     Child child({program_path(), "--config", cfg, "--postgresql-user=" + role}, out, err,
                 {"PGPASSWORD=" + password});
-    const bool streaming = wait_streaming(db, slot, child);
+    const bool streaming = wait_streaming(db, slot, child, err);
     INFO(read_file(err));
     REQUIRE(streaming);
     db.exec("INSERT INTO " + table + " VALUES (1)");
@@ -431,7 +439,7 @@ TEST_CASE("a terminated walsender is retried: the program reconnects and loses n
   const std::string out = dir + "/out.jsonl";
   const std::string err = dir + "/err.log";
   Child child({program_path(), "--config", cfg}, out, err);
-  REQUIRE(wait_streaming(db, slot, child));
+  REQUIRE(wait_streaming(db, slot, child, err));
   db.exec("INSERT INTO " + table + " SELECT generate_series(1, 10)");
   REQUIRE(wait_until([&] { return count_events(out) >= 10; }, 30s));
   for (int round = 0; round < 2; ++round) {
@@ -469,7 +477,7 @@ TEST_CASE("a temporary slot exists only while the program runs") {
   const std::string cfg = dir + "/c.yaml";
   write_file(cfg, base_config(slot, pub, "postgresql_temp_slot: true\n"));
   Child child({program_path(), "--config", cfg}, dir + "/out.jsonl", dir + "/err.log");
-  REQUIRE(wait_streaming(db, slot, child));
+  REQUIRE(wait_streaming(db, slot, child, dir + "/err.log"));
   CHECK(db.scalar("SELECT temporary FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot)) == "t");
   db.exec("INSERT INTO " + table + " VALUES (1)");
   REQUIRE(wait_until([&] { return count_events(dir + "/out.jsonl") >= 1; }, 30s));
@@ -671,7 +679,7 @@ TEST_CASE("filters, a file sink and drop_slot_on_exit") {
                               "sink: file\nsink_file: " + sink + "\npostgresql_drop_slot_on_exit: true\n"
                               "include_tables: [public.e2e_keep_*]\ninclude_operations: [insert, delete]\n"));
   Child child({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
-  REQUIRE(wait_streaming(db, slot, child));
+  REQUIRE(wait_streaming(db, slot, child, dir + "/err.log"));
   db.exec("INSERT INTO " + skip + " VALUES (1)");
   db.exec("INSERT INTO " + keep + " VALUES (1), (2)");
   db.exec("UPDATE " + keep + " SET id = 3 WHERE id = 2");
@@ -727,7 +735,7 @@ TEST_CASE("position_store postgresql: the position row round-trips in another da
   pos.exec("CREATE SCHEMA cdc");
   auto run_once = [&](const std::string& out, int first_id, int count) {
     Child child({program_path(), "--config", cfg}, out, dir + "/err.log");
-    const bool streaming = wait_streaming(db, slot, child);
+    const bool streaming = wait_streaming(db, slot, child, dir + "/err.log");
     INFO(read_file(dir + "/err.log"));
     REQUIRE(streaming);
     db.exec("INSERT INTO " + table + " SELECT generate_series(" + std::to_string(first_id) + ", " +
