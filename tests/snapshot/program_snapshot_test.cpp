@@ -94,8 +94,14 @@ std::size_t count_op(const std::vector<Line>& rows, const std::string& op) {
 }
 
 // Waits until the program streams (the slot is active after the snapshot); false if it exits first.
-bool wait_streaming(const PgSession& db, const std::string& slot, Child& child, std::chrono::milliseconds t = 30s) {
-  return wait_until([&] { return slot_exists(db, slot, true) || !child.running(); }, t) && child.running();
+// Also waits for the program's "streaming" log line: a slot is already active while
+// CREATE_REPLICATION_SLOT waits for its consistent point, and a row committed then is not streamed.
+bool wait_streaming(const PgSession& db, const std::string& slot, Child& child, const std::string& log_path,
+                    std::chrono::milliseconds t = 30s) {
+  return wait_until([&] { return slot_exists(db, slot, true) || !child.running(); }, t) &&
+         wait_until([&] { return read_file(log_path).find("msg=streaming") != std::string::npos || !child.running(); },
+                    t) &&
+         child.running();
 }
 
 // Replays reads and changes for one table: a read/insert of a present row or an update/delete of
@@ -159,7 +165,7 @@ TEST_CASE("snapshot_mode initial (default): existing rows as reads, then changes
 
   {
     Child child({program_path(), "--config", dir + "/c.yaml"}, dir + "/out1.jsonl", dir + "/err1.log");
-    REQUIRE(wait_streaming(db, slot, child));
+    REQUIRE(wait_streaming(db, slot, child, dir + "/err1.log"));
     db.exec("INSERT INTO " + table + " VALUES (3001, 'new')");
     db.exec("UPDATE " + table + " SET v = 'changed' WHERE id = 1");
     db.exec("DELETE FROM " + table + " WHERE id = 2");
@@ -210,7 +216,7 @@ TEST_CASE("snapshot_mode never streams only; initial_only copies, exits 0, and a
     const std::string dir = scratch("psnap_never");
     write_file(dir + "/c.yaml", config(slot_never, pub, dir, "snapshot_mode: never\n"));
     Child child({program_path(), "--config", dir + "/c.yaml"}, dir + "/out.jsonl", dir + "/err.log");
-    REQUIRE(wait_streaming(db, slot_never, child));
+    REQUIRE(wait_streaming(db, slot_never, child, dir + "/err.log"));
     db.exec("INSERT INTO " + table + " VALUES (501, 'x')");
     REQUIRE(wait_until([&] { return !rows_in(dir + "/out.jsonl").empty(); }, 20s));
     std::this_thread::sleep_for(200ms);
@@ -307,7 +313,7 @@ TEST_CASE("a snapshot killed mid-copy is redone on restart: complete output, no 
 
   {
     Child child({program_path(), "--config", dir + "/c.yaml"}, dir + "/out2.jsonl", dir + "/err2.log");
-    REQUIRE(wait_streaming(db, slot, child, 40s));
+    REQUIRE(wait_streaming(db, slot, child, dir + "/err2.log", 40s));
     db.exec("INSERT INTO " + table + " VALUES (-1, 'after')");
     REQUIRE(wait_until([&] { return tail_of(dir + "/out2.jsonl").find("\"id\":\"-1\"") != std::string::npos; }, 30s));
     child.signal(SIGTERM);
