@@ -61,8 +61,13 @@ void require_output(Running& r, const std::string& needle) {
 }
 
 // Waits until the program streams from `slot` (changes committed before that are not in the slot).
+// The log line matters too: a slot is already active while CREATE_REPLICATION_SLOT waits for its
+// consistent point.
 void require_streaming(Running& r, const std::function<bool()>& slot_active) {
-  const bool active = wait_until([&] { return slot_active() || !r.child.running(); }, 30s) && r.child.running();
+  const bool active =
+      wait_until([&] { return slot_active() || !r.child.running(); }, 30s) &&
+      wait_until([&] { return r.log().find("msg=streaming") != std::string::npos || !r.child.running(); }, 30s) &&
+      r.child.running();
   INFO(r.log());
   REQUIRE(active);
 }
