@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "replicator/transport/libpq.hpp"
-#include "tests/hardening/private_cluster.hpp"
+#include "tests/support/private_cluster.hpp"
 #include "tests/program/process.hpp"
 #include "tests/support/pg.hpp"
 

@@ -13,7 +13,7 @@
 
 #include "replicator/position/file.hpp"
 #include "replicator/transport/libpq.hpp"
-#include "tests/hardening/private_cluster.hpp"
+#include "tests/support/private_cluster.hpp"
 #include "tests/hardening/support.hpp"
 
 using namespace std::chrono_literals;

