@@ -8,6 +8,7 @@
 set -euo pipefail
 ROOT=${REPLICATOR_PG_MAJORS_DIR:-/opt/replicator-pg}
 declare -A PINNED=(
+  [13]=13.23.0-beta.16  # only for the "unsupported major" test
   [14]=14.23.0-beta.17
   [16]=16.14.0-beta.17
   [17]=17.10.0-beta.17
