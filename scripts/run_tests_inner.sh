@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside scripts/with_postgres.sh (PGHOST/PGPORT set). Use scripts/test.sh.
-# Stages: every test under ASan+UBSan, the no_asan-tagged process tests in a plain build, then
-# bounded fuzzing. A plain `bazel test //...` runs everything without sanitizers.
+# Stages: every test under ASan+UBSan on the default server (Debian's 15), the no_asan-tagged process
+# tests in a plain build, the pg_matrix-tagged tests against PostgreSQL 14, 16, 17 and 18, then bounded fuzzing. A plain `bazel test //...` runs everything without sanitizers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=$(mktemp /tmp/replicator-tests.XXXXXX)
@@ -20,6 +20,24 @@ run_stage "bazel test //... under ASan+UBSan (gcc, real PostgreSQL 15 on 127.0.0
   bazel test //... --config=asan --build_tests_only --test_tag_filters=-no_asan --test_output=errors --test_summary=short
 run_stage "bazel test (tests tagged no_asan: crash, restart and failure-injection tests, plain build)" \
   bazel test //... --build_tests_only --test_tag_filters=no_asan --test_output=errors --test_summary=short
+# The version matrix: the tests tagged pg_matrix (live transport, slots, snapshot, the program end to
+# end) again against every other major, reusing the ASan build (only the server changes). Majors come
+# from scripts/install_pg_majors.sh (npm builds, installed once by scripts/test.sh).
+# REPLICATOR_PG_MAJORS="14 16" narrows it; REPLICATOR_PG_MAJORS=none skips it.
+majors_ran="$REPLICATOR_PG_MAJOR"
+for major in ${REPLICATOR_PG_MAJORS:-14 16 17 18}; do
+  [[ $major == none || $major == "$REPLICATOR_PG_MAJOR" ]] && continue
+  if ! bin=$(scripts/install_pg_majors.sh "$major" 2>>"$LOG" | cut -d' ' -f2) || [[ -z $bin ]]; then
+    echo "PostgreSQL $major: not installed (scripts/install_pg_majors.sh $major failed)" | tee -a "$LOG" >&2
+    failed_stage+="${failed_stage:+, }PostgreSQL $major install"
+    continue
+  fi
+  run_stage "bazel test --test_tag_filters=pg_matrix under ASan+UBSan against PostgreSQL $major" \
+    env REPLICATOR_PG_BIN="$bin" scripts/with_postgres.sh \
+    bazel test //... --config=asan --build_tests_only --test_tag_filters=pg_matrix,-no_asan --test_output=errors --test_summary=short
+  majors_ran+=" $major"
+done
+
 if [[ -x scripts/fuzz.sh ]]; then
   run_stage "fuzzing (bounded, libFuzzer + ASan + UBSan)" scripts/fuzz.sh
 fi
@@ -31,5 +49,6 @@ if [[ -n "$failed_stage" ]]; then
   echo "failed stages: $failed_stage" >&2
   [[ $failed -gt 0 ]] || failed=1
 fi
+echo "PostgreSQL majors tested: $majors_ran"
 echo "tests: $passed passed, $failed failed"
 [[ -z "$failed_stage" ]]

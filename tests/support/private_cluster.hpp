@@ -38,6 +38,9 @@
 namespace replicator::test {
 
 struct PrivateClusterOptions {
+  // A PostgreSQL bin directory; empty: $REPLICATOR_PG_BIN (the major under test), else Debian's 15.
+  // Tests of one major pick it with REPLICATOR_PG<major>_BIN (scripts/with_postgres.sh exports them).
+  std::string bin;
   std::vector<std::string> conf;  // extra postgresql.conf lines (after the defaults, so they win)
   // pg_hba.conf lines for TCP (127.0.0.1). The superuser always gets `local all postgres trust`
   // first, so setup SQL works whatever the TCP rules are.
@@ -52,7 +55,7 @@ class PrivateCluster {
 
   explicit PrivateCluster(PrivateClusterOptions options = {}) : options_(std::move(options)) {
     const char* bin = std::getenv("REPLICATOR_PG_BIN");
-    bin_ = (bin != nullptr && *bin != '\0') ? bin : "/usr/lib/postgresql/15/bin";
+    bin_ = !options_.bin.empty() ? options_.bin : (bin != nullptr && *bin != '\0') ? bin : "/usr/lib/postgresql/15/bin";
     if (::access((bin_ + "/initdb").c_str(), X_OK) != 0) {
       throw std::runtime_error("PrivateCluster: no initdb in " + bin_ + " (set REPLICATOR_PG_BIN)");
     }
