@@ -4,6 +4,7 @@
 # Prints one "MAJOR BIN_DIR" line per installed major, Debian's 15 included.
 #   scripts/install_pg_majors.sh            # 14 16 17 18 (and 15 from Debian)
 #   scripts/install_pg_majors.sh 16 18      # only these
+#   scripts/install_pg_majors.sh 15-archive # the Debian archive's current 15 build, unpacked (not installed)
 # Folder: $REPLICATOR_PG_MAJORS_DIR (default /opt/replicator-pg). REPLICATOR_OFFLINE_ONLY=1: fail instead of installing.
 set -euo pipefail
 ROOT=${REPLICATOR_PG_MAJORS_DIR:-/opt/replicator-pg}
@@ -20,6 +21,26 @@ majors=("$@")
 for major in "${majors[@]}"; do
   if [[ $major == 15 ]]; then
     echo "15 /usr/lib/postgresql/15/bin"
+    continue
+  fi
+  if [[ $major == 15-archive ]]; then
+    # The Debian archive's current postgresql-15 (and wal2json), unpacked beside the installed one:
+    # builds differ within one major (15.20 has output_plugin_libraries, 15.18 refuses it), so the
+    # harness is checked against both. The binaries are relocatable (paths relative to bin/).
+    dir=$(ls -d "$ROOT"/debian-15-* 2>/dev/null | head -1 || true)
+    if [[ -z $dir ]]; then
+      [[ -z ${REPLICATOR_OFFLINE_ONLY:-} ]] || exit 1
+      tmp=$(mktemp -d)
+      (cd "$tmp" && apt-get download postgresql-15 postgresql-15-wal2json >&2) 2>/dev/null \
+        || { echo "install_pg_majors.sh: apt-get download postgresql-15 failed" >&2; rm -rf "$tmp"; exit 1; }
+      version=$(dpkg-deb -f "$tmp"/postgresql-15_*.deb Version)
+      dir="$ROOT/debian-15-$version"
+      mkdir -p "$dir"
+      for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$dir"; done
+      rm -rf "$tmp"
+      chmod -R a+rX "$ROOT"
+    fi
+    echo "15-archive $dir/usr/lib/postgresql/15/bin"
     continue
   fi
   version=${PINNED[$major]:-}

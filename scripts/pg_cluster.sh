@@ -11,8 +11,9 @@
 # @embedded-postgres build's native/bin). As root, initdb and the server run as the postgres OS user.
 set -euo pipefail
 
+# From /, so the postgres OS user is not left in a directory it cannot read (a test's runfiles).
 as_postgres() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # "15" from "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)".
@@ -46,7 +47,7 @@ case "$cmd" in
     major_of "$1"
     ;;
   init)
-    BIN=$1 DIR=$2 PORT=$3
+    BIN=$(cd "$1" && pwd) DIR=$2 PORT=$3
     shift 3
     [[ -x "$BIN/initdb" ]] || { echo "pg_cluster.sh: no initdb in $BIN" >&2; exit 1; }
     mkdir -p "$DIR"

@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 if [[ ${REPLICATOR_PG_MAJORS:-} != none ]]; then
-  scripts/install_pg_majors.sh ${REPLICATOR_PG_MAJORS:-13 14 16 17 18} >/dev/null
+  scripts/install_pg_majors.sh ${REPLICATOR_PG_MAJORS:-13 14 15-archive 16 17 18} >/dev/null
 fi
 exec scripts/with_postgres.sh scripts/run_tests_inner.sh

@@ -28,9 +28,10 @@ export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 export REPLICATOR_PG_MAJOR=$MAJOR REPLICATOR_PG_CLUSTER=$SCRIPTS/pg_cluster.sh REPLICATOR_PG_BIN=$PG_BIN REPLICATOR_PGDATA=$PGDATA REPLICATOR_PG_LOG="$WORK/server.log"
 # Other majors already installed (scripts/install_pg_majors.sh), for tests that start a private
 # cluster of a given major (e.g. the "unsupported major" test on 13): REPLICATOR_PG13_BIN, ...
-for m in 13 14 15 16 17 18; do
+# REPLICATOR_PG15_ARCHIVE_BIN is the Debian archive's current 15 build, unpacked (another 15 build).
+for m in 13 14 15 15-archive 16 17 18; do
   if b=$(REPLICATOR_OFFLINE_ONLY=1 "$SCRIPTS/install_pg_majors.sh" "$m" 2>/dev/null | cut -d' ' -f2) && [[ -n $b ]]; then
-    export "REPLICATOR_PG${m}_BIN=$b"
+    export "REPLICATOR_PG${m/-archive/_ARCHIVE}_BIN=$b"
   fi
 done
 echo "PostgreSQL $MAJOR running on 127.0.0.1:$PORT (data in $PGDATA)" >&2
