@@ -24,7 +24,7 @@ BIN=$BIG_TXN_BIN
 ROWS=${BIG_TXN_ROWS:-1000000}
 LIMIT=${BIG_TXN_MEMORY_LIMIT:-16777216}
 MODES=${BIG_TXN_MODES:-off on}
-PSQL=("${REPLICATOR_PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -v ON_ERROR_STOP=1)
+PSQL=(/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1)
 WORK=$(mktemp -d /tmp/replicator-bigtxn.XXXXXX)
 PID=""
 cleanup() {

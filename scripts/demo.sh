@@ -22,7 +22,8 @@ fi
 # ---- inside scripts/with_postgres.sh: PGHOST/PGPORT/PGUSER/PGDATABASE point at the private server.
 BIN=$REPLICATOR_DEMO_BIN
 PAUSE=${DEMO_PAUSE:-1}
-PSQL=("${REPLICATOR_PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -v ON_ERROR_STOP=1)
+# Debian's client: it talks to every major, and npm server builds have no psql.
+PSQL=(/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1)
 DEMO=$(mktemp -d /tmp/replicator-demo.XXXXXX)
 PID=""
 cleanup() {
