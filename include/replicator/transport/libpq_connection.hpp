@@ -314,7 +314,8 @@ class PgConnection {
   }
 
   // A failed PGresult (or a lost connection) as a ReplicationError. With an SQLSTATE the code
-  // decides; without one, a connection that is gone is retryable and anything else is fatal.
+  // decides; without one, a connection that is gone is retryable (the server was stopped or crashed
+  // mid-command) and anything else is fatal (libpq refused the call on a healthy connection).
   [[nodiscard]] ReplicationError error_from_result(const PGresult* res, std::string_view context) const {
     const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
     const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
@@ -343,7 +344,7 @@ class PgConnection {
     }
     msg = detail::redact(detail::one_line(msg), password_);
     if (state != nullptr && *state != '\0') return make_error(state, std::move(msg));
-    if (!is_open()) return ReplicationError::retry(std::move(msg));
+    if (connection_gone()) return ReplicationError::retry(std::move(msg));
     return ReplicationError::fatal(std::move(msg));
   }
 
@@ -353,20 +354,40 @@ class PgConnection {
     msg += ": ";
     msg += conn_ ? PQerrorMessage(conn_.get()) : "not connected";
     msg = detail::redact(detail::one_line(msg), password_);
-    if (!is_open()) return ReplicationError::retry(std::move(msg));
+    if (connection_gone()) return ReplicationError::retry(std::move(msg));
     return ReplicationError::fatal(std::move(msg));
   }
 
+  // True when this connection cannot carry another reply: never opened, dropped by libpq, or its
+  // socket already shows the server's close or reset (libpq may not have read that far yet).
+  [[nodiscard]] bool connection_gone() const noexcept {
+    if (!is_open()) return true;
+    const int fd = PQsocket(conn_.get());
+    if (fd < 0) return true;
+    pollfd pfd{fd, static_cast<short>(POLLIN | kPollPeerClosed), 0};
+    if (::poll(&pfd, 1, 0) <= 0) return false;
+    return (pfd.revents & (kPollPeerClosed | POLLHUP | POLLERR | POLLNVAL)) != 0;
+  }
+
  private:
-  // Why a connection attempt failed, without reading the message text:
+#ifdef POLLRDHUP
+  static constexpr short kPollPeerClosed = POLLRDHUP;  // Linux: the peer shut down its side
+#else
+  static constexpr short kPollPeerClosed = 0;
+#endif
+
+  // Why a connection attempt failed. Only a definite answer is fatal; a server that goes away at
+  // any step (starting, stopping, crashing: the socket closed or reset during TLS negotiation, the
+  // startup packet, the authentication exchange or before ReadyForQuery) is retryable.
   //  1. The server answered with an ErrorResponse: libpq (PQERRORS_VERBOSE) put its SQLSTATE into
   //     the error message as "FATAL:  28000: ...", and classify_sqlstate decides (28000 no LOGIN,
   //     28P01 wrong password, 42501 no REPLICATION, 3D000 no database: fatal; 57P03 starting up,
-  //     53300 too many connections: retryable).
+  //     shutting down or in recovery, 53300 too many connections: retryable).
   //  2. PQconnectionNeedsPassword: the server asked for a password and none was configured: fatal.
-  //  3. Failed while negotiating TLS/GSS (sslmode=require against a server without SSL, a
-  //     certificate that does not verify): a configuration problem, fatal.
-  //  4. Otherwise the server never answered (refused, unreachable, reset, DNS): retryable.
+  //  3. Failed while negotiating TLS/GSS: fatal only for a definite answer (definite_tls_failure);
+  //     a connection cut there is retryable.
+  //  4. Otherwise the server never answered, or went away mid-conversation (refused, unreachable,
+  //     reset, closed, DNS): retryable.
   // PQconnectionUsedPassword only adds a hint to the message.
   ReplicationError classify_connect_failure(ConnStatusType last_state, const ConnectionConfig& cfg) const {
     PGconn* raw = conn_.get();
@@ -386,9 +407,41 @@ class PgConnection {
       return ReplicationError::fatal(msg + where + "; set a password (config, PGPASSWORD or ~/.pgpass)", "28P01");
     }
     if (last_state == CONNECTION_SSL_STARTUP || last_state == CONNECTION_GSS_STARTUP) {
-      return ReplicationError::fatal("TLS negotiation failed: " + msg + where);
+      if (definite_tls_failure(raw_msg)) return ReplicationError::fatal("TLS negotiation failed: " + msg + where);
+      return ReplicationError::retry("TLS negotiation failed: " + msg + where);
     }
     return ReplicationError::retry(msg + where);
+  }
+
+  // A TLS/GSS negotiation failure that retrying cannot fix: the server answered 'N' to an
+  // SSLRequest under sslmode=require/verify-*, its certificate does not verify or name the host,
+  // it refused the handshake with a TLS alert, or a local certificate, key or CA file is unusable.
+  // libpq reports these with no SQLSTATE and no status of their own, so its message text is the
+  // last resort here. The text is untranslated because the program never calls setlocale() (it
+  // keeps the C locale); a library user under a translated locale gets retryable instead.
+  // A cut connection reads "server closed the connection unexpectedly", "SSL SYSCALL error: EOF
+  // detected", "unexpected eof while reading", "server sent an error response during SSL
+  // exchange" (libpq 15.9+ no longer reads that error), ...: none of these match.
+  static bool definite_tls_failure(std::string_view libpq_message) noexcept {
+    static constexpr std::string_view definite[] = {
+        "but SSL was required",       // 'N' to SSLRequest, sslmode require / verify-ca / verify-full
+        "but it was required",        // the same for gssencmode=require
+        "certificate verify failed",  // OpenSSL: the chain does not verify against sslrootcert
+        "does not match host name",   // verify-full: the certificate names another host
+        "host name must be specified",
+        "from server certificate",    // no usable name in the certificate
+        "SSL certificate's",          // ... missing or malformed name entries
+        "certificate file",           // sslrootcert / sslcert missing or unreadable
+        "private key file",           // sslkey missing, unreadable, too open, or not the cert's
+        "private SSL key",            // sslkey from an engine
+        "SSL engine",
+        "SSL protocol version",       // ssl_min/max_protocol_version invalid or unsupported
+        " alert ",                    // OpenSSL: the server sent an alert ("tlsv1 alert unknown ca", ...)
+    };
+    for (std::string_view d : definite) {
+      if (libpq_message.find(d) != std::string_view::npos) return true;
+    }
+    return false;
   }
 
   Result<std::string, ReplicationError> escape(std::string_view s, char* (*fn)(PGconn*, const char*, size_t),
