@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the real-server corpus tests/data/*.stream: a workload that makes PostgreSQL 15 emit
 # every pgoutput message type, captured with //tools:capture (one slot and file per protocol setup).
-# Usage: scripts/with_postgres.sh scripts/capture_corpus.sh [OUTDIR]   (default tests/data)
+# Against a 16+ server it captures only streaming_v4.stream (protocol 4, streaming=parallel), so the
+# 15 corpus stays from 15. Both runs:
+#   scripts/with_postgres.sh scripts/capture_corpus.sh [OUTDIR]   (default tests/data)
+#   REPLICATOR_PG_BIN=$(scripts/install_pg_majors.sh 16 | cut -d' ' -f2) scripts/with_postgres.sh scripts/capture_corpus.sh
 #   CAPTURE=/path/to/capture to skip the bazel build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +62,38 @@ CREATE PUBLICATION pub_2pc FOR TABLE t_2pc;
 SELECT pg_replication_origin_create('corpus_origin');
 SQL
 
+# The same large-transaction workload for protocol 2 (streaming.stream) and protocol 4 (streaming_v4.stream).
+streaming_workload() {
+  sql >/dev/null <<'SQL'
+BEGIN;
+INSERT INTO t_stream SELECT g, 'x' FROM generate_series(1, 1000) g;
+COMMIT;
+INSERT INTO t_stream VALUES (-1, 'small');
+BEGIN;
+INSERT INTO t_stream SELECT g, 'rolled back' FROM generate_series(1, 1000) g;
+ROLLBACK;
+BEGIN;
+INSERT INTO t_stream SELECT g, 'kept' FROM generate_series(1, 300) g;
+SAVEPOINT s1;
+INSERT INTO t_stream SELECT g, 'rolled back to savepoint' FROM generate_series(1, 1000) g;
+ROLLBACK TO SAVEPOINT s1;
+INSERT INTO t_stream VALUES (-2, 'after savepoint');
+COMMIT;
+SQL
+}
+
+MAJOR=$(psql -XAtq -c "SELECT current_setting('server_version_num')::int / 10000")
+if ((MAJOR >= 16)); then
+  # --- streaming_v4.stream: protocol 4, streaming=parallel: Stream Abort carries abort LSN and time ---
+  new_slot corpus_streaming_v4
+  streaming_workload
+  capture streaming_v4.stream corpus_streaming_v4 --option proto_version=4 --option publication_names=pub_stream \
+    --option streaming=parallel
+  psql -X -q -d postgres -c "DROP DATABASE $DB"
+  ls -l "$OUT"/streaming_v4.stream >&2
+  exit 0
+fi
+
 # --- basic.stream: protocol 1, messages, every replica identity, TOAST, TRUNCATE, Origin ---
 new_slot corpus_basic
 sql >/dev/null <<'SQL'
@@ -111,22 +146,7 @@ capture binary.stream corpus_binary --option proto_version=1 --option publicatio
 
 # --- streaming.stream: protocol 2, streaming=on, logical_decoding_work_mem = 64kB ---
 new_slot corpus_streaming
-sql >/dev/null <<'SQL'
-BEGIN;
-INSERT INTO t_stream SELECT g, 'x' FROM generate_series(1, 1000) g;
-COMMIT;
-INSERT INTO t_stream VALUES (-1, 'small');
-BEGIN;
-INSERT INTO t_stream SELECT g, 'rolled back' FROM generate_series(1, 1000) g;
-ROLLBACK;
-BEGIN;
-INSERT INTO t_stream SELECT g, 'kept' FROM generate_series(1, 300) g;
-SAVEPOINT s1;
-INSERT INTO t_stream SELECT g, 'rolled back to savepoint' FROM generate_series(1, 1000) g;
-ROLLBACK TO SAVEPOINT s1;
-INSERT INTO t_stream VALUES (-2, 'after savepoint');
-COMMIT;
-SQL
+streaming_workload
 capture streaming.stream corpus_streaming --option proto_version=2 --option publication_names=pub_stream \
   --option streaming=on
 

@@ -71,6 +71,21 @@ std::string_view to_string(SnapshotMode mode) noexcept {
   }
   return "?";
 }
+std::string_view to_string(Streaming mode) noexcept {
+  switch (mode) {
+    case Streaming::off: return "false";
+    case Streaming::on: return "true";
+    case Streaming::parallel: return "parallel";
+  }
+  return "?";
+}
+std::string_view to_string(Origin origin) noexcept {
+  switch (origin) {
+    case Origin::any: return "any";
+    case Origin::none: return "none";
+  }
+  return "?";
+}
 std::string_view to_string(LogLevel level) noexcept {
   switch (level) {
     case LogLevel::debug: return "debug";
@@ -253,6 +268,21 @@ Apply lsn_key(Lsn Config::*member) {
   };
 }
 
+// streaming: a bool (on/off) or "parallel".
+Apply streaming_key() {
+  return [](Config& c, const RawValue& v) -> std::optional<std::string> {
+    if (auto e = need_scalar(v, "true, false or parallel")) return e;
+    if (lower(trim(v.text)) == "parallel") {
+      c.streaming = Streaming::parallel;
+      return std::nullopt;
+    }
+    const auto b = parse_bool(v.text);
+    if (!b) return "must be true, false or parallel, got " + quoted(v.text);
+    c.streaming = *b ? Streaming::on : Streaming::off;
+    return std::nullopt;
+  };
+}
+
 std::string show_list(const std::vector<std::string>& items) {
   std::string out = "[";
   for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
@@ -301,6 +331,9 @@ const std::vector<KeyDef>& key_table() {
         bool_key(&Config::drop_slot_on_exit), [](const Config& c) { return show_bool(c.drop_slot_on_exit); });
     add({"postgresql_temp_slot", "bool", "false", "use a TEMPORARY slot (gone when the connection ends)"},
         bool_key(&Config::temp_slot), [](const Config& c) { return show_bool(c.temp_slot); });
+    add({"postgresql_failover_slot", "bool", "false",
+         "create the slot as a failover slot, synced to standbys (PostgreSQL 17+; an existing slot is altered)"},
+        bool_key(&Config::failover_slot), [](const Config& c) { return show_bool(c.failover_slot); });
     add({"postgresql_connect_timeout_s", "integer 1-3600", "10", "libpq connect_timeout"},
         int_key(&Config::connect_timeout_s, 1, 3600), [](const Config& c) { return std::to_string(c.connect_timeout_s); });
 
@@ -310,10 +343,16 @@ const std::vector<KeyDef>& key_table() {
         [](const Config& c) { return show_bool(c.binary); });
     add({"messages", "bool", "false", "pgoutput logical decoding messages (pg_logical_emit_message)"},
         bool_key(&Config::messages), [](const Config& c) { return show_bool(c.messages); });
-    add({"streaming", "bool", "false", "stream large in-progress transactions (proto_version >= 2)"},
-        bool_key(&Config::streaming), [](const Config& c) { return show_bool(c.streaming); });
+    add({"streaming", "bool|parallel", "false",
+         "stream large in-progress transactions (proto_version >= 2; parallel: proto_version 4, PostgreSQL 16+)"},
+        streaming_key(), [](const Config& c) { return std::string(to_string(c.streaming)); });
     add({"two_phase", "bool", "false", "decode prepared transactions (proto_version >= 3)"}, bool_key(&Config::two_phase),
         [](const Config& c) { return show_bool(c.two_phase); });
+    add({"origin", "any|none", "any",
+         "none: only changes without a replication origin, e.g. not those replayed by another replicator (PostgreSQL 16+)"},
+        enum_key(&Config::origin, std::vector<std::pair<std::string_view, Origin>>{{"any", Origin::any},
+                                                                                  {"none", Origin::none}}),
+        [](const Config& c) { return std::string(to_string(c.origin)); });
 
     add({"position_store", "memory|file|postgresql", "memory", "where the confirmed position is saved"},
         enum_key(&Config::position_store, std::vector<std::pair<std::string_view, PositionStoreKind>>{
@@ -547,7 +586,11 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
     return err("postgresql_plugin_name", "wal2json is not supported yet; use pgoutput (the only supported plugin)");
   if (c.plugin_name != "pgoutput")
     return err("postgresql_plugin_name", "unknown output plugin " + quoted(c.plugin_name) + "; only pgoutput is supported");
-  if (c.streaming && c.proto_version < 2) return err("streaming", "needs proto_version 2 or higher");
+  if (c.streaming == Streaming::on && c.proto_version < 2) return err("streaming", "needs proto_version 2 or higher");
+  if (c.streaming == Streaming::parallel && c.proto_version < 4)
+    return err("streaming", "parallel needs proto_version 4 (PostgreSQL 16 or later)");
+  if (c.failover_slot && c.temp_slot)
+    return err("postgresql_failover_slot", "a temporary slot cannot be a failover slot (postgresql_temp_slot is true)");
   if (c.two_phase && c.proto_version < 3) return err("two_phase", "needs proto_version 3 or higher");
   if (c.temp_slot && !c.create_slot)
     return err("postgresql_temp_slot", "a temporary slot is created on every start; postgresql_create_slot must be true");
@@ -790,7 +833,7 @@ Result<CommandLine, ConfigError> parse_command_line(int argc, const char* const*
     if (!def) return ConfigError{"--" + name, unknown_key_message(key, true), "command line"};
     if (!value) {
       // A bare boolean flag means true; other flags take the next argument.
-      if (def->info.type == std::string_view("bool")) {
+      if (def->info.type.substr(0, 4) == "bool") {  // "bool", "bool|parallel"
         value = "true";
       } else {
         if (i + 1 >= argc) return ConfigError{key, "flag " + flag_name(key) + " needs a value", "command line"};

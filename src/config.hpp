@@ -30,6 +30,10 @@ enum class UnchangedToast : std::uint8_t { marker, omit, from_old };  // docs/va
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
 // Initial snapshot (docs/snapshot.md): copy existing rows when the slot is created, never, or copy and exit.
 enum class SnapshotMode : std::uint8_t { initial, never, initial_only };
+// pgoutput streaming: off, on (proto_version 2+), parallel (proto_version 4, PostgreSQL 16+).
+enum class Streaming : std::uint8_t { off, on, parallel };
+// pgoutput origin (PostgreSQL 16+): none streams only changes without a replication origin.
+enum class Origin : std::uint8_t { any, none };
 
 std::string_view to_string(SslMode mode) noexcept;  // libpq's spelling: "verify-ca"
 std::string_view to_string(PositionStoreKind kind) noexcept;
@@ -38,6 +42,8 @@ std::string_view to_string(SinkFormat format) noexcept;
 std::string_view to_string(UnchangedToast mode) noexcept;
 std::string_view to_string(LogLevel level) noexcept;
 std::string_view to_string(SnapshotMode mode) noexcept;
+std::string_view to_string(Streaming mode) noexcept;
+std::string_view to_string(Origin origin) noexcept;
 
 // The validated configuration. Defaults here are the documented defaults.
 struct Config {
@@ -58,14 +64,16 @@ struct Config {
   bool create_slot = true;
   bool drop_slot_on_exit = false;
   bool temp_slot = false;
+  bool failover_slot = false;  // PostgreSQL 17+: CREATE_REPLICATION_SLOT ... (FAILOVER true)
   int connect_timeout_s = 10;
 
   // pgoutput options.
   int proto_version = 1;
   bool binary = false;
   bool messages = false;
-  bool streaming = false;
+  Streaming streaming = Streaming::off;
   bool two_phase = false;
+  Origin origin = Origin::any;
 
   // Position store.
   PositionStoreKind position_store = PositionStoreKind::memory;

@@ -82,8 +82,12 @@ LibpqTransportOptions transport_options(const Config& c) {
   o.proto_version = c.proto_version;
   o.binary = c.binary;
   o.messages = c.messages;
-  o.streaming = c.streaming ? StreamingMode::on : StreamingMode::off;
+  o.streaming = c.streaming == Streaming::parallel ? StreamingMode::parallel
+                : c.streaming == Streaming::on     ? StreamingMode::on
+                                                   : StreamingMode::off;
   o.two_phase = c.two_phase;
+  o.origin = c.origin == Origin::none ? OriginFilter::none : OriginFilter::any;
+  o.failover_slot = c.failover_slot;
   o.create_slot = c.create_slot || c.temp_slot;
   o.temporary_slot = c.temp_slot;
   o.drop_slot_on_exit = c.drop_slot_on_exit;

@@ -12,8 +12,9 @@
 
 namespace replicator::test {
 
+// streaming_v4.stream comes from PostgreSQL 16 (protocol 4, streaming=parallel), the rest from 15.
 inline constexpr const char* kCorpusFiles[] = {"basic.stream", "binary.stream", "streaming.stream",
-                                               "two_phase.stream"};
+                                               "two_phase.stream", "streaming_v4.stream"};
 
 // A file of the workspace in the test's runfiles (e.g. "tools/decode"). Bazel runs a test in its
 // runfiles root; TEST_SRCDIR/TEST_WORKSPACE name it when it does not.

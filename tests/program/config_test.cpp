@@ -122,7 +122,7 @@ TEST_CASE("every key parses from the file") {
   CHECK(c.proto_version == 3);
   CHECK(c.binary);
   CHECK(c.messages);
-  CHECK(c.streaming);
+  CHECK(c.streaming == Streaming::on);
   CHECK(c.two_phase);
   CHECK(c.position_store == PositionStoreKind::postgresql);
   CHECK(c.position_table == "cdc.positions");
@@ -452,4 +452,32 @@ TEST_CASE("without any config file, a missing key says so") {
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().key == "postgresql_database");
   CHECK(r.error().message.find("no config file was given (replicator --config FILE)") != std::string::npos);
+}
+
+TEST_CASE("version-dependent keys: streaming parallel, origin, postgresql_failover_slot") {
+  const Config d = load_ok(kMinimal);
+  CHECK(d.streaming == Streaming::off);
+  CHECK(d.origin == Origin::any);
+  CHECK_FALSE(d.failover_slot);
+  const Config c = load_ok(std::string(kMinimal) +
+                           "proto_version: 4\nstreaming: parallel\norigin: none\npostgresql_failover_slot: true\n");
+  CHECK(c.streaming == Streaming::parallel);
+  CHECK(c.origin == Origin::none);
+  CHECK(c.failover_slot);
+  CHECK(load_ok(std::string(kMinimal) + "proto_version: 2\nstreaming: on\n").streaming == Streaming::on);
+  CHECK(load_ok(std::string(kMinimal) + "streaming: off\n").streaming == Streaming::off);
+  CHECK(describe_config(c).find("streaming: parallel\n") != std::string::npos);
+  CHECK(describe_config(c).find("origin: none\n") != std::string::npos);
+  CHECK(describe_config(c).find("postgresql_failover_slot: true\n") != std::string::npos);
+
+  CHECK(load_err(std::string(kMinimal) + "proto_version: 3\nstreaming: parallel\n").key == "streaming");
+  CHECK(load_err(std::string(kMinimal) + "streaming: sometimes\n").message.find("true, false or parallel") !=
+        std::string::npos);
+  CHECK(load_err(std::string(kMinimal) + "origin: local\n").key == "origin");
+  CHECK(load_err(std::string(kMinimal) + "postgresql_temp_slot: true\npostgresql_failover_slot: true\n").key ==
+        "postgresql_failover_slot");
+  // A bare flag of a bool|parallel key still means true.
+  const Config f = load_ok(kMinimal, {}, args({"--proto-version=2", "--streaming", "--origin=none"}));
+  CHECK(f.streaming == Streaming::on);
+  CHECK(f.origin == Origin::none);
 }

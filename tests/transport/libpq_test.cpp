@@ -163,7 +163,7 @@ TEST_CASE("transport options are checked against each other and the server versi
   fails(150020, "two_phase needs proto_version 3");
   o.two_phase = false;
   o.origin = OriginFilter::none;
-  fails(150020, "origin = none needs PostgreSQL 16");
+  fails(150020, "origin: none needs PostgreSQL 16");
   o.origin = OriginFilter::any;
   o.publication_names.clear();
   fails(150020, "publication");

@@ -46,7 +46,8 @@ struct LibpqTransportOptions {
   bool messages = false;
   StreamingMode streaming = StreamingMode::off;
   bool two_phase = false;  // decode prepared transactions (proto 3+); also creates the slot with TWO_PHASE
-  OriginFilter origin = OriginFilter::any;
+  OriginFilter origin = OriginFilter::any;  // none needs PostgreSQL 16; any is every server's behaviour (not sent)
+  bool failover_slot = false;  // create the slot with FAILOVER (or ALTER an existing one), PostgreSQL 17+
 
   bool create_slot = true;         // create the slot when missing (otherwise a fatal error saying how)
   bool temporary_slot = false;     // TEMPORARY slot on the streaming connection (always created)
@@ -69,7 +70,19 @@ struct LibpqTransportOptions {
       return ReplicationError::fatal("invalid publication name \"" + detail::printable(p) + "\" (1-63 bytes)", "42602");
     }
   }
+  if (auto st = check_supported_server(server_version); !st) return st;
   const std::string server = "PostgreSQL " + format_server_version(server_version);
+  // Before the protocol check: on 14, two_phase would otherwise surface as "proto_version 3 needs 15".
+  if (o.two_phase) {
+    if (auto st = check_two_phase_supported(server_version); !st) return st;
+  }
+  if (o.failover_slot) {
+    if (auto st = check_failover_supported(server_version); !st) return st;
+    if (o.temporary_slot) {
+      return ReplicationError::fatal("postgresql_failover_slot: a temporary slot cannot be a failover slot "
+                                     "(set postgresql_temp_slot: false)", "22023");
+    }
+  }
   if (o.proto_version < 1 || o.proto_version > 4) {
     return ReplicationError::fatal("proto_version must be 1, 2, 3 or 4 (got " + std::to_string(o.proto_version) + ")",
                                    "22023");
@@ -95,7 +108,8 @@ struct LibpqTransportOptions {
                                    server, "22023");
   }
   if (o.origin == OriginFilter::none && server_version < 160000) {
-    return ReplicationError::fatal("origin = none needs PostgreSQL 16 or later; the server is " + server, "22023");
+    return ReplicationError::fatal("origin: none needs PostgreSQL 16 or later (older servers stream changes of every "
+                                   "origin); the server is " + server + "; remove origin or set it to any", "22023");
   }
   if (o.status_interval.count() <= 0) return ReplicationError::fatal("status_interval must be positive", "22023");
   if (o.silence_timeout.count() < 0) return ReplicationError::fatal("silence_timeout must be >= 0", "22023");
@@ -178,6 +192,7 @@ class LibpqTransport {
     so.create_if_missing = options_.create_slot;
     so.temporary = options_.temporary_slot;
     so.two_phase = options_.two_phase;
+    so.failover = options_.failover_slot;
     auto slot = ensure_slot(*mgmt, *repl, so, id->dbname);
     if (!slot) return slot.error();
 
@@ -214,7 +229,8 @@ class LibpqTransport {
     const std::string sql = build_start_replication_command(options_, lsn);
     PgResult res(PQexec(repl_.get(), sql.c_str()));
     if (!res.get() || PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
-      return repl_.error_from_result(res.get(), "START_REPLICATION on slot \"" + options_.slot_name + "\"");
+      auto error = repl_.error_from_result(res.get(), "START_REPLICATION on slot \"" + options_.slot_name + "\"");
+      return invalidated_slot_error().value_or(std::move(error));
     }
     if (PQsetnonblocking(repl_.get(), 1) != 0) return repl_.connection_error("switching to non-blocking mode");
     streaming_ = true;
@@ -390,6 +406,15 @@ class LibpqTransport {
     std::uint64_t v = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     return ec == std::errc{} && end == s.data() + s.size() ? v : 0;
+  }
+
+  // After START_REPLICATION failed: when the slot was invalidated (between open()'s check and the
+  // command, or while we were away), the server's reason is what the user needs, not its wording.
+  [[nodiscard]] std::optional<ReplicationError> invalidated_slot_error() {
+    if (!mgmt_.is_open()) return std::nullopt;
+    auto found = find_slot(mgmt_, options_.slot_name);
+    if (!found || !found->has_value() || slot_invalidation(**found).empty()) return std::nullopt;
+    return slot_invalidated_error(**found);
   }
 
   // The position a reconnect resumes from: the stored one, or what was reported as flushed.

@@ -30,6 +30,9 @@ struct SlotOptions {
   bool create_if_missing = true;
   bool temporary = false;  // dropped by the server when the replication connection closes
   bool two_phase = false;  // decode PREPARE TRANSACTION (needs PostgreSQL 15)
+  // A failover slot (PostgreSQL 17+): synced to standbys (sync_replication_slots), so streaming can
+  // go on from a promoted standby. An existing slot without it is switched on with ALTER_REPLICATION_SLOT.
+  bool failover = false;
   SnapshotAction snapshot = SnapshotAction::nothing;
 };
 
@@ -47,7 +50,40 @@ struct SlotInfo {
   Lsn confirmed_flush;        // the server's confirmed_flush_lsn (created: the consistent point)
   Lsn restart_lsn;
   std::string wal_status;     // reserved / extended / unreserved / lost ("" when created here)
+  bool failover = false;      // PostgreSQL 17+
+  // Why the server invalidated the slot (PostgreSQL 17+: wal_removed, rows_removed,
+  // wal_level_insufficient; 18: idle_timeout); "" when valid or on older servers (see wal_status).
+  std::string invalidation_reason;
 };
+
+// The majors this library is built and tested against (logical replication source).
+inline constexpr int kMinSupportedMajor = 14;
+inline constexpr int kMaxTestedMajor = 18;
+
+// The replication source must be PostgreSQL 14 or later: 13 and older lack pgoutput's binary and
+// messages options, streaming and the slot columns the checks read. Checked where a source
+// connection is first used for replication (transport open, slot creation), not for every connection.
+[[nodiscard]] inline Status check_supported_server(int server_version) {
+  if (server_version >= kMinSupportedMajor * 10000) return ok_status();
+  return ReplicationError::fatal("PostgreSQL " + format_server_version(server_version) +
+                                 " is not supported as a replication source: replicator supports PostgreSQL " +
+                                 std::to_string(kMinSupportedMajor) + " to " + std::to_string(kMaxTestedMajor) +
+                                 "; upgrade the server", "0A000");
+}
+
+// Feature checks shared by slot creation and the transport, each naming the config key.
+[[nodiscard]] inline Status check_two_phase_supported(int server_version) {
+  if (server_version >= 150000) return ok_status();
+  return ReplicationError::fatal("two_phase: pgoutput on PostgreSQL " + format_server_version(server_version) +
+                                 " cannot decode prepared transactions (two_phase needs PostgreSQL 15 or later); "
+                                 "set two_phase: false", "0A000");
+}
+[[nodiscard]] inline Status check_failover_supported(int server_version) {
+  if (server_version >= 170000) return ok_status();
+  return ReplicationError::fatal("postgresql_failover_slot: failover slots need PostgreSQL 17 or later; the server is "
+                                 "PostgreSQL " + format_server_version(server_version) +
+                                 "; set postgresql_failover_slot: false", "0A000");
+}
 
 // The server's rule (ReplicationSlotValidateName): 1-63 characters of a-z, 0-9 and '_'.
 // Checked before any SQL is sent, so a name can never inject anything.
@@ -79,12 +115,13 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
                                                                                 std::string_view name) {
   if (auto st = validate_slot_name(name); !st) return st.error();
   const std::string params[] = {std::string(name)};
-  // wal_status appeared in PostgreSQL 13, two_phase in 14.
+  // wal_status appeared in PostgreSQL 13, two_phase in 14, failover and invalidation_reason in 17.
   const int version = conn.server_version();
   const std::string sql = std::string("SELECT slot_name, plugin, slot_type, database, temporary, active, active_pid, "
                                       "confirmed_flush_lsn, restart_lsn, ") +
                           (version >= 130000 ? "wal_status, " : "NULL, ") +
-                          (version >= 140000 ? "two_phase " : "false ") +
+                          (version >= 140000 ? "two_phase, " : "false, ") +
+                          (version >= 170000 ? "failover, invalidation_reason " : "false, NULL ") +
                           "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
   auto res = conn.exec_params(sql, params, "looking up replication slot \"" + std::string(name) + "\"");
   if (!res) return res.error();
@@ -101,7 +138,31 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
   s.restart_lsn = detail::lsn_or_zero(res->get(0, 8));
   s.wal_status = std::string(res->value(0, 9));
   s.two_phase = res->value(0, 10) == "t";
+  s.failover = res->value(0, 11) == "t";
+  s.invalidation_reason = std::string(res->value(0, 12));
   return std::optional<SlotInfo>{std::move(s)};
+}
+
+// Why a slot can no longer be streamed from: the server's invalidation_reason (17+) or, on older
+// servers, wal_status = lost. "" while the slot is usable.
+[[nodiscard]] inline std::string slot_invalidation(const SlotInfo& s) {
+  if (!s.invalidation_reason.empty()) return "invalidation_reason = " + detail::printable(s.invalidation_reason);
+  if (s.wal_status == "lost") return "wal_status = lost";
+  return {};
+}
+
+// What an invalidated slot's fatal error says: the reason and what to do.
+[[nodiscard]] inline ReplicationError slot_invalidated_error(const SlotInfo& s) {
+  const std::string& r = s.invalidation_reason;
+  std::string why = r == "wal_removed"            ? "the server removed WAL it still needed (max_slot_wal_keep_size)"
+                    : r == "rows_removed"           ? "rows it still needed were removed (a conflict on a standby)"
+                    : r == "wal_level_insufficient" ? "wal_level on the primary is below logical"
+                    : r == "idle_timeout"           ? "it was inactive longer than idle_replication_slot_timeout"
+                    : r.empty()                     ? "the server removed WAL it still needed"
+                                                    : "of " + detail::printable(r);
+  return ReplicationError::fatal("replication slot \"" + s.name + "\" is invalidated (" + slot_invalidation(s) +
+                                 "): " + why + ", so changes were lost. Drop and re-create the slot and re-sync "
+                                 "the target", "55000");
 }
 
 // CREATE_REPLICATION_SLOT on the replication connection that will stream (required for
@@ -115,9 +176,15 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
     return ReplicationError::fatal("invalid output plugin name");
   }
   const int version = repl.server_version();
-  if (opts.two_phase && version < 150000) {
-    return ReplicationError::fatal("two-phase replication slots need PostgreSQL 15 or later (server is " +
-                                   format_server_version(version) + ")");
+  if (auto st = check_supported_server(version); !st) return st.error();
+  if (opts.two_phase) {
+    if (auto st = check_two_phase_supported(version); !st) return st.error();
+  }
+  if (opts.failover) {
+    if (auto st = check_failover_supported(version); !st) return st.error();
+    if (opts.temporary) {
+      return ReplicationError::fatal("postgresql_failover_slot: a temporary slot cannot be a failover slot", "22023");
+    }
   }
   std::string sql = "CREATE_REPLICATION_SLOT " + detail::quote_ident_plain(opts.name);
   if (opts.temporary) sql += " TEMPORARY";
@@ -126,6 +193,7 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
   if (version >= 150000) {  // PostgreSQL 15 option list
     sql += exporting ? " (SNAPSHOT 'export'" : " (SNAPSHOT 'nothing'";
     if (opts.two_phase) sql += ", TWO_PHASE true";
+    if (opts.failover) sql += ", FAILOVER true";  // 17+, checked above
     sql += ')';
   } else {  // the older keyword syntax
     sql += exporting ? " EXPORT_SNAPSHOT" : " NOEXPORT_SNAPSHOT";
@@ -145,6 +213,7 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
   s.plugin = std::string(res->value(0, 3));
   s.temporary = opts.temporary;
   s.two_phase = opts.two_phase;
+  s.failover = opts.failover;
   s.created = true;
   return s;
 }
@@ -162,6 +231,20 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
   return ok_status();
 }
 
+// ALTER_REPLICATION_SLOT "name" (FAILOVER true|false), PostgreSQL 17+.
+[[nodiscard]] inline Status alter_slot_failover(PgConnection& repl, std::string_view name, bool failover) {
+  if (auto st = validate_slot_name(name); !st) return st.error();
+  if (repl.kind() != ConnectionKind::replication) {
+    return ReplicationError::fatal("ALTER_REPLICATION_SLOT needs a replication connection");
+  }
+  if (auto st = check_failover_supported(repl.server_version()); !st) return st.error();
+  const std::string sql = "ALTER_REPLICATION_SLOT " + detail::quote_ident_plain(name) + " (FAILOVER " +
+                          (failover ? "true" : "false") + ")";
+  auto res = repl.exec(sql, "setting FAILOVER on replication slot \"" + std::string(name) + "\"");
+  if (!res) return res.error();
+  return ok_status();
+}
+
 // Reuses the slot when it exists (it must be logical, use opts.plugin, belong to `database` and
 // still have its WAL); creates it on `repl` when missing and allowed. Temporary slots are always
 // created. Every mismatch is a fatal error saying what to do.
@@ -169,6 +252,7 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
                                                                    const SlotOptions& opts,
                                                                    std::string_view database) {
   if (auto st = validate_slot_name(opts.name); !st) return st.error();
+  if (auto st = check_supported_server(repl.server_version()); !st) return st.error();
   auto found = find_slot(mgmt, opts.name);
   if (!found) return found.error();
   const std::string q = "\"" + opts.name + "\"";
@@ -179,7 +263,7 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
         "SELECT pg_create_logical_replication_slot('" + opts.name + "', '" + detail::printable(opts.plugin) +
         "'); or enable create_slot", "42704");
   }
-  const SlotInfo& s = **found;
+  SlotInfo& s = **found;
   if (s.temporary) {
     // Only its owner session can use a temporary slot, and it goes away when that session ends
     // (also our own previous session, shortly after a reconnect): retry.
@@ -201,10 +285,11 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
                                    "\", not \"" + detail::printable(database) +
                                    "\"; slots are per database: use another slot name", "42710");
   }
-  if (s.wal_status == "lost") {
-    return ReplicationError::fatal("replication slot " + q + " is invalidated: the server removed WAL it still "
-                                   "needed (wal_status = lost); changes were lost. Drop and re-create the slot "
-                                   "and re-sync the target", "55000");
+  if (!slot_invalidation(s).empty()) return slot_invalidated_error(s);
+  if (opts.failover && !s.failover) {
+    // Made without FAILOVER (by an older setup, or by the initial snapshot): switch it on.
+    if (auto st = alter_slot_failover(repl, opts.name, true); !st) return st.error();
+    s.failover = true;
   }
   return s;
 }
