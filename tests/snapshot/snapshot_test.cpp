@@ -17,9 +17,11 @@
 #include <vector>
 
 #include "replicator/live.hpp"
+#include "tests/support/env_config.hpp"
 #include "tests/support/pg.hpp"
 
 using namespace replicator;
+using replicator::test::env_config;
 using namespace replicator::snapshot;
 using namespace std::chrono_literals;
 using test::CleanupSql;
@@ -27,16 +29,6 @@ using test::PgSession;
 using test::unique_name;
 
 namespace {
-
-ConnectionConfig env_config() {
-  REQUIRE(test::have_server());
-  ConnectionConfig cfg;
-  cfg.host = test::env_or("PGHOST");
-  cfg.port = static_cast<std::uint16_t>(std::stoi(test::env_or("PGPORT")));
-  cfg.dbname = test::env_or("PGDATABASE", "postgres");
-  cfg.user = test::env_or("PGUSER", "postgres");
-  return cfg;
-}
 
 using Values = std::map<std::string, std::optional<std::string>>;
 

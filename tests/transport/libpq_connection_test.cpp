@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 
+#include "tests/support/env_config.hpp"
 #include "tests/support/pg.hpp"
 
 using namespace replicator;
@@ -18,12 +19,7 @@ namespace {
 
 // The PG* environment of scripts/with_postgres.sh as a ConnectionConfig.
 ConnectionConfig env_config() {
-  REQUIRE(test::have_server());
-  ConnectionConfig cfg;
-  cfg.host = test::env_or("PGHOST");
-  cfg.port = static_cast<std::uint16_t>(std::stoi(test::env_or("PGPORT")));
-  cfg.dbname = test::env_or("PGDATABASE", "postgres");
-  cfg.user = test::env_or("PGUSER", "postgres");
+  ConnectionConfig cfg = test::env_config();
   cfg.connect_timeout_s = 10;
   return cfg;
 }

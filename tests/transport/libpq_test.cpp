@@ -11,26 +11,18 @@
 #include <vector>
 
 #include "replicator/pgoutput/decoder.hpp"
+#include "tests/support/env_config.hpp"
 #include "tests/support/pg.hpp"
 #include "tests/support/tcp_relay.hpp"
 
 using namespace replicator;
+using replicator::test::env_config;
 using namespace std::chrono_literals;
 using replicator::test::CleanupSql;
 using replicator::test::PgSession;
 using replicator::test::unique_name;
 
 namespace {
-
-ConnectionConfig env_config() {
-  REQUIRE(test::have_server());
-  ConnectionConfig cfg;
-  cfg.host = test::env_or("PGHOST");
-  cfg.port = static_cast<std::uint16_t>(std::stoi(test::env_or("PGPORT")));
-  cfg.dbname = test::env_or("PGDATABASE", "postgres");
-  cfg.user = test::env_or("PGUSER", "postgres");
-  return cfg;
-}
 
 CleanupSql drop_slot_later(const std::string& slot) {
   return CleanupSql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +

@@ -12,25 +12,17 @@
 
 #include "replicator/pgoutput/decoder.hpp"
 #include "replicator/transport/libpq.hpp"
+#include "tests/support/env_config.hpp"
 #include "tests/support/pg.hpp"
 
 using namespace replicator;
+using replicator::test::env_config;
 using namespace std::chrono_literals;
 using replicator::test::CleanupSql;
 using replicator::test::PgSession;
 using replicator::test::unique_name;
 
 namespace {
-
-ConnectionConfig env_config() {
-  REQUIRE(test::have_server());
-  ConnectionConfig cfg;
-  cfg.host = test::env_or("PGHOST");
-  cfg.port = static_cast<std::uint16_t>(std::stoi(test::env_or("PGPORT")));
-  cfg.dbname = test::env_or("PGDATABASE", "postgres");
-  cfg.user = test::env_or("PGUSER", "postgres");
-  return cfg;
-}
 
 // server_version_num, checked against the matrix's REPLICATOR_PG_MAJOR when it is set.
 int server_version(const PgSession& db) {
