@@ -74,7 +74,7 @@ class PrivateCluster {
     std::vector<std::string> init = {"/bin/bash", cluster_script(), "init", bin_, dir_, std::to_string(port_),
                                      "shared_buffers = 16MB"};
     for (const auto& line : options_.conf) init.push_back(line);
-    run_command(init, dir_ + "/init.log");
+    run(init, dir_ + "/init.log", RunAs::self);
     write_hba(options_.hba);
     for (const auto& [name, text] : options_.files) put_file(name, text, 0600);
     start();
@@ -259,31 +259,11 @@ class PrivateCluster {
     return "scripts/pg_cluster.sh";
   }
 
-  // Runs a command as this process (the script itself switches to the postgres OS user).
-  static void run_command(const std::vector<std::string>& argv, const std::string& log) {
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      throw std::runtime_error("private cluster: " + argv[1] + " " + argv[2] + " failed:\n" + read_text(log));
-    }
-  }
+  enum class RunAs { self, postgres };
 
-  // Runs a server tool as the postgres OS user (the server refuses root); output to `log`.
-  void run_as_postgres(const std::vector<std::string>& argv, const std::string& log) const {
+  // Runs a command with its output appended to `log`; RunAs::postgres switches to the postgres OS
+  // user when root (the server refuses root). scripts/pg_cluster.sh runs as self: it switches itself.
+  void run(const std::vector<std::string>& argv, const std::string& log, RunAs who) const {
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
@@ -292,7 +272,7 @@ class PrivateCluster {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
       }
-      if (::geteuid() == 0) {
+      if (who == RunAs::postgres && ::geteuid() == 0) {
         if (::setgroups(0, nullptr) != 0 || ::setgid(gid_) != 0 || ::setuid(uid_) != 0) ::_exit(126);
       }
       std::vector<char*> args;
@@ -304,8 +284,13 @@ class PrivateCluster {
     int st = 0;
     ::waitpid(pid, &st, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      throw std::runtime_error("private cluster: " + argv[0] + " failed:\n" + read_text(log) + "\n" + read_text(log_path()));
+      std::string what = argv[0];
+      for (std::size_t i = 1; i < argv.size() && i < 3; ++i) what += " " + argv[i];
+      throw std::runtime_error("private cluster: " + what + " failed:\n" + read_text(log) + "\n" + read_text(log_path()));
     }
+  }
+  void run_as_postgres(const std::vector<std::string>& argv, const std::string& log) const {
+    run(argv, log, RunAs::postgres);
   }
 
   PrivateClusterOptions options_;
