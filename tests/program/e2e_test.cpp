@@ -530,8 +530,10 @@ TEST_CASE("SIGKILL at random moments: no committed change is lost, the slot neve
                                   "reconnect_max_ms: 300\n"));
   // The slot must exist before the workload starts, or the first changes predate it.
   {
+    // Killed before the snapshot's consistent point is saved, the next start would redo the snapshot
+    // on a new slot, and the workload's first rows would arrive as reads: wait until it streams.
     Child first({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
-    const bool active = wait_streaming(db, slot, first);
+    const bool active = wait_streaming(db, slot, first, dir + "/err.log");
     INFO(read_file(dir + "/err.log"));
     REQUIRE(active);
     first.signal(SIGKILL);
