@@ -84,6 +84,8 @@ class PgSession {
 
   [[nodiscard]] PGconn* get() const noexcept { return conn_.get(); }
   [[nodiscard]] int backend_pid() const noexcept { return PQbackendPID(conn_.get()); }
+  // server_version_num, e.g. 150018: tests that run against every major branch on it.
+  [[nodiscard]] int server_version() const noexcept { return PQserverVersion(conn_.get()); }
 
   // Runs one or more statements; throws with the server's message on failure.
   void exec(const std::string& sql) const { (void)query(sql); }

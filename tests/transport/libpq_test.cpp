@@ -75,6 +75,12 @@ Seen read_transaction(LibpqTransport& t, std::chrono::seconds limit = 30s) {
                             std::string(i->new_tuple[1].text()));
     }
     if (auto* c = std::get_if<pgoutput::CommitView>(&*msg)) {
+      // PostgreSQL 14 sends every transaction of the database, empty ones too (another test's DDL
+      // on the shared server); 15+ skips them. Only a transaction with changes is the one asked for.
+      if (seen.events.size() == 1) {
+        seen.events.clear();
+        continue;
+      }
       seen.events.push_back("commit");
       seen.commit_end = c->end_lsn;
       return seen;
@@ -484,23 +490,26 @@ TEST_CASE("a connection reset while streaming is retryable") {
   CHECK_FALSE(t.streaming());
 }
 
-TEST_CASE("PostgreSQL 15 accepts every option we send: proto 3, binary, messages, streaming, two_phase") {
+TEST_CASE("the server accepts every option we send for its major: proto 2-4, binary, messages, streaming, two_phase") {
   PublishedTable pt;
+  const int version = pt.admin.server_version();
   LibpqTransportOptions o;
   o.slot_name = unique_name("slot_opts");
   o.publication_names = {pt.pub};
-  o.proto_version = 3;
+  // 14 speaks protocol 2 and has no two_phase in pgoutput (versions_test checks it is refused);
+  // 15 adds protocol 3 and two_phase; 16 protocol 4 with parallel streaming.
+  o.proto_version = version >= 160000 ? 4 : version >= 150000 ? 3 : 2;
   o.binary = true;
   o.messages = true;
-  o.streaming = StreamingMode::on;
-  o.two_phase = true;
+  o.streaming = version >= 160000 ? StreamingMode::parallel : StreamingMode::on;
+  o.two_phase = version >= 150000;
   o.temporary_slot = true;
   LibpqTransport t(env_config(), o);
   if (auto id = t.open(); !id) {
     FAIL(id.error().message);
   }
-  if (t.server_version() < 150000) return;
-  REQUIRE(t.start(Lsn{}));
+  REQUIRE(t.server_version() == version);
+  if (auto st = t.start(Lsn{}); !st) FAIL(st.error().message);
   pt.admin.exec("BEGIN; SELECT pg_logical_emit_message(true, 'replicator_test', 'hello'); INSERT INTO " + pt.table +
                 " VALUES (42, 'binary'); COMMIT");
   pgoutput::PgOutputDecoder decoder;

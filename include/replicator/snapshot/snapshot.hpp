@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -121,6 +122,34 @@ inline bool plausible_snapshot_name(std::string_view s) noexcept {
     if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f') || c == '-')) return false;
   return true;
 }
+
+// Cancels the query running on `conn` once `stop` is set, for as long as it lives. The listing
+// waits for table locks too: from PostgreSQL 16, pg_publication_tables opens every published table.
+class CancelOnStop {
+ public:
+  CancelOnStop(PGconn* conn, const std::atomic<bool>& stop)
+      : cancel_(PQgetCancel(conn)), watcher_([this, &stop](std::stop_token done) {
+          while (!done.stop_requested()) {
+            if (stop.load()) {
+              char err[256];
+              if (cancel_ != nullptr) (void)PQcancel(cancel_, err, sizeof err);
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }) {}
+  CancelOnStop(const CancelOnStop&) = delete;
+  CancelOnStop& operator=(const CancelOnStop&) = delete;
+  ~CancelOnStop() {
+    watcher_.request_stop();
+    watcher_.join();  // before the handle it uses is freed
+    if (cancel_ != nullptr) PQfreeCancel(cancel_);
+  }
+
+ private:
+  PGcancel* cancel_;
+  std::jthread watcher_;
+};
 
 // One copy connection inside a REPEATABLE READ transaction that imported the snapshot.
 inline Result<PgConnection, ReplicationError> open_snapshot_connection(const ConnectionConfig& cfg,
@@ -229,7 +258,11 @@ template <class Sink>
   auto first = detail::open_snapshot_connection(cfg, snapshot_name);
   if (!first) return first.error();
   conns.push_back(std::move(*first));
-  auto listed = list_snapshot_tables(conns.front(), o.publication_names, o.tables);
+  auto listed = [&] {
+    detail::CancelOnStop cancel_on_stop(conns.front().get(), stop);
+    return list_snapshot_tables(conns.front(), o.publication_names, o.tables);
+  }();
+  if (stop.load()) return ReplicationError::retry("snapshot interrupted by a stop request");
   if (!listed) return listed.error();
   std::vector<SnapshotTable> tables = std::move(*listed);
   // Biggest first, so one large table does not start last and run alone.

@@ -139,7 +139,12 @@ inline std::int64_t to_int64(std::string_view s) {
         "((cl.relreplident = 'd' AND i.indisprimary) OR (cl.relreplident = 'i' AND i.indisreplident))) END "
         "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class cl ON cl.oid = a.attrelid "
         "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped" +
-            std::string(conn.server_version() >= 120000 ? " AND a.attgenerated = ''" : "") +
+            // Generated columns are not replicated, except stored ones on 18+ where the publication
+            // publishes them (publish_generated_columns = stored, or named in its column list): then
+            // attnames lists them and the stream sends them, so the copy has them too.
+            std::string(conn.server_version() >= 180000   ? " AND a.attgenerated IN ('', 's')"
+                        : conn.server_version() >= 120000 ? " AND a.attgenerated = ''"
+                                                          : "") +
             " AND (NOT $2::bool OR a.attname = ANY($3::name[])) ORDER BY a.attnum",
         col_params, "snapshot: reading the columns of " + t.quoted_name());
     if (!c) return c.error();
