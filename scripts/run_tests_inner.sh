@@ -23,9 +23,9 @@ run_stage "bazel test (tests tagged no_asan: crash, restart and failure-injectio
 # The version matrix: the tests tagged pg_matrix (live transport, slots, snapshot, the program end to
 # end) again against every other major, reusing the ASan build (only the server changes). Majors come
 # from scripts/install_pg_majors.sh (npm builds, installed once by scripts/test.sh).
-# Opt-in until the pg_matrix tests pass on every major (docs/versions.md lists what fails): REPLICATOR_PG_MAJORS="14 16 17 18".
+# On by default; REPLICATOR_PG_MAJORS="16 18" narrows it, REPLICATOR_PG_MAJORS=none skips it.
 majors_ran="$REPLICATOR_PG_MAJOR"
-for major in ${REPLICATOR_PG_MAJORS:-none}; do
+for major in ${REPLICATOR_PG_MAJORS:-14 16 17 18}; do
   [[ $major == none || $major == "$REPLICATOR_PG_MAJOR" ]] && continue
   if ! bin=$(scripts/install_pg_majors.sh "$major" 2>>"$LOG" | cut -d' ' -f2) || [[ -z $bin ]]; then
     echo "PostgreSQL $major: not installed (scripts/install_pg_majors.sh $major failed)" | tee -a "$LOG" >&2

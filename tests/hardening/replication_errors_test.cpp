@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -91,6 +92,42 @@ std::string wal_status(const PrivateCluster& pg, const std::string& slot) {
   return pg.sql("SELECT coalesce(wal_status, 'null') FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
 }
 
+// Makes the server throw away WAL `slot` still needs (max_slot_wal_keep_size = 1MB) until it is lost.
+void lose_wal(const PrivateCluster& pg, const std::string& table, const std::string& slot) {
+  for (int round = 0; round < 10 && wal_status(pg, slot) != "lost"; ++round) {
+    pg.sql("INSERT INTO " + table + " SELECT g, 'filler' FROM generate_series(" + std::to_string(100 + round * 1000) +
+           ", " + std::to_string(100 + round * 1000 + 500) + ") g");
+    pg.sql("SELECT pg_switch_wal()");
+    pg.sql("CHECKPOINT");
+    std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(wal_status(pg, slot) == "lost");
+}
+
+std::string invalidation_reason(const PrivateCluster& pg, const std::string& slot) {
+  return pg.sql("SELECT coalesce(invalidation_reason, 'null') FROM pg_replication_slots WHERE slot_name = '" + slot +
+                "'");
+}
+
+// The program started on an invalidated slot: exit 1 and one error line, which is returned.
+std::string fatal_line_for(const PrivateCluster& pg, const std::string& slot, const std::string& pub) {
+  const auto r = run_program(program_config(private_target(pg), slot, pub), scratch_dir("invalidated"));
+  INFO(r.err);
+  REQUIRE(r.code == 1);
+  const auto errors = error_lines(r.err);
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], Catch::Contains(slot) && Catch::Contains("sqlstate=55000") &&
+                            Catch::Contains("Drop and re-create"));
+  return errors[0];
+}
+
+const char* major_bin(const char* var) {
+  const char* bin = std::getenv(var);
+  INFO(var << " is exported by scripts/with_postgres.sh for every major scripts/install_pg_majors.sh installed");
+  REQUIRE(bin != nullptr);
+  return bin;
+}
+
 }  // namespace
 
 TEST_CASE("WAL removed before the slot read it: the slot is invalidated and resuming is a fatal, specific error") {
@@ -148,6 +185,53 @@ TEST_CASE("WAL removed before the slot read it: the slot is invalidated and resu
     CHECK(st.error().sqlstate == "55000");
     CHECK_THAT(st.error().message, Catch::Contains(idle_slot) && Catch::Contains("Drop and re-create"));
   }
+}
+
+TEST_CASE("17 and 18 name why a slot was invalidated (wal_removed; idle_timeout on 18) in the fatal line") {
+  for (const char* var : {"REPLICATOR_PG17_BIN", "REPLICATOR_PG18_BIN"}) {
+    INFO(var);
+    PrivateClusterOptions options;
+    options.bin = major_bin(var);
+    options.conf = {"max_slot_wal_keep_size = 1MB", "wal_keep_size = 0"};
+    PrivateCluster pg(options);
+    const std::string table = unique_name("t");
+    const std::string pub = unique_name("pub");
+    table_and_publication(pg, table, pub);
+    const std::string slot = unique_name("slot_walloss");
+    pg.sql("SELECT pg_create_logical_replication_slot('" + slot + "', 'pgoutput')");
+    lose_wal(pg, table, slot);
+    CHECK(invalidation_reason(pg, slot) == "wal_removed");
+    const std::string line = fatal_line_for(pg, slot, pub);
+    CHECK_THAT(line, Catch::Contains("invalidation_reason = wal_removed") &&
+                         Catch::Contains("max_slot_wal_keep_size"));
+  }
+}
+
+TEST_CASE("a slot idle past idle_replication_slot_timeout on 18 is invalidated and the program says idle_timeout") {
+  PrivateClusterOptions options;
+  options.bin = major_bin("REPLICATOR_PG18_BIN");
+  options.conf = {"idle_replication_slot_timeout = 1"};  // seconds; checked at each checkpoint
+  PrivateCluster pg(options);
+  const std::string table = unique_name("t");
+  const std::string pub = unique_name("pub");
+  table_and_publication(pg, table, pub);
+  const std::string slot = unique_name("slot_idle");
+  const std::string dir = scratch_dir("idle");
+  {  // The program streams from the slot, then stops cleanly: the slot is idle from then on.
+    Running r(program_config(private_target(pg), slot, pub), dir, "first");
+    require_streaming(r, [&] { return private_slot_active(pg, slot); });
+    pg.sql("INSERT INTO " + table + " VALUES (1, 'before_idle')");
+    require_output(r, "before_idle");
+    require_clean_stop(r);
+  }
+  for (int round = 0; round < 20 && invalidation_reason(pg, slot) != "idle_timeout"; ++round) {
+    std::this_thread::sleep_for(500ms);
+    pg.sql("CHECKPOINT");
+  }
+  REQUIRE(invalidation_reason(pg, slot) == "idle_timeout");
+  const std::string line = fatal_line_for(pg, slot, pub);
+  CHECK_THAT(line, Catch::Contains("invalidation_reason = idle_timeout") &&
+                       Catch::Contains("idle_replication_slot_timeout"));
 }
 
 TEST_CASE("a slot dropped while streaming is a fatal error, never silently re-created") {
