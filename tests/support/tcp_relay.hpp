@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -87,6 +88,17 @@ class TcpRelay {
     return cut_fired_;
   }
 
+  // Waits until every relayed connection is closed (so no byte of an earlier connection, such as
+  // a Terminate, can still pass after the next cut_after()); false after `limit`.
+  [[nodiscard]] bool wait_idle(std::chrono::milliseconds limit) const {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (open_links_.load() != 0) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+
   // Bytes forwarded in `direction` since construction or reset_counts().
   [[nodiscard]] std::size_t bytes_relayed(Direction direction) const {
     const std::lock_guard lock(mutex_);
@@ -128,6 +140,7 @@ class TcpRelay {
       if (cut_.exchange(false)) {
         for (const auto& link : links_) close_link(link);
         links_.clear();
+        open_links_ = 0;
       }
       std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
       const bool forwarding = !frozen_;
@@ -180,6 +193,7 @@ class TcpRelay {
         close_link(links_[*it]);
         links_.erase(links_.begin() + static_cast<std::ptrdiff_t>(*it));
       }
+      open_links_ = links_.size();
     }
   }
 
@@ -197,6 +211,7 @@ class TcpRelay {
       return;
     }
     links_.push_back({client, server, next_id_++});
+    open_links_ = links_.size();
   }
 
   std::string target_host_;
@@ -208,6 +223,7 @@ class TcpRelay {
   std::atomic<bool> cut_{false};
   std::vector<Link> links_;  // owned by the relay thread
   std::size_t next_id_ = 0;  // relay thread only
+  std::atomic<std::size_t> open_links_{0};
   // Shared with the test thread: the armed cut, the counts and the recording.
   mutable std::mutex mutex_;
   bool cut_armed_ = false;
@@ -217,6 +233,7 @@ class TcpRelay {
   std::size_t relayed_[2] = {0, 0};
   bool record_ = false;
   std::vector<Chunk> recording_;
+  std::thread thread_;
 };
 
 }  // namespace replicator::test
