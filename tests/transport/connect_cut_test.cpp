@@ -549,3 +549,68 @@ TEST_CASE("LibpqTransport open()/start() cut at every step: retryable, then a re
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
             << " ms" << std::endl;
 }
+
+TEST_CASE("definite answers from the server stay fatal (through the same relay)") {
+  PublishedTable pt;
+  TcpRelay relay("127.0.0.1", static_cast<std::uint16_t>(std::stoi(test::env_or("PGPORT"))));
+  ConnectionConfig cfg = relay_config(relay, "prefer");
+  LibpqTransportOptions o = cut_options(pt);
+  auto start_error = [&]() -> ReplicationError {
+    LibpqTransport t(cfg, o);
+    auto st = t.start(Lsn{});
+    REQUIRE_FALSE(st);
+    INFO(describe(st.error()));
+    CHECK_FALSE(st.error().retryable());
+    return st.error();
+  };
+
+  SECTION("wrong password (where the server checks passwords)") {
+    const auto role = unique_name("cut_pw");
+    pt.admin.exec("CREATE ROLE " + role + " LOGIN REPLICATION PASSWORD 'the-right-one'");
+    CleanupSql drop("DROP ROLE IF EXISTS " + role);
+    cfg.user = role;
+    cfg.password = "a-wrong-one";
+    if (auto probe = PgConnection::connect(cfg, ConnectionKind::normal); probe) {
+      WARN("skipped: the test server's pg_hba.conf trusts 127.0.0.1 (it let a wrong password in), so no "
+           "password is checked here; tests/hardening/auth_test.cpp checks 28P01 on a scram-sha-256 cluster");
+    } else {
+      const auto e = start_error();
+      CHECK(e.sqlstate == "28P01");
+      CHECK(e.message.find("a-wrong-one") == std::string::npos);
+    }
+  }
+
+  SECTION("missing role") {
+    cfg.user = unique_name("cut_norole");
+    CHECK(start_error().sqlstate == "28000");
+  }
+
+  SECTION("a role without REPLICATION") {
+    const auto role = unique_name("cut_norepl");
+    pt.admin.exec("CREATE ROLE " + role + " LOGIN NOREPLICATION");
+    CleanupSql drop("DROP ROLE IF EXISTS " + role);
+    cfg.user = role;
+    CHECK(start_error().sqlstate == "42501");
+  }
+
+  SECTION("missing database") {
+    cfg.dbname = unique_name("cut_nodb");
+    CHECK(start_error().sqlstate == "3D000");
+  }
+
+  SECTION("missing publication") {
+    o.publication_names = {unique_name("cut_nopub")};
+    const auto e = start_error();
+    CHECK(e.sqlstate == "42704");
+    CHECK(e.message.find("CREATE PUBLICATION") != std::string::npos);
+  }
+
+  SECTION("a slot of another output plugin (test_decoding)") {
+    o.temporary_slot = false;
+    pt.admin.exec("SELECT pg_create_logical_replication_slot('" + o.slot_name + "', 'test_decoding')");
+    CleanupSql drop("SELECT pg_drop_replication_slot('" + o.slot_name + "')");
+    const auto e = start_error();
+    CHECK(e.sqlstate == "42710");
+    CHECK(e.message.find("test_decoding") != std::string::npos);
+  }
+}
