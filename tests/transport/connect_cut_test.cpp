@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -19,7 +20,9 @@
 
 #include "replicator/transport/libpq.hpp"
 #include "tests/support/env_config.hpp"
+#include "tests/program/process.hpp"
 #include "tests/support/pg.hpp"
+#include "tests/support/private_cluster.hpp"
 #include "tests/support/tcp_relay.hpp"
 
 using namespace replicator;
@@ -228,6 +231,7 @@ std::vector<WireMessage> frame_exchange(const std::vector<TcpRelay::Chunk>& chun
 // What a cut point does, and what the attempt and the retry after it said.
 struct CutReport {
   std::map<std::string, std::array<int, 2>> failed_per_step;  // retryable failures, per direction
+  std::map<std::string, std::array<int, 2>> absorbed_per_step;
   int points = 0;
   int failed = 0;    // the attempt failed (retryable)
   int absorbed = 0;  // the cut fired but the attempt still succeeded (libpq fell back, or a connection no longer used)
@@ -333,8 +337,9 @@ std::vector<std::string> sslmodes_to_sweep() {
   return modes;
 }
 
-ConnectionConfig relay_config(const TcpRelay& relay, const std::string& sslmode) {
-  ConnectionConfig cfg = test::env_config();
+// `server`'s settings (default: the shared server's), pointed at the relay.
+ConnectionConfig relay_config(const TcpRelay& relay, const std::string& sslmode,
+                              ConnectionConfig cfg = test::env_config()) {
   cfg.host = "127.0.0.1";
   cfg.port = relay.port();
   cfg.sslmode = sslmode;
@@ -350,11 +355,12 @@ LibpqTransportOptions cut_options(const PublishedTable& pt) {
   return o;
 }
 
-}  // namespace
-
-TEST_CASE("PgConnection::connect + IDENTIFY_SYSTEM cut at every byte: retryable, then connects again") {
-  const auto modes = sslmodes_to_sweep();
-  const auto started = std::chrono::steady_clock::now();
+// Connects through a relay to `server` (host, port, user, password) once per cut point and checks
+// each attempt fails retryable (or is not reached) and the next one connects: a replication
+// connection both ways, a normal one client->server (its startup packet is what differs). Every byte
+// of the first `dense` of each direction is a cut point, then each message's boundaries.
+void sweep_connect(const ConnectionConfig& server, const std::vector<std::string>& modes, std::size_t dense,
+                   const std::string& title) {
   for (const auto& sslmode : modes) {
     // A replication connection at every byte both ways (TLS negotiation, startup, authentication,
     // IDENTIFY_SYSTEM); a normal one at every byte of what differs, its startup packet. The
@@ -362,8 +368,8 @@ TEST_CASE("PgConnection::connect + IDENTIFY_SYSTEM cut at every byte: retryable,
     for (const auto kind : {ConnectionKind::replication, ConnectionKind::normal}) {
       const bool replication = kind == ConnectionKind::replication;
       INFO("sslmode=" << sslmode << (replication ? " replication" : " normal") << " connection");
-      TcpRelay relay("127.0.0.1", static_cast<std::uint16_t>(std::stoi(test::env_or("PGPORT"))));
-      const ConnectionConfig cfg = relay_config(relay, sslmode);
+      TcpRelay relay(server.host, server.port);
+      const ConnectionConfig cfg = relay_config(relay, sslmode, server);
       // The command after the handshake: IDENTIFY_SYSTEM, or a query on a normal connection.
       auto use = [&](PgConnection& conn) -> Status {
         if (replication) {
@@ -390,7 +396,7 @@ TEST_CASE("PgConnection::connect + IDENTIFY_SYSTEM cut at every byte: retryable,
       CutReport report;
       for (const Direction d : kDirections) {
         if (!replication && d == Direction::server_to_client) continue;
-        for (const std::size_t point : cut_points(messages, d, std::size_t(-1))) {
+        for (const std::size_t point : cut_points(messages, d, dense)) {
           ++report.points;
           const WireMessage* m = message_at(messages, d, point);
           const std::string where = describe(m, d, point);
@@ -412,7 +418,10 @@ TEST_CASE("PgConnection::connect + IDENTIFY_SYSTEM cut at every byte: retryable,
             ++report.failed;
             if (m != nullptr) ++report.failed_per_step[m->step][index_of(d)];
           } else if (fired) {
-            ++report.absorbed;  // the cut after the very last byte: the answer was complete
+            // The cut after the very last byte (the answer was complete), or, with sslmode=prefer,
+            // a TLS handshake cut: libpq then connects again without TLS, as prefer means.
+            ++report.absorbed;
+            if (m != nullptr) ++report.absorbed_per_step[m->step][index_of(d)];
           } else {
             ++report.not_reached;
           }
@@ -424,7 +433,7 @@ TEST_CASE("PgConnection::connect + IDENTIFY_SYSTEM cut at every byte: retryable,
           }
         }
       }
-      report.print("connect sweep, sslmode=" + sslmode + (replication ? ", replication" : ", normal (client->server)"));
+      report.print(title + ", sslmode=" + sslmode + (replication ? ", replication" : ", normal (client->server)"));
       INFO("problems:\n" << [&] {
         std::string s;
         for (const auto& p : report.problems) s += p + "\n";
@@ -434,13 +443,61 @@ TEST_CASE("PgConnection::connect + IDENTIFY_SYSTEM cut at every byte: retryable,
       for (const auto& m : messages) {
         if (!replication && m.direction == Direction::server_to_client) continue;
         INFO(m.step << " (" << name_of(m.direction) << ")");
-        CHECK(report.failed_per_step[m.step][index_of(m.direction)] > 0);
+        const bool fell_back = sslmode == "prefer" && m.step.find("TLS handshake") != std::string::npos &&
+                               report.absorbed_per_step[m.step][index_of(m.direction)] > 0;
+        CHECK((report.failed_per_step[m.step][index_of(m.direction)] > 0 || fell_back));
       }
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("PgConnection::connect + IDENTIFY_SYSTEM cut at every byte: retryable, then connects again") {
+  const auto started = std::chrono::steady_clock::now();
+  ConnectionConfig server = test::env_config();
+  server.host = "127.0.0.1";
+  sweep_connect(server, sslmodes_to_sweep(), std::size_t(-1), "connect sweep");
   std::cout << "connect sweeps took "
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
             << " ms" << std::endl;
+}
+
+TEST_CASE("a TLS and scram-sha-256 server cut in the TLS handshake or the SASL exchange is retryable") {
+  // The shared server trusts 127.0.0.1 without TLS: here a private cluster of the same build with
+  // ssl = on (a self-signed certificate made now) and scram-sha-256, so the cuts land inside the
+  // TLS handshake records (sslmode prefer and require) and inside each SASL message (disable).
+  const std::string certs = test::test_tmpdir() + "/" + unique_name("cut_certs");
+  REQUIRE(std::system(("mkdir -p '" + certs + "' && cd '" + certs + "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+                       "-keyout server.key -out server.crt >/dev/null 2>&1").c_str()) == 0);
+  test::PrivateClusterOptions options;
+  options.conf = {"ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'",
+                  "password_encryption = 'scram-sha-256'"};
+  options.hba = {"host all all 127.0.0.1/32 scram-sha-256", "host replication all 127.0.0.1/32 scram-sha-256"};
+  options.files = {{"server.crt", test::read_file(certs + "/server.crt")},
+                   {"server.key", test::read_file(certs + "/server.key")}};
+  test::PrivateCluster pg(options);
+  pg.sql("CREATE ROLE cut_reader LOGIN REPLICATION PASSWORD 'cut-secret'");
+  ConnectionConfig server;
+  server.host = pg.host();
+  server.port = pg.port();
+  server.dbname = "postgres";
+  server.user = "cut_reader";
+  server.password = "cut-secret";
+  sweep_connect(server, {"disable", "prefer", "require"}, 0, "TLS + scram-sha-256 connect sweep");
+
+  // A wrong password through the same relay is a definite answer: fatal 28P01, the password unsaid.
+  TcpRelay relay(server.host, server.port);
+  for (const char* sslmode : {"disable", "require"}) {
+    INFO("sslmode=" << sslmode);
+    ConnectionConfig wrong = relay_config(relay, sslmode, server);
+    wrong.password = "a-wrong-one";
+    auto conn = PgConnection::connect(wrong, ConnectionKind::replication);
+    REQUIRE_FALSE(conn);
+    CHECK_FALSE(conn.error().retryable());
+    CHECK(conn.error().sqlstate == "28P01");
+    CHECK(conn.error().message.find("a-wrong-one") == std::string::npos);
+  }
 }
 
 TEST_CASE("LibpqTransport open()/start() cut at every step: retryable, then a retry streams") {
