@@ -234,6 +234,25 @@ TEST_CASE("a slot idle past idle_replication_slot_timeout on 18 is invalidated a
                        Catch::Contains("idle_replication_slot_timeout"));
 }
 
+TEST_CASE("a PostgreSQL 13 server is refused at start with one line naming the supported majors") {
+  PrivateClusterOptions options;
+  options.bin = major_bin("REPLICATOR_PG13_BIN");
+  PrivateCluster pg(options);
+  const std::string table = unique_name("t");
+  const std::string pub = unique_name("pub");
+  table_and_publication(pg, table, pub);
+  const std::string slot = unique_name("slot_13");
+  const auto r = run_program(program_config(private_target(pg), slot, pub), scratch_dir("pg13"));
+  INFO(r.err);
+  CHECK(r.code == 1);
+  const auto errors = error_lines(r.err);
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0], Catch::Contains("PostgreSQL 13") && Catch::Contains("is not supported as a replication source") &&
+                            Catch::Contains("PostgreSQL 14 to 18"));
+  // Refused before anything was created on the server.
+  CHECK(pg.sql("SELECT count(*) FROM pg_replication_slots") == "0");
+}
+
 TEST_CASE("a slot dropped while streaming is a fatal error, never silently re-created") {
   const Target target = Target::shared();
   PgSession admin;
