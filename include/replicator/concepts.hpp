@@ -48,9 +48,7 @@ concept DecoderPolicy = requires(T& d, const WalMessage& message, detail::Change
 //   batch()          what to write; its confirm_lsn() is the position to confirm once durable
 //   release()        the batch is durable: empty it      in_flight()  anything not yet durable
 //   reset()          after a reconnect: drop what is not released
-// Optional, used by Replicator when present (BasicBatcher has both; docs/large_transactions.md):
-//   refill() -> Result<bool, ReplicationError>  after release(): the next piece of a spilled transaction
-//   confirm_limit() -> Lsn                      the highest position that may be confirmed (held PREPAREs)
+// Optional capabilities: RefillingBatcher, ConfirmLimitedBatcher (below).
 template <class T>
 concept BatchPolicy = requires(T& b, const T& cb, const ChangeEvent& event, std::chrono::steady_clock::time_point now) {
   { b.add(event, now) } -> std::same_as<Status>;
@@ -74,5 +72,63 @@ concept SinkPolicy = requires(T& s, const Batch& batch) {
   { s.write(batch) } -> std::same_as<Status>;
   { s.flush() } -> std::same_as<Status>;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Optional capabilities. Replicator uses each where the policy has it, by these names only, so a
+// hook is either one of these or not a hook; tests/core/concepts_test.cpp checks each both ways.
+
+// Knows the server's identity (system id, timeline) once open: identity() -> optional-like with
+// ->systemid (integer or decimal text) and ->timeline. Replicator refuses a stored position of
+// another cluster or timeline with it. LibpqTransport.
+template <class T>
+concept IdentifiedTransport = requires(const T& t) {
+  static_cast<bool>(t.identity());
+  t.identity()->systemid;
+  t.identity()->timeline;
+};
+
+// Can connect and learn its identity before start(): open() -> Result-like (bool, .error()).
+// Replicator opens it first so a wrong cluster is refused before anything is created. LibpqTransport.
+template <class T>
+concept OpeningTransport = IdentifiedTransport<T> && requires(T& t) {
+  static_cast<bool>(t.open());
+  { t.open().error() } -> std::convertible_to<ReplicationError>;
+};
+
+// Checks, at each (re)connect, that the server still matches a stored position (cluster,
+// timeline, slot, WAL not ahead): expect_resume(const Position&). LibpqTransport.
+template <class T>
+concept ResumeCheckingTransport = requires(T& t, const Position& p) { t.expect_resume(p); };
+
+// Ends the stream cleanly with a final status: finish(const StandbyStatus&) -> Status. Without it
+// shutdown() sends the final status with send_status(). LibpqTransport.
+template <class T>
+concept FinishingTransport = requires(T& t, const StandbyStatus& s) {
+  { t.finish(s) } -> std::same_as<Status>;
+};
+
+// Drops its connection so that recover()'s start() reconnects (a live stream may be mid-COPY):
+// close(). LibpqTransport.
+template <class T>
+concept ClosableTransport = requires(T& t) { t.close(); };
+
+// A batcher that hands a spilled transaction out in pieces: after release(), refill() ->
+// Result<bool, ReplicationError> loads the next piece (true: there is one). BasicBatcher.
+template <class T>
+concept RefillingBatcher = requires(T& b) {
+  { b.refill() } -> std::same_as<Result<bool, ReplicationError>>;
+};
+
+// A batcher that holds positions back (a PREPARE not yet committed or rolled back):
+// confirm_limit() -> Lsn, the highest position that may be confirmed (0/0: no limit). BasicBatcher.
+template <class T>
+concept ConfirmLimitedBatcher = requires(const T& b) {
+  { b.confirm_limit() } -> std::same_as<Lsn>;
+};
+
+// A decoder that keeps superseded relation definitions alive for batches in flight and frees
+// them when told none are: release_retired(). PgOutputEventDecoder.
+template <class T>
+concept RetiringDecoder = requires(T& d) { d.release_retired(); };
 
 }  // namespace replicator

@@ -56,7 +56,7 @@ namespace detail {
 // The transport's (system id, timeline) when it exposes identity() like LibpqTransport does.
 template <class T>
 std::optional<std::pair<std::uint64_t, std::uint32_t>> transport_identity(const T& t) {
-  if constexpr (requires { t.identity()->systemid; t.identity()->timeline; }) {
+  if constexpr (IdentifiedTransport<T>) {
     const auto& id = t.identity();
     if (!id) return std::nullopt;
     std::uint64_t sys = 0;
@@ -121,9 +121,9 @@ class Replicator {
       pending_ = saved_ = flushed_ = p.lsn;
       // A transport that can check the server (LibpqTransport) refuses another cluster, another
       // timeline or a vanished slot before it creates or touches anything.
-      if constexpr (requires(Transport& t) { t.expect_resume(p); }) transport_.expect_resume(p);
+      if constexpr (ResumeCheckingTransport<Transport>) transport_.expect_resume(p);
     }
-    if constexpr (requires(Transport& t) { t.open(); t.identity(); }) {
+    if constexpr (OpeningTransport<Transport>) {
       // Learn the cluster's identity before streaming, so a wrong cluster is refused up front.
       if (!detail::transport_identity(transport_)) {
         auto opened = transport_.open();
@@ -205,7 +205,7 @@ class Replicator {
     if (auto st = flush_batch(now); !st) return st;
     if (auto st = maybe_save(now, true); !st) return st;
     if (!started_) return ok_status();
-    if constexpr (requires(const StandbyStatus& s) { { transport_.finish(s) } -> std::same_as<Status>; }) {
+    if constexpr (FinishingTransport<Transport>) {
       // A transport that can end the stream (LibpqTransport) sends the final status and ends COPY.
       started_ = false;
       ++stats_.status_updates;
@@ -218,7 +218,7 @@ class Replicator {
   // After a failed run(): drop what is not durable, and start the transport again at the confirmed
   // position (the server re-sends everything after it).
   Status recover() {
-    if constexpr (requires { transport_.close(); }) transport_.close();  // a live stream may be mid-COPY: reconnect
+    if constexpr (ClosableTransport<Transport>) transport_.close();  // a live stream may be mid-COPY: reconnect
     batcher_.reset();
     decoder_.reset();
     pending_ = std::max(pending_, saved_);
@@ -291,14 +291,14 @@ class Replicator {
         stats_.events_written += batch.size();
       }
       Lsn confirm = batch.confirm_lsn();
-      if constexpr (requires { { batcher_.confirm_limit() } -> std::same_as<Lsn>; }) {
+      if constexpr (ConfirmLimitedBatcher<Batcher>) {
         // A held prepared transaction: the server does not resend it once we confirm past its PREPARE.
         const Lsn limit = batcher_.confirm_limit();
         if (limit.is_valid() && confirm > limit) confirm = limit;
       }
       batcher_.release();
       if (confirm > pending_) pending_ = confirm;
-      if constexpr (requires { { batcher_.refill() } -> std::same_as<Result<bool, ReplicationError>>; }) {
+      if constexpr (RefillingBatcher<Batcher>) {
         // A committed transaction that was spilled to disk goes out in pieces; the position only
         // moves with the piece that holds its commit.
         auto more = batcher_.refill();
@@ -307,7 +307,7 @@ class Replicator {
       }
       break;
     }
-    if constexpr (requires { decoder_.release_retired(); }) {
+    if constexpr (RetiringDecoder<Decoder>) {
       if (!batcher_.in_flight()) decoder_.release_retired();  // no batch refers to old relation definitions
     }
     (void)now;

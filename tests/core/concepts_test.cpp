@@ -1,4 +1,5 @@
-// Each policy concept accepts the toolkit's own types and rejects types that miss a member.
+// Each policy concept accepts the toolkit's own types and rejects types that miss a member; each
+// optional capability is checked both ways, with the types that have it and near misses.
 #include <catch2/catch.hpp>
 
 #include "replicator/batch/batcher.hpp"
@@ -9,6 +10,7 @@
 #include "replicator/replicator.hpp"
 #include "replicator/sink/callback.hpp"
 #include "replicator/sink/json_lines.hpp"
+#include "replicator/transport/libpq.hpp"
 #include "replicator/transport/replay.hpp"
 #include "support.hpp"
 
@@ -45,6 +47,56 @@ struct SinkWithoutFlush {
 struct SinkTakingEvents {
   Status write(const ChangeEvent&);
   Status flush();
+};
+// Near misses of the optional capabilities: a hook with another name or signature is not one.
+struct Identity {
+  std::uint64_t systemid;
+  std::uint32_t timeline;
+};
+struct IdentityWithoutTimeline {
+  std::uint64_t systemid;
+};
+struct IdentifiedOnly {
+  const std::optional<Identity>& identity() const;
+};
+struct NoTimeline {
+  const std::optional<IdentityWithoutTimeline>& identity() const;
+};
+struct OpensWithoutIdentity {
+  Result<Identity, ReplicationError> open();
+};
+struct OpensAndIdentified : IdentifiedOnly {
+  Result<Identity, ReplicationError> open();
+};
+struct ExpectsLsn {
+  void expect_resume(Lsn);
+};
+struct FinishesWithoutStatus {
+  Status finish();
+};
+struct FinishReturningBool {
+  bool finish(const StandbyStatus&);
+};
+struct Closes {
+  void close();
+};
+struct Disconnects {
+  void disconnect();
+};
+struct RefillsBool {
+  bool refill();
+};
+struct ConfirmLimitAsInteger {
+  std::uint64_t confirm_limit() const;
+};
+struct ConfirmLimitNotConst {
+  Lsn confirm_limit();
+};
+struct ReleasesRetired {
+  void release_retired();
+};
+struct ReleasesRetiredMisspelt {
+  void release_retried();
 };
 }  // namespace
 
@@ -88,6 +140,50 @@ TEST_CASE("SinkPolicy") {
   STATIC_REQUIRE(SinkPolicy<test::RecordingSink>);
   STATIC_REQUIRE_FALSE(SinkPolicy<SinkWithoutFlush>);
   STATIC_REQUIRE_FALSE(SinkPolicy<SinkTakingEvents>);
+}
+
+TEST_CASE("IdentifiedTransport and OpeningTransport") {
+  STATIC_REQUIRE(IdentifiedTransport<LibpqTransport>);
+  STATIC_REQUIRE(OpeningTransport<LibpqTransport>);
+  STATIC_REQUIRE(IdentifiedTransport<IdentifiedOnly>);
+  STATIC_REQUIRE(OpeningTransport<OpensAndIdentified>);
+  STATIC_REQUIRE_FALSE(OpeningTransport<IdentifiedOnly>);
+  STATIC_REQUIRE_FALSE(OpeningTransport<OpensWithoutIdentity>);  // open() alone: no identity to check
+  STATIC_REQUIRE_FALSE(IdentifiedTransport<NoTimeline>);
+  STATIC_REQUIRE_FALSE(IdentifiedTransport<transport::ReplayTransport>);
+  STATIC_REQUIRE_FALSE(OpeningTransport<transport::ReplayTransport>);
+}
+
+TEST_CASE("ResumeCheckingTransport, FinishingTransport, ClosableTransport") {
+  STATIC_REQUIRE(ResumeCheckingTransport<LibpqTransport>);
+  STATIC_REQUIRE(FinishingTransport<LibpqTransport>);
+  STATIC_REQUIRE(ClosableTransport<LibpqTransport>);
+  STATIC_REQUIRE(ClosableTransport<Closes>);
+  STATIC_REQUIRE_FALSE(ResumeCheckingTransport<ExpectsLsn>);
+  STATIC_REQUIRE_FALSE(FinishingTransport<FinishesWithoutStatus>);
+  STATIC_REQUIRE_FALSE(FinishingTransport<FinishReturningBool>);
+  STATIC_REQUIRE_FALSE(ClosableTransport<Disconnects>);
+  STATIC_REQUIRE_FALSE(ResumeCheckingTransport<transport::ReplayTransport>);
+  STATIC_REQUIRE_FALSE(FinishingTransport<transport::ReplayTransport>);
+  STATIC_REQUIRE_FALSE(ClosableTransport<test::ScriptedTransport>);
+}
+
+TEST_CASE("RefillingBatcher and ConfirmLimitedBatcher") {
+  STATIC_REQUIRE(RefillingBatcher<TransactionBatcher>);
+  STATIC_REQUIRE(RefillingBatcher<CountBatcher>);
+  STATIC_REQUIRE(ConfirmLimitedBatcher<TransactionBatcher>);
+  STATIC_REQUIRE(ConfirmLimitedBatcher<CombinedBatcher>);
+  STATIC_REQUIRE_FALSE(RefillingBatcher<RefillsBool>);
+  STATIC_REQUIRE_FALSE(ConfirmLimitedBatcher<ConfirmLimitAsInteger>);
+  STATIC_REQUIRE_FALSE(ConfirmLimitedBatcher<ConfirmLimitNotConst>);
+  STATIC_REQUIRE_FALSE(RefillingBatcher<Batch>);
+}
+
+TEST_CASE("RetiringDecoder") {
+  STATIC_REQUIRE(RetiringDecoder<PgOutputEventDecoder>);
+  STATIC_REQUIRE(RetiringDecoder<ReleasesRetired>);
+  STATIC_REQUIRE_FALSE(RetiringDecoder<ReleasesRetiredMisspelt>);
+  STATIC_REQUIRE_FALSE(RetiringDecoder<pgoutput::PgOutputDecoder>);
 }
 
 TEST_CASE("Replicator composes the policies") {
