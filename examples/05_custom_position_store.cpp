@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
     if (!t) std::exit(1);
     return Replicator(std::move(*t), PgOutputEventDecoder{}, TransactionBatcher{}, KeyValuePositionStore(kv, "demo"),
                       CallbackSink([&](const ChangeEvent& e) { rows += std::holds_alternative<RowChangeView>(e); }),
-                      ReplicatorOptions{.slot_name = "demo"});
+                      // Its own loop around recover(), to show it: run() returns the first error.
+                      ReplicatorOptions{.slot_name = "demo", .reconnect = std::nullopt});
   };
   auto r = make();
   std::atomic<bool> stop{false};

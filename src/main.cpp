@@ -15,10 +15,10 @@
 #include <thread>
 #include <utility>
 
-#include "backoff.hpp"
 #include "config.hpp"
 #include "logging.hpp"
 #include "signals.hpp"
+#include "replicator/backoff.hpp"
 #include "replicator/batch/batcher.hpp"
 #include "replicator/column_filter.hpp"
 #include "replicator/filter.hpp"
@@ -282,123 +282,96 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   ro.status_interval = std::chrono::milliseconds(cfg.status_interval_ms);
   ro.filter = change_filter(cfg);
   ro.poll_timeout = std::chrono::milliseconds(100);
+  const BackoffOptions reconnect{std::chrono::milliseconds(cfg.reconnect_initial_ms),
+                                 std::chrono::milliseconds(cfg.reconnect_max_ms), cfg.reconnect_multiplier,
+                                 std::chrono::milliseconds(cfg.reconnect_reset_ms)};
+  ro.reconnect = reconnect;
 
   Replicator replicator(LibpqTransport(connection_config(cfg), transport_options(cfg)), pgoutput::PgOutputEventDecoder{},
                         make_batcher(cfg), std::move(store), std::move(sink), std::move(ro));
-  Backoff backoff({std::chrono::milliseconds(cfg.reconnect_initial_ms), std::chrono::milliseconds(cfg.reconnect_max_ms),
-                   cfg.reconnect_multiplier, std::chrono::milliseconds(cfg.reconnect_reset_ms)});
   auto& transport = replicator.transport();
 
-  // Waits out a retryable error; false when a stop was requested meanwhile.
-  auto wait_retry = [&](const ReplicationError& e, std::string_view during) {
-    transport.close();
-    const auto delay = backoff.next_delay();
+  // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
+  Backoff snapshot_backoff(reconnect);
+  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), snapshot_backoff)) {
+    return *code;
+  }
+
+  // 1. Replicator::run() connects, streams and rides out retryable errors (docs/guarantees.md);
+  //    what it reports is logged here.
+  auto& observer = replicator.observer();
+  observer.started = [&] {
+    const auto& id = transport.identity();
+    const auto& slot = transport.slot();
+    log.info("streaming",
+             {{"slot", cfg.slot_name},
+              {"publication", cfg.publication_name},
+              {"slot_created", slot ? slot->created : false},
+              {"temporary", cfg.temp_slot},
+              {"resume_from", replicator.stored_position() ? replicator.stored_position()->lsn.to_string()
+                                                            : std::string("slot")},
+              {"confirmed_flush", slot ? slot->confirmed_flush : Lsn{}},
+              {"system_id", id ? id->systemid : std::string()},
+              {"timeline", id ? static_cast<std::int64_t>(id->timeline) : 0},
+              {"server_version", transport.server_version()}});
+  };
+  observer.retrying = [&](const ReplicationError& e, std::string_view during, int attempt,
+                          std::chrono::milliseconds delay) {
     log.warn(std::string(during) + " failed, reconnecting: " + error_text(e),
              {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate},
-              {"attempt", backoff.attempts()},
+              {"attempt", attempt},
               {"delay_ms", delay.count()}});
-    if (cfg.temp_slot) log.warn("the temporary slot is recreated at the current WAL position: changes made while disconnected are not streamed");
-    return sleep_unless_stopped(delay);
+    if (cfg.temp_slot) {
+      log.warn("the temporary slot is recreated at the current WAL position: changes made while disconnected are "
+               "not streamed");
+    }
   };
-
-  // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
-  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), backoff)) return *code;
-
-  // 1. Start: load the stored position, connect, check publication and slot, START_REPLICATION.
-  for (;;) {
-    if (stop_requested().load()) return kExitOk;
-    auto st = replicator.start();
-    if (st) break;
-    if (!st.error().retryable()) return fail(log, "cannot start streaming", st.error());
-    if (!wait_retry(st.error(), "connecting")) return kExitOk;
-  }
-  const auto& id = transport.identity();
-  const auto& slot = transport.slot();
-  log.info("streaming",
-           {{"slot", cfg.slot_name},
-            {"publication", cfg.publication_name},
-            {"slot_created", slot ? slot->created : false},
-            {"temporary", cfg.temp_slot},
-            {"resume_from", replicator.stored_position() ? replicator.stored_position()->lsn.to_string()
-                                                          : std::string("slot")},
-            {"confirmed_flush", slot ? slot->confirmed_flush : Lsn{}},
-            {"system_id", id ? id->systemid : std::string()},
-            {"timeline", id ? static_cast<std::int64_t>(id->timeline) : 0},
-            {"server_version", transport.server_version()}});
-
-  // 2. Stream; a retryable error closes, waits and resumes at the confirmed position.
-  auto healthy_since = Clock::now();
+  observer.resumed = [&](Lsn from) { log.info("streaming resumed", {{"slot", cfg.slot_name}, {"from", from}}); };
   auto last_progress = Clock::now();
   const auto progress_every = std::chrono::seconds(30);
   std::uint64_t batches_logged = 0;
   std::uint64_t spills_logged = 0;
   std::uint64_t unknown_prepared_logged = 0;
-  while (!stop_requested().load()) {
-    auto more = replicator.run_once(std::chrono::milliseconds(100));
-    if (more && *more) {
-      if (const auto& spill = replicator.batcher().spill_stats(); spill.transactions != spills_logged) {
-        spills_logged = spill.transactions;  // once per spilled transaction, not per event
-        log.info("large transaction spilled to disk",
-                 {{"spilled_transactions", spill.transactions},
-                  {"memory_limit_bytes", cfg.memory_limit_bytes},
-                  {"spill_directory", cfg.spill_directory.empty() ? std::string("(TMPDIR)") : cfg.spill_directory}});
-      }
-      if (const auto n = replicator.batcher().unknown_commit_prepared(); n != unknown_prepared_logged) {
-        unknown_prepared_logged = n;  // docs/two_phase.md: its PREPARE came before where this run started
-        log.warn("COMMIT PREPARED of a transaction whose PREPARE was not received: its changes were not streamed "
-                 "(was the slot confirmed past it by another consumer?)",
-                 {{"count", n}});
-      }
-      if (log.enabled(LogLevel::debug) && replicator.stats().batches != batches_logged) {
-        batches_logged = replicator.stats().batches;
-        log.debug("batch written", {{"batches", batches_logged},
-                                    {"events_written", replicator.stats().events_written},
-                                    {"flushed_lsn", replicator.flushed_lsn()}});
-      }
-      const auto now = Clock::now();
-      if (now - last_progress >= progress_every) {
-        last_progress = now;
-        const auto& s = replicator.stats();
-        log.info("progress", {{"events_written", s.events_written},
-                              {"batches", s.batches},
-                              {"filtered", s.filtered},
-                              {"flushed_lsn", replicator.flushed_lsn()},
-                              {"received_lsn", transport.received_lsn()}});
-      }
-      continue;
+  observer.progressed = [&] {
+    if (const auto& spill = replicator.batcher().spill_stats(); spill.transactions != spills_logged) {
+      spills_logged = spill.transactions;  // once per spilled transaction, not per event
+      log.info("large transaction spilled to disk",
+               {{"spilled_transactions", spill.transactions},
+                {"memory_limit_bytes", cfg.memory_limit_bytes},
+                {"spill_directory", cfg.spill_directory.empty() ? std::string("(TMPDIR)") : cfg.spill_directory}});
     }
-    // The server ending the COPY (it is shutting down, or the walsender was told to stop) is a
-    // reason to reconnect, as pg_recvlogical does, not to exit.
-    const ReplicationError err = more ? ReplicationError::retry("the server ended the replication stream") : more.error();
-    if (!err.retryable()) return fail(log, "replication failed", err);
-    backoff.record_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - healthy_since));
-    bool resumed = false;
-    ReplicationError last = err;
-    while (!resumed) {
-      if (!wait_retry(last, "replication")) break;
-      auto st = replicator.recover();
-      if (st) {
-        resumed = true;
-      } else if (!st.error().retryable()) {
-        return fail(log, "cannot resume streaming", st.error());
-      } else {
-        last = st.error();
-      }
+    if (const auto n = replicator.batcher().unknown_commit_prepared(); n != unknown_prepared_logged) {
+      unknown_prepared_logged = n;  // docs/two_phase.md: its PREPARE came before where this run started
+      log.warn("COMMIT PREPARED of a transaction whose PREPARE was not received: its changes were not streamed "
+               "(was the slot confirmed past it by another consumer?)",
+               {{"count", n}});
     }
-    if (!resumed) break;  // stop requested while waiting: nothing unconfirmed is lost, exit 0
-    healthy_since = Clock::now();
-    log.info("streaming resumed", {{"slot", cfg.slot_name}, {"from", replicator.flushed_lsn()}});
-  }
+    if (log.enabled(LogLevel::debug) && replicator.stats().batches != batches_logged) {
+      batches_logged = replicator.stats().batches;
+      log.debug("batch written", {{"batches", batches_logged},
+                                  {"events_written", replicator.stats().events_written},
+                                  {"flushed_lsn", replicator.flushed_lsn()}});
+    }
+    const auto now = Clock::now();
+    if (now - last_progress >= progress_every) {
+      last_progress = now;
+      const auto& s = replicator.stats();
+      log.info("progress", {{"events_written", s.events_written},
+                            {"batches", s.batches},
+                            {"filtered", s.filtered},
+                            {"flushed_lsn", replicator.flushed_lsn()},
+                            {"received_lsn", transport.received_lsn()}});
+    }
+  };
 
-  // 3. Clean stop: flush the sink, save the position, final status update, end COPY.
-  if (transport.streaming()) {
-    if (auto st = replicator.shutdown(); !st) return fail(log, "stopping", st.error());
-    if (auto st = transport.finish(); !st) return fail(log, "ending the replication stream", st.error());
-  }
+  // 2. Until SIGINT/SIGTERM; a clean stop flushes the sink, saves the position, sends the final
+  //    status and ends COPY. A fatal error is one line and exit 1.
+  if (auto st = replicator.run(stop_requested()); !st) return fail(log, "replication failed", st.error());
   const auto& s = replicator.stats();
   log.info("stopped", {{"signal", signal_name(stop_signal())},
                        {"events_written", s.events_written},
                        {"batches", s.batches},
+                       {"reconnects", s.reconnects},
                        {"flushed_lsn", replicator.flushed_lsn()},
                        {"slot_dropped", cfg.drop_slot_on_exit || cfg.temp_slot}});
   return kExitOk;

@@ -112,6 +112,12 @@ concept FinishingTransport = requires(T& t, const StandbyStatus& s) {
 template <class T>
 concept ClosableTransport = requires(T& t) { t.close(); };
 
+// A live source whose stream never ends by itself (static constexpr bool endless_stream = true): an
+// EndOfStream from it means the server ended COPY (shutting down, walsender stopped), which run()
+// treats as retryable, as pg_recvlogical does. LibpqTransport. A replayed file's end ends run().
+template <class T>
+concept EndlessTransport = requires { requires T::endless_stream; };
+
 // A batcher that hands a spilled transaction out in pieces: after release(), refill() ->
 // Result<bool, ReplicationError> loads the next piece (true: there is one). BasicBatcher.
 template <class T>

@@ -12,13 +12,17 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
+#include "replicator/backoff.hpp"
 #include "replicator/batch/batch.hpp"
 #include "replicator/change.hpp"
 #include "replicator/concepts.hpp"
@@ -30,6 +34,19 @@
 
 namespace replicator {
 
+// What run() reports to whoever embeds it, each callback optional, called on run()'s thread
+// between polls (never on the per-event path). stats() and flushed_lsn() are current in each.
+struct ReplicatorObserver {
+  std::function<void()> started;  // start() succeeded: the first stream of this run() is open
+  // A retryable error: run() closes the connection, waits `delay`, then reconnects. `during` is
+  // "connecting" (start) or "replication" (streaming, or the reconnect after it); attempt counts from 1.
+  std::function<void(const ReplicationError& error, std::string_view during, int attempt,
+                     std::chrono::milliseconds delay)>
+      retrying;
+  std::function<void(Lsn from)> resumed;  // reconnected after an error, streaming again from `from`
+  std::function<void()> progressed;       // after each poll that did not end the stream
+};
+
 struct ReplicatorOptions {
   std::string slot_name{};       // stored with the position; a stored position of another slot is refused
   std::uint64_t system_id = 0;   // 0: take it from the transport when it knows it (LibpqTransport does)
@@ -39,6 +56,10 @@ struct ReplicatorOptions {
   std::chrono::milliseconds min_save_interval{0};     // coalesce position saves (0: save on every flush)
   std::chrono::milliseconds poll_timeout{100};        // run(): the longest one poll waits
   ChangeFilter filter{};         // client-side table / operation filter
+  // run(): waits between reconnects after a retryable error, resuming from the confirmed position.
+  // nullopt: run() returns the first error instead (for callers with their own loop around recover()).
+  std::optional<BackoffOptions> reconnect = BackoffOptions{};
+  ReplicatorObserver observer{};
 };
 
 struct ReplicatorStats {
@@ -50,6 +71,8 @@ struct ReplicatorStats {
   std::uint64_t saves = 0;           // successful position saves
   std::uint64_t status_updates = 0;
   std::uint64_t keepalives = 0;
+  std::uint64_t retries = 0;     // retryable errors run() waited out
+  std::uint64_t reconnects = 0;  // successful resumes after one
 };
 
 namespace detail {
@@ -189,8 +212,12 @@ class Replicator {
   }
 
   // Runs until `stop` is set or the stream ends, then shuts down cleanly (flush, save, status).
-  // Returns the first error of any policy; the confirmed position never passes what the sink made
-  // durable. After a retryable error call recover() and run() again.
+  // A retryable error (a server restart, a network cut, a sink or store that failed for now)
+  // closes the connection, waits options.reconnect's backoff and resumes from the confirmed
+  // position (the server re-sends what was not confirmed: at-least-once); a fatal error is
+  // returned. The confirmed position never passes what the sink made durable. An endless
+  // transport's end of stream (the server ended COPY) is retryable too. With reconnect = nullopt
+  // the first error is returned: call recover() and run() again.
   Status run(const std::atomic<bool>& stop) {
     return run_until([&] { return stop.load(std::memory_order_relaxed); });
   }
@@ -235,6 +262,8 @@ class Replicator {
   [[nodiscard]] const std::optional<Position>& stored_position() const noexcept { return stored_; }
   [[nodiscard]] const ReplicatorStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const ReplicatorOptions& options() const noexcept { return options_; }
+  // The callbacks run() reports to; set them before run() (they are part of the options).
+  [[nodiscard]] ReplicatorObserver& observer() noexcept { return options_.observer; }
 
   [[nodiscard]] Transport& transport() noexcept { return transport_; }
   [[nodiscard]] Decoder& decoder() noexcept { return decoder_; }
@@ -245,15 +274,64 @@ class Replicator {
  private:
   template <class StopRequested>
   Status run_until(StopRequested stop_requested) {
+    std::optional<Backoff> backoff;
+    if (options_.reconnect) backoff.emplace(*options_.reconnect);
+    const ReplicatorObserver& observer = options_.observer;
     if (!started_) {
-      if (auto st = start(); !st) return st;
+      for (;;) {
+        auto st = start();
+        if (st) break;
+        if (!backoff || !st.error().retryable()) return st;
+        if (!wait_to_retry(*backoff, st.error(), "connecting", stop_requested)) return ok_status();
+      }
+      if (observer.started) observer.started();
     }
+    auto healthy_since = Clock::now();
     while (!stop_requested()) {
       auto more = run_once(options_.poll_timeout);
-      if (!more) return more.error();
-      if (!*more) break;
+      if (more && *more) {
+        if (observer.progressed) observer.progressed();
+        continue;
+      }
+      if (more && !EndlessTransport<Transport>) break;  // a replayed file ended
+      ReplicationError error = more ? ReplicationError::retry("the server ended the replication stream") : more.error();
+      if (!backoff || !error.retryable()) return error;
+      backoff->record_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - healthy_since));
+      for (;;) {
+        if (!wait_to_retry(*backoff, error, "replication", stop_requested)) {
+          // Stopped while disconnected: nothing unconfirmed is kept; the next start resumes.
+          batcher_.reset();
+          decoder_.reset();
+          return ok_status();
+        }
+        auto st = recover();
+        if (st) break;
+        if (!st.error().retryable()) return st;
+        error = st.error();
+      }
+      ++stats_.reconnects;
+      healthy_since = Clock::now();
+      if (observer.resumed) observer.resumed(flushed_);
     }
     return shutdown();
+  }
+
+  // Closes the connection (so the server frees the walsender and slot now, not at its timeout),
+  // reports the error and waits the next backoff delay. False when a stop came meanwhile.
+  template <class StopRequested>
+  bool wait_to_retry(Backoff& backoff, const ReplicationError& error, std::string_view during,
+                     StopRequested& stop_requested) {
+    if constexpr (ClosableTransport<Transport>) transport_.close();
+    started_ = false;
+    ++stats_.retries;
+    const auto delay = backoff.next_delay();
+    if (options_.observer.retrying) options_.observer.retrying(error, during, backoff.attempts(), delay);
+    const auto end = Clock::now() + delay;
+    while (Clock::now() < end) {
+      if (stop_requested()) return false;
+      std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(20), end - Clock::now()));
+    }
+    return !stop_requested();
   }
 
   Status check_identity() {

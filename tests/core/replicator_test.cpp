@@ -1,5 +1,6 @@
 // Replicator<...>: the loop's order (write, flush, save, then confirm), failure injection in every
-// policy, keepalive advancement, resume from the stored position, coalesced saves.
+// policy, keepalive advancement, resume from the stored position, coalesced saves, and run()'s own
+// recovery: retryable errors waited out with backoff and resumed from the confirmed position.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -51,6 +52,9 @@ std::vector<std::string> durable_ids(const RecordingSink& s) {
   return ids;
 }
 
+// For the tests of recover() itself: run() returns the first error instead of reconnecting.
+const ReplicatorOptions kManualRecovery{.reconnect = std::nullopt};
+
 template <class Transport, class Batcher = TransactionBatcher, class Store = FlakyStore>
 using R = Replicator<Transport, PgOutputEventDecoder, Batcher, Store, RecordingSink>;
 
@@ -89,7 +93,7 @@ TEST_CASE("a failing sink flush does not move the position; recover() resends wi
   RecordingSink sink;
   sink.fail_flush_at = 3;  // the third transaction's flush fails
   R<ReplayTransport> r(ReplayTransport(stream_file(5)), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{},
-                       std::move(sink));
+                       std::move(sink), kManualRecovery);
   std::atomic<bool> stop{false};
   auto st = r.run(stop);
   REQUIRE_FALSE(st);
@@ -112,7 +116,7 @@ TEST_CASE("a failing sink write does not move the position") {
   RecordingSink sink;
   sink.fail_write_at = 1;
   R<ReplayTransport> r(ReplayTransport(stream_file(2)), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{},
-                       std::move(sink));
+                       std::move(sink), kManualRecovery);
   std::atomic<bool> stop{false};
   REQUIRE_FALSE(r.run(stop));
   CHECK_FALSE(r.flushed_lsn().is_valid());
@@ -127,7 +131,7 @@ TEST_CASE("a failing position store does not move the confirmed position; change
   FlakyStore store;
   store.fail_save_at = 3;
   R<ReplayTransport> r(ReplayTransport(stream_file(5)), PgOutputEventDecoder{}, TransactionBatcher{}, std::move(store),
-                       RecordingSink{});
+                       RecordingSink{}, kManualRecovery);
   std::atomic<bool> stop{false};
   auto st = r.run(stop);
   REQUIRE_FALSE(st);
@@ -148,7 +152,7 @@ TEST_CASE("a store that keeps failing never lets the slot move") {
   FlakyStore store;
   store.fail_all = true;
   R<ReplayTransport> r(ReplayTransport(stream_file(3)), PgOutputEventDecoder{}, TransactionBatcher{}, std::move(store),
-                       RecordingSink{});
+                       RecordingSink{}, kManualRecovery);
   std::atomic<bool> stop{false};
   for (int attempt = 0; attempt < 3; ++attempt) {
     REQUIRE_FALSE(r.run(stop));
@@ -160,7 +164,7 @@ TEST_CASE("a store that keeps failing never lets the slot move") {
 
 TEST_CASE("the transport failing its Nth poll: recover() and continue without loss") {
   ReplayTransport t(stream_file(4, 2));
-  R<ReplayTransport> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{});
+  R<ReplayTransport> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{}, kManualRecovery);
   REQUIRE(r.start());
   r.transport().fail_nth_poll(8);  // inside transaction 2 or 3
   std::atomic<bool> stop{false};
@@ -185,7 +189,7 @@ TEST_CASE("a send_status failure surfaces, after the position was saved") {
   t.fail_nth_status(1);
   R<ScriptedTransport, TransactionBatcher, MemoryPositionStore> r(std::move(t), PgOutputEventDecoder{},
                                                                   TransactionBatcher{}, MemoryPositionStore{},
-                                                                  RecordingSink{});
+                                                                  RecordingSink{}, kManualRecovery);
   std::atomic<bool> stop{false};
   REQUIRE_FALSE(r.run(stop));
   CHECK(r.position_store().position()->lsn == Lsn{0x208});  // saved: the sink had it durably
@@ -349,4 +353,134 @@ TEST_CASE("captured streams through the whole Replicator with a callback sink") 
   REQUIRE(r.run(stop));
   CHECK(rows == 1302);
   CHECK(r.flushed_lsn() == last_commit_end);
+}
+
+namespace {
+// A replayed stream that behaves like a live server: its end is the server ending COPY.
+struct EndlessReplay : ReplayTransport {
+  static constexpr bool endless_stream = true;
+  using ReplayTransport::ReplayTransport;
+};
+static_assert(EndlessTransport<EndlessReplay> && !EndlessTransport<ReplayTransport>);
+
+// Short delays, so the tests do not wait; the observer records what run() reports.
+struct Recorded {
+  std::vector<std::string> retries;  // "during:attempt:message"
+  std::vector<Lsn> resumed;
+  int started = 0;
+  int progressed = 0;
+};
+ReplicatorOptions recovering(Recorded& rec) {
+  ReplicatorOptions o;
+  o.reconnect = BackoffOptions{.initial = 1ms, .max = 4ms, .multiplier = 2.0, .reset_after = 1h};
+  o.observer.started = [&rec] { ++rec.started; };
+  o.observer.retrying = [&rec](const ReplicationError& e, std::string_view during, int attempt,
+                               std::chrono::milliseconds delay) {
+    CHECK(e.retryable());
+    CHECK(delay <= 4ms);
+    rec.retries.push_back(std::string(during) + ":" + std::to_string(attempt) + ":" + e.message);
+  };
+  o.observer.resumed = [&rec](Lsn from) { rec.resumed.push_back(from); };
+  o.observer.progressed = [&rec] { ++rec.progressed; };
+  return o;
+}
+}  // namespace
+
+TEST_CASE("run() waits out a retryable poll failure and resumes from the confirmed position") {
+  Recorded rec;
+  R<ReplayTransport> r(ReplayTransport(stream_file(4, 2)), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{},
+                       RecordingSink{}, recovering(rec));
+  REQUIRE(r.start());
+  r.transport().fail_nth_poll(8);  // inside transaction 2 or 3
+  std::atomic<bool> stop{false};
+  REQUIRE(r.run(stop));
+  // The open transaction was not confirmed: it came again whole, nothing else twice.
+  CHECK(durable_ids(r.sink()) == std::vector<std::string>{"1", "100", "2", "200", "3", "300", "4", "400"});
+  REQUIRE(rec.retries.size() == 1);
+  CHECK_THAT(rec.retries[0], Catch::StartsWith("replication:1:") && Catch::Contains("injected"));
+  REQUIRE(rec.resumed.size() == 1);
+  CHECK(r.transport().start_lsn() == rec.resumed[0]);  // the second start: at the confirmed position
+  CHECK(rec.resumed[0].is_valid());
+  CHECK(r.stats().retries == 1);
+  CHECK(r.stats().reconnects == 1);
+  CHECK(rec.progressed > 0);
+  CHECK(r.flushed_lsn() == Lsn{end_of(4)});
+}
+
+TEST_CASE("run() retries a failing start, then streams; each attempt reported") {
+  Recorded rec;
+  ScriptedTransport t;
+  t.wal(0x100, wire::relation(1, "public", "t", kCols))
+      .wal(0x110, wire::begin(0x200, 1))
+      .wal(0x120, wire::insert(1, {"1", "a"}))
+      .wal(0x130, wire::commit(0x200, 0x208))
+      .end();
+  t.fail_start(true);
+  ReplicatorOptions o = recovering(rec);
+  ScriptedTransport* transport = nullptr;
+  auto count = o.observer.retrying;
+  o.observer.retrying = [&](const ReplicationError& e, std::string_view during, int attempt, std::chrono::milliseconds d) {
+    count(e, during, attempt, d);
+    if (attempt == 3) transport->fail_start(false);  // the server is back
+  };
+  R<ScriptedTransport> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{}, o);
+  transport = &r.transport();
+  std::atomic<bool> stop{false};
+  REQUIRE(r.run(stop));
+  CHECK(rec.retries == std::vector<std::string>{"connecting:1:scripted: start failed",
+                                                "connecting:2:scripted: start failed",
+                                                "connecting:3:scripted: start failed"});
+  CHECK(r.transport().starts.size() == 4);
+  CHECK(rec.started == 1);
+  CHECK(durable_ids(r.sink()) == std::vector<std::string>{"1"});
+}
+
+TEST_CASE("an endless transport's end of stream is a reason to reconnect, not to stop") {
+  Recorded rec;
+  ReplicatorOptions o = recovering(rec);
+  std::atomic<bool> stop{false};
+  o.observer.resumed = [&](Lsn from) {
+    rec.resumed.push_back(from);
+    if (rec.resumed.size() == 2) stop = true;  // the server "ended COPY" twice; enough
+  };
+  R<EndlessReplay> r(EndlessReplay(stream_file(3)), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{},
+                     RecordingSink{}, o);
+  REQUIRE(r.run(stop));
+  REQUIRE(rec.retries.size() >= 2);
+  CHECK_THAT(rec.retries[0], Catch::Contains("the server ended the replication stream"));
+  // Each resume starts at the confirmed end: nothing is delivered twice.
+  CHECK(rec.resumed == std::vector<Lsn>{Lsn{end_of(3)}, Lsn{end_of(3)}});
+  CHECK(durable_ids(r.sink()) == std::vector<std::string>{"1", "2", "3"});
+}
+
+TEST_CASE("a stop while waiting to reconnect ends run() at once, keeping the confirmed position") {
+  Recorded rec;
+  ReplicatorOptions o = recovering(rec);
+  o.reconnect = BackoffOptions{.initial = 1h, .max = 1h, .multiplier = 1.0, .reset_after = 1h};
+  std::atomic<bool> stop{false};
+  o.observer.retrying = [&](const ReplicationError&, std::string_view, int, std::chrono::milliseconds) { stop = true; };
+  R<ReplayTransport> r(ReplayTransport(stream_file(4)), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{},
+                       RecordingSink{}, o);
+  REQUIRE(r.start());
+  r.transport().fail_nth_poll(6);
+  REQUIRE(r.run(stop));  // returns instead of sleeping an hour
+  CHECK(r.stats().retries == 1);
+  CHECK(r.stats().reconnects == 0);
+  REQUIRE(r.position_store().position);
+  CHECK(r.position_store().position->lsn == r.flushed_lsn());
+  CHECK(r.transport().last_flushed() <= r.flushed_lsn());
+}
+
+TEST_CASE("a fatal error is returned at once, never retried") {
+  Recorded rec;
+  ScriptedTransport t;
+  t.wal(0xABC, wire::Writer('Z').take());
+  R<ScriptedTransport> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{},
+                         recovering(rec));
+  std::atomic<bool> stop{false};
+  auto st = r.run(stop);
+  REQUIRE_FALSE(st);
+  CHECK_FALSE(st.error().retryable());
+  CHECK(rec.retries.empty());
+  CHECK(r.transport().starts.size() == 1);
 }

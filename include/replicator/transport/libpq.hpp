@@ -142,6 +142,8 @@ struct LibpqTransportOptions {
 class LibpqTransport {
  public:
   using Clock = std::chrono::steady_clock;
+  // A live server's stream does not end by itself: its end is a reason to reconnect (EndlessTransport).
+  static constexpr bool endless_stream = true;
 
   LibpqTransport(ConnectionConfig config, LibpqTransportOptions options)
       : config_(std::move(config)), options_(std::move(options)) {}

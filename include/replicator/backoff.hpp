@@ -1,5 +1,6 @@
 // Reconnect delays for retryable errors: exponential growth with jitter, capped, and reset once
 // the connection has streamed healthily for a while (so one blip after a day does not wait 30 s).
+// Replicator::run() waits these between reconnects (ReplicatorOptions::reconnect).
 //   Backoff b({.initial = 100ms, .max = 30s, .multiplier = 2.0, .reset_after = 60s});
 //   sleep(b.next_delay());  ...  b.record_healthy(streamed_for);
 #pragma once
@@ -9,17 +10,19 @@
 #include <cstdint>
 #include <random>
 
-namespace replicator::program {
+namespace replicator {
+
+struct BackoffOptions {
+  std::chrono::milliseconds initial{100};
+  std::chrono::milliseconds max{30'000};
+  double multiplier = 2.0;
+  std::chrono::milliseconds reset_after{60'000};  // streaming this long starts the delays again from initial
+};
 
 class Backoff {
  public:
   using ms = std::chrono::milliseconds;
-  struct Options {
-    ms initial{100};
-    ms max{30'000};
-    double multiplier = 2.0;
-    ms reset_after{60'000};
-  };
+  using Options = BackoffOptions;
 
   explicit Backoff(Options options, std::uint64_t seed = std::random_device{}())
       : options_(options), rng_(seed), base_(static_cast<double>(options.initial.count())) {}
@@ -53,4 +56,4 @@ class Backoff {
   int attempts_ = 0;
 };
 
-}  // namespace replicator::program
+}  // namespace replicator

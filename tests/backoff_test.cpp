@@ -1,9 +1,9 @@
 // Backoff: exponential growth within jitter bounds, the cap, and the reset after a healthy period.
-#include "backoff.hpp"
+#include "replicator/backoff.hpp"
 
 #include <catch2/catch.hpp>
 
-using replicator::program::Backoff;
+using replicator::Backoff;
 using namespace std::chrono_literals;
 
 TEST_CASE("delays grow by the multiplier with jitter in [0.5, 1.0] of the base, up to the max") {
