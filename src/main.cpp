@@ -150,16 +150,6 @@ const char* signal_name(int sig) {
 
 std::string error_text(const ReplicationError& e) { return e.message; }
 
-// Sleeps up to `delay`, waking early when a stop is requested. Returns false when stopping.
-bool sleep_unless_stopped(std::chrono::milliseconds delay) {
-  const auto end = Clock::now() + delay;
-  while (Clock::now() < end) {
-    if (stop_requested().load()) return false;
-    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), end - Clock::now()));
-  }
-  return !stop_requested().load();
-}
-
 // The fatal path: one error line, exit 1.
 int fail(Logger& log, std::string_view what, const ReplicationError& e) {
   const std::string msg = std::string(what) + ": " + error_text(e);
@@ -172,7 +162,8 @@ int fail(Logger& log, std::string_view what, const ReplicationError& e) {
 // slot's exported snapshot into the sink as read events and save the consistent point as the
 // position. Returns the exit code when the program ends here (initial_only, fatal error, stop).
 template <class Store, class Sink>
-std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store, Sink& sink, Backoff& backoff) {
+std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store, Sink& sink,
+                                    const BackoffOptions& reconnect) {
   if (cfg.temp_slot) {
     if (cfg.snapshot_mode != SnapshotMode::never)
       log.warn("snapshot_mode is ignored with a temporary slot (the snapshot needs a permanent slot): streaming only");
@@ -224,54 +215,50 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
     std::lock_guard lock(log_mutex);
     if (!tty) log.debug("snapshot table copied", {{"table", t.relation.qualified_name()}, {"rows", rows}});
   };
-  for (;;) {
-    if (stop_requested().load()) return kExitOk;
-    const auto started = Clock::now();
-    auto report = snapshot::run_initial_snapshot(connection_config(cfg), so, store, sink, stop_requested());
-    if (report) {
-      backoff.record_healthy(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
-      if (report->outcome == snapshot::SnapshotOutcome::completed) {
-        const double secs = std::chrono::duration<double>(Clock::now() - started).count();
-        log.info("snapshot complete", {{"slot", cfg.slot_name},
-                                       {"tables", report->tables},
-                                       {"rows", report->rows},
-                                       {"seconds", secs},
-                                       {"consistent_point", report->consistent_point},
-                                       {"restarted", report->restarted}});
-      } else {
-        log.info("no snapshot", {{"slot", cfg.slot_name}, {"reason", report->reason}});
-      }
-      if (so.mode == snapshot::SnapshotMode::initial_only) {
-        if (cfg.drop_slot_on_exit) {  // a one-shot copy that leaves no slot behind
-          auto conn = PgConnection::connect(connection_config(cfg), ConnectionKind::normal);
-          const std::string params[] = {cfg.slot_name};
-          Status dropped = conn ? Status(ok_status()) : Status(conn.error());
-          if (conn) {
-            auto res = conn->exec_params("SELECT pg_catalog.pg_drop_replication_slot($1)", params, "dropping the slot");
-            if (!res) dropped = res.error();
-          }
-          if (!dropped) return fail(log, "cannot drop the slot after the snapshot", dropped.error());
-          log.info("snapshot_mode initial_only: slot dropped (postgresql_drop_slot_on_exit), exiting",
-                   {{"slot", cfg.slot_name}});
-          return kExitOk;
-        }
-        log.info("snapshot_mode initial_only: exiting; a later run streams from the consistent point");
-        return kExitOk;
-      }
-      return std::nullopt;
-    }
+  so.reconnect = reconnect;
+  so.on_retry = [&](const ReplicationError& e, int attempt, std::chrono::milliseconds delay) {
+    log.warn("initial snapshot failed, reconnecting: " + error_text(e),
+             {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate},
+              {"attempt", attempt},
+              {"delay_ms", delay.count()}});
+  };
+  if (stop_requested().load()) return kExitOk;
+  const auto started = Clock::now();
+  auto report = snapshot::run_initial_snapshot(connection_config(cfg), so, store, sink, stop_requested());
+  if (!report) {
     if (stop_requested().load()) {
       log.info("snapshot interrupted by a stop request; the next start redoes it", {{"slot", cfg.slot_name}});
       return kExitOk;
     }
-    if (!report.error().retryable()) return fail(log, "initial snapshot failed", report.error());
-    const auto delay = backoff.next_delay();
-    log.warn("initial snapshot failed, reconnecting: " + error_text(report.error()),
-             {{"sqlstate", report.error().sqlstate.empty() ? std::string("none") : report.error().sqlstate},
-              {"attempt", backoff.attempts()},
-              {"delay_ms", delay.count()}});
-    if (!sleep_unless_stopped(delay)) return kExitOk;
+    return fail(log, "initial snapshot failed", report.error());
   }
+  if (report->outcome == snapshot::SnapshotOutcome::completed) {
+    const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+    log.info("snapshot complete", {{"slot", cfg.slot_name},
+                                   {"tables", report->tables},
+                                   {"rows", report->rows},
+                                   {"seconds", secs},
+                                   {"consistent_point", report->consistent_point},
+                                   {"restarted", report->restarted}});
+  } else {
+    log.info("no snapshot", {{"slot", cfg.slot_name}, {"reason", report->reason}});
+  }
+  if (so.mode != snapshot::SnapshotMode::initial_only) return std::nullopt;
+  if (cfg.drop_slot_on_exit) {  // a one-shot copy that leaves no slot behind
+    auto conn = PgConnection::connect(connection_config(cfg), ConnectionKind::normal);
+    const std::string params[] = {cfg.slot_name};
+    Status dropped = conn ? Status(ok_status()) : Status(conn.error());
+    if (conn) {
+      auto res = conn->exec_params("SELECT pg_catalog.pg_drop_replication_slot($1)", params, "dropping the slot");
+      if (!res) dropped = res.error();
+    }
+    if (!dropped) return fail(log, "cannot drop the slot after the snapshot", dropped.error());
+    log.info("snapshot_mode initial_only: slot dropped (postgresql_drop_slot_on_exit), exiting",
+             {{"slot", cfg.slot_name}});
+    return kExitOk;
+  }
+  log.info("snapshot_mode initial_only: exiting; a later run streams from the consistent point");
+  return kExitOk;
 }
 
 template <class Store, class Sink>
@@ -292,10 +279,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   auto& transport = replicator.transport();
 
   // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
-  Backoff snapshot_backoff(reconnect);
-  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), snapshot_backoff)) {
-    return *code;
-  }
+  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), reconnect)) return *code;
 
   // 1. Replicator::run() connects, streams and rides out retryable errors (docs/guarantees.md);
   //    what it reports is logged here.

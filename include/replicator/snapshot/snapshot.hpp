@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "replicator/backoff.hpp"
 #include "replicator/batch/batch.hpp"
 #include "replicator/change.hpp"
 #include "replicator/concepts.hpp"
@@ -80,6 +81,10 @@ struct SnapshotOptions {
   std::function<void(const SnapshotTable&, std::uint64_t rows)> on_table_done{};  // from a worker thread
   // run_initial_snapshot: the slot was created; the copy of its snapshot starts now.
   std::function<void(Lsn consistent_point, std::string_view snapshot_name)> on_copy_start{};
+  // run_initial_snapshot retries a retryable failure (the server restarting, a cut) after these
+  // delays, redoing the snapshot (the marker makes that safe); nullopt: one attempt, its error returned.
+  std::optional<BackoffOptions> reconnect{};
+  std::function<void(const ReplicationError&, int attempt, std::chrono::milliseconds delay)> on_retry{};
 };
 
 [[nodiscard]] inline Status validate_snapshot_options(const SnapshotOptions& o) {
@@ -374,13 +379,19 @@ template <class Sink>
 //   slot missing:                    marker saved, slot created exporting its snapshot, tables copied,
 //                                    sink flushed, position saved at the consistent point (= done)
 // On failure the new slot is dropped (best effort) and the marker stays, so a restart redoes it.
+// With o.reconnect, a retryable failure is waited out (o.on_retry told) and the snapshot redone,
+// until it completes, fails fatally, or `stop` is set (then the last error is returned).
 template <class Store, class Sink>
 [[nodiscard]] Result<SnapshotReport, ReplicationError> run_initial_snapshot(const ConnectionConfig& cfg,
                                                                            const SnapshotOptions& o, Store& store,
-                                                                           Sink& sink, const std::atomic<bool>& stop) {
-  static_assert(PositionStorePolicy<Store>, "run_initial_snapshot: Store must satisfy PositionStorePolicy");
-  static_assert(SinkPolicy<Sink>, "run_initial_snapshot: Sink must satisfy SinkPolicy");
-  if (auto st = validate_snapshot_options(o); !st) return st.error();
+                                                                           Sink& sink, const std::atomic<bool>& stop);
+
+namespace detail {
+template <class Store, class Sink>
+[[nodiscard]] Result<SnapshotReport, ReplicationError> initial_snapshot_attempt(const ConnectionConfig& cfg,
+                                                                               const SnapshotOptions& o, Store& store,
+                                                                               Sink& sink,
+                                                                               const std::atomic<bool>& stop) {
   const std::string q = "\"" + o.slot_name + "\"";
   auto stored = store.load();
   if (!stored) return stored.error();
@@ -478,6 +489,34 @@ template <class Store, class Sink>
   repl->close();  // the slot stays; the stream opens its own connection
   report.outcome = SnapshotOutcome::completed;
   return report;
+}
+
+}  // namespace detail
+
+template <class Store, class Sink>
+[[nodiscard]] Result<SnapshotReport, ReplicationError> run_initial_snapshot(const ConnectionConfig& cfg,
+                                                                           const SnapshotOptions& o, Store& store,
+                                                                           Sink& sink, const std::atomic<bool>& stop) {
+  static_assert(PositionStorePolicy<Store>, "run_initial_snapshot: Store must satisfy PositionStorePolicy");
+  static_assert(SinkPolicy<Sink>, "run_initial_snapshot: Sink must satisfy SinkPolicy");
+  if (auto st = validate_snapshot_options(o); !st) return st.error();
+  std::optional<Backoff> backoff;
+  if (o.reconnect) backoff.emplace(*o.reconnect);
+  for (;;) {
+    const auto started = std::chrono::steady_clock::now();
+    auto report = detail::initial_snapshot_attempt(cfg, o, store, sink, stop);
+    if (report || !backoff || !report.error().retryable() || stop.load()) return report;
+    backoff->record_healthy(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started));
+    const auto delay = backoff->next_delay();
+    if (o.on_retry) o.on_retry(report.error(), backoff->attempts(), delay);
+    const auto end = std::chrono::steady_clock::now() + delay;
+    while (std::chrono::steady_clock::now() < end && !stop.load()) {
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20),
+                                                                                end - std::chrono::steady_clock::now()));
+    }
+    if (stop.load()) return report;
+  }
 }
 
 }  // namespace replicator::snapshot
