@@ -18,6 +18,10 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "replicator/filter.hpp"
+#include "replicator/slot_name.hpp"
+#include "replicator/transport/libpq_connection.hpp"
+
 extern char** environ;
 
 namespace replicator::program {
@@ -575,12 +579,11 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
                          ""};
   }
   if (c.host.empty()) return err("postgresql_host", "must not be empty");
-  for (char ch : c.slot_name) {
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
-      return err("postgresql_slot_name",
-                 "may contain only lower-case letters, digits and underscores, got " + quoted(c.slot_name));
-  }
-  if (c.slot_name.size() > 63) return err("postgresql_slot_name", "must be at most 63 characters");
+  if (slot_name_problem(c.slot_name) == SlotNameProblem::bad_character)
+    return err("postgresql_slot_name",
+               "may contain only lower-case letters, digits and underscores, got " + quoted(c.slot_name));
+  if (slot_name_problem(c.slot_name) == SlotNameProblem::too_long)
+    return err("postgresql_slot_name", "must be at most 63 characters");
   if (!valid_identifier_text(c.publication_name)) return err("postgresql_publication_name", "must be 1-63 bytes");
   if (c.plugin_name == "wal2json")
     return err("postgresql_plugin_name", "wal2json is not supported yet; use pgoutput (the only supported plugin)");
@@ -634,9 +637,8 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
     }
   }
   for (const auto& op : c.include_operations) {
-    if (op != "insert" && op != "update" && op != "delete" && op != "truncate" && op != "message")
-      return err("include_operations",
-                 "unknown operation " + quoted(op) + "; use insert, update, delete, truncate, message");
+    if (!OperationSet::parse(op))
+      return err("include_operations", "unknown operation " + quoted(op) + "; use " + OperationSet::names_text());
   }
   if (c.reconnect_max_ms < c.reconnect_initial_ms)
     return err("reconnect_max_ms", "must be at least reconnect_initial_ms (" + std::to_string(c.reconnect_initial_ms) + ")");
@@ -734,9 +736,8 @@ Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn) {
   PQconninfoFree(opts);
   if (error) return *error;
   if (out.sslmode) {
-    static constexpr std::string_view modes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
-    if (std::find(std::begin(modes), std::end(modes), *out.sslmode) == std::end(modes))
-      return ConfigError{"position_dsn", "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full", ""};
+    if (!is_known_sslmode(*out.sslmode))
+      return ConfigError{"position_dsn", "sslmode must be one of " + sslmodes_text(), ""};
   }
   return out;
 }

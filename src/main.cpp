@@ -100,10 +100,10 @@ ChangeFilter change_filter(const Config& c) {
   TableFilter tables{c.include_tables, c.exclude_tables};
   OperationSet ops = OperationSet::all();
   if (!c.include_operations.empty()) {
-    for (const char* name : {"insert", "update", "delete", "truncate", "message"}) {
+    for (const auto& [name, op] : OperationSet::kNames) {
       const bool listed = std::find(c.include_operations.begin(), c.include_operations.end(), name) !=
                           c.include_operations.end();
-      if (auto op = OperationSet::parse(name); op && !listed) ops = ops.without(*op);
+      if (!listed) ops = ops.without(op);
     }
   }
   ChangeFilter filter(std::move(tables), ops);

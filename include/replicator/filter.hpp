@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -77,15 +78,23 @@ class OperationSet {
   }
   [[nodiscard]] constexpr bool is_all() const noexcept { return bits_ == all().bits_; }
 
-  // "insert", "update", "delete", "truncate", "message".
+  // Every operation by the name configs and logs use: the one list (parse, names_text, the program).
+  static constexpr std::pair<std::string_view, Operation> kNames[] = {{"insert", Operation::insert},
+                                                                      {"update", Operation::update},
+                                                                      {"delete", Operation::delete_},
+                                                                      {"truncate", Operation::truncate},
+                                                                      {"message", Operation::message}};
+  static std::string names_text() {
+    std::string s;
+    for (const auto& [name, op] : kNames) s += (s.empty() ? "" : ", ") + std::string(name);
+    return s;
+  }
   static Result<Operation, ReplicationError> parse(std::string_view name) {
-    if (name == "insert") return Operation::insert;
-    if (name == "update") return Operation::update;
-    if (name == "delete") return Operation::delete_;
-    if (name == "truncate") return Operation::truncate;
-    if (name == "message") return Operation::message;
-    return ReplicationError::fatal("unknown operation '" + std::string(name) +
-                                   "' (expected insert, update, delete, truncate or message)");
+    for (const auto& [n, op] : kNames) {
+      if (n == name) return op;
+    }
+    return ReplicationError::fatal("unknown operation '" + std::string(name) + "' (expected one of " + names_text() +
+                                   ")");
   }
 
  private:

@@ -105,7 +105,7 @@ class FilePositionStore {
 
   // Writes the position durably; on return the new file is in place or the old one is untouched.
   Status save(const Position& p) {
-    if (!p.slot.empty() && !detail::plausible_slot_name(p.slot))
+    if (!p.slot.empty() && !is_valid_slot_name(p.slot))
       return ReplicationError::fatal("position store: invalid slot name (1-63 of a-z, 0-9, _)");
     const std::string text = format(p);
     const std::string tmp = path_ + ".tmp";
@@ -179,7 +179,7 @@ class FilePositionStore {
         if (!detail::parse_uint(value, p.timeline)) return corrupt("bad timeline");
         idx = 1;
       } else if (key == "slot") {
-        if (!value.empty() && !detail::plausible_slot_name(value)) return corrupt("bad slot name");
+        if (!value.empty() && !is_valid_slot_name(value)) return corrupt("bad slot name");
         p.slot = std::string(value);
         idx = 2;
       } else if (key == "system_id") {

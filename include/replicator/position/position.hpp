@@ -10,6 +10,7 @@
 
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
+#include "replicator/slot_name.hpp"
 
 namespace replicator {
 
@@ -22,16 +23,5 @@ struct Position {
 
   friend bool operator==(const Position&, const Position&) = default;
 };
-
-namespace detail {
-// Slot names as the server accepts them: 1-63 characters of [a-z0-9_]. Stores use this to refuse
-// names that could not be real slots (and could break a file format or a log line).
-constexpr bool plausible_slot_name(std::string_view slot) noexcept {
-  if (slot.empty() || slot.size() > 63) return false;
-  for (char c : slot)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  return true;
-}
-}  // namespace detail
 
 }  // namespace replicator

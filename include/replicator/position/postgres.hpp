@@ -77,7 +77,7 @@ class PostgresPositionStore {
   Status ready() {
     if (conn_ && conn_->is_open()) return ok_status();
     conn_.reset();
-    if (!detail::plausible_slot_name(slot_)) {
+    if (!is_valid_slot_name(slot_)) {
       return ReplicationError::fatal("position store: invalid slot name (1-63 characters of a-z, 0-9, _)");
     }
     if (options_.schema.empty() || options_.table.empty())

@@ -76,6 +76,20 @@ struct ConnParams {
   }
 };
 
+// libpq's sslmode values: the one list (ConnectionConfig, the program's config keys and DSNs).
+inline constexpr std::string_view kSslModes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+[[nodiscard]] inline std::string sslmodes_text() {  // "disable, allow, ..., verify-full"
+  std::string s;
+  for (auto m : kSslModes) s += (s.empty() ? "" : ", ") + std::string(m);
+  return s;
+}
+[[nodiscard]] constexpr bool is_known_sslmode(std::string_view mode) noexcept {
+  for (auto m : kSslModes) {
+    if (m == mode) return true;
+  }
+  return false;
+}
+
 struct ConnectionConfig {
   std::string host;        // empty: libpq default (PGHOST, then the local socket)
   std::uint16_t port = 0;  // 0: libpq default (PGPORT, then 5432)
@@ -94,14 +108,9 @@ struct ConnectionConfig {
 
   // Checks what libpq would otherwise reject late or silently truncate (NUL bytes).
   [[nodiscard]] Status validate() const {
-    static constexpr std::string_view modes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
-    if (!sslmode.empty()) {
-      bool known = false;
-      for (auto m : modes) known = known || sslmode == m;
-      if (!known) {
-        return ReplicationError::fatal("invalid sslmode '" + detail::printable(sslmode) +
-                                       "': use disable, allow, prefer, require, verify-ca or verify-full");
-      }
+    if (!sslmode.empty() && !is_known_sslmode(sslmode)) {
+      return ReplicationError::fatal("invalid sslmode '" + detail::printable(sslmode) + "': use one of " +
+                                     sslmodes_text());
     }
     if (connect_timeout_s < 0) return ReplicationError::fatal("connect_timeout must be >= 0 seconds");
     if (tcp_keepalives_idle_s < 0) return ReplicationError::fatal("tcp_keepalives_idle must be >= 0 seconds");

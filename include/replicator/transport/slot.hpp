@@ -13,6 +13,7 @@
 
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
+#include "replicator/slot_name.hpp"
 #include "replicator/transport/detail/libpq_text.hpp"
 #include "replicator/transport/libpq_connection.hpp"
 
@@ -85,21 +86,12 @@ inline constexpr int kMaxTestedMajor = 18;
                                  "; set postgresql_failover_slot: false", "0A000");
 }
 
-// The server's rule (ReplicationSlotValidateName): 1-63 characters of a-z, 0-9 and '_'.
-// Checked before any SQL is sent, so a name can never inject anything.
+// The server's slot name rule (slot_name.hpp), as a fatal error naming the name.
 [[nodiscard]] inline Status validate_slot_name(std::string_view name) {
-  auto bad = [&](std::string_view why) {
-    return ReplicationError::fatal("invalid replication slot name \"" + detail::printable(name) + "\": " +
-                                   std::string(why), "42602");
-  };
-  if (name.empty()) return bad("it is empty");
-  if (name.size() > 63) return bad("it is longer than 63 characters");
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-      return bad("use only lower-case letters, digits and underscores");
-    }
-  }
-  return ok_status();
+  const SlotNameProblem p = slot_name_problem(name);
+  if (p == SlotNameProblem::none) return ok_status();
+  return ReplicationError::fatal("invalid replication slot name \"" + detail::printable(name) + "\": " +
+                                 std::string(describe(p)), "42602");
 }
 
 namespace detail {
