@@ -13,38 +13,8 @@
 #include "replicator/replicator.hpp"
 #include "replicator/sink/callback.hpp"
 #include "support.hpp"
+#include "tests/support/counting_allocator.hpp"
 
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-void* counted(std::size_t n, std::size_t align = 0) {
-  ++g_allocations;
-  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align)
-                                              : std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted(n); }
-void* operator new[](std::size_t n) { return counted(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted(n); } catch (...) { return nullptr; }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted(n); } catch (...) { return nullptr; }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 using namespace replicator;
 using namespace replicator::test;
@@ -79,10 +49,10 @@ TEST_CASE("the Replicator loop does not allocate per message in steady state") {
     REQUIRE(r.run_once(0ms));
     ++polled;
   }
-  const std::size_t before = g_allocations.load();
+  const std::size_t before = test::heap_allocations();
   const std::size_t rows_before = rows;
   while (!r.transport().done()) REQUIRE(r.run_once(0ms));
-  const std::size_t allocations = g_allocations.load() - before;
+  const std::size_t allocations = test::heap_allocations() - before;
   INFO("allocations in steady state: " << allocations << " for " << (rows - rows_before) << " rows");
   CHECK(rows - rows_before > 2000);
   CHECK(allocations == 0);

@@ -13,39 +13,8 @@
 #include "replicator/pgoutput/decoder.hpp"
 #include "replicator/transport/replay.hpp"
 #include "tests/data/corpus.hpp"
+#include "tests/support/counting_allocator.hpp"
 
-// Counts heap allocations while `g_counting` is set (for the steady-state test). Every form of
-// operator new/delete is replaced, so memory from one is never freed by another's partner.
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::size_t> g_allocations{0};
-void* counted_alloc(std::size_t n, std::size_t align = 0) noexcept {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (n == 0) n = 1;
-  return align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align)
-                                           : std::malloc(n);
-}
-void* checked(void* p) {
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-void* operator new(std::size_t n) { return checked(counted_alloc(n)); }
-void* operator new[](std::size_t n) { return checked(counted_alloc(n)); }
-void* operator new(std::size_t n, std::align_val_t a) { return checked(counted_alloc(n, static_cast<std::size_t>(a))); }
-void* operator new[](std::size_t n, std::align_val_t a) { return checked(counted_alloc(n, static_cast<std::size_t>(a))); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 using namespace replicator;
 using namespace replicator::format;
@@ -414,12 +383,11 @@ TEST_CASE("Formatting a replayed stream does not allocate in steady state") {
     };
     pass();  // warm-up: relation cache, string capacity
     messages = 0;
-    g_allocations = 0;
-    g_counting = true;
+    const std::size_t before = test::heap_allocations();
     pass();
-    g_counting = false;
+    const std::size_t allocations = test::heap_allocations() - before;
     CHECK(failures == 0);
     CHECK(messages > 5);
-    CHECK(g_allocations.load() == 0);
+    CHECK(allocations == 0);
   }
 }

@@ -14,39 +14,8 @@
 #include "pgoutput_samples.hpp"
 #include "replicator/pgoutput/decoder.hpp"
 #include "replicator/transport/frame.hpp"
+#include "tests/support/counting_allocator.hpp"
 
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-
-void* counted_alloc(std::size_t n, std::size_t align = alignof(std::max_align_t)) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (n == 0) n = 1;
-  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align) : std::malloc(n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n); } catch (...) { return nullptr; }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n); } catch (...) { return nullptr; }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace pg = replicator::pgoutput;
 using replicator::fuzz::MessageWriter;
@@ -135,7 +104,7 @@ TEST_CASE("decoding real server streams (every message type PostgreSQL 15 sent) 
   std::size_t decoded = 0;
   Consumer consumer;
 
-  const std::size_t before = g_allocations.load();
+  const std::size_t before = replicator::test::heap_allocations();
   for (int pass = 0; pass < 3; ++pass) {
     for (const auto& file : payloads) {
       pg::PgOutputDecoder decoder;  // one decoder per file, as per connection
@@ -147,17 +116,17 @@ TEST_CASE("decoding real server streams (every message type PostgreSQL 15 sent) 
       }
     }
   }
-  const std::size_t after = g_allocations.load();
+  const std::size_t after = replicator::test::heap_allocations();
 
   CHECK(after - before == 0);
   CHECK(decoded == 3 * total);
 }
 
 TEST_CASE("the allocation counter sees allocations") {
-  const std::size_t before = g_allocations.load();
+  const std::size_t before = replicator::test::heap_allocations();
   auto* p = new std::string(100, 'x');
   delete p;
-  CHECK(g_allocations.load() > before);
+  CHECK(replicator::test::heap_allocations() > before);
 }
 
 TEST_CASE("decoding and iterating a large mixed sequence allocates nothing") {
@@ -168,7 +137,7 @@ TEST_CASE("decoding and iterating a large mixed sequence allocates nothing") {
   Consumer consumer;
   pg::PgOutputDecoder decoder;
 
-  const std::size_t before = g_allocations.load();
+  const std::size_t before = replicator::test::heap_allocations();
   for (int pass = 0; pass < 5; ++pass) {
     for (const Sample& s : messages) {
       auto m = decoder.decode(std::span<const std::byte>(s.bytes.data(), s.bytes.size()));
@@ -186,7 +155,7 @@ TEST_CASE("decoding and iterating a large mixed sequence allocates nothing") {
       if (m) ++decoded; else failed += m.error().offset >= 12345 ? 1 : 0;
     }
   }
-  const std::size_t after = g_allocations.load();
+  const std::size_t after = replicator::test::heap_allocations();
 
   CHECK(after - before == 0);
   CHECK(decoded >= 5 * messages.size());
