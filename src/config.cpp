@@ -20,7 +20,7 @@
 
 #include "replicator/filter.hpp"
 #include "replicator/slot_name.hpp"
-#include "replicator/transport/libpq_connection.hpp"
+#include "replicator/pg/connection.hpp"
 
 extern char** environ;
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "replicator/transport/libpq_connection.hpp"
+#include "replicator/pg/connection.hpp"
 #include "tests/support/pg.hpp"
 
 namespace replicator::test {

@@ -16,7 +16,7 @@
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
 #include "replicator/position/position.hpp"
-#include "replicator/transport/libpq_connection.hpp"
+#include "replicator/pg/connection.hpp"
 
 namespace replicator {
 

@@ -38,8 +38,8 @@
 #include "replicator/snapshot/copy_row.hpp"
 #include "replicator/snapshot/progress.hpp"
 #include "replicator/snapshot/tables.hpp"
-#include "replicator/transport/libpq_connection.hpp"
-#include "replicator/transport/slot.hpp"
+#include "replicator/pg/connection.hpp"
+#include "replicator/pg/slot.hpp"
 
 namespace replicator::snapshot {
 

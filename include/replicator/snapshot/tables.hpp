@@ -15,8 +15,8 @@
 #include "replicator/filter.hpp"
 #include "replicator/pgoutput/relation_cache.hpp"
 #include "replicator/snapshot/copy_row.hpp"
-#include "replicator/transport/detail/libpq_text.hpp"
-#include "replicator/transport/libpq_connection.hpp"
+#include "replicator/pg/detail/libpq_text.hpp"
+#include "replicator/pg/connection.hpp"
 
 namespace replicator::snapshot {
 

@@ -26,10 +26,10 @@
 #include "replicator/position/position.hpp"
 #include "replicator/protocol/copy_data.hpp"
 #include "replicator/timestamp.hpp"
-#include "replicator/transport/detail/libpq_text.hpp"
+#include "replicator/pg/detail/libpq_text.hpp"
 #include "replicator/transport/events.hpp"
-#include "replicator/transport/libpq_connection.hpp"
-#include "replicator/transport/slot.hpp"
+#include "replicator/pg/connection.hpp"
+#include "replicator/pg/slot.hpp"
 
 namespace replicator {
 

@@ -26,7 +26,7 @@
 
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
-#include "replicator/transport/detail/libpq_text.hpp"
+#include "replicator/pg/detail/libpq_text.hpp"
 
 namespace replicator {
 

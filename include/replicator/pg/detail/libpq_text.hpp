@@ -1,4 +1,4 @@
-// Text helpers behind libpq_connection.hpp: pulling the SQLSTATE libpq puts into a verbose
+// Text helpers behind pg/connection.hpp: pulling the SQLSTATE libpq puts into a verbose
 // connection error, turning multi-line libpq messages into one line, hiding a password.
 // Internal: users never include this.
 #pragma once

@@ -14,8 +14,8 @@
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
 #include "replicator/slot_name.hpp"
-#include "replicator/transport/detail/libpq_text.hpp"
-#include "replicator/transport/libpq_connection.hpp"
+#include "replicator/pg/detail/libpq_text.hpp"
+#include "replicator/pg/connection.hpp"
 
 namespace replicator {
 

@@ -1,4 +1,4 @@
-#include "replicator/transport/libpq_connection.hpp"
+#include "replicator/pg/connection.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

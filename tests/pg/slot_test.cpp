@@ -1,4 +1,4 @@
-#include "replicator/transport/slot.hpp"
+#include "replicator/pg/slot.hpp"
 
 #include <catch2/catch.hpp>
 
