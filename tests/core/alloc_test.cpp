@@ -12,7 +12,7 @@
 #include "replicator/position/memory.hpp"
 #include "replicator/replicator.hpp"
 #include "replicator/sink/callback.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 #include "tests/support/counting_allocator.hpp"
 
 

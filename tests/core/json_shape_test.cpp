@@ -12,7 +12,7 @@
 #include "replicator/replicator.hpp"
 #include "replicator/sink/json_lines.hpp"
 #include "replicator/transport/replay.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator;
 

@@ -12,7 +12,7 @@
 #include "replicator/sink/callback.hpp"
 #include "replicator/transport/frame.hpp"
 #include "replicator/transport/replay.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator;
 using namespace replicator::test;

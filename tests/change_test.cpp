@@ -3,7 +3,7 @@
 
 #include "replicator/change.hpp"
 #include "replicator/pgoutput/decoder.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator;
 using namespace replicator::test;

@@ -12,7 +12,7 @@
 #include "replicator/sink/json_lines.hpp"
 #include "replicator/transport/libpq.hpp"
 #include "replicator/transport/replay.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator;
 

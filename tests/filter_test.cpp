@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "replicator/filter.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator;
 

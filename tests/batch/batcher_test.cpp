@@ -4,7 +4,7 @@
 
 #include "replicator/batch/batcher.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator;
 using namespace replicator::test;

@@ -11,7 +11,7 @@
 #include "replicator/batch/batcher.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/sink/json_lines.hpp"
-#include "support.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator;
 using namespace replicator::test;
