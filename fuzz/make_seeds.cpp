@@ -1,8 +1,10 @@
-// Writes the seed corpora: hand-made messages of every type (pgoutput_samples.hpp) and, for each
-// stream file given, every captured message as its own seed (with a Stream Start in front when it
-// was sent inside a streamed transaction, so the seed decodes the way the server meant it).
+// Writes the seed corpora: hand-made messages of every type (pgoutput_samples.hpp), LSN texts,
+// position files and, for each stream file given, every captured message as its own seed (with a
+// Stream Start in front when it was sent inside a streamed transaction, so the seed decodes the
+// way the server meant it). The value and COPY seeds come from a server: fuzz/capture_seeds.sh.
 //   bazel run //fuzz:make_seeds -- $PWD/fuzz/corpus [tests/data/*.stream ...]
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include "fuzz_input.hpp"
 #include "pgoutput_samples.hpp"
 #include "replicator/pgoutput/decoder.hpp"
+#include "replicator/position/file.hpp"
 
 namespace fs = std::filesystem;
 using replicator::fuzz::append_framed;
@@ -29,6 +32,11 @@ void write(const fs::path& dir, const std::string& name, const std::vector<std::
   fs::create_directories(dir);
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<std::byte> bytes_of(std::string_view text) {
+  const auto* p = reinterpret_cast<const std::byte*>(text.data());
+  return {p, p + text.size()};
 }
 
 std::vector<std::byte> framed(std::initializer_list<std::span<const std::byte>> msgs) {
@@ -129,6 +137,32 @@ int main(int argc, char** argv) {
     write(root / "lsn", "lsn_" + std::to_string(n++),
           std::vector<std::byte>(reinterpret_cast<const std::byte*>(t.data()),
                                  reinterpret_cast<const std::byte*>(t.data()) + t.size()));
+  }
+
+  // Position files as FilePositionStore::save writes them, plus one damaged and one truncated.
+  {
+    using namespace std::chrono;
+    const replicator::Position positions[] = {
+        {replicator::Lsn{0x16B3748}, 1, "my_slot", 7300000000000000000ULL,
+         system_clock::time_point(microseconds(1764088251123456))},
+        {replicator::Lsn{}, 0, "", 0, system_clock::time_point{}},
+        {replicator::Lsn{~0ULL}, ~0U, std::string(63, 'z'), ~0ULL, system_clock::time_point(microseconds(-1))},
+    };
+    fs::create_directories(root / "position_file");
+    int n = 0;
+    for (const auto& p : positions) {
+      replicator::FilePositionStore store((root / "position_file" / ("saved_" + std::to_string(n++))).string());
+      if (auto st = store.save(p); !st) {
+        std::fprintf(stderr, "%s\n", st.error().message.c_str());
+        return 1;
+      }
+    }
+    std::string text = replicator::FilePositionStore::format(positions[0]);
+    text[text.find("lsn=") + 4] = '1';
+    write(root / "position_file", "damaged", bytes_of(text));
+    text = replicator::FilePositionStore::format(positions[0]);
+    text.resize(text.size() - 3);
+    write(root / "position_file", "truncated", bytes_of(text));
   }
 
   // Captured stream files: one seed per distinct message, and each whole file as a frame seed.
