@@ -83,216 +83,275 @@ Result<Message> finish(ByteReader& r, View view, std::string_view field) noexcep
 
 }  // namespace detail
 
+namespace detail {
+
+// One function per message type, each reading its fields, checking flags and markers, and ending
+// with finish() (nothing may follow the message).
+inline Result<Message> decode_begin(ByteReader& r) noexcept {
+  BeginView m;
+  m.final_lsn = read_lsn(r, "Begin.final_lsn");
+  m.commit_time = read_time(r, "Begin.commit_time");
+  m.xid = r.u32("Begin.xid");
+  return finish(r, m, "Begin");
+}
+
+inline Result<Message> decode_commit(ByteReader& r) noexcept {
+  CommitView m;
+  m.flags = r.u8("Commit.flags");
+  detail::expect_zero_flags(r, m.flags, "Commit.flags");
+  m.commit_lsn = read_lsn(r, "Commit.commit_lsn");
+  m.end_lsn = read_lsn(r, "Commit.end_lsn");
+  m.commit_time = read_time(r, "Commit.commit_time");
+  return finish(r, m, "Commit");
+}
+
+inline Result<Message> decode_origin(ByteReader& r) noexcept {
+  OriginView m;
+  m.commit_lsn = read_lsn(r, "Origin.commit_lsn");
+  m.name = r.cstring("Origin.name");
+  return finish(r, m, "Origin");
+}
+
+inline Result<Message> decode_relation(ByteReader& r, bool in_stream) noexcept {
+  RelationView m;
+  if (in_stream) m.xid = r.u32("Relation.xid");
+  m.oid = r.u32("Relation.oid");
+  m.schema = r.cstring("Relation.schema");
+  m.name = r.cstring("Relation.name");
+  const char ident = static_cast<char>(r.u8("Relation.replica_identity"));
+  if (r.ok() && ident != 'd' && ident != 'n' && ident != 'f' && ident != 'i')
+    r.fail_at(Errc::unknown_flag, r.position() - 1, "Relation.replica_identity");
+  m.replica_identity = static_cast<ReplicaIdentity>(ident);
+  const std::int16_t ncols = r.i16("Relation.column_count");
+  if (ncols < 0) r.fail_at(Errc::negative_length, r.position() - 2, "Relation.column_count");
+  const std::byte* start = r.cursor();
+  const std::size_t start_pos = r.position();
+  for (std::int16_t i = 0; i < ncols && r.ok(); ++i) {
+    const std::uint8_t flags = r.u8("Relation.column.flags");
+    if (r.ok() && (flags & ~1u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Relation.column.flags");
+    (void)r.cstring("Relation.column.name");
+    r.skip(8, "Relation.column.type");
+  }
+  if (!r.ok()) return r.error();
+  m.columns = RelationColumnsView({start, r.position() - start_pos}, static_cast<std::uint16_t>(ncols));
+  return finish(r, m, "Relation");
+}
+
+inline Result<Message> decode_type(ByteReader& r, bool in_stream) noexcept {
+  TypeView m;
+  if (in_stream) m.xid = r.u32("Type.xid");
+  m.oid = r.u32("Type.oid");
+  m.schema = r.cstring("Type.schema");
+  m.name = r.cstring("Type.name");
+  return finish(r, m, "Type");
+}
+
+inline Result<Message> decode_insert(ByteReader& r, bool in_stream) noexcept {
+  InsertView m;
+  if (in_stream) m.xid = r.u32("Insert.xid");
+  m.relation_oid = r.u32("Insert.relation_oid");
+  const char n = static_cast<char>(r.u8("Insert.tuple_marker"));
+  if (r.ok() && n != 'N') r.fail_at(Errc::unknown_flag, r.position() - 1, "Insert.tuple_marker");
+  m.new_tuple = detail::read_tuple(r, "Insert.new_tuple");
+  return finish(r, m, "Insert");
+}
+
+inline Result<Message> decode_update(ByteReader& r, bool in_stream) noexcept {
+  UpdateView m;
+  if (in_stream) m.xid = r.u32("Update.xid");
+  m.relation_oid = r.u32("Update.relation_oid");
+  char marker = static_cast<char>(r.u8("Update.tuple_marker"));
+  if (r.ok() && (marker == 'K' || marker == 'O')) {
+    m.old_kind = static_cast<OldTupleKind>(marker);
+    m.old_tuple = detail::read_tuple(r, "Update.old_tuple");
+    marker = static_cast<char>(r.u8("Update.new_tuple_marker"));
+  }
+  if (r.ok() && marker != 'N') r.fail_at(Errc::unknown_flag, r.position() - 1, "Update.tuple_marker");
+  m.new_tuple = detail::read_tuple(r, "Update.new_tuple");
+  return finish(r, m, "Update");
+}
+
+inline Result<Message> decode_delete(ByteReader& r, bool in_stream) noexcept {
+  DeleteView m;
+  if (in_stream) m.xid = r.u32("Delete.xid");
+  m.relation_oid = r.u32("Delete.relation_oid");
+  const char marker = static_cast<char>(r.u8("Delete.tuple_marker"));
+  if (r.ok() && marker != 'K' && marker != 'O')
+    r.fail_at(Errc::unknown_flag, r.position() - 1, "Delete.tuple_marker");
+  m.old_kind = static_cast<OldTupleKind>(marker);
+  m.old_tuple = detail::read_tuple(r, "Delete.old_tuple");
+  return finish(r, m, "Delete");
+}
+
+inline Result<Message> decode_truncate(ByteReader& r, bool in_stream) noexcept {
+  TruncateView m;
+  if (in_stream) m.xid = r.u32("Truncate.xid");
+  const std::int32_t n = r.i32("Truncate.relation_count");
+  if (n < 0) r.fail_at(Errc::negative_length, r.position() - 4, "Truncate.relation_count");
+  m.options = r.u8("Truncate.options");
+  if (r.ok() && (m.options & ~3u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Truncate.options");
+  if (r.ok()) {
+    if (static_cast<std::size_t>(n) > r.remaining() / 4) {
+      r.fail(Errc::truncated, "Truncate.relation_oids");
+    } else {
+      m.relation_oids = OidListView(r.bytes(static_cast<std::size_t>(n) * 4, "Truncate.relation_oids"));
+    }
+  }
+  return finish(r, m, "Truncate");
+}
+
+inline Result<Message> decode_logical_message(ByteReader& r, bool in_stream) noexcept {
+  LogicalMessageView m;
+  if (in_stream) m.xid = r.u32("Message.xid");
+  m.flags = r.u8("Message.flags");
+  if (r.ok() && (m.flags & ~1u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Message.flags");
+  m.lsn = read_lsn(r, "Message.lsn");
+  m.prefix = r.cstring("Message.prefix");
+  const std::int32_t len = r.i32("Message.content_length");
+  if (len < 0) r.fail_at(Errc::negative_length, r.position() - 4, "Message.content_length");
+  m.content = r.bytes(static_cast<std::size_t>(len < 0 ? 0 : len), "Message.content");
+  return finish(r, m, "Message");
+}
+
+inline Result<Message> decode_stream_start(ByteReader& r) noexcept {
+  StreamStartView m;
+  m.xid = r.u32("StreamStart.xid");
+  const std::uint8_t first = r.u8("StreamStart.first_segment");
+  if (r.ok() && first > 1) r.fail_at(Errc::unknown_flag, r.position() - 1, "StreamStart.first_segment");
+  m.first_segment = first == 1;
+  return finish(r, m, "StreamStart");
+}
+
+inline Result<Message> decode_stream_stop(ByteReader& r) noexcept {
+  return finish(r, StreamStopView{}, "StreamStop");
+}
+
+inline Result<Message> decode_stream_commit(ByteReader& r) noexcept {
+  StreamCommitView m;
+  m.xid = r.u32("StreamCommit.xid");
+  m.flags = r.u8("StreamCommit.flags");
+  detail::expect_zero_flags(r, m.flags, "StreamCommit.flags");
+  m.commit_lsn = read_lsn(r, "StreamCommit.commit_lsn");
+  m.end_lsn = read_lsn(r, "StreamCommit.end_lsn");
+  m.commit_time = read_time(r, "StreamCommit.commit_time");
+  return finish(r, m, "StreamCommit");
+}
+
+inline Result<Message> decode_stream_abort(ByteReader& r) noexcept {
+  StreamAbortView m;
+  m.xid = r.u32("StreamAbort.xid");
+  m.subxid = r.u32("StreamAbort.subxid");
+  // Protocol 4 with streaming=parallel appends the abort LSN and time; older ones end here.
+  if (r.ok() && r.remaining() > 0) {
+    m.has_abort_info = true;
+    m.abort_lsn = read_lsn(r, "StreamAbort.abort_lsn");
+    m.abort_time = read_time(r, "StreamAbort.abort_time");
+  }
+  return finish(r, m, "StreamAbort");
+}
+
+inline Result<Message> decode_begin_prepare(ByteReader& r) noexcept {
+  BeginPrepareView m;
+  m.prepare_lsn = read_lsn(r, "BeginPrepare.prepare_lsn");
+  m.end_lsn = read_lsn(r, "BeginPrepare.end_lsn");
+  m.prepare_time = read_time(r, "BeginPrepare.prepare_time");
+  m.xid = r.u32("BeginPrepare.xid");
+  m.gid = r.cstring("BeginPrepare.gid");
+  return finish(r, m, "BeginPrepare");
+}
+
+// Prepare ('P') and Stream Prepare ('p') share one layout.
+inline Result<Message> decode_prepare(ByteReader& r, bool stream) noexcept {
+  PrepareView m;
+  m.flags = r.u8(stream ? "StreamPrepare.flags" : "Prepare.flags");
+  detail::expect_zero_flags(r, m.flags, stream ? "StreamPrepare.flags" : "Prepare.flags");
+  m.prepare_lsn = read_lsn(r, stream ? "StreamPrepare.prepare_lsn" : "Prepare.prepare_lsn");
+  m.end_lsn = read_lsn(r, stream ? "StreamPrepare.end_lsn" : "Prepare.end_lsn");
+  m.prepare_time = read_time(r, stream ? "StreamPrepare.prepare_time" : "Prepare.prepare_time");
+  m.xid = r.u32(stream ? "StreamPrepare.xid" : "Prepare.xid");
+  m.gid = r.cstring(stream ? "StreamPrepare.gid" : "Prepare.gid");
+  if (stream) {
+    return finish(r, StreamPrepareView{m.flags, m.prepare_lsn, m.end_lsn, m.prepare_time, m.xid, m.gid},
+                  "StreamPrepare");
+  }
+  return finish(r, m, "Prepare");
+}
+
+inline Result<Message> decode_commit_prepared(ByteReader& r) noexcept {
+  CommitPreparedView m;
+  m.flags = r.u8("CommitPrepared.flags");
+  detail::expect_zero_flags(r, m.flags, "CommitPrepared.flags");
+  m.commit_lsn = read_lsn(r, "CommitPrepared.commit_lsn");
+  m.end_lsn = read_lsn(r, "CommitPrepared.end_lsn");
+  m.commit_time = read_time(r, "CommitPrepared.commit_time");
+  m.xid = r.u32("CommitPrepared.xid");
+  m.gid = r.cstring("CommitPrepared.gid");
+  return finish(r, m, "CommitPrepared");
+}
+
+inline Result<Message> decode_rollback_prepared(ByteReader& r) noexcept {
+  RollbackPreparedView m;
+  m.flags = r.u8("RollbackPrepared.flags");
+  detail::expect_zero_flags(r, m.flags, "RollbackPrepared.flags");
+  m.prepare_end_lsn = read_lsn(r, "RollbackPrepared.prepare_end_lsn");
+  m.rollback_end_lsn = read_lsn(r, "RollbackPrepared.rollback_end_lsn");
+  m.prepare_time = read_time(r, "RollbackPrepared.prepare_time");
+  m.rollback_time = read_time(r, "RollbackPrepared.rollback_time");
+  m.xid = r.u32("RollbackPrepared.xid");
+  m.gid = r.cstring("RollbackPrepared.gid");
+  return finish(r, m, "RollbackPrepared");
+}
+
+}  // namespace detail
+
 // Decodes one pgoutput message. `in_stream` says whether we are between Stream Start and Stream
 // Stop: there the server prefixes data messages with the streamed transaction's xid.
 // `base_offset` is added to error offsets (e.g. the payload's offset in a file).
 [[nodiscard]] inline Result<Message> decode_message(std::span<const std::byte> payload, bool in_stream,
                                                     std::size_t base_offset = 0) noexcept {
-  using detail::finish;
-  using detail::read_lsn;
-  using detail::read_time;
   detail::ByteReader r(payload, base_offset);
   const char tag = static_cast<char>(r.u8("message type"));
   if (!r.ok()) return r.error();
 
   switch (tag) {
-    case 'B': {
-      BeginView m;
-      m.final_lsn = read_lsn(r, "Begin.final_lsn");
-      m.commit_time = read_time(r, "Begin.commit_time");
-      m.xid = r.u32("Begin.xid");
-      return finish(r, m, "Begin");
-    }
-    case 'C': {
-      CommitView m;
-      m.flags = r.u8("Commit.flags");
-      detail::expect_zero_flags(r, m.flags, "Commit.flags");
-      m.commit_lsn = read_lsn(r, "Commit.commit_lsn");
-      m.end_lsn = read_lsn(r, "Commit.end_lsn");
-      m.commit_time = read_time(r, "Commit.commit_time");
-      return finish(r, m, "Commit");
-    }
-    case 'O': {
-      OriginView m;
-      m.commit_lsn = read_lsn(r, "Origin.commit_lsn");
-      m.name = r.cstring("Origin.name");
-      return finish(r, m, "Origin");
-    }
-    case 'R': {
-      RelationView m;
-      if (in_stream) m.xid = r.u32("Relation.xid");
-      m.oid = r.u32("Relation.oid");
-      m.schema = r.cstring("Relation.schema");
-      m.name = r.cstring("Relation.name");
-      const char ident = static_cast<char>(r.u8("Relation.replica_identity"));
-      if (r.ok() && ident != 'd' && ident != 'n' && ident != 'f' && ident != 'i')
-        r.fail_at(Errc::unknown_flag, r.position() - 1, "Relation.replica_identity");
-      m.replica_identity = static_cast<ReplicaIdentity>(ident);
-      const std::int16_t ncols = r.i16("Relation.column_count");
-      if (ncols < 0) r.fail_at(Errc::negative_length, r.position() - 2, "Relation.column_count");
-      const std::byte* start = r.cursor();
-      const std::size_t start_pos = r.position();
-      for (std::int16_t i = 0; i < ncols && r.ok(); ++i) {
-        const std::uint8_t flags = r.u8("Relation.column.flags");
-        if (r.ok() && (flags & ~1u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Relation.column.flags");
-        (void)r.cstring("Relation.column.name");
-        r.skip(8, "Relation.column.type");
-      }
-      if (!r.ok()) return r.error();
-      m.columns = RelationColumnsView({start, r.position() - start_pos}, static_cast<std::uint16_t>(ncols));
-      return finish(r, m, "Relation");
-    }
-    case 'Y': {
-      TypeView m;
-      if (in_stream) m.xid = r.u32("Type.xid");
-      m.oid = r.u32("Type.oid");
-      m.schema = r.cstring("Type.schema");
-      m.name = r.cstring("Type.name");
-      return finish(r, m, "Type");
-    }
-    case 'I': {
-      InsertView m;
-      if (in_stream) m.xid = r.u32("Insert.xid");
-      m.relation_oid = r.u32("Insert.relation_oid");
-      const char n = static_cast<char>(r.u8("Insert.tuple_marker"));
-      if (r.ok() && n != 'N') r.fail_at(Errc::unknown_flag, r.position() - 1, "Insert.tuple_marker");
-      m.new_tuple = detail::read_tuple(r, "Insert.new_tuple");
-      return finish(r, m, "Insert");
-    }
-    case 'U': {
-      UpdateView m;
-      if (in_stream) m.xid = r.u32("Update.xid");
-      m.relation_oid = r.u32("Update.relation_oid");
-      char marker = static_cast<char>(r.u8("Update.tuple_marker"));
-      if (r.ok() && (marker == 'K' || marker == 'O')) {
-        m.old_kind = static_cast<OldTupleKind>(marker);
-        m.old_tuple = detail::read_tuple(r, "Update.old_tuple");
-        marker = static_cast<char>(r.u8("Update.new_tuple_marker"));
-      }
-      if (r.ok() && marker != 'N') r.fail_at(Errc::unknown_flag, r.position() - 1, "Update.tuple_marker");
-      m.new_tuple = detail::read_tuple(r, "Update.new_tuple");
-      return finish(r, m, "Update");
-    }
-    case 'D': {
-      DeleteView m;
-      if (in_stream) m.xid = r.u32("Delete.xid");
-      m.relation_oid = r.u32("Delete.relation_oid");
-      const char marker = static_cast<char>(r.u8("Delete.tuple_marker"));
-      if (r.ok() && marker != 'K' && marker != 'O')
-        r.fail_at(Errc::unknown_flag, r.position() - 1, "Delete.tuple_marker");
-      m.old_kind = static_cast<OldTupleKind>(marker);
-      m.old_tuple = detail::read_tuple(r, "Delete.old_tuple");
-      return finish(r, m, "Delete");
-    }
-    case 'T': {
-      TruncateView m;
-      if (in_stream) m.xid = r.u32("Truncate.xid");
-      const std::int32_t n = r.i32("Truncate.relation_count");
-      if (n < 0) r.fail_at(Errc::negative_length, r.position() - 4, "Truncate.relation_count");
-      m.options = r.u8("Truncate.options");
-      if (r.ok() && (m.options & ~3u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Truncate.options");
-      if (r.ok()) {
-        if (static_cast<std::size_t>(n) > r.remaining() / 4) {
-          r.fail(Errc::truncated, "Truncate.relation_oids");
-        } else {
-          m.relation_oids = OidListView(r.bytes(static_cast<std::size_t>(n) * 4, "Truncate.relation_oids"));
-        }
-      }
-      return finish(r, m, "Truncate");
-    }
-    case 'M': {
-      LogicalMessageView m;
-      if (in_stream) m.xid = r.u32("Message.xid");
-      m.flags = r.u8("Message.flags");
-      if (r.ok() && (m.flags & ~1u) != 0) r.fail_at(Errc::unknown_flag, r.position() - 1, "Message.flags");
-      m.lsn = read_lsn(r, "Message.lsn");
-      m.prefix = r.cstring("Message.prefix");
-      const std::int32_t len = r.i32("Message.content_length");
-      if (len < 0) r.fail_at(Errc::negative_length, r.position() - 4, "Message.content_length");
-      m.content = r.bytes(static_cast<std::size_t>(len < 0 ? 0 : len), "Message.content");
-      return finish(r, m, "Message");
-    }
-    case 'S': {
-      StreamStartView m;
-      m.xid = r.u32("StreamStart.xid");
-      const std::uint8_t first = r.u8("StreamStart.first_segment");
-      if (r.ok() && first > 1) r.fail_at(Errc::unknown_flag, r.position() - 1, "StreamStart.first_segment");
-      m.first_segment = first == 1;
-      return finish(r, m, "StreamStart");
-    }
+    case 'B':
+      return detail::decode_begin(r);
+    case 'C':
+      return detail::decode_commit(r);
+    case 'O':
+      return detail::decode_origin(r);
+    case 'R':
+      return detail::decode_relation(r, in_stream);
+    case 'Y':
+      return detail::decode_type(r, in_stream);
+    case 'I':
+      return detail::decode_insert(r, in_stream);
+    case 'U':
+      return detail::decode_update(r, in_stream);
+    case 'D':
+      return detail::decode_delete(r, in_stream);
+    case 'T':
+      return detail::decode_truncate(r, in_stream);
+    case 'M':
+      return detail::decode_logical_message(r, in_stream);
+    case 'S':
+      return detail::decode_stream_start(r);
     case 'E':
-      return finish(r, StreamStopView{}, "StreamStop");
-    case 'c': {
-      StreamCommitView m;
-      m.xid = r.u32("StreamCommit.xid");
-      m.flags = r.u8("StreamCommit.flags");
-      detail::expect_zero_flags(r, m.flags, "StreamCommit.flags");
-      m.commit_lsn = read_lsn(r, "StreamCommit.commit_lsn");
-      m.end_lsn = read_lsn(r, "StreamCommit.end_lsn");
-      m.commit_time = read_time(r, "StreamCommit.commit_time");
-      return finish(r, m, "StreamCommit");
-    }
-    case 'A': {
-      StreamAbortView m;
-      m.xid = r.u32("StreamAbort.xid");
-      m.subxid = r.u32("StreamAbort.subxid");
-      // Protocol 4 with streaming=parallel appends the abort LSN and time; older ones end here.
-      if (r.ok() && r.remaining() > 0) {
-        m.has_abort_info = true;
-        m.abort_lsn = read_lsn(r, "StreamAbort.abort_lsn");
-        m.abort_time = read_time(r, "StreamAbort.abort_time");
-      }
-      return finish(r, m, "StreamAbort");
-    }
-    case 'b': {
-      BeginPrepareView m;
-      m.prepare_lsn = read_lsn(r, "BeginPrepare.prepare_lsn");
-      m.end_lsn = read_lsn(r, "BeginPrepare.end_lsn");
-      m.prepare_time = read_time(r, "BeginPrepare.prepare_time");
-      m.xid = r.u32("BeginPrepare.xid");
-      m.gid = r.cstring("BeginPrepare.gid");
-      return finish(r, m, "BeginPrepare");
-    }
+      return detail::decode_stream_stop(r);
+    case 'c':
+      return detail::decode_stream_commit(r);
+    case 'A':
+      return detail::decode_stream_abort(r);
+    case 'b':
+      return detail::decode_begin_prepare(r);
     case 'P':
-    case 'p': {
-      const bool stream = tag == 'p';
-      PrepareView m;
-      m.flags = r.u8(stream ? "StreamPrepare.flags" : "Prepare.flags");
-      detail::expect_zero_flags(r, m.flags, stream ? "StreamPrepare.flags" : "Prepare.flags");
-      m.prepare_lsn = read_lsn(r, stream ? "StreamPrepare.prepare_lsn" : "Prepare.prepare_lsn");
-      m.end_lsn = read_lsn(r, stream ? "StreamPrepare.end_lsn" : "Prepare.end_lsn");
-      m.prepare_time = read_time(r, stream ? "StreamPrepare.prepare_time" : "Prepare.prepare_time");
-      m.xid = r.u32(stream ? "StreamPrepare.xid" : "Prepare.xid");
-      m.gid = r.cstring(stream ? "StreamPrepare.gid" : "Prepare.gid");
-      if (stream) {
-        return finish(r, StreamPrepareView{m.flags, m.prepare_lsn, m.end_lsn, m.prepare_time, m.xid, m.gid},
-                      "StreamPrepare");
-      }
-      return finish(r, m, "Prepare");
-    }
-    case 'K': {
-      CommitPreparedView m;
-      m.flags = r.u8("CommitPrepared.flags");
-      detail::expect_zero_flags(r, m.flags, "CommitPrepared.flags");
-      m.commit_lsn = read_lsn(r, "CommitPrepared.commit_lsn");
-      m.end_lsn = read_lsn(r, "CommitPrepared.end_lsn");
-      m.commit_time = read_time(r, "CommitPrepared.commit_time");
-      m.xid = r.u32("CommitPrepared.xid");
-      m.gid = r.cstring("CommitPrepared.gid");
-      return finish(r, m, "CommitPrepared");
-    }
-    case 'r': {
-      RollbackPreparedView m;
-      m.flags = r.u8("RollbackPrepared.flags");
-      detail::expect_zero_flags(r, m.flags, "RollbackPrepared.flags");
-      m.prepare_end_lsn = read_lsn(r, "RollbackPrepared.prepare_end_lsn");
-      m.rollback_end_lsn = read_lsn(r, "RollbackPrepared.rollback_end_lsn");
-      m.prepare_time = read_time(r, "RollbackPrepared.prepare_time");
-      m.rollback_time = read_time(r, "RollbackPrepared.rollback_time");
-      m.xid = r.u32("RollbackPrepared.xid");
-      m.gid = r.cstring("RollbackPrepared.gid");
-      return finish(r, m, "RollbackPrepared");
-    }
+      return detail::decode_prepare(r, false);
+    case 'p':
+      return detail::decode_prepare(r, true);
+    case 'K':
+      return detail::decode_commit_prepared(r);
+    case 'r':
+      return detail::decode_rollback_prepared(r);
     default:
       return Error{Errc::unknown_message, base_offset, "message type"};
   }
