@@ -271,8 +271,7 @@ inline Result<Message> decode_prepare(ByteReader& r, bool stream) noexcept {
   m.xid = r.u32(stream ? "StreamPrepare.xid" : "Prepare.xid");
   m.gid = r.cstring(stream ? "StreamPrepare.gid" : "Prepare.gid");
   if (stream) {
-    return finish(r, StreamPrepareView{m.flags, m.prepare_lsn, m.end_lsn, m.prepare_time, m.xid, m.gid},
-                  "StreamPrepare");
+    return finish(r, StreamPrepareView{m}, "StreamPrepare");
   }
   return finish(r, m, "Prepare");
 }

@@ -165,14 +165,8 @@ struct RollbackPreparedView {  // 'r'
   std::string_view gid;
 };
 
-struct StreamPrepareView {  // 'p'
-  std::uint8_t flags = 0;
-  Lsn prepare_lsn;
-  Lsn end_lsn;
-  PgTimestamp prepare_time;
-  Xid xid = 0;
-  std::string_view gid;
-};
+// 'p': Prepare's fields for a streamed transaction; a type of its own so a visitor can tell them apart.
+struct StreamPrepareView : PrepareView {};
 
 using Message = std::variant<BeginView, CommitView, OriginView, RelationView, TypeView, InsertView, UpdateView,
                              DeleteView, TruncateView, LogicalMessageView, StreamStartView, StreamStopView,
