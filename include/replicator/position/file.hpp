@@ -189,6 +189,11 @@ class FilePositionStore {
         std::int64_t us = 0;
         auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), us);
         if (ec != std::errc{} || ptr != value.data() + value.size()) return corrupt("bad saved_at_unix_us");
+        // The clock counts finer than microseconds: a value it cannot hold would overflow the cast.
+        using Clock = std::chrono::system_clock;
+        constexpr auto kMaxUs =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::duration::max()).count();
+        if (us > kMaxUs || us < -kMaxUs) return corrupt("saved_at_unix_us out of range");
         p.saved_at = std::chrono::system_clock::time_point(
             std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::microseconds(us)));
         idx = 4;

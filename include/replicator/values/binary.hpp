@@ -10,6 +10,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -163,6 +164,9 @@ inline ValueResult<RawBinaryArray> decode_array_binary(Bytes b, Oid array_type =
     const auto n = static_cast<std::int32_t>(detail::load_be(b.data() + 12 + 8 * d, 4));
     const auto lb = static_cast<std::int32_t>(detail::load_be(b.data() + 16 + 8 * d, 4));
     if (n <= 0) return bad("array dimension must be positive");
+    // As array_recv: the upper bound (lower + length - 1) must be an int4 too.
+    if (static_cast<std::int64_t>(lb) + n - 1 > std::numeric_limits<std::int32_t>::max())
+      return bad("array upper bound exceeds the int4 range");
     count *= static_cast<std::uint64_t>(n);
     if (count > b.size()) return bad("more array elements than bytes");  // each takes at least 4
     out.dims.push_back(n);

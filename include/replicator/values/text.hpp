@@ -53,8 +53,10 @@ inline ValueResult<bool> parse_bool_text(std::string_view s) {
 inline ValueResult<std::int64_t> parse_int_text(std::string_view s, Oid type = oid::int8) {
   std::int64_t v = 0;
   const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  // Syntax first: from_chars reports overflow before looking past the digits ("99999999999999999999x").
+  if (s.empty() || r.ptr != s.data() + s.size() || (r.ec != std::errc{} && r.ec != std::errc::result_out_of_range))
+    return detail::bad(type, "integer");
   if (r.ec == std::errc::result_out_of_range) return ValueError{ValueErrc::out_of_range, type, "integer"};
-  if (r.ec != std::errc{} || r.ptr != s.data() + s.size() || s.empty()) return detail::bad(type, "integer");
   return v;
 }
 
@@ -146,9 +148,18 @@ inline ValueResult<PgTimestamp> parse_timestamp_text(std::string_view s, bool wi
   const std::int64_t days = detail::days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)) -
                             detail::kDays1970To2000;
   const std::int64_t secs = hh * 3600 + mm * 60 + ss - offset_secs;
-  // PostgreSQL's range (4713 BC .. 294276 AD) fits; reject what would overflow.
-  if (days > 110'000'000 || days < -110'000'000) return ValueError{ValueErrc::out_of_range, type, "timestamp"};
-  return PgTimestamp{days * detail::kMicrosPerDay + secs * 1'000'000 + frac};
+  // PostgreSQL's range: [4714-11-24 00:00:00 BC, 294277-01-01 00:00:00) in microseconds since
+  // 2000-01-01 (MIN_TIMESTAMP, END_TIMESTAMP). The day bound keeps days * kMicrosPerDay in int64;
+  // the time of day and offset are added with an overflow check.
+  constexpr std::int64_t kMinTimestamp = -211'813'488'000'000'000;
+  constexpr std::int64_t kEndTimestamp = 9'223'371'331'200'000'000;
+  constexpr std::int64_t kMaxDays = std::numeric_limits<std::int64_t>::max() / detail::kMicrosPerDay;
+  std::int64_t us = 0;
+  if (days > kMaxDays || days < -kMaxDays ||
+      __builtin_add_overflow(days * detail::kMicrosPerDay, secs * 1'000'000 + frac, &us) || us < kMinTimestamp ||
+      us >= kEndTimestamp)
+    return ValueError{ValueErrc::out_of_range, type, "timestamp"};
+  return PgTimestamp{us};
 }
 
 // date output with DateStyle ISO: "2026-11-25", "0044-03-15 BC", "infinity", "-infinity".
