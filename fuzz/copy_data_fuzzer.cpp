@@ -7,7 +7,7 @@
 
 #include "fuzz_input.hpp"
 #include "replicator/pgoutput/decoder.hpp"
-#include "replicator/protocol/copy_data.hpp"
+#include "replicator/transport/copy_data.hpp"
 
 namespace pg = replicator::pgoutput;
 namespace proto = replicator::protocol;

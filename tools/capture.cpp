@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "replicator/lsn.hpp"
-#include "replicator/protocol/copy_data.hpp"
+#include "replicator/transport/copy_data.hpp"
 #include "replicator/timestamp.hpp"
 #include "replicator/transport/frame.hpp"
 

@@ -24,7 +24,7 @@
 #include "replicator/error.hpp"
 #include "replicator/lsn.hpp"
 #include "replicator/position/position.hpp"
-#include "replicator/protocol/copy_data.hpp"
+#include "replicator/transport/copy_data.hpp"
 #include "replicator/timestamp.hpp"
 #include "replicator/pg/detail/libpq_text.hpp"
 #include "replicator/transport/events.hpp"
