@@ -32,6 +32,7 @@
 #include "replicator/replicator.hpp"
 #include "replicator/sink/json_lines.hpp"
 #include "replicator/transport/replay.hpp"
+#include "tests/support/failing_transport.hpp"
 
 namespace replicator::fuzz {
 
@@ -302,7 +303,8 @@ RunResult run_replay(std::vector<std::byte> bytes, Batcher batcher, const RunOpt
     obs.check_shape = options.check_shape;
     ReplicatorOptions ropts;
     ropts.slot_name = "fuzz";
-    Replicator r(transport::ReplayTransport(std::move(bytes)), ObservingDecoder(&obs), std::move(batcher),
+    Replicator r(test::FailingPoll<transport::ReplayTransport>(transport::ReplayTransport(std::move(bytes))),
+                 ObservingDecoder(&obs), std::move(batcher),
                  std::move(store), RecordingSink(&obs), ropts);
     if (options.fail_poll != 0) r.transport().fail_nth_poll(options.fail_poll);
 

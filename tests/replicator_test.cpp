@@ -12,12 +12,14 @@
 #include "replicator/sink/callback.hpp"
 #include "replicator/transport/frame.hpp"
 #include "replicator/transport/replay.hpp"
+#include "tests/support/failing_transport.hpp"
 #include "tests/support/policies.hpp"
 
 using namespace replicator;
 using namespace replicator::test;
 using namespace std::chrono_literals;
 using transport::ReplayTransport;
+using FailingReplay = FailingPoll<ReplayTransport>;
 
 namespace {
 
@@ -163,8 +165,8 @@ TEST_CASE("a store that keeps failing never lets the slot move") {
 }
 
 TEST_CASE("the transport failing its Nth poll: recover() and continue without loss") {
-  ReplayTransport t(stream_file(4, 2));
-  R<ReplayTransport> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{}, kManualRecovery);
+  FailingReplay t{ReplayTransport(stream_file(4, 2))};
+  R<FailingReplay> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{}, kManualRecovery);
   REQUIRE(r.start());
   r.transport().fail_nth_poll(8);  // inside transaction 2 or 3
   std::atomic<bool> stop{false};
@@ -388,8 +390,8 @@ ReplicatorOptions recovering(Recorded& rec) {
 
 TEST_CASE("run() waits out a retryable poll failure and resumes from the confirmed position") {
   Recorded rec;
-  R<ReplayTransport> r(ReplayTransport(stream_file(4, 2)), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{},
-                       RecordingSink{}, recovering(rec));
+  R<FailingReplay> r(FailingReplay(ReplayTransport(stream_file(4, 2))), PgOutputEventDecoder{}, TransactionBatcher{},
+                     FlakyStore{}, RecordingSink{}, recovering(rec));
   REQUIRE(r.start());
   r.transport().fail_nth_poll(8);  // inside transaction 2 or 3
   std::atomic<bool> stop{false};
@@ -459,8 +461,8 @@ TEST_CASE("a stop while waiting to reconnect ends run() at once, keeping the con
   o.reconnect = BackoffOptions{.initial = 1h, .max = 1h, .multiplier = 1.0, .reset_after = 1h};
   std::atomic<bool> stop{false};
   o.observer.retrying = [&](const ReplicationError&, std::string_view, int, std::chrono::milliseconds) { stop = true; };
-  R<ReplayTransport> r(ReplayTransport(stream_file(4)), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{},
-                       RecordingSink{}, o);
+  R<FailingReplay> r(FailingReplay(ReplayTransport(stream_file(4))), PgOutputEventDecoder{}, TransactionBatcher{},
+                     FlakyStore{}, RecordingSink{}, o);
   REQUIRE(r.start());
   r.transport().fail_nth_poll(6);
   REQUIRE(r.run(stop));  // returns instead of sleeping an hour

@@ -9,6 +9,7 @@
 #include "replicator/concepts.hpp"
 #include "replicator/pgoutput/decoder.hpp"
 #include "tests/data/corpus.hpp"
+#include "tests/support/failing_transport.hpp"
 
 using namespace replicator;
 using namespace replicator::transport;
@@ -175,8 +176,8 @@ TEST_CASE("send_status is recorded for tests") {
   CHECK(t.last_flushed() == Lsn{20});
 }
 
-TEST_CASE("fail_nth_poll drops the connection once, start() reconnects from the confirmed position") {
-  ReplayTransport t(synthetic_file());
+TEST_CASE("FailingPoll<ReplayTransport> drops the connection once, start() reconnects from the confirmed position") {
+  test::FailingPoll<ReplayTransport> t{ReplayTransport(synthetic_file())};
   REQUIRE(t.start(Lsn::invalid()));
   t.fail_nth_poll(3);
   REQUIRE(t.poll(0ms));
@@ -184,14 +185,14 @@ TEST_CASE("fail_nth_poll drops the connection once, start() reconnects from the 
   auto failed = t.poll(0ms);
   REQUIRE_FALSE(failed);
   CHECK(failed.error().retryable());
-  CHECK_FALSE(t.connected());
+  CHECK(t.dropped());
   auto still = t.poll(0ms);
   REQUIRE_FALSE(still);
   CHECK(still.error().retryable());
   CHECK_FALSE(t.send_status(StandbyStatus{}));
 
   REQUIRE(t.start(Lsn{160}));
-  CHECK(t.connected());
+  CHECK_FALSE(t.dropped());
   CHECK(drain_tags(t) == "RMBICBI");
   CHECK(t.start_count() == 2);
 }

@@ -69,10 +69,6 @@ class ReplayTransport {
 
   Result<TransportEvent, ReplicationError> poll(std::chrono::milliseconds /*timeout: replay never waits*/) {
     if (!connected_) return ReplicationError::retry("replay: not connected (call start() first)");
-    if (fail_countdown_ > 0 && --fail_countdown_ == 0) {
-      connected_ = false;
-      return ReplicationError::retry("replay: injected poll failure");
-    }
     while (true) {
       if (reader_.at_end()) return TransportEvent{EndOfStream{}};
       auto frame = reader_.next();
@@ -101,10 +97,7 @@ class ReplayTransport {
     return ok_status();
   }
 
-  // --- test hooks ---
-  // The n-th poll() from now (1 = the next one) fails with a retryable error and the transport
-  // counts as disconnected until start() is called again, like a dropped connection.
-  void fail_nth_poll(std::size_t n) noexcept { fail_countdown_ = n; }
+  // --- what happened, for tests (fault injection: tests/support/failing_transport.hpp) ---
   [[nodiscard]] const std::vector<StandbyStatus>& status_updates() const noexcept { return status_updates_; }
   [[nodiscard]] Lsn last_flushed() const noexcept {
     return status_updates_.empty() ? Lsn::invalid() : status_updates_.back().flushed;
@@ -220,7 +213,6 @@ class ReplayTransport {
   Lsn start_lsn_;
   bool connected_ = false;
   std::size_t start_count_ = 0;
-  std::size_t fail_countdown_ = 0;
   std::size_t delivered_ = 0;
   std::size_t skipped_ = 0;
   std::vector<StandbyStatus> status_updates_;
