@@ -18,7 +18,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "replicator/filter.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/slot_name.hpp"
 #include "replicator/pg/connection.hpp"
 

@@ -27,7 +27,7 @@
 #include "replicator/change.hpp"
 #include "replicator/concepts.hpp"
 #include "replicator/error.hpp"
-#include "replicator/filter.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/lsn.hpp"
 #include "replicator/position/position.hpp"
 #include "replicator/transport/events.hpp"

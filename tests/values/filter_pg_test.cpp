@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "replicator/column_filter.hpp"
+#include "replicator/filter/column_filter.hpp"
 #include "replicator/live.hpp"
 #include "replicator/sink/callback.hpp"
 #include "tests/values/peek.hpp"

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "replicator/column_filter.hpp"
+#include "replicator/filter/column_filter.hpp"
 #include "replicator/format/json.hpp"
-#include "replicator/values/toast.hpp"
+#include "replicator/filter/toast.hpp"
 #include "tests/values/peek.hpp"
 
 using namespace replicator;

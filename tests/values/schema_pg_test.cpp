@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "replicator/column_filter.hpp"
+#include "replicator/filter/column_filter.hpp"
 #include "replicator/sink/json_lines.hpp"
 #include "tests/values/peek.hpp"
 

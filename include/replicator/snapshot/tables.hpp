@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "replicator/error.hpp"
-#include "replicator/filter.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/pgoutput/relation_cache.hpp"
 #include "replicator/snapshot/copy_row.hpp"
 #include "replicator/pg/detail/libpq_text.hpp"

@@ -65,7 +65,7 @@ constexpr bool is_textual(Oid type) noexcept {
 
 enum class ValueErrc : std::uint8_t {
   null_value,        // the column is NULL (use value<std::optional<T>>() to accept it)
-  unchanged_toast,   // the server did not send the value (unchanged TOAST): see values/toast.hpp
+  unchanged_toast,   // the server did not send the value (unchanged TOAST): see filter/toast.hpp
   missing_column,    // no column of that name, or no such tuple (e.g. old values without an old tuple)
   wrong_type,        // the accessor does not apply to the column's type
   malformed,         // the bytes are not a valid text / binary form of the type

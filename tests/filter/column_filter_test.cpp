@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "replicator/column_filter.hpp"
+#include "replicator/filter/column_filter.hpp"
 
 using namespace replicator;
 

@@ -13,10 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "replicator/filter.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/pgoutput/relation_cache.hpp"
-#include "replicator/values/row_shaper.hpp"
-#include "replicator/values/toast.hpp"
+#include "replicator/filter/row_shaper.hpp"
+#include "replicator/filter/toast.hpp"
 
 namespace replicator {
 

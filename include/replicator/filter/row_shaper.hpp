@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "replicator/change.hpp"
-#include "replicator/values/toast.hpp"
+#include "replicator/filter/toast.hpp"
 
 namespace replicator {
 

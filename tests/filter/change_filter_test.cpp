@@ -1,7 +1,7 @@
 // Table globs, operation sets and the ChangeFilter over events.
 #include <catch2/catch.hpp>
 
-#include "replicator/filter.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "tests/support/policies.hpp"
 
 using namespace replicator;
