@@ -249,7 +249,17 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
   if (!found) return found.error();
   const std::string q = "\"" + opts.name + "\"";
   if (!found->has_value()) {
-    if (opts.create_if_missing || opts.temporary) return create_slot(repl, opts);
+    if (opts.create_if_missing || opts.temporary) {
+      auto created = create_slot(repl, opts);
+      if (!created && created.error().sqlstate == "42710") {
+        // Missing a moment ago, there now: another session is creating it, typically our own
+        // previous connection, cut after it sent CREATE_REPLICATION_SLOT. The next attempt sees
+        // the slot and decides (reuse it, or wait for a temporary one to go with its session).
+        return ReplicationError::retry("replication slot " + q + " appeared while creating it (another session, " +
+                                       "such as a previous connection that was cut, is creating it)", "55006");
+      }
+      return created;
+    }
     return ReplicationError::fatal(
         "replication slot " + q + " does not exist and creating it is turned off; create it with: "
         "SELECT pg_create_logical_replication_slot('" + opts.name + "', '" + detail::printable(opts.plugin) +
