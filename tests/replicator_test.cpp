@@ -337,7 +337,10 @@ TEST_CASE("a decode error is fatal and names the WAL position") {
   auto st = r.run(stop);
   REQUIRE_FALSE(st);
   CHECK_FALSE(st.error().retryable());
-  CHECK_THAT(st.error().message, Catch::Contains("0/ABC") && Catch::Contains("unknown message"));
+  CHECK_THAT(st.error().message, Catch::Contains("0/ABC"));
+  REQUIRE(st.error().decode_error);
+  CHECK(st.error().decode_error->code == Errc::unknown_message);
+  CHECK(st.error().decode_error->offset == 0);
 }
 
 TEST_CASE("captured streams through the whole Replicator with a callback sink") {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,6 +73,9 @@ struct ReplicationError {
   ErrorKind kind = ErrorKind::fatal;
   std::string sqlstate;  // empty when not from the server
   std::string message;   // one line, never contains a password
+  // Set when bytes failed to decode (a message, a frame, a value): the code, offset and field, so
+  // callers and tests can act on what failed without reading the message.
+  std::optional<Error> decode_error{};
 
   [[nodiscard]] bool retryable() const noexcept { return kind == ErrorKind::retryable; }
   static ReplicationError fatal(std::string message, std::string sqlstate = {}) {
@@ -79,6 +83,10 @@ struct ReplicationError {
   }
   static ReplicationError retry(std::string message, std::string sqlstate = {}) {
     return {ErrorKind::retryable, std::move(sqlstate), std::move(message)};
+  }
+  // A decode failure, fatal: `context` says what was being decoded; the Error's text follows it.
+  static ReplicationError decoding(const Error& e, const std::string& context, std::string sqlstate = {}) {
+    return {ErrorKind::fatal, std::move(sqlstate), context + e.describe(), e};
   }
 };
 

@@ -220,6 +220,8 @@ TEST_CASE("A truncated or malformed file is a fatal error naming the offset, aft
   REQUIRE_FALSE(bad);
   CHECK_FALSE(bad.error().retryable());
   CHECK_THAT(bad.error().message, Catch::Contains("offset " + std::to_string(good)));
+  REQUIRE(bad.error().decode_error);  // the frame reader's Error, for callers that act on the code
+  CHECK(bad.error().decode_error->offset == good);
 }
 
 TEST_CASE("open() reports a missing file") {

@@ -26,8 +26,8 @@ class PgOutputEventDecoder {
   Status decode(const WalMessage& msg, Handler&& on_event) {
     auto decoded = decoder_.decode(msg.payload, msg.offset);
     if (!decoded) {
-      return ReplicationError::fatal("pgoutput protocol error in message at WAL " + msg.wal_start.to_string() + ": " +
-                                     decoded.error().describe());
+      return ReplicationError::decoding(decoded.error(),
+                                        "pgoutput protocol error in message at WAL " + msg.wal_start.to_string() + ": ");
     }
     lsn_ = msg.wal_start;
     auto st = std::visit([&](const auto& m) { return on(m, on_event); }, *decoded);

@@ -43,7 +43,7 @@ inline Status append_event_json(std::string& out, const ChangeEvent& event) {
   const std::size_t mark = out.size();
   auto failed = [&](const Error& e) -> Status {
     out.resize(mark);
-    return ReplicationError::fatal("cannot format change event as JSON: " + e.describe());
+    return ReplicationError::decoding(e, "cannot format change event as JSON: ");
   };
   return std::visit(
       overloaded{

@@ -453,7 +453,7 @@ class LibpqTransport {
   Result<TransportEvent, ReplicationError> on_copy_data(std::span<const std::byte> bytes) {
     auto msg = protocol::decode_copy_data(bytes);
     if (!msg) {
-      return lost(ReplicationError::fatal("malformed CopyData from the server: " + msg.error().describe(), "08P01"));
+      return lost(ReplicationError::decoding(msg.error(), "malformed CopyData from the server: ", "08P01"));
     }
     if (const auto* x = std::get_if<protocol::XLogDataView>(&*msg)) {
       received_lsn_ = std::max(received_lsn_, x->wal_start);

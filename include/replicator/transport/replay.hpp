@@ -74,11 +74,16 @@ class ReplayTransport {
       auto frame = reader_.next();
       if (!frame) {
         const Error& e = frame.error();
-        if (e.code == Errc::need_more_data)
-          return ReplicationError::fatal("replay: truncated frame at offset " + std::to_string(e.offset) +
-                                         " (the file ends inside it)");
-        return ReplicationError::fatal("replay: malformed frame at offset " + std::to_string(e.offset) + " (" +
-                                       e.describe() + ")");
+        if (e.code == Errc::need_more_data) {
+          auto err = ReplicationError::fatal("replay: truncated frame at offset " + std::to_string(e.offset) +
+                                             " (the file ends inside it)");
+          err.decode_error = e;
+          return err;
+        }
+        auto err = ReplicationError::fatal("replay: malformed frame at offset " + std::to_string(e.offset) + " (" +
+                                           e.describe() + ")");
+        err.decode_error = e;
+        return err;
       }
       const std::size_t index = frame_index_++;
       if (index < skip_.size() && skip_[index]) {
