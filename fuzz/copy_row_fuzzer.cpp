@@ -18,7 +18,7 @@
 #include "fuzz_input.hpp"
 #include "replicator/snapshot/copy_row.hpp"
 
-namespace pg = replicator::pgoutput;
+namespace pg = replicator;
 using replicator::ok_status;
 using replicator::Status;
 using replicator::fuzz::require;

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "fuzz_input.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/lsn.hpp"
 
 using replicator::Lsn;
 using replicator::fuzz::require;

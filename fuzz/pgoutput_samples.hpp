@@ -1,5 +1,5 @@
 // Hand-made pgoutput messages of every type, for seed corpora, the allocation test and the
-// synthetic benchmark corpus. MessageWriter builds one message payload big-endian, as the server does.
+// synthetic benchmark corpus, built with tests/support/pgoutput_writer.hpp's MessageWriter.
 //   auto bytes = MessageWriter('I').u32(16384).u8('N').u16(1).text("42").bytes();
 //   for (const Sample& s : sample_sequence()) decoder.decode(std::span(s.bytes));
 #pragma once
@@ -10,42 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/pgoutput_writer.hpp"
+
 namespace replicator::fuzz {
 
-class MessageWriter {
- public:
-  explicit MessageWriter(char tag) { u8(static_cast<std::uint8_t>(tag)); }
-  MessageWriter() = default;
-
-  MessageWriter& u8(std::uint8_t v) {
-    out_.push_back(static_cast<std::byte>(v));
-    return *this;
-  }
-  MessageWriter& u16(std::uint16_t v) { return be(v, 2); }
-  MessageWriter& u32(std::uint32_t v) { return be(v, 4); }
-  MessageWriter& u64(std::uint64_t v) { return be(v, 8); }
-  MessageWriter& i64(std::int64_t v) { return be(static_cast<std::uint64_t>(v), 8); }
-  MessageWriter& cstr(std::string_view s) { return raw(s).u8(0); }
-  MessageWriter& raw(std::string_view s) {
-    for (char c : s) out_.push_back(static_cast<std::byte>(c));
-    return *this;
-  }
-  // TupleData columns (after the Int16 count).
-  MessageWriter& text(std::string_view v) { return u8('t').u32(static_cast<std::uint32_t>(v.size())).raw(v); }
-  MessageWriter& binary(std::string_view v) { return u8('b').u32(static_cast<std::uint32_t>(v.size())).raw(v); }
-  MessageWriter& null() { return u8('n'); }
-  MessageWriter& unchanged_toast() { return u8('u'); }
-
-  [[nodiscard]] const std::vector<std::byte>& bytes() const& { return out_; }
-  [[nodiscard]] std::vector<std::byte> bytes() && { return std::move(out_); }
-
- private:
-  MessageWriter& be(std::uint64_t v, int n) {
-    for (int shift = (n - 1) * 8; shift >= 0; shift -= 8) out_.push_back(static_cast<std::byte>((v >> shift) & 0xFF));
-    return *this;
-  }
-  std::vector<std::byte> out_;
-};
+using test::MessageWriter;
 
 struct Sample {
   std::string name;  // e.g. "insert", "stream_insert"

@@ -24,9 +24,9 @@
 
 #include "replicator/batch/batch.hpp"
 #include "replicator/batch/batcher.hpp"
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/memory.hpp"
 #include "replicator/replicator.hpp"
@@ -186,7 +186,7 @@ class RecordingSink {
     bool in_txn = false;
     for (const ChangeEvent& e : batch.events()) {
       line_.clear();
-      if (auto st = append_event_json(line_, e); !st) {
+      if (auto st = format::append_event_json(line_, e); !st) {
         observed_->violate("an event the decoder accepted does not format as JSON: " + st.error().message);
         return st;
       }

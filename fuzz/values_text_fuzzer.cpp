@@ -183,7 +183,7 @@ void fuzz_bytea(std::string_view s) {
   if (!r) return check_error(r.error(), v::oid::bytea, false);
   // Hex form, by TypedValueView::as_text (the library's bytea formatter).
   const v::TypedValueView typed(
-      replicator::pgoutput::ColumnValueView{replicator::pgoutput::ColumnKind::text, bytes_of(s)}, v::oid::bytea);
+      replicator::ColumnValueView{replicator::ColumnKind::text, bytes_of(s)}, v::oid::bytea);
   const auto hex = typed.as_text();
   require(hex && *hex == "\\x" + replicator::fuzz::hex_lower(*r), "bytea as_text is not its hex form");
   const auto from_hex = v::parse_bytea_text(*hex);
@@ -208,7 +208,7 @@ void fuzz_bytea(std::string_view s) {
 void fuzz_array(std::string_view s, v::Oid type) {
   const auto r = v::parse_array_text(s, type);
   const v::TypedValueView typed(
-      replicator::pgoutput::ColumnValueView{replicator::pgoutput::ColumnKind::text, bytes_of(s)}, type);
+      replicator::ColumnValueView{replicator::ColumnKind::text, bytes_of(s)}, type);
   const auto typed_array = typed.as_array();
   if (!r) {
     require(!typed_array, "as_array accepts what parse_array_text rejects");

@@ -19,7 +19,7 @@
 #include <unordered_map>
 
 #include "replicator/filter/change_filter.hpp"
-#include "replicator/slot_name.hpp"
+#include "replicator/core/slot_name.hpp"
 #include "replicator/pg/connection.hpp"
 
 extern char** environ;

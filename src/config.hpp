@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 
 namespace replicator::program {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "config.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/lsn.hpp"
 
 namespace replicator::program {
 

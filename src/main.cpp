@@ -18,7 +18,7 @@
 #include "config.hpp"
 #include "logging.hpp"
 #include "signals.hpp"
-#include "replicator/backoff.hpp"
+#include "replicator/core/backoff.hpp"
 #include "replicator/batch/batcher.hpp"
 #include "replicator/filter/column_filter.hpp"
 #include "replicator/filter/change_filter.hpp"
@@ -124,7 +124,7 @@ ChangeFilter change_filter(const Config& c) {
   const ToastPolicy toast = c.unchanged_toast == UnchangedToast::omit       ? ToastPolicy::omit
                             : c.unchanged_toast == UnchangedToast::from_old ? ToastPolicy::from_old
                                                                             : ToastPolicy::marker;
-  filter.reshape = ColumnShaper::make(std::move(columns), toast);
+  filter.columns = ColumnShaper::make(std::move(columns), toast);
   return filter;
 }
 
@@ -267,7 +267,6 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   ro.slot_name = cfg.slot_name;
   ro.start_lsn = cfg.start_lsn;
   ro.status_interval = std::chrono::milliseconds(cfg.status_interval_ms);
-  ro.filter = change_filter(cfg);
   ro.poll_timeout = std::chrono::milliseconds(100);
   const BackoffOptions reconnect{std::chrono::milliseconds(cfg.reconnect_initial_ms),
                                  std::chrono::milliseconds(cfg.reconnect_max_ms), cfg.reconnect_multiplier,
@@ -275,7 +274,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   ro.reconnect = reconnect;
 
   Replicator replicator(LibpqTransport(connection_config(cfg), transport_options(cfg)), pgoutput::PgOutputEventDecoder{},
-                        make_batcher(cfg), std::move(store), std::move(sink), std::move(ro));
+                        make_batcher(cfg), std::move(store), std::move(sink), std::move(ro), change_filter(cfg));
   auto& transport = replicator.transport();
 
   // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
@@ -361,21 +360,25 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   return kExitOk;
 }
 
+template <class Store, class Formatter>
+int with_sink(const Config& cfg, Logger& log, Store store, Formatter formatter) {
+  if (cfg.sink == SinkKind::file) {
+    auto sink = BasicJsonLinesSink<Formatter>::open_file(cfg.sink_file, std::move(formatter));
+    if (!sink) return fail(log, "cannot open sink_file", sink.error());
+    return stream(cfg, log, std::move(store), std::move(*sink));
+  }
+  return stream(cfg, log, std::move(store), BasicJsonLinesSink<Formatter>::to_stdout(std::move(formatter)));
+}
+
 template <class Store>
 int with_sink(const Config& cfg, Logger& log, Store store) {
-  JsonLinesOptions options;
   if (cfg.sink_format == SinkFormat::debezium) {
     DebeziumOptions d;
     d.server_name = cfg.debezium_server_name;
     d.database = cfg.database;
-    options.format = DebeziumFormatter::hook(std::move(d));
+    return with_sink(cfg, log, std::move(store), DebeziumFormatter(std::move(d)));
   }
-  if (cfg.sink == SinkKind::file) {
-    auto sink = JsonLinesSink::open_file(cfg.sink_file, options);
-    if (!sink) return fail(log, "cannot open sink_file", sink.error());
-    return stream(cfg, log, std::move(store), std::move(*sink));
-  }
-  return stream(cfg, log, std::move(store), JsonLinesSink::to_stdout(options));
+  return with_sink(cfg, log, std::move(store), format::ChangeJsonFormatter{});
 }
 
 int run(const Config& cfg, Logger& log) {

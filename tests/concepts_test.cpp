@@ -4,6 +4,7 @@
 
 #include "replicator/batch/batcher.hpp"
 #include "replicator/concepts.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/file.hpp"
 #include "replicator/position/memory.hpp"
@@ -142,7 +143,25 @@ TEST_CASE("SinkPolicy") {
   STATIC_REQUIRE_FALSE(SinkPolicy<SinkTakingEvents>);
 }
 
+namespace {
+struct FilterReturningBool {
+  bool apply(const ChangeEvent&) { return true; }
+};
+struct FilterWithoutApply {
+  const ChangeEvent* filter(const ChangeEvent& e) { return &e; }
+};
+}  // namespace
+
+TEST_CASE("FilterPolicy") {
+  STATIC_REQUIRE(FilterPolicy<PassAllFilter>);
+  STATIC_REQUIRE(FilterPolicy<ChangeFilter>);
+  STATIC_REQUIRE_FALSE(FilterPolicy<FilterReturningBool>);
+  STATIC_REQUIRE_FALSE(FilterPolicy<FilterWithoutApply>);
+  STATIC_REQUIRE(SinkPolicy<DebeziumLinesSink>);
+}
+
 TEST_CASE("IdentifiedTransport and OpeningTransport") {
+  STATIC_REQUIRE(TransportPolicy<LibpqTransport>);
   STATIC_REQUIRE(IdentifiedTransport<LibpqTransport>);
   STATIC_REQUIRE(OpeningTransport<LibpqTransport>);
   STATIC_REQUIRE(IdentifiedTransport<IdentifiedOnly>);

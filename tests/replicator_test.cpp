@@ -9,6 +9,7 @@
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/memory.hpp"
 #include "replicator/replicator.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/sink/callback.hpp"
 #include "replicator/transport/frame.hpp"
 #include "replicator/transport/replay.hpp"
@@ -253,10 +254,10 @@ TEST_CASE("filtered-out changes still advance the position") {
       .wal(0x120, wire::insert(1, {"1", "a"}))
       .wal(0x130, wire::commit(0x200, 0x208))
       .end();
-  ReplicatorOptions opts;
-  opts.filter.tables.exclude = {"public.hidden"};
-  R<ScriptedTransport> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{},
-                         opts);
+  ChangeFilter filter;
+  filter.tables.exclude = {"public.hidden"};
+  Replicator<ScriptedTransport, PgOutputEventDecoder, TransactionBatcher, FlakyStore, RecordingSink, ChangeFilter> r(
+      std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{}, {}, std::move(filter));
   std::atomic<bool> stop{false};
   REQUIRE(r.run(stop));
   CHECK(r.sink().durable.empty());

@@ -19,9 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/lsn.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/transport/copy_data.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 #include "replicator/transport/frame.hpp"
 
 namespace {

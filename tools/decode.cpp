@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "replicator/format/json.hpp"
+#include "replicator/format/pgoutput_json.hpp"
 #include "replicator/pgoutput/decoder.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
 #include "replicator/transport/replay.hpp"
 
 namespace {

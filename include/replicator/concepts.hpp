@@ -8,11 +8,11 @@
 #include <optional>
 
 #include "replicator/batch/batch.hpp"
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/position/position.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
 
 namespace replicator {
 
@@ -73,9 +73,16 @@ concept SinkPolicy = requires(T& s, const Batch& batch) {
   { s.flush() } -> std::same_as<Status>;
 };
 
+// The filter stage between decoder and batcher: the event to keep (itself or a narrowed copy,
+// valid until the next call), or nullptr to drop it. PassAllFilter and ChangeFilter are two.
+template <class T>
+concept FilterPolicy = requires(T& f, const ChangeEvent& e) {
+  { f.apply(e) } -> std::convertible_to<const ChangeEvent*>;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Optional capabilities. Replicator uses each where the policy has it, by these names only, so a
-// hook is either one of these or not a hook; tests/core/concepts_test.cpp checks each both ways.
+// hook is either one of these or not a hook; tests/concepts_test.cpp checks each both ways.
 
 // Knows the server's identity (system id, timeline) once open: identity() -> optional-like with
 // ->systemid (integer or decimal text) and ->timeline. Replicator refuses a stored position of

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "replicator/batch/batcher.hpp"
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/file.hpp"
 #include "replicator/position/memory.hpp"
@@ -27,8 +28,10 @@ using BatchedJsonLinesReplicator =
 using PostgresJsonLinesReplicator =
     Replicator<LibpqTransport, PgOutputEventDecoder, CombinedBatcher, PostgresPositionStore, JsonLinesSink>;
 
-// Any sink over the live transport (e.g. a CallbackSink).
-template <class Sink, class Batcher = TransactionBatcher, class PositionStore = FilePositionStore>
-using LiveReplicator = Replicator<LibpqTransport, PgOutputEventDecoder, Batcher, PositionStore, Sink>;
+// Any sink over the live transport (e.g. a CallbackSink), optionally with a filter stage
+// (filter/change_filter.hpp's ChangeFilter).
+template <class Sink, class Batcher = TransactionBatcher, class PositionStore = FilePositionStore,
+          class Filter = PassAllFilter>
+using LiveReplicator = Replicator<LibpqTransport, PgOutputEventDecoder, Batcher, PositionStore, Sink, Filter>;
 
 }  // namespace replicator

@@ -22,15 +22,15 @@
 #include <utility>
 #include <variant>
 
-#include "replicator/backoff.hpp"
+#include "replicator/core/backoff.hpp"
 #include "replicator/batch/batch.hpp"
-#include "replicator/change.hpp"
+#include "replicator/change/event.hpp"
 #include "replicator/concepts.hpp"
-#include "replicator/error.hpp"
-#include "replicator/filter/change_filter.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/filter/pass_all.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/position/position.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
 
 namespace replicator {
 
@@ -55,7 +55,6 @@ struct ReplicatorOptions {
   std::chrono::milliseconds status_interval{10'000};  // periodic standby status update
   std::chrono::milliseconds min_save_interval{0};     // coalesce position saves (0: save on every flush)
   std::chrono::milliseconds poll_timeout{100};        // run(): the longest one poll waits
-  ChangeFilter filter{};         // client-side table / operation filter
   // run(): waits between reconnects after a retryable error, resuming from the confirmed position.
   // nullopt: run() returns the first error instead (for callers with their own loop around recover()).
   std::optional<BackoffOptions> reconnect = BackoffOptions{};
@@ -96,7 +95,7 @@ std::optional<std::pair<std::uint64_t, std::uint32_t>> transport_identity(const 
 }
 }  // namespace detail
 
-template <class Transport, class Decoder, class Batcher, class PositionStore, class Sink>
+template <class Transport, class Decoder, class Batcher, class PositionStore, class Sink, class Filter = PassAllFilter>
 class Replicator {
   static_assert(TransportPolicy<Transport>,
                 "Transport does not satisfy TransportPolicy: it needs start(Lsn) -> Status, "
@@ -114,17 +113,21 @@ class Replicator {
                 "load() -> Result<std::optional<Position>, ReplicationError> and save(const Position&) -> Status");
   static_assert(SinkPolicy<Sink>,
                 "Sink does not satisfy SinkPolicy: it needs write(const Batch&) -> Status and flush() -> Status");
+  static_assert(FilterPolicy<Filter>,
+                "Filter does not satisfy FilterPolicy: it needs apply(const ChangeEvent&) -> const ChangeEvent* "
+                "(nullptr: drop the event)");
 
  public:
   using Clock = std::chrono::steady_clock;
 
   Replicator(Transport transport, Decoder decoder, Batcher batcher, PositionStore store, Sink sink,
-             ReplicatorOptions options = {})
+             ReplicatorOptions options = {}, Filter filter = {})
       : transport_(std::move(transport)),
         decoder_(std::move(decoder)),
         batcher_(std::move(batcher)),
         store_(std::move(store)),
         sink_(std::move(sink)),
+        filter_(std::move(filter)),
         options_(std::move(options)) {}
 
   // Loads the stored position, checks it belongs to this slot and cluster, and starts the
@@ -176,7 +179,7 @@ class Replicator {
       if (msg->wal_start > written_) written_ = msg->wal_start;
       auto st = decoder_.decode(*msg, [&](const ChangeEvent& e) -> Status {
         ++stats_.events;
-        const ChangeEvent* kept = options_.filter.apply(e);
+        const ChangeEvent* kept = filter_.apply(e);
         if (kept == nullptr) {
           ++stats_.filtered;
           return ok_status();
@@ -270,6 +273,7 @@ class Replicator {
   [[nodiscard]] Batcher& batcher() noexcept { return batcher_; }
   [[nodiscard]] PositionStore& position_store() noexcept { return store_; }
   [[nodiscard]] Sink& sink() noexcept { return sink_; }
+  [[nodiscard]] Filter& filter() noexcept { return filter_; }
 
  private:
   template <class StopRequested>
@@ -416,6 +420,7 @@ class Replicator {
   Batcher batcher_;
   PositionStore store_;
   Sink sink_;
+  Filter filter_;
   ReplicatorOptions options_;
   ReplicatorStats stats_;
   std::optional<Position> stored_;

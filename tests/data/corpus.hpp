@@ -9,25 +9,13 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "tests/support/runfiles.hpp"
 
 namespace replicator::test {
 
 // streaming_v4.stream comes from PostgreSQL 16 (protocol 4, streaming=parallel), the rest from 15.
 inline constexpr const char* kCorpusFiles[] = {"basic.stream", "binary.stream", "streaming.stream",
                                                "two_phase.stream", "streaming_v4.stream"};
-
-// A file of the workspace in the test's runfiles (e.g. "tools/decode"). Bazel runs a test in its
-// runfiles root; TEST_SRCDIR/TEST_WORKSPACE name it when it does not.
-inline std::string runfile(const std::string& rel) {
-  if (std::ifstream(rel).good()) return rel;
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr) {
-    const std::string p = std::string(srcdir) + "/" + (ws ? ws : "replicator") + "/" + rel;
-    if (std::ifstream(p).good()) return p;
-  }
-  throw std::runtime_error("runfile not found: " + rel);
-}
 
 inline std::string corpus_path(const std::string& name) { return runfile("tests/data/" + name); }
 

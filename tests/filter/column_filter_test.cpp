@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/filter/column_filter.hpp"
 
 using namespace replicator;
@@ -65,7 +66,7 @@ TEST_CASE("ColumnShaper narrows rows and keeps the relation's address stable") {
   const auto bytes = tuple_bytes({"1", "a@b", "xyz", "hi"});
   RowChangeView row{ChangeOp::insert, Lsn{1}, {}, &rel, OldTupleKind::none, {}, TupleView(bytes, 4)};
   ChangeFilter filter;
-  filter.reshape = ColumnShaper::make(ColumnFilter({{"users", {}, {"password_hash"}}}), ToastPolicy::marker);
+  filter.columns = ColumnShaper::make(ColumnFilter({{"users", {}, {"password_hash"}}}), ToastPolicy::marker);
   CHECK_FALSE(filter.passes_everything());
   const ChangeEvent* out = filter.apply(ChangeEvent{row});
   REQUIRE(out != nullptr);
@@ -85,7 +86,7 @@ TEST_CASE("ColumnShaper narrows rows and keeps the relation's address stable") {
   CHECK(names(*std::get<SchemaChangeEvent>(*s).new_relation) == std::vector<std::string>{"id", "email", "bio"});
   CHECK(names(*std::get<SchemaChangeEvent>(*s).old_relation) == std::vector<std::string>{"id", "email", "bio"});
 
-  // No rules and the marker policy: ColumnShaper::make gives no hook at all.
+  // No rules and the marker policy: ColumnShaper::make gives no stage at all.
   CHECK_FALSE(ColumnShaper::make({}, ToastPolicy::marker));
 }
 

@@ -18,7 +18,7 @@
 
 #include "pgoutput_samples.hpp"
 #include "replicator/batch/batcher.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 #include "replicator/transport/frame.hpp"
 #include "replicator_harness.hpp"
 #include "tests/data/corpus.hpp"

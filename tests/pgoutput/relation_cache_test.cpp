@@ -6,20 +6,17 @@
 #include <vector>
 
 #include "replicator/pgoutput/decoder.hpp"
+#include "tests/support/policies.hpp"
 
 using namespace replicator::pgoutput;
 
 namespace {
-// A Relation message: oid 16385, schema, name, identity 'd', columns (flags, name, type oid, typmod).
+// A Relation message: oid 16385, schema, name, identity 'd', columns (the first is the key).
 std::vector<std::byte> relation_bytes(const std::string& schema, const std::string& name,
                                       const std::vector<std::pair<std::string, std::uint32_t>>& cols) {
-  std::vector<std::byte> b;
-  auto u8 = [&](unsigned v) { b.push_back(static_cast<std::byte>(v)); };
-  auto u32 = [&](std::uint32_t v) { for (int s = 24; s >= 0; s -= 8) u8((v >> s) & 0xFF); };
-  auto str = [&](const std::string& s) { for (char c : s) u8(static_cast<unsigned char>(c)); u8(0); };
-  u8('R'); u32(16385); str(schema); str(name); u8('d'); u8(0); u8(static_cast<unsigned>(cols.size()));
-  for (std::size_t i = 0; i < cols.size(); ++i) { u8(i == 0 ? 1 : 0); str(cols[i].first); u32(cols[i].second); u32(0xFFFFFFFF); }
-  return b;
+  std::vector<replicator::test::wire::Col> c;
+  for (std::size_t i = 0; i < cols.size(); ++i) c.push_back({cols[i].first, cols[i].second, i == 0});
+  return replicator::test::wire::relation(16385, schema, name, c);
 }
 RelationView view_of(const std::vector<std::byte>& bytes) {
   auto m = decode_message(bytes, false);

@@ -10,8 +10,8 @@
 
 using replicator::ok_status;
 using replicator::Status;
-using replicator::pgoutput::ColumnKind;
-using replicator::pgoutput::TupleView;
+using replicator::ColumnKind;
+using replicator::TupleView;
 using replicator::snapshot::CopyFormat;
 using replicator::snapshot::CopyRowDecoder;
 

@@ -9,9 +9,9 @@
 #include <cstddef>
 #include <utility>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/core/transport_event.hpp"
 
 namespace replicator::test {
 

@@ -18,64 +18,19 @@
 #include <vector>
 
 #include "replicator/batch/batch.hpp"
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/position/position.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
+#include "tests/support/pgoutput_writer.hpp"
+#include "tests/support/runfiles.hpp"
 
 namespace replicator::test {
 
-using Bytes = std::vector<std::byte>;
-using Val = std::optional<std::string>;  // nullopt: SQL NULL
-inline const Val kToast = std::string("\x01toast");  // marker for an unchanged-TOAST column
-
 namespace wire {
 
-class Writer {
- public:
-  explicit Writer(char tag) { u8(static_cast<std::uint8_t>(tag)); }
-  Writer& u8(std::uint8_t v) {
-    out_.push_back(static_cast<std::byte>(v));
-    return *this;
-  }
-  Writer& u16(std::uint16_t v) { return be(v, 2); }
-  Writer& u32(std::uint32_t v) { return be(v, 4); }
-  Writer& u64(std::uint64_t v) { return be(v, 8); }
-  Writer& cstr(std::string_view s) {
-    for (char c : s) out_.push_back(static_cast<std::byte>(c));
-    return u8(0);
-  }
-  Writer& raw(std::string_view s) {
-    for (char c : s) out_.push_back(static_cast<std::byte>(c));
-    return *this;
-  }
-  Writer& stream_xid(std::optional<std::uint32_t> xid) {
-    if (xid) u32(*xid);
-    return *this;
-  }
-  Writer& tuple(const std::vector<Val>& vals) {
-    u16(static_cast<std::uint16_t>(vals.size()));
-    for (const auto& v : vals) {
-      if (!v) {
-        u8('n');
-      } else if (*v == *kToast) {
-        u8('u');
-      } else {
-        u8('t').u32(static_cast<std::uint32_t>(v->size())).raw(*v);
-      }
-    }
-    return *this;
-  }
-  Bytes take() { return std::move(out_); }
-
- private:
-  Writer& be(std::uint64_t v, int n) {
-    for (int shift = (n - 1) * 8; shift >= 0; shift -= 8) out_.push_back(static_cast<std::byte>((v >> shift) & 0xFF));
-    return *this;
-  }
-  Bytes out_;
-};
+using Writer = MessageWriter;
 
 using StreamXid = std::optional<std::uint32_t>;
 
@@ -226,18 +181,6 @@ class ScriptedTransport {
   std::size_t fail_status_at_ = 0;
   bool fail_start_ = false;
 };
-
-// A file of the workspace in the test's runfiles, e.g. runfile("tests/data/basic.stream").
-inline std::string runfile(const std::string& rel) {
-  if (std::ifstream(rel).good()) return rel;
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr) {
-    const std::string p = std::string(srcdir) + "/" + (ws ? ws : "replicator") + "/" + rel;
-    if (std::ifstream(p).good()) return p;
-  }
-  throw std::runtime_error("runfile not found: " + rel);
-}
 
 // One captured event, owned (what a sink saw).
 struct SeenEvent {

@@ -1,3 +1,4 @@
+#include "replicator/concepts.hpp"
 #include "replicator/transport/libpq.hpp"
 
 #include <unistd.h>
@@ -516,7 +517,7 @@ TEST_CASE("the server accepts every option we send for its major: proto 2-4, bin
   std::vector<std::string> kinds;
   std::string prefix;
   std::string content;
-  std::vector<pgoutput::ColumnKind> column_kinds;
+  std::vector<ColumnKind> column_kinds;
   const auto until = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < until && (kinds.empty() || kinds.back() != "commit")) {
     auto ev = t.poll(200ms);
@@ -538,7 +539,7 @@ TEST_CASE("the server accepts every option we send for its major: proto 2-4, bin
   CHECK(kinds == expected);
   CHECK(prefix == "replicator_test");
   CHECK(content == "hello");
-  const std::vector<pgoutput::ColumnKind> binary = {pgoutput::ColumnKind::binary, pgoutput::ColumnKind::binary};
+  const std::vector<ColumnKind> binary = {ColumnKind::binary, ColumnKind::binary};
   CHECK(column_kinds == binary);
   REQUIRE(t.finish());
 }

@@ -46,7 +46,7 @@ TEST_CASE("publication row filter + column list, then a client column filter") {
   db.exec("DELETE FROM " + t + " WHERE id = 2");                  // eu: delete
 
   ChangeFilter client;
-  client.reshape = ColumnShaper::make(ColumnFilter({{"public." + name, {}, {"note"}}}), ToastPolicy::marker);
+  client.columns = ColumnShaper::make(ColumnFilter({{"public." + name, {}, {"note"}}}), ToastPolicy::marker);
   for (bool binary : {false, true}) {
     INFO("binary=" << binary);
     std::vector<std::string> server_only, both;
@@ -106,8 +106,9 @@ TEST_CASE("changes filtered out on the client still move the slot") {
   ReplicatorOptions ropts;
   ropts.slot_name = slot;
   ropts.status_interval = std::chrono::milliseconds(100);
-  ropts.filter.tables.exclude = {skip_name};
-  ropts.filter.reshape = ColumnShaper::make(ColumnFilter({{kept_name, {}, {"hidden"}}}), ToastPolicy::marker);
+  ChangeFilter filter;
+  filter.tables.exclude = {skip_name};
+  filter.columns = ColumnShaper::make(ColumnFilter({{kept_name, {}, {"hidden"}}}), ToastPolicy::marker);
 
   std::vector<std::string> seen;
   auto on_event = [&](const ChangeEvent& e) -> Status {
@@ -116,9 +117,9 @@ TEST_CASE("changes filtered out on the client still move the slot") {
   };
   auto flush = []() -> Status { return ok_status(); };
   using Sink = CallbackSink<decltype(on_event), decltype(flush)>;
-  LiveReplicator<Sink, TransactionBatcher, MemoryPositionStore> r(LibpqTransport(cfg, topts), PgOutputEventDecoder{},
-                                                                  TransactionBatcher{}, MemoryPositionStore{},
-                                                                  Sink(on_event, flush), ropts);
+  LiveReplicator<Sink, TransactionBatcher, MemoryPositionStore, ChangeFilter> r(
+      LibpqTransport(cfg, topts), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{},
+      Sink(on_event, flush), ropts, std::move(filter));
   REQUIRE(r.start());
   db.exec("INSERT INTO " + k + " VALUES (1, 'a', 'h')");
   for (int i = 0; i < 20; ++i) db.exec("INSERT INTO " + s + " VALUES (" + std::to_string(i) + ")");

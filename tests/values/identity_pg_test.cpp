@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/filter/column_filter.hpp"
 #include "replicator/format/json.hpp"
 #include "replicator/filter/toast.hpp"
@@ -131,14 +132,14 @@ TEST_CASE("old values per replica identity, with key updates and TOAST policies"
   // NOTHING: inserts only.
   CHECK((c[12].op == "insert" && c[12].table == "n" && c[12].old_kind == K::none));
 
-  // TOAST policies over the real events, through ChangeFilter's reshape hook.
+  // TOAST policies over the real events, through ChangeFilter's column stage.
   for (bool binary : {false, true}) {
     INFO("binary=" << binary);
     std::vector<Seen> marker, omit, from_old;
     for (auto [policy, out] : {std::pair{ToastPolicy::marker, &marker}, std::pair{ToastPolicy::omit, &omit},
                                std::pair{ToastPolicy::from_old, &from_old}}) {
       ChangeFilter filter;
-      filter.reshape = ColumnShaper::make({}, policy);
+      filter.columns = ColumnShaper::make({}, policy);
       slot.decode(binary, [&](const ChangeEvent& e) {
         const ChangeEvent* kept = filter.apply(e);
         REQUIRE(kept != nullptr);

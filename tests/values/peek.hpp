@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "replicator/change.hpp"
+#include "replicator/change/event.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
 #include "tests/support/pg.hpp"
 
 namespace replicator::test {

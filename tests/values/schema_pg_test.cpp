@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "replicator/filter/change_filter.hpp"
 #include "replicator/filter/column_filter.hpp"
 #include "replicator/sink/json_lines.hpp"
 #include "tests/values/peek.hpp"
@@ -99,7 +100,7 @@ TEST_CASE("ALTER TABLE mid-stream: a schema change event before the next row") {
   slot.decode(true, [&](const ChangeEvent& e) {
     if (!std::holds_alternative<SchemaChangeEvent>(e) && !std::holds_alternative<RowChangeView>(e)) return;
     std::string line;
-    REQUIRE(append_event_json(line, e));
+    REQUIRE(format::append_event_json(line, e));
     lines.push_back(line);
   });
   REQUIRE(lines.size() == expected.size());
@@ -111,7 +112,7 @@ TEST_CASE("ALTER TABLE mid-stream: a schema change event before the next row") {
 
   // A column filter narrows schema changes the same way as rows.
   ChangeFilter filter;
-  filter.reshape = ColumnShaper::make(ColumnFilter({{name, {}, {"c", "f"}}}), ToastPolicy::marker);
+  filter.columns = ColumnShaper::make(ColumnFilter({{name, {}, {"c", "f"}}}), ToastPolicy::marker);
   const auto narrowed = trace(slot, false, &filter);
   REQUIRE(narrowed.size() == expected.size());
   CHECK(narrowed[1] == "schema:id:23*,a:25,b:23 -> id:23*,a:25,b:23 ri=d");

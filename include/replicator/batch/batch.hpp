@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "replicator/batch/arena.hpp"
-#include "replicator/change.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/lsn.hpp"
 
 namespace replicator {
 

@@ -27,8 +27,8 @@
 
 #include "replicator/batch/batch.hpp"
 #include "replicator/batch/spill.hpp"
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
 
 namespace replicator {
 

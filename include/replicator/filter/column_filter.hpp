@@ -3,18 +3,19 @@
 // globs) and columns by glob; every matching rule applies; exclude wins over include.
 //   ColumnFilter f;  f.rules.push_back({"public.users", {}, {"password_hash", "ssn"}});
 //   const std::vector<bool>* keep = f.mask(relation);  // nullptr: keep every column
-//   change_filter.reshape = ColumnShaper::make(std::move(f), ToastPolicy::from_old);  // wire into ChangeFilter
+//   change_filter.columns = ColumnShaper::make(std::move(f), ToastPolicy::from_old);  // ChangeFilter's column stage
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "replicator/filter/change_filter.hpp"
-#include "replicator/pgoutput/relation_cache.hpp"
+#include "replicator/filter/table_filter.hpp"
+#include "replicator/change/relation.hpp"
 #include "replicator/filter/row_shaper.hpp"
 #include "replicator/filter/toast.hpp"
 
@@ -37,7 +38,7 @@ class ColumnFilter {
 
   // One flag per column of `rel` (true: keep), or nullptr when every column is kept. Cached per
   // relation definition; the pointer stays valid until the next mask() call with a new definition.
-  [[nodiscard]] const std::vector<bool>* mask(const pgoutput::RelationInfo& rel) {
+  [[nodiscard]] const std::vector<bool>* mask(const RelationInfo& rel) {
     if (rules.empty()) return nullptr;
     if (rel.version != 0) {
       auto it = cache_.find(rel.version);
@@ -74,7 +75,7 @@ class ColumnFilter {
   std::vector<bool> uncached_;
 };
 
-// Column lists + unchanged TOAST policy as a ChangeFilter::reshape hook. Filtered columns leave
+// Column lists + unchanged TOAST policy: ChangeFilter::columns. Filtered columns leave
 // both tuples and the relation the sink sees (schema-change events included); filtered changes
 // still move the position, since only the event's shape changes, never its transaction.
 class ColumnShaper {
@@ -97,12 +98,10 @@ class ColumnShaper {
     return shaper_.apply(event, keep, toast_);
   }
 
-  // nullptr-equivalent (an empty std::function) when there is nothing to do, so ChangeFilter
-  // keeps its pass-through fast path.
-  static std::function<const ChangeEvent*(const ChangeEvent&)> make(ColumnFilter columns, ToastPolicy toast) {
-    if (columns.empty() && toast == ToastPolicy::marker) return {};
-    auto state = std::make_shared<ColumnShaper>(std::move(columns), toast);
-    return [state](const ChangeEvent& e) { return (*state)(e); };
+  // nullopt when there is nothing to do, so ChangeFilter keeps its pass-through fast path.
+  static std::optional<ColumnShaper> make(ColumnFilter columns, ToastPolicy toast) {
+    if (columns.empty() && toast == ToastPolicy::marker) return std::nullopt;
+    return ColumnShaper(std::move(columns), toast);
   }
 
  private:

@@ -14,7 +14,7 @@
 #include <variant>
 #include <vector>
 
-#include "replicator/change.hpp"
+#include "replicator/change/event.hpp"
 #include "replicator/filter/toast.hpp"
 
 namespace replicator {
@@ -68,7 +68,7 @@ class RowShaper {
 
   static void put_value(std::vector<std::byte>& out, ColumnValueView v) {
     out.push_back(static_cast<std::byte>(static_cast<char>(v.kind)));
-    if (v.kind == pgoutput::ColumnKind::text || v.kind == pgoutput::ColumnKind::binary) {
+    if (v.kind == ColumnKind::text || v.kind == ColumnKind::binary) {
       const auto n = static_cast<std::uint32_t>(v.bytes.size());
       for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::byte>((n >> shift) & 0xFF));
       out.insert(out.end(), v.bytes.begin(), v.bytes.end());

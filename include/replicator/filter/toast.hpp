@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
 
 namespace replicator {
 

@@ -4,7 +4,7 @@
 // (c/u/d/r/t), ts_ms, transaction. Field shapes and value mapping: docs/debezium.md.
 //   DebeziumFormatter fmt({.server_name = "inventory", .database = "shop"});
 //   std::string out;  fmt.lines(out, event);   // zero or more lines, each ending in '\n'
-//   JsonLinesOptions o;  o.format = fmt.hook(); // as a JsonLinesSink format
+//   DebeziumLinesSink sink = DebeziumLinesSink::to_stdout(std::move(fmt));  // sink/json_lines.hpp
 #pragma once
 
 #include <chrono>
@@ -19,8 +19,8 @@
 #include <variant>
 #include <vector>
 
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/format/json.hpp"
 #include "replicator/values/value.hpp"
 
@@ -180,8 +180,8 @@ inline Status append_debezium_value(std::string& out, values::TypedValueView v, 
       if (a->element_type != elem) return bad({values::ValueErrc::malformed, type, "array element type"});
       dims = a->dims;
       for (const auto& e : a->elements)
-        elements.emplace_back(e ? pgoutput::ColumnValueView{pgoutput::ColumnKind::binary, *e}
-                                : pgoutput::ColumnValueView{pgoutput::ColumnKind::null, {}},
+        elements.emplace_back(e ? ColumnValueView{ColumnKind::binary, *e}
+                                : ColumnValueView{ColumnKind::null, {}},
                               elem);
     } else {
       auto a = values::parse_array_text(v.raw().text(), type);
@@ -191,9 +191,9 @@ inline Status append_debezium_value(std::string& out, values::TypedValueView v, 
       for (auto& e : a->elements) texts.push_back(e ? std::move(*e) : std::string());
       for (std::size_t k = 0; k < texts.size(); ++k) {
         const std::string& t = texts[k];
-        elements.emplace_back(a->elements[k] ? pgoutput::ColumnValueView{pgoutput::ColumnKind::text,
+        elements.emplace_back(a->elements[k] ? ColumnValueView{ColumnKind::text,
                                                                          std::as_bytes(std::span(t.data(), t.size()))}
-                                             : pgoutput::ColumnValueView{pgoutput::ColumnKind::null, {}},
+                                             : ColumnValueView{ColumnKind::null, {}},
                               elem);
       }
     }
@@ -243,12 +243,6 @@ class DebeziumFormatter {
     Status st = std::visit([&](const auto& e) { return on(out, e); }, event);
     if (!st) out.resize(mark);
     return st;
-  }
-
-  // A JsonLinesOptions::format / callback that shares this formatter's state.
-  static std::function<Status(std::string&, const ChangeEvent&)> hook(DebeziumOptions options) {
-    auto f = std::make_shared<DebeziumFormatter>(std::move(options));
-    return [f](std::string& out, const ChangeEvent& e) { return f->lines(out, e); };
   }
 
   [[nodiscard]] const DebeziumOptions& options() const noexcept { return options_; }
@@ -336,7 +330,7 @@ class DebeziumFormatter {
       return ReplicationError::fatal("debezium format: tuple width differs from " + rel.qualified_name());
     out.push_back('{');
     std::size_t i = 0;
-    for (pgoutput::ColumnValueView v : tuple) {
+    for (ColumnValueView v : tuple) {
       const auto& col = rel.columns[i];
       if (i++ > 0) out.push_back(',');
       append_json_string(out, col.name);

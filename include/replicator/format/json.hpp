@@ -1,7 +1,8 @@
-// The JSON shape of decoded pgoutput messages (documented in docs/json.md): one object per message,
-// appended to a std::string whose capacity is reused, so steady state does not allocate.
-//   JsonMessageFormatter fmt;  std::string line;
-//   line.clear(); if (auto r = fmt.append(line, wal.wal_start, message); !r) fail(r.error()); line += '\n';
+// The JSON shape of change events (documented in docs/json.md): one object per event, appended to a
+// std::string whose capacity is reused, so steady state does not allocate. ChangeJsonFormatter is
+// the line format of JsonLinesSink; the decode program's pgoutput messages (format/pgoutput_json.hpp)
+// are printed with the same primitives, so both outputs share one shape.
+//   std::string out;  ChangeJsonFormatter fmt;  if (auto st = fmt.lines(out, event); !st) fail(st.error());
 #pragma once
 
 #include <charconv>
@@ -10,23 +11,17 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <variant>
 
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
-#include "replicator/pgoutput/messages.hpp"
-#include "replicator/pgoutput/relation_cache.hpp"
-#include "replicator/pgoutput/tuple.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/change/relation.hpp"
+#include "replicator/change/row.hpp"
+#include "replicator/core/timestamp.hpp"
 
 namespace replicator::format {
-
-using pgoutput::OldTupleKind;
-using pgoutput::RelationCache;
-using pgoutput::RelationInfo;
-using pgoutput::TupleView;
-using pgoutput::Xid;
 
 // What a formatting function returns: nothing, or why the message cannot be named (e.g. a change
 // for a relation whose Relation message was never seen). On error nothing is left appended.
@@ -150,12 +145,12 @@ inline void append_hex_json(std::string& out, std::span<const std::byte> bytes) 
 
 // One column value: text form as a string, binary as "\\x<hex>", NULL as null,
 // an unchanged TOAST value as {"unchanged_toast":true}.
-inline void append_value_json(std::string& out, pgoutput::ColumnValueView v) {
+inline void append_value_json(std::string& out, ColumnValueView v) {
   switch (v.kind) {
-    case pgoutput::ColumnKind::null: out.append("null"); return;
-    case pgoutput::ColumnKind::unchanged_toast: out.append("{\"unchanged_toast\":true}"); return;
-    case pgoutput::ColumnKind::text: append_json_string(out, v.text()); return;
-    case pgoutput::ColumnKind::binary:
+    case ColumnKind::null: out.append("null"); return;
+    case ColumnKind::unchanged_toast: out.append("{\"unchanged_toast\":true}"); return;
+    case ColumnKind::text: append_json_string(out, v.text()); return;
+    case ColumnKind::binary:
       out.append("\"\\\\x");
       detail::append_hex_digits(out, v.bytes);
       out.push_back('"');
@@ -176,7 +171,7 @@ inline FormatResult append_tuple_json(std::string& out, const RelationInfo& rel,
   out.push_back('{');
   bool first = true;
   std::size_t i = 0;
-  for (pgoutput::ColumnValueView v : tuple) {
+  for (ColumnValueView v : tuple) {
     const auto& col = rel.columns[i++];
     if (keys_only && !col.is_key) continue;
     if (!first) out.push_back(',');
@@ -238,350 +233,218 @@ inline FormatResult append_change_json(std::string& out, ChangeOp op, Lsn lsn, X
   return format_ok();
 }
 
-inline void append_begin_json(std::string& out, Lsn lsn, const pgoutput::BeginView& m) {
+inline void append_begin_json(std::string& out, Lsn lsn, Xid xid, Lsn final_lsn, PgTimestamp commit_time) {
   detail::open(out, "begin", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "final_lsn", m.final_lsn);
-  detail::field(out, "commit_time", m.commit_time);
-  out.push_back('}');
-}
-
-// `xid`: the transaction's, from its Begin (Commit does not carry it).
-inline void append_commit_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::CommitView& m) {
-  detail::open(out, "commit", lsn);
   detail::field_uint(out, "xid", xid);
-  detail::field(out, "commit_lsn", m.commit_lsn);
-  detail::field(out, "end_lsn", m.end_lsn);
-  detail::field(out, "commit_time", m.commit_time);
+  detail::field(out, "final_lsn", final_lsn);
+  detail::field(out, "commit_time", commit_time);
   out.push_back('}');
 }
 
-inline void append_origin_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::OriginView& m) {
-  detail::open(out, "origin", lsn);
+// `op`: "commit" or "stream_commit" (same fields).
+inline void append_commit_json(std::string& out, std::string_view op, Lsn lsn, Xid xid, Lsn commit_lsn, Lsn end_lsn,
+                               PgTimestamp commit_time) {
+  detail::open(out, op, lsn);
   detail::field_uint(out, "xid", xid);
-  detail::field(out, "origin_lsn", m.commit_lsn);
-  detail::field(out, "name", m.name);
+  detail::field(out, "commit_lsn", commit_lsn);
+  detail::field(out, "end_lsn", end_lsn);
+  detail::field(out, "commit_time", commit_time);
   out.push_back('}');
 }
-
-constexpr std::string_view to_string(pgoutput::ReplicaIdentity r) noexcept {
-  switch (r) {
-    case pgoutput::ReplicaIdentity::default_: return "default";
-    case pgoutput::ReplicaIdentity::nothing: return "nothing";
-    case pgoutput::ReplicaIdentity::full: return "full";
-    case pgoutput::ReplicaIdentity::index: return "index";
-  }
-  return "unknown";
-}
-
-inline void append_relation_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::RelationView& m) {
-  detail::open(out, "relation", lsn);
-  detail::field_uint(out, "xid", xid);
-  detail::field_uint(out, "oid", m.oid);
-  detail::field(out, "schema", m.schema.empty() ? std::string_view("pg_catalog") : m.schema);
-  detail::field(out, "table", m.name);
-  detail::field(out, "replica_identity", to_string(m.replica_identity));
-  detail::key(out, "columns");
-  out.push_back('[');
-  bool first = true;
-  for (const pgoutput::RelationColumnView c : m.columns) {
-    if (!first) out.push_back(',');
-    first = false;
-    out.append("{\"name\":");
-    append_json_string(out, c.name);
-    detail::field_uint(out, "type_oid", c.type_oid);
-    detail::field_int(out, "type_modifier", c.type_modifier);
-    detail::field(out, "key", c.is_key());
-    out.push_back('}');
-  }
-  out.append("]}");
-}
-
-inline void append_type_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::TypeView& m) {
-  detail::open(out, "type", lsn);
-  detail::field_uint(out, "xid", xid);
-  detail::field_uint(out, "oid", m.oid);
-  detail::field(out, "schema", m.schema.empty() ? std::string_view("pg_catalog") : m.schema);
-  detail::field(out, "name", m.name);
-  out.push_back('}');
-}
-
-namespace detail {
-inline void truncate_table(std::string& out, bool first, const RelationInfo& rel) {
-  if (!first) out.push_back(',');
-  out.push_back('"');
-  append_json_string_body(out, rel.schema);
-  out.push_back('.');
-  append_json_string_body(out, rel.name);
-  out.push_back('"');
-}
-inline void truncate_tail(std::string& out, bool cascade, bool restart_identity) {
-  out.push_back(']');
-  field(out, "cascade", cascade);
-  field(out, "restart_identity", restart_identity);
-  out.push_back('}');
-}
-}  // namespace detail
 
 // {"op":"truncate",...,"tables":["public.a","public.b"],"cascade":true,"restart_identity":true}
-// Table names are "schema.table" without quoting (a dot inside a name is not escaped).
-inline FormatResult append_truncate_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::TruncateView& m,
-                                         const RelationCache& relations) {
+// Table names are "schema.table" without quoting (a dot inside a name is not escaped). `table(i)`
+// gives the i-th relation or nullptr (the caller decides whether that is an error).
+template <class TableAt>
+inline FormatResult append_truncate_json(std::string& out, Lsn lsn, Xid xid, std::size_t count, TableAt table,
+                                         bool cascade, bool restart_identity) {
   const std::size_t mark = out.size();
   detail::open(out, "truncate", lsn);
   detail::field_uint(out, "xid", xid);
   detail::key(out, "tables");
   out.push_back('[');
-  bool first = true;
-  for (const pgoutput::Oid oid : m.relation_oids) {
-    const RelationInfo* rel = relations.find(oid);
+  for (std::size_t i = 0; i < count; ++i) {
+    const RelationInfo* rel = table(i);
     if (rel == nullptr) {
       out.resize(mark);
       return Error{Errc::unexpected_message, 0, "Truncate of a relation without a Relation message"};
     }
-    detail::truncate_table(out, first, *rel);
-    first = false;
+    if (i != 0) out.push_back(',');
+    out.push_back('"');
+    append_json_string_body(out, rel->schema);
+    out.push_back('.');
+    append_json_string_body(out, rel->name);
+    out.push_back('"');
   }
-  detail::truncate_tail(out, m.cascade(), m.restart_identity());
+  out.push_back(']');
+  detail::field(out, "cascade", cascade);
+  detail::field(out, "restart_identity", restart_identity);
+  out.push_back('}');
   return format_ok();
 }
 
-// The same from already resolved relations (null entries are skipped).
-inline void append_truncate_json(std::string& out, Lsn lsn, Xid xid, std::span<const RelationInfo* const> tables,
-                                 bool cascade, bool restart_identity) {
-  detail::open(out, "truncate", lsn);
-  detail::field_uint(out, "xid", xid);
-  detail::key(out, "tables");
-  out.push_back('[');
-  bool first = true;
-  for (const RelationInfo* rel : tables) {
-    if (rel == nullptr) continue;
-    detail::truncate_table(out, first, *rel);
-    first = false;
-  }
-  detail::truncate_tail(out, cascade, restart_identity);
-}
-
-inline void append_message_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::LogicalMessageView& m) {
+inline void append_message_json(std::string& out, Lsn lsn, Xid xid, bool transactional, Lsn message_lsn,
+                                std::string_view prefix, std::span<const std::byte> content) {
   detail::open(out, "message", lsn);
   detail::field_uint(out, "xid", xid);
-  detail::field(out, "transactional", m.transactional());
-  detail::field(out, "message_lsn", m.lsn);
-  detail::field(out, "prefix", m.prefix);
+  detail::field(out, "transactional", transactional);
+  detail::field(out, "message_lsn", message_lsn);
+  detail::field(out, "prefix", prefix);
   detail::key(out, "content");
-  append_hex_json(out, m.content);
+  append_hex_json(out, content);
   out.push_back('}');
 }
 
-inline void append_stream_start_json(std::string& out, Lsn lsn, const pgoutput::StreamStartView& m) {
-  detail::open(out, "stream_start", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "first_segment", m.first_segment);
-  out.push_back('}');
-}
-
-// `xid`: the one of the Stream Start this stops.
-inline void append_stream_stop_json(std::string& out, Lsn lsn, Xid xid) {
-  detail::open(out, "stream_stop", lsn);
+// `op`: "begin_prepare", "prepare" or "stream_prepare" (same fields).
+inline void append_prepare_json(std::string& out, std::string_view op, Lsn lsn, Xid xid, std::string_view gid,
+                                Lsn prepare_lsn, Lsn end_lsn, PgTimestamp prepare_time) {
+  detail::open(out, op, lsn);
   detail::field_uint(out, "xid", xid);
+  detail::field(out, "gid", gid);
+  detail::field(out, "prepare_lsn", prepare_lsn);
+  detail::field(out, "end_lsn", end_lsn);
+  detail::field(out, "prepare_time", prepare_time);
   out.push_back('}');
 }
 
-inline void append_stream_commit_json(std::string& out, Lsn lsn, const pgoutput::StreamCommitView& m) {
-  detail::open(out, "stream_commit", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "commit_lsn", m.commit_lsn);
-  detail::field(out, "end_lsn", m.end_lsn);
-  detail::field(out, "commit_time", m.commit_time);
-  out.push_back('}');
-}
-
-inline void append_stream_abort_json(std::string& out, Lsn lsn, const pgoutput::StreamAbortView& m) {
-  detail::open(out, "stream_abort", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field_uint(out, "subxid", m.subxid);
-  if (m.has_abort_info) {
-    detail::field(out, "abort_lsn", m.abort_lsn);
-    detail::field(out, "abort_time", m.abort_time);
-  }
-  out.push_back('}');
-}
-
-inline void append_begin_prepare_json(std::string& out, Lsn lsn, const pgoutput::BeginPrepareView& m) {
-  detail::open(out, "begin_prepare", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "gid", m.gid);
-  detail::field(out, "prepare_lsn", m.prepare_lsn);
-  detail::field(out, "end_lsn", m.end_lsn);
-  detail::field(out, "prepare_time", m.prepare_time);
-  out.push_back('}');
-}
-
-inline void append_prepare_json(std::string& out, Lsn lsn, const pgoutput::PrepareView& m) {
-  detail::open(out, "prepare", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "gid", m.gid);
-  detail::field(out, "prepare_lsn", m.prepare_lsn);
-  detail::field(out, "end_lsn", m.end_lsn);
-  detail::field(out, "prepare_time", m.prepare_time);
-  out.push_back('}');
-}
-
-inline void append_commit_prepared_json(std::string& out, Lsn lsn, const pgoutput::CommitPreparedView& m) {
+inline void append_commit_prepared_json(std::string& out, Lsn lsn, Xid xid, std::string_view gid, Lsn commit_lsn,
+                                        Lsn end_lsn, PgTimestamp commit_time) {
   detail::open(out, "commit_prepared", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "gid", m.gid);
-  detail::field(out, "commit_lsn", m.commit_lsn);
-  detail::field(out, "end_lsn", m.end_lsn);
-  detail::field(out, "commit_time", m.commit_time);
+  detail::field_uint(out, "xid", xid);
+  detail::field(out, "gid", gid);
+  detail::field(out, "commit_lsn", commit_lsn);
+  detail::field(out, "end_lsn", end_lsn);
+  detail::field(out, "commit_time", commit_time);
   out.push_back('}');
 }
 
-inline void append_rollback_prepared_json(std::string& out, Lsn lsn, const pgoutput::RollbackPreparedView& m) {
+inline void append_rollback_prepared_json(std::string& out, Lsn lsn, Xid xid, std::string_view gid,
+                                          Lsn prepare_end_lsn, Lsn rollback_end_lsn, PgTimestamp prepare_time,
+                                          PgTimestamp rollback_time) {
   detail::open(out, "rollback_prepared", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "gid", m.gid);
-  detail::field(out, "prepare_end_lsn", m.prepare_end_lsn);
-  detail::field(out, "rollback_end_lsn", m.rollback_end_lsn);
-  detail::field(out, "prepare_time", m.prepare_time);
-  detail::field(out, "rollback_time", m.rollback_time);
+  detail::field_uint(out, "xid", xid);
+  detail::field(out, "gid", gid);
+  detail::field(out, "prepare_end_lsn", prepare_end_lsn);
+  detail::field(out, "rollback_end_lsn", rollback_end_lsn);
+  detail::field(out, "prepare_time", prepare_time);
+  detail::field(out, "rollback_time", rollback_time);
   out.push_back('}');
 }
 
-inline void append_stream_prepare_json(std::string& out, Lsn lsn, const pgoutput::StreamPrepareView& m) {
-  detail::open(out, "stream_prepare", lsn);
-  detail::field_uint(out, "xid", m.xid);
-  detail::field(out, "gid", m.gid);
-  detail::field(out, "prepare_lsn", m.prepare_lsn);
-  detail::field(out, "end_lsn", m.end_lsn);
-  detail::field(out, "prepare_time", m.prepare_time);
+// The "columns" array of a relation or schema_change object, from any column range whose
+// `column(c)` gives (name, type_oid, type_modifier, is_key).
+template <class Columns, class Fields>
+inline void append_columns_json(std::string& out, const Columns& columns, Fields fields) {
+  detail::key(out, "columns");
+  out.push_back('[');
+  bool first = true;
+  for (const auto& c : columns) {
+    const auto [name, type_oid, type_modifier, is_key] = fields(c);
+    if (!first) out.push_back(',');
+    first = false;
+    out.append("{\"name\":");
+    append_json_string(out, name);
+    detail::field_uint(out, "type_oid", type_oid);
+    detail::field_int(out, "type_modifier", type_modifier);
+    detail::field(out, "key", is_key);
+    out.push_back('}');
+  }
+  out.push_back(']');
+}
+
+// {"op":"schema_change","lsn":..,"xid":..,"schema":..,"table":..,"columns":[{"name":..,"type_oid":..,"type_modifier":..,"key":..}]}
+inline void append_schema_change_json(std::string& out, Lsn lsn, Xid xid, const RelationInfo& rel) {
+  detail::open(out, "schema_change", lsn);
+  detail::field_uint(out, "xid", xid);
+  detail::field(out, "schema", std::string_view(rel.schema));
+  detail::field(out, "table", std::string_view(rel.name));
+  append_columns_json(out, rel.columns, [](const ColumnInfo& c) {
+    return std::tuple{std::string_view(c.name), c.type_oid, c.type_modifier, c.is_key};
+  });
   out.push_back('}');
 }
 
-// Formats a message stream: keeps the RelationCache (from Relation / Type messages) and the
-// current transaction's xid (from Begin / Begin Prepare, or the Stream Start of a stream block),
-// so changes get their table, column names and xid.
-class JsonMessageFormatter {
- public:
-  // Appends the object for `m` (no newline). `lsn` is the XLogData start LSN; `offset` only goes
-  // into errors (e.g. the payload's file offset).
-  FormatResult append(std::string& out, Lsn lsn, const pgoutput::Message& m, std::size_t offset = 0) {
-    auto r = std::visit([&](const auto& v) { return one(out, lsn, v); }, m);
-    if (!r) {
-      Error e = r.error();
-      e.offset = offset;
-      return e;
+// Appends the JSON object (without '\n') for one event; StreamAbortEvent (consumed by batchers)
+// appends nothing.
+inline Status append_event_json(std::string& out, const ChangeEvent& event) {
+  auto failed = [](const Error& e) -> Status {
+    return ReplicationError::decoding(e, "cannot format change event as JSON: ");
+  };
+  return std::visit(
+      overloaded{
+          [&](const RowChangeView& r) -> Status {
+            if (r.relation == nullptr) return ReplicationError::fatal("row change without relation metadata");
+            auto res = append_change_json(out, r.op, r.lsn, r.txn.xid, *r.relation, r.old_kind, r.old_tuple, r.new_tuple);
+            return res ? ok_status() : failed(res.error());
+          },
+          [&](const BeginEvent& b) -> Status {
+            append_begin_json(out, b.lsn, b.txn.xid, b.txn.commit_lsn, b.txn.commit_time);
+            return ok_status();
+          },
+          [&](const CommitEvent& c) -> Status {
+            append_commit_json(out, "commit", c.lsn, c.txn.xid, c.txn.commit_lsn, c.end_lsn, c.txn.commit_time);
+            return ok_status();
+          },
+          [&](const MessageEventView& m) -> Status {
+            append_message_json(out, m.lsn, m.txn.xid, m.transactional, m.message_lsn, m.prefix, m.content);
+            return ok_status();
+          },
+          [&](const TruncateEventView& t) -> Status {
+            for (const RelationInfo* rel : t.relations)
+              if (rel == nullptr) return ReplicationError::fatal("truncate without relation metadata");
+            auto res = append_truncate_json(out, t.lsn, t.txn.xid, t.relations.size(),
+                                            [&](std::size_t i) { return t.relations[i]; }, t.cascade,
+                                            t.restart_identity);
+            return res ? ok_status() : failed(res.error());
+          },
+          [&](const SchemaChangeEvent& s) -> Status {
+            if (s.new_relation != nullptr) append_schema_change_json(out, s.lsn, s.txn.xid, *s.new_relation);
+            return ok_status();
+          },
+          [&](const StreamAbortEvent&) -> Status { return ok_status(); },
+          [&](const TwoPhaseEvent& t) -> Status {  // the default batchers consume these; a custom one may pass them on
+            const Xid x = t.txn.xid;
+            switch (t.kind) {
+              case TwoPhaseKind::begin_prepare:
+                append_prepare_json(out, "begin_prepare", t.lsn, x, t.gid, t.prepare_lsn, t.end_lsn, t.time);
+                break;
+              case TwoPhaseKind::prepare:
+                append_prepare_json(out, t.streamed ? "stream_prepare" : "prepare", t.lsn, x, t.gid, t.prepare_lsn,
+                                    t.end_lsn, t.time);
+                break;
+              case TwoPhaseKind::commit_prepared:
+                append_commit_prepared_json(out, t.lsn, x, t.gid, t.txn.commit_lsn, t.end_lsn, t.time);
+                break;
+              case TwoPhaseKind::rollback_prepared:
+                append_rollback_prepared_json(out, t.lsn, x, t.gid, t.prepare_end_lsn, t.end_lsn, PgTimestamp{}, t.time);
+                break;
+            }
+            return ok_status();
+          },
+      },
+      event);
+}
+
+// The line format of JsonLinesSink (sink/json_lines.hpp's LineFormatter): one line per event in
+// the shape above; begin / commit and schema_change lines can be left out.
+struct ChangeJsonFormatter {
+  bool transactions = true;    // "begin" / "commit" lines
+  bool schema_changes = true;  // "schema_change" lines (new column set of a table)
+
+  // Appends zero or more complete lines (each ending in '\n'); on error nothing.
+  Status lines(std::string& out, const ChangeEvent& e) const {
+    if (std::holds_alternative<StreamAbortEvent>(e)) return ok_status();
+    if (!transactions && (std::holds_alternative<BeginEvent>(e) || std::holds_alternative<CommitEvent>(e)))
+      return ok_status();
+    if (!schema_changes && std::holds_alternative<SchemaChangeEvent>(e)) return ok_status();
+    const std::size_t mark = out.size();
+    if (auto st = append_event_json(out, e); !st) {
+      out.resize(mark);
+      return st;
     }
-    return r;
+    out.push_back('\n');
+    return ok_status();
   }
-
-  [[nodiscard]] const RelationCache& relations() const noexcept { return relations_; }
-  [[nodiscard]] RelationCache& relations() noexcept { return relations_; }
-  // The xid changes are attributed to right now (0 outside any transaction).
-  [[nodiscard]] Xid current_xid() const noexcept { return stream_xid_ != 0 ? stream_xid_ : txn_xid_; }
-  void reset() noexcept {
-    txn_xid_ = 0;
-    stream_xid_ = 0;
-    relations_.clear();
-  }
-
- private:
-  // Inside a stream the server sends the (sub)transaction xid with each data message.
-  [[nodiscard]] Xid xid_for(Xid sent) const noexcept { return sent != 0 ? sent : current_xid(); }
-
-  template <class View>
-  FormatResult change(std::string& out, ChangeOp op, Lsn lsn, const View& m, OldTupleKind old_kind, TupleView old_tuple,
-                      TupleView new_tuple) {
-    const RelationInfo* rel = relations_.find(m.relation_oid);
-    if (rel == nullptr) return Error{Errc::unexpected_message, 0, "change for a relation without a Relation message"};
-    return append_change_json(out, op, lsn, xid_for(m.xid), *rel, old_kind, old_tuple, new_tuple);
-  }
-
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::BeginView& m) {
-    txn_xid_ = m.xid;
-    append_begin_json(out, lsn, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::CommitView& m) {
-    append_commit_json(out, lsn, txn_xid_, m);
-    txn_xid_ = 0;
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::OriginView& m) {
-    append_origin_json(out, lsn, current_xid(), m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::RelationView& m) {
-    relations_.apply(m);
-    append_relation_json(out, lsn, xid_for(m.xid), m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::TypeView& m) {
-    relations_.apply(m);
-    append_type_json(out, lsn, xid_for(m.xid), m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::InsertView& m) {
-    return change(out, ChangeOp::insert, lsn, m, OldTupleKind::none, {}, m.new_tuple);
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::UpdateView& m) {
-    return change(out, ChangeOp::update, lsn, m, m.old_kind, m.old_tuple, m.new_tuple);
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::DeleteView& m) {
-    return change(out, ChangeOp::delete_, lsn, m, m.old_kind, m.old_tuple, {});
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::TruncateView& m) {
-    return append_truncate_json(out, lsn, xid_for(m.xid), m, relations_);
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::LogicalMessageView& m) {
-    // A non-transactional message outside a stream belongs to no transaction.
-    append_message_json(out, lsn, m.transactional() ? xid_for(m.xid) : m.xid, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::StreamStartView& m) {
-    stream_xid_ = m.xid;
-    append_stream_start_json(out, lsn, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::StreamStopView&) {
-    append_stream_stop_json(out, lsn, stream_xid_);
-    stream_xid_ = 0;
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::StreamCommitView& m) {
-    append_stream_commit_json(out, lsn, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::StreamAbortView& m) {
-    append_stream_abort_json(out, lsn, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::BeginPrepareView& m) {
-    txn_xid_ = m.xid;
-    append_begin_prepare_json(out, lsn, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::PrepareView& m) {
-    append_prepare_json(out, lsn, m);
-    txn_xid_ = 0;
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::CommitPreparedView& m) {
-    append_commit_prepared_json(out, lsn, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::RollbackPreparedView& m) {
-    append_rollback_prepared_json(out, lsn, m);
-    return format_ok();
-  }
-  FormatResult one(std::string& out, Lsn lsn, const pgoutput::StreamPrepareView& m) {
-    append_stream_prepare_json(out, lsn, m);
-    return format_ok();
-  }
-
-  RelationCache relations_;
-  Xid txn_xid_ = 0;
-  Xid stream_xid_ = 0;
 };
 
 }  // namespace replicator::format

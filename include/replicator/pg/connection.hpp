@@ -24,8 +24,8 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/pg/detail/libpq_text.hpp"
 
 namespace replicator {

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
-#include "replicator/slot_name.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/core/slot_name.hpp"
 #include "replicator/pg/detail/libpq_text.hpp"
 #include "replicator/pg/connection.hpp"
 

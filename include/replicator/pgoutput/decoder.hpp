@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "replicator/detail/byte_reader.hpp"
-#include "replicator/error.hpp"
+#include "replicator/core/detail/byte_reader.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/pgoutput/messages.hpp"
 
 namespace replicator::pgoutput {

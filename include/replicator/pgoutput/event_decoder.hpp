@@ -11,11 +11,11 @@
 #include <variant>
 #include <vector>
 
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/pgoutput/decoder.hpp"
 #include "replicator/pgoutput/relation_cache.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
 
 namespace replicator::pgoutput {
 

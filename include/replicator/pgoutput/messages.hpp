@@ -8,29 +8,17 @@
 #include <string_view>
 #include <variant>
 
-#include "replicator/lsn.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/change/relation.hpp"
 #include "replicator/pgoutput/tuple.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 
 namespace replicator::pgoutput {
 
-// Transaction ids as sent on the wire; 0 (InvalidTransactionId) means "not sent".
-using Xid = std::uint32_t;
-using Oid = std::uint32_t;
-
-// Which old tuple an Update or Delete carries.
-enum class OldTupleKind : char {
-  none = 0,
-  key = 'K',  // the replica identity key columns (DEFAULT / USING INDEX), others are null
-  full = 'O',  // the whole old row (REPLICA IDENTITY FULL)
-};
-
-enum class ReplicaIdentity : char {
-  default_ = 'd',
-  nothing = 'n',
-  full = 'f',
-  index = 'i',
-};
+using replicator::OldTupleKind;
+using replicator::Oid;
+using replicator::ReplicaIdentity;
+using replicator::Xid;
 
 struct BeginView {  // 'B'
   Lsn final_lsn;

@@ -15,11 +15,11 @@
 #include <variant>
 #include <vector>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/pgoutput/messages.hpp"
 #include "replicator/pgoutput/tuple.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 
 namespace replicator::pgoutput::reference {
 

@@ -12,39 +12,14 @@
 #include <utility>
 #include <vector>
 
+#include "replicator/change/relation.hpp"
 #include "replicator/pgoutput/messages.hpp"
 
 namespace replicator::pgoutput {
 
-struct ColumnInfo {
-  std::string name;
-  Oid type_oid = 0;
-  std::int32_t type_modifier = -1;
-  bool is_key = false;
-  friend bool operator==(const ColumnInfo&, const ColumnInfo&) = default;
-};
-
-struct RelationInfo {
-  Oid oid = 0;
-  std::string schema;  // "pg_catalog" when the server sent an empty namespace
-  std::string name;
-  ReplicaIdentity replica_identity = ReplicaIdentity::default_;
-  std::vector<ColumnInfo> columns;
-  std::uint64_t version = 0;  // bumps each time the server sends a different definition
-
-  [[nodiscard]] std::string qualified_name() const { return schema + "." + name; }
-  // Same definition, ignoring version.
-  [[nodiscard]] bool same_definition(const RelationInfo& o) const {
-    return oid == o.oid && schema == o.schema && name == o.name && replica_identity == o.replica_identity &&
-           columns == o.columns;
-  }
-};
-
-struct TypeInfo {
-  Oid oid = 0;
-  std::string schema;
-  std::string name;
-};
+using replicator::ColumnInfo;
+using replicator::RelationInfo;
+using replicator::TypeInfo;
 
 enum class RelationChange : std::uint8_t { added, unchanged, changed };
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/position/position.hpp"
 
 namespace replicator {

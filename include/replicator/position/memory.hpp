@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <optional>
 
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/position/position.hpp"
 
 namespace replicator {

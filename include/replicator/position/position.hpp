@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
-#include "replicator/slot_name.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/core/slot_name.hpp"
 
 namespace replicator {
 

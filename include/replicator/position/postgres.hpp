@@ -13,8 +13,8 @@
 #include <string_view>
 #include <utility>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/position/position.hpp"
 #include "replicator/pg/connection.hpp"
 

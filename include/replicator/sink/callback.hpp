@@ -10,8 +10,8 @@
 #include <utility>
 
 #include "replicator/batch/batch.hpp"
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
 
 namespace replicator {
 

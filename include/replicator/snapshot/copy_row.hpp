@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "replicator/error.hpp"
-#include "replicator/pgoutput/tuple.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/change/row.hpp"
 
 namespace replicator::snapshot {
 
@@ -78,7 +78,7 @@ class CopyRowDecoder {
       bytes_ += nl + 1 - used;
       used = nl + 1;
       ++rows_;
-      if (auto st = on_row(pgoutput::TupleView(tuple_, columns_)); !st) return st;
+      if (auto st = on_row(TupleView(tuple_, columns_)); !st) return st;
     }
     return ok_status();
   }
@@ -231,7 +231,7 @@ class CopyRowDecoder {
       bytes_ += p - used;
       used = p;
       ++rows_;
-      if (auto st = on_row(pgoutput::TupleView(tuple_, columns_)); !st) return st;
+      if (auto st = on_row(TupleView(tuple_, columns_)); !st) return st;
     }
     return ok_status();
   }
@@ -242,7 +242,7 @@ class CopyRowDecoder {
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
   }
-  static std::uint32_t be32(const std::byte* p) noexcept { return pgoutput::detail::load_be32(p); }
+  static std::uint32_t be32(const std::byte* p) noexcept { return replicator::detail::load_be32(p); }
   static std::uint16_t be16(const std::byte* p) noexcept {
     return static_cast<std::uint16_t>((static_cast<unsigned>(p[0]) << 8) | static_cast<unsigned>(p[1]));
   }

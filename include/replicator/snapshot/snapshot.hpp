@@ -27,13 +27,13 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/backoff.hpp"
+#include "replicator/core/backoff.hpp"
 #include "replicator/batch/batch.hpp"
-#include "replicator/change.hpp"
+#include "replicator/change/event.hpp"
 #include "replicator/concepts.hpp"
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/filter/change_filter.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/position/position.hpp"
 #include "replicator/snapshot/copy_row.hpp"
 #include "replicator/snapshot/progress.hpp"
@@ -215,7 +215,7 @@ Result<std::uint64_t, ReplicationError> copy_table(PgConnection& conn, const Sna
       return ReplicationError::retry("snapshot interrupted while copying " + table.quoted_name());
     }
     auto st = rows.feed(std::as_bytes(std::span(buf, static_cast<std::size_t>(n))),
-                        [&](pgoutput::TupleView tuple) -> Status {
+                        [&](TupleView tuple) -> Status {
                           event.new_tuple = tuple;
                           batch.append(ChangeEvent{event});
                           if (batch.size() >= o.batch_rows || batch.bytes() >= o.batch_bytes) return write();

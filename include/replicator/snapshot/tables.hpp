@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/filter/change_filter.hpp"
-#include "replicator/pgoutput/relation_cache.hpp"
+#include "replicator/change/relation.hpp"
 #include "replicator/snapshot/copy_row.hpp"
 #include "replicator/pg/detail/libpq_text.hpp"
 #include "replicator/pg/connection.hpp"
@@ -21,7 +21,7 @@
 namespace replicator::snapshot {
 
 struct SnapshotTable {
-  pgoutput::RelationInfo relation;  // oid, schema, name, replica identity, published columns
+  RelationInfo relation;  // oid, schema, name, replica identity, published columns
   bool partitioned = false;         // a partitioned table (publish_via_partition_root): read with its partitions
   std::string row_filter;           // the publications' WHERE (PostgreSQL 15), "" for none
   std::int64_t estimated_rows = 0;  // pg_class.reltuples (0 when never analyzed)
@@ -115,13 +115,13 @@ inline std::int64_t to_int64(std::string_view s) {
   std::vector<SnapshotTable> tables;
   for (int r = 0; r < res->rows(); ++r) {
     SnapshotTable t;
-    t.relation.oid = static_cast<pgoutput::Oid>(detail::to_int64(res->value(r, 0)));
+    t.relation.oid = static_cast<Oid>(detail::to_int64(res->value(r, 0)));
     t.relation.schema = std::string(res->value(r, 1));
     t.relation.name = std::string(res->value(r, 2));
     if (!filter.accepts(t.relation.schema, t.relation.name)) continue;
     const auto ident = res->value(r, 3);
-    t.relation.replica_identity = ident.empty() ? pgoutput::ReplicaIdentity::default_
-                                                : static_cast<pgoutput::ReplicaIdentity>(ident[0]);
+    t.relation.replica_identity = ident.empty() ? ReplicaIdentity::default_
+                                                : static_cast<ReplicaIdentity>(ident[0]);
     t.partitioned = res->value(r, 4) == "p";
     t.estimated_rows = detail::to_int64(res->value(r, 5));
     const auto cols = res->get(r, 6);
@@ -149,9 +149,9 @@ inline std::int64_t to_int64(std::string_view s) {
         col_params, "snapshot: reading the columns of " + t.quoted_name());
     if (!c) return c.error();
     for (int k = 0; k < c->rows(); ++k) {
-      pgoutput::ColumnInfo col;
+      ColumnInfo col;
       col.name = std::string(c->value(k, 0));
-      col.type_oid = static_cast<pgoutput::Oid>(detail::to_int64(c->value(k, 1)));
+      col.type_oid = static_cast<Oid>(detail::to_int64(c->value(k, 1)));
       col.type_modifier = static_cast<std::int32_t>(detail::to_int64(c->value(k, 2)));
       col.is_key = c->value(k, 3) == "t";
       t.relation.columns.push_back(std::move(col));

@@ -10,10 +10,10 @@
 #include <span>
 #include <variant>
 
-#include "replicator/detail/byte_reader.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/detail/byte_reader.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/core/timestamp.hpp"
 
 namespace replicator::protocol {
 

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "replicator/detail/byte_reader.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/detail/byte_reader.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 
 namespace replicator::transport {
 

@@ -20,14 +20,13 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/concepts.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/position/position.hpp"
 #include "replicator/transport/copy_data.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 #include "replicator/pg/detail/libpq_text.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
 #include "replicator/pg/connection.hpp"
 #include "replicator/pg/slot.hpp"
 
@@ -600,6 +599,5 @@ class LibpqTransport {
   Clock::time_point last_receive_time_{};
 };
 
-static_assert(TransportPolicy<LibpqTransport>, "LibpqTransport must satisfy TransportPolicy");
 
 }  // namespace replicator

@@ -15,11 +15,10 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/concepts.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/pgoutput/decoder.hpp"
-#include "replicator/transport/events.hpp"
+#include "replicator/core/transport_event.hpp"
 #include "replicator/transport/frame.hpp"
 
 namespace replicator::transport {
@@ -223,6 +222,5 @@ class ReplayTransport {
   std::vector<StandbyStatus> status_updates_;
 };
 
-static_assert(TransportPolicy<ReplayTransport>, "ReplayTransport must satisfy TransportPolicy");
 
 }  // namespace replicator::transport

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 #include "replicator/values/types.hpp"
 
 namespace replicator::values {

@@ -15,7 +15,7 @@
 #include <system_error>
 #include <vector>
 
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 #include "replicator/values/types.hpp"
 
 namespace replicator::values {

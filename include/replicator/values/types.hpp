@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "replicator/error.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/timestamp.hpp"
 
 namespace replicator::values {
 

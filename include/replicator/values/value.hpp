@@ -17,16 +17,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "replicator/pgoutput/tuple.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 #include "replicator/values/binary.hpp"
+#include "replicator/values/column_value.hpp"
 #include "replicator/values/text.hpp"
 #include "replicator/values/types.hpp"
 
 namespace replicator::values {
-
-using pgoutput::ColumnKind;
-using pgoutput::ColumnValueView;
 
 class TypedValueView {
  public:

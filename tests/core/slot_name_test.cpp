@@ -1,5 +1,5 @@
 // The one slot name rule: what the server accepts, and the words each problem is reported with.
-#include "replicator/slot_name.hpp"
+#include "replicator/core/slot_name.hpp"
 
 #include <catch2/catch.hpp>
 

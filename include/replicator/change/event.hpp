@@ -15,20 +15,13 @@
 #include <type_traits>
 #include <variant>
 
-#include "replicator/lsn.hpp"
-#include "replicator/pgoutput/messages.hpp"
-#include "replicator/pgoutput/relation_cache.hpp"
-#include "replicator/pgoutput/tuple.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/change/relation.hpp"
+#include "replicator/change/row.hpp"
+#include "replicator/core/timestamp.hpp"
 #include "replicator/values/value.hpp"
 
 namespace replicator {
-
-using pgoutput::ColumnValueView;
-using pgoutput::OldTupleKind;
-using pgoutput::RelationInfo;
-using pgoutput::TupleView;
-using pgoutput::Xid;
 
 // `read`: a row copied by the initial snapshot (snapshot/snapshot.hpp), not a WAL change.
 enum class ChangeOp : std::uint8_t { insert, update, delete_, read };

@@ -1,5 +1,5 @@
 // Backoff: exponential growth within jitter bounds, the cap, and the reset after a healthy period.
-#include "replicator/backoff.hpp"
+#include "replicator/core/backoff.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "replicator/lsn.hpp"
+#include "replicator/core/lsn.hpp"
 #include "tests/support/pg.hpp"
 
 using replicator::Lsn;

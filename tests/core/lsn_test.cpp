@@ -1,4 +1,4 @@
-#include "replicator/lsn.hpp"
+#include "replicator/core/lsn.hpp"
 
 #include <catch2/catch.hpp>
 

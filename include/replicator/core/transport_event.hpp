@@ -7,8 +7,8 @@
 #include <span>
 #include <variant>
 
-#include "replicator/lsn.hpp"
-#include "replicator/timestamp.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/core/timestamp.hpp"
 
 namespace replicator {
 

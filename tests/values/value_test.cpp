@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "replicator/change.hpp"
+#include "replicator/change/event.hpp"
 #include "replicator/values/value.hpp"
 
 using namespace replicator;
@@ -179,7 +179,7 @@ TEST_CASE("binary values of unknown types are a typed error, text ones pass thro
 }
 
 TEST_CASE("RowChangeView::value<T> reads the row's tuple by column name") {
-  pgoutput::RelationInfo rel;
+  RelationInfo rel;
   rel.schema = "public";
   rel.name = "t";
   rel.columns = {{"id", oid::int8, -1, true}, {"note", oid::text, -1, false}};

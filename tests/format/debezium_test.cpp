@@ -81,7 +81,7 @@ TEST_CASE("random bytes through the Debezium value mapping") {
 }
 
 TEST_CASE("snapshot reads, messages and a truncate of two tables") {
-  pgoutput::RelationInfo a, b;
+  RelationInfo a, b;
   a.schema = b.schema = "s";
   a.name = "a";
   b.name = "b";

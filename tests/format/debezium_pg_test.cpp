@@ -181,13 +181,11 @@ TEST_CASE("a JSON lines sink with the Debezium format, through a live Replicator
   topts.publication_names = {pub};
   topts.binary = true;
   topts.proto_version = 1;
-  JsonLinesOptions sopts;
-  sopts.format = DebeziumFormatter::hook(options(cfg.dbname));
-  auto sink = JsonLinesSink::open_file(file, sopts);
+  auto sink = DebeziumLinesSink::open_file(file, DebeziumFormatter(options(cfg.dbname)));
   REQUIRE(sink);
   ReplicatorOptions ropts;
   ropts.slot_name = slot;
-  LiveReplicator<JsonLinesSink, TransactionBatcher, MemoryPositionStore> r(
+  LiveReplicator<DebeziumLinesSink, TransactionBatcher, MemoryPositionStore> r(
       LibpqTransport(cfg, topts), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{},
       std::move(*sink), ropts);
   REQUIRE(r.start());

@@ -1,7 +1,7 @@
 // RowChangeView's typed access helpers over a hand-made relation and tuples.
 #include <catch2/catch.hpp>
 
-#include "replicator/change.hpp"
+#include "replicator/change/event.hpp"
 #include "replicator/pgoutput/decoder.hpp"
 #include "tests/support/policies.hpp"
 

@@ -1,4 +1,4 @@
-#include "replicator/timestamp.hpp"
+#include "replicator/core/timestamp.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdint>

@@ -9,7 +9,7 @@
 #include <span>
 #include <string_view>
 
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 
 namespace replicator::detail {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 
 namespace replicator {
 

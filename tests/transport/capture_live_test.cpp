@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "replicator/format/json.hpp"
+#include "replicator/format/pgoutput_json.hpp"
 #include "replicator/pgoutput/decoder.hpp"
 #include "replicator/transport/replay.hpp"
 #include "tests/data/corpus.hpp"
