@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -25,80 +26,6 @@
 extern char** environ;
 
 namespace replicator::program {
-
-std::string_view to_string(SslMode mode) noexcept {
-  switch (mode) {
-    case SslMode::disable: return "disable";
-    case SslMode::allow: return "allow";
-    case SslMode::prefer: return "prefer";
-    case SslMode::require: return "require";
-    case SslMode::verify_ca: return "verify-ca";
-    case SslMode::verify_full: return "verify-full";
-  }
-  return "?";
-}
-std::string_view to_string(PositionStoreKind kind) noexcept {
-  switch (kind) {
-    case PositionStoreKind::memory: return "memory";
-    case PositionStoreKind::file: return "file";
-    case PositionStoreKind::postgresql: return "postgresql";
-  }
-  return "?";
-}
-std::string_view to_string(SinkKind kind) noexcept {
-  switch (kind) {
-    case SinkKind::stdout_lines: return "stdout";
-    case SinkKind::file: return "file";
-  }
-  return "?";
-}
-std::string_view to_string(SinkFormat format) noexcept {
-  switch (format) {
-    case SinkFormat::json: return "json";
-    case SinkFormat::debezium: return "debezium";
-  }
-  return "?";
-}
-std::string_view to_string(UnchangedToast mode) noexcept {
-  switch (mode) {
-    case UnchangedToast::marker: return "marker";
-    case UnchangedToast::omit: return "omit";
-    case UnchangedToast::from_old: return "from_old";
-  }
-  return "?";
-}
-std::string_view to_string(SnapshotMode mode) noexcept {
-  switch (mode) {
-    case SnapshotMode::initial: return "initial";
-    case SnapshotMode::never: return "never";
-    case SnapshotMode::initial_only: return "initial_only";
-  }
-  return "?";
-}
-std::string_view to_string(Streaming mode) noexcept {
-  switch (mode) {
-    case Streaming::off: return "false";
-    case Streaming::on: return "true";
-    case Streaming::parallel: return "parallel";
-  }
-  return "?";
-}
-std::string_view to_string(Origin origin) noexcept {
-  switch (origin) {
-    case Origin::any: return "any";
-    case Origin::none: return "none";
-  }
-  return "?";
-}
-std::string_view to_string(LogLevel level) noexcept {
-  switch (level) {
-    case LogLevel::debug: return "debug";
-    case LogLevel::info: return "info";
-    case LogLevel::warn: return "warn";
-    case LogLevel::error: return "error";
-  }
-  return "?";
-}
 
 std::string ConfigError::describe() const {
   std::string out = "config error: ";
@@ -220,7 +147,7 @@ Apply string_key(std::string Config::*member) {
 }
 
 template <class E>
-Apply enum_key(E Config::*member, std::vector<std::pair<std::string_view, E>> choices) {
+Apply enum_key(E Config::*member, EnumNames<E> choices) {
   return [member, choices](Config& c, const RawValue& v) -> std::optional<std::string> {
     std::string names;
     for (const auto& [name, value] : choices) names += (names.empty() ? "" : ", ") + std::string(name);
@@ -295,162 +222,149 @@ std::string show_list(const std::vector<std::string>& items) {
 
 std::string show_bool(bool b) { return b ? "true" : "false"; }
 
+// Text that outlives the table's construction (KeyInfo holds views).
+std::string_view keep(std::string text) {
+  static std::deque<std::string> store;
+  return store.emplace_back(std::move(text));
+}
+
+std::string operation_names(std::string_view sep) {
+  std::string s;
+  for (const auto& [name, op] : OperationSet::kNames) s += (s.empty() ? "" : std::string(sep)) + std::string(name);
+  return s;
+}
+
+template <class E>
+std::string enum_choices(EnumNames<E> names) {
+  std::string s;
+  for (const auto& [name, value] : names) s += (s.empty() ? "" : "|") + std::string(name);
+  return s;
+}
+
+// What a key adds to what its Config member already says (type, default, parsing, display).
+struct KeyOptions {
+  std::int64_t min = 0;  // integer and number keys: the accepted range
+  std::int64_t max = 0;
+  std::string_view type{};          // when the member's type says too little ("path", "list of globs")
+  std::string_view default_text{};  // when Config{}'s value needs words ("(required)")
+  bool secret = false;              // shown as <redacted>, never echoed in errors
+  bool required = false;
+};
+
+// Declares a key once: its parser, how it is shown, its documented type and its default all come
+// from the Config member (the default is Config{}'s value), so none of them is written twice.
+template <class T>
+void key(std::vector<KeyDef>& t, std::string_view name, T Config::*m, std::string_view help, KeyOptions o = {}) {
+  Apply apply;
+  Show show;
+  std::string type;
+  if constexpr (std::is_same_v<T, std::string>) {
+    apply = string_key(m);
+    if (o.secret) show = [m](const Config& c) { return (c.*m).empty() ? std::string() : std::string("<redacted>"); };
+    else show = [m](const Config& c) { return c.*m; };
+    type = "string";
+  } else if constexpr (std::is_same_v<T, bool>) {
+    apply = bool_key(m);
+    show = [m](const Config& c) { return show_bool(c.*m); };
+    type = "bool";
+  } else if constexpr (std::is_same_v<T, double>) {
+    apply = double_key(m, static_cast<double>(o.min), static_cast<double>(o.max));
+    show = [m](const Config& c) {
+      std::ostringstream out;
+      out << c.*m;
+      return out.str();
+    };
+    type = "number " + std::to_string(o.min) + "-" + std::to_string(o.max);
+  } else if constexpr (std::is_integral_v<T>) {
+    apply = int_key(m, o.min, o.max);
+    show = [m](const Config& c) { return std::to_string(c.*m); };
+    type = "integer " + std::to_string(o.min) + "-" + std::to_string(o.max);
+  } else if constexpr (std::is_same_v<T, Lsn>) {
+    apply = lsn_key(m);
+    show = [m](const Config& c) { return (c.*m).to_string(); };
+    type = "LSN (X/Y)";
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    apply = list_key(m);
+    show = [m](const Config& c) { return show_list(c.*m); };
+    type = "list of strings";
+  } else {
+    static_assert(NamedEnum<T>, "a Config member of this type has no key parser");
+    apply = enum_key(m, enum_names(T{}));
+    show = [m](const Config& c) { return std::string(to_string(c.*m)); };
+    type = enum_choices(enum_names(T{}));
+  }
+  const KeyInfo info{name, o.type.empty() ? keep(std::move(type)) : o.type,
+                     o.default_text.empty() ? keep(show(Config{})) : o.default_text, help, o.secret, o.required};
+  t.push_back({info, std::move(apply), std::move(show)});
+}
+
 const std::vector<KeyDef>& key_table() {
   static const std::vector<KeyDef> table = [] {
     std::vector<KeyDef> t;
     auto add = [&t](KeyInfo info, Apply apply, Show show) { t.push_back({info, std::move(apply), std::move(show)}); };
-    const std::vector<std::pair<std::string_view, SslMode>> ssl_modes = {
-        {"disable", SslMode::disable}, {"allow", SslMode::allow},         {"prefer", SslMode::prefer},
-        {"require", SslMode::require}, {"verify-ca", SslMode::verify_ca}, {"verify-full", SslMode::verify_full}};
 
-    add({"postgresql_host", "string", "localhost", "server host name, IP address or unix socket directory"},
-        string_key(&Config::host), [](const Config& c) { return c.host; });
-    add({"postgresql_port", "integer 1-65535", "5432", "server port"}, int_key(&Config::port, 1, 65535),
-        [](const Config& c) { return std::to_string(c.port); });
-    add({"postgresql_database", "string", "(required)", "database to stream changes from", false, true},
-        string_key(&Config::database), [](const Config& c) { return c.database; });
-    add({"postgresql_user", "string", "(libpq default: PGUSER, else the OS user)", "role to connect as; needs REPLICATION"},
-        string_key(&Config::user), [](const Config& c) { return c.user; });
-    add({"postgresql_password", "string", "(none; PGPASSWORD and ~/.pgpass honoured)", "password; never logged", true},
-        string_key(&Config::password), [](const Config& c) { return c.password.empty() ? "" : "<redacted>"; });
-    add({"postgresql_slot_name", "string [a-z0-9_], 1-63 chars", "(required)", "logical replication slot", false, true},
-        string_key(&Config::slot_name), [](const Config& c) { return c.slot_name; });
-    add({"postgresql_publication_name", "string", "(required)", "publication naming the tables to stream", false, true},
-        string_key(&Config::publication_name), [](const Config& c) { return c.publication_name; });
-    add({"postgresql_plugin_name", "pgoutput", "pgoutput", "output plugin (wal2json is not supported yet)"},
-        string_key(&Config::plugin_name), [](const Config& c) { return c.plugin_name; });
-    add({"postgresql_start_lsn", "LSN (X/Y)", "0/0", "start here instead of the stored/slot position"},
-        lsn_key(&Config::start_lsn), [](const Config& c) { return c.start_lsn.to_string(); });
-    add({"postgresql_ssl_mode", "disable|allow|prefer|require|verify-ca|verify-full", "prefer", "libpq sslmode"},
-        enum_key(&Config::ssl_mode, ssl_modes), [](const Config& c) { return std::string(to_string(c.ssl_mode)); });
-    add({"postgresql_ssl_cert", "path", "(none)", "client certificate (must be readable)"},
-        string_key(&Config::ssl_cert), [](const Config& c) { return c.ssl_cert; });
-    add({"postgresql_ssl_key", "path", "(none)", "client private key (must be readable)"},
-        string_key(&Config::ssl_key), [](const Config& c) { return c.ssl_key; });
-    add({"postgresql_ssl_root_cert", "path", "(none)", "CA certificate(s) for verify-ca/verify-full"},
-        string_key(&Config::ssl_root_cert), [](const Config& c) { return c.ssl_root_cert; });
-    add({"postgresql_create_slot", "bool", "true", "create the slot when it does not exist"},
-        bool_key(&Config::create_slot), [](const Config& c) { return show_bool(c.create_slot); });
-    add({"postgresql_drop_slot_on_exit", "bool", "false", "drop the slot when the program stops"},
-        bool_key(&Config::drop_slot_on_exit), [](const Config& c) { return show_bool(c.drop_slot_on_exit); });
-    add({"postgresql_temp_slot", "bool", "false", "use a TEMPORARY slot (gone when the connection ends)"},
-        bool_key(&Config::temp_slot), [](const Config& c) { return show_bool(c.temp_slot); });
-    add({"postgresql_failover_slot", "bool", "false",
-         "create the slot as a failover slot, synced to standbys (PostgreSQL 17+; an existing slot is altered)"},
-        bool_key(&Config::failover_slot), [](const Config& c) { return show_bool(c.failover_slot); });
-    add({"postgresql_connect_timeout_s", "integer 1-3600", "10", "libpq connect_timeout"},
-        int_key(&Config::connect_timeout_s, 1, 3600), [](const Config& c) { return std::to_string(c.connect_timeout_s); });
+    key(t, "postgresql_host", &Config::host, "server host name, IP address or unix socket directory");
+    key(t, "postgresql_port", &Config::port, "server port", {.min = 1, .max = 65535});
+    key(t, "postgresql_database", &Config::database, "database to stream changes from", {.default_text = "(required)", .required = true});
+    key(t, "postgresql_user", &Config::user, "role to connect as; needs REPLICATION", {.default_text = "(libpq default: PGUSER, else the OS user)"});
+    key(t, "postgresql_password", &Config::password, "password; never logged", {.default_text = "(none; PGPASSWORD and ~/.pgpass honoured)", .secret = true});
+    key(t, "postgresql_slot_name", &Config::slot_name, "logical replication slot", {.type = "string [a-z0-9_], 1-63 chars", .default_text = "(required)", .required = true});
+    key(t, "postgresql_publication_name", &Config::publication_name, "publication naming the tables to stream", {.default_text = "(required)", .required = true});
+    key(t, "postgresql_plugin_name", &Config::plugin_name, "output plugin (wal2json is not supported yet)", {.type = "pgoutput"});
+    key(t, "postgresql_start_lsn", &Config::start_lsn, "start here instead of the stored/slot position");
+    key(t, "postgresql_ssl_mode", &Config::ssl_mode, "libpq sslmode");
+    key(t, "postgresql_ssl_cert", &Config::ssl_cert, "client certificate (must be readable)", {.type = "path", .default_text = "(none)"});
+    key(t, "postgresql_ssl_key", &Config::ssl_key, "client private key (must be readable)", {.type = "path", .default_text = "(none)"});
+    key(t, "postgresql_ssl_root_cert", &Config::ssl_root_cert, "CA certificate(s) for verify-ca/verify-full", {.type = "path", .default_text = "(none)"});
+    key(t, "postgresql_create_slot", &Config::create_slot, "create the slot when it does not exist");
+    key(t, "postgresql_drop_slot_on_exit", &Config::drop_slot_on_exit, "drop the slot when the program stops");
+    key(t, "postgresql_temp_slot", &Config::temp_slot, "use a TEMPORARY slot (gone when the connection ends)");
+    key(t, "postgresql_failover_slot", &Config::failover_slot, "create the slot as a failover slot, synced to standbys (PostgreSQL 17+; an existing slot is altered)");
+    key(t, "postgresql_connect_timeout_s", &Config::connect_timeout_s, "libpq connect_timeout", {.min = 1, .max = 3600});
 
-    add({"proto_version", "integer 1-4", "1", "pgoutput protocol version (2: streaming, 3: two_phase, 4: parallel)"},
-        int_key(&Config::proto_version, 1, 4), [](const Config& c) { return std::to_string(c.proto_version); });
-    add({"binary", "bool", "false", "pgoutput binary column values"}, bool_key(&Config::binary),
-        [](const Config& c) { return show_bool(c.binary); });
-    add({"messages", "bool", "false", "pgoutput logical decoding messages (pg_logical_emit_message)"},
-        bool_key(&Config::messages), [](const Config& c) { return show_bool(c.messages); });
+    key(t, "proto_version", &Config::proto_version, "pgoutput protocol version (2: streaming, 3: two_phase, 4: parallel)", {.min = 1, .max = 4});
+    key(t, "binary", &Config::binary, "pgoutput binary column values");
+    key(t, "messages", &Config::messages, "pgoutput logical decoding messages (pg_logical_emit_message)");
     add({"streaming", "bool|parallel", "false",
          "stream large in-progress transactions (proto_version >= 2; parallel: proto_version 4, PostgreSQL 16+)"},
         streaming_key(), [](const Config& c) { return std::string(to_string(c.streaming)); });
-    add({"two_phase", "bool", "false", "decode prepared transactions (proto_version >= 3)"}, bool_key(&Config::two_phase),
-        [](const Config& c) { return show_bool(c.two_phase); });
-    add({"origin", "any|none", "any",
-         "none: only changes without a replication origin, e.g. not those replayed by another replicator (PostgreSQL 16+)"},
-        enum_key(&Config::origin, std::vector<std::pair<std::string_view, Origin>>{{"any", Origin::any},
-                                                                                  {"none", Origin::none}}),
-        [](const Config& c) { return std::string(to_string(c.origin)); });
+    key(t, "two_phase", &Config::two_phase, "decode prepared transactions (proto_version >= 3)");
+    key(t, "origin", &Config::origin, "none: only changes without a replication origin, e.g. not those replayed by another replicator (PostgreSQL 16+)");
 
-    add({"position_store", "memory|file|postgresql", "memory", "where the confirmed position is saved"},
-        enum_key(&Config::position_store, std::vector<std::pair<std::string_view, PositionStoreKind>>{
-                                              {"memory", PositionStoreKind::memory},
-                                              {"file", PositionStoreKind::file},
-                                              {"postgresql", PositionStoreKind::postgresql}}),
-        [](const Config& c) { return std::string(to_string(c.position_store)); });
-    add({"position_file", "path", "(required when position_store: file)", "position file (written atomically)"},
-        string_key(&Config::position_file), [](const Config& c) { return c.position_file; });
-    add({"position_table", "[schema.]table", "replicator_positions", "position table (created if missing)"},
-        string_key(&Config::position_table), [](const Config& c) { return c.position_table; });
-    add({"position_dsn", "libpq connection string", "(the source database)", "database holding position_table; secret", true},
-        string_key(&Config::position_dsn), [](const Config& c) { return c.position_dsn.empty() ? "" : "<redacted>"; });
+    key(t, "position_store", &Config::position_store, "where the confirmed position is saved");
+    key(t, "position_file", &Config::position_file, "position file (written atomically)", {.type = "path", .default_text = "(required when position_store: file)"});
+    key(t, "position_table", &Config::position_table, "position table (created if missing)", {.type = "[schema.]table"});
+    key(t, "position_dsn", &Config::position_dsn, "database holding position_table; secret", {.type = "libpq connection string", .default_text = "(the source database)", .secret = true});
 
-    add({"batch_max_changes", "integer >= 1", "1000", "flush a batch at this many changes"},
-        int_key(&Config::batch_max_changes, 1, 100'000'000), [](const Config& c) { return std::to_string(c.batch_max_changes); });
-    add({"batch_max_bytes", "integer >= 1", "1048576", "flush a batch at this many bytes"},
-        int_key(&Config::batch_max_bytes, 1, std::int64_t{1} << 40), [](const Config& c) { return std::to_string(c.batch_max_bytes); });
-    add({"batch_max_delay_ms", "integer >= 0", "100", "flush a batch this long after its first change"},
-        int_key(&Config::batch_max_delay_ms, 0, 3'600'000), [](const Config& c) { return std::to_string(c.batch_max_delay_ms); });
-    add({"batch_split_transactions", "bool", "false", "allow a batch to end inside a transaction"},
-        bool_key(&Config::batch_split_transactions), [](const Config& c) { return show_bool(c.batch_split_transactions); });
-    add({"memory_limit_bytes", "integer >= 0", "16777216",
-         "memory for transactions waiting for their commit; past it the largest spills to a file (0: never)"},
-        int_key(&Config::memory_limit_bytes, 0, std::int64_t{1} << 40), [](const Config& c) { return std::to_string(c.memory_limit_bytes); });
-    add({"spill_directory", "path", "(TMPDIR, else /tmp)", "directory for spill files of large transactions"},
-        string_key(&Config::spill_directory), [](const Config& c) { return c.spill_directory; });
+    key(t, "batch_max_changes", &Config::batch_max_changes, "flush a batch at this many changes", {.min = 1, .max = 100'000'000});
+    key(t, "batch_max_bytes", &Config::batch_max_bytes, "flush a batch at this many bytes", {.min = 1, .max = std::int64_t{1} << 40});
+    key(t, "batch_max_delay_ms", &Config::batch_max_delay_ms, "flush a batch this long after its first change", {.min = 0, .max = 3'600'000});
+    key(t, "batch_split_transactions", &Config::batch_split_transactions, "allow a batch to end inside a transaction");
+    key(t, "memory_limit_bytes", &Config::memory_limit_bytes, "memory for transactions waiting for their commit; past it the largest spills to a file (0: never)", {.min = 0, .max = std::int64_t{1} << 40});
+    key(t, "spill_directory", &Config::spill_directory, "directory for spill files of large transactions", {.type = "path", .default_text = "(TMPDIR, else /tmp)"});
 
-    add({"include_tables", "list of globs", "[] (all)", "only these schema.table names (e.g. public.*)"},
-        list_key(&Config::include_tables), [](const Config& c) { return show_list(c.include_tables); });
-    add({"exclude_tables", "list of globs", "[]", "drop these schema.table names"}, list_key(&Config::exclude_tables),
-        [](const Config& c) { return show_list(c.exclude_tables); });
-    add({"include_operations", "list of insert|update|delete|truncate|message", "[] (all)", "only these operations"},
-        list_key(&Config::include_operations), [](const Config& c) { return show_list(c.include_operations); });
+    key(t, "include_tables", &Config::include_tables, "only these schema.table names (e.g. public.*)", {.type = "list of globs", .default_text = "[] (all)"});
+    key(t, "exclude_tables", &Config::exclude_tables, "drop these schema.table names", {.type = "list of globs"});
+    key(t, "include_operations", &Config::include_operations, "only these operations", {.type = keep("list of " + operation_names("|")), .default_text = "[] (all)"});
 
-    add({"sink", "stdout|file", "stdout", "where change events go (JSON lines)"},
-        enum_key(&Config::sink, std::vector<std::pair<std::string_view, SinkKind>>{{"stdout", SinkKind::stdout_lines},
-                                                                                    {"file", SinkKind::file}}),
-        [](const Config& c) { return std::string(to_string(c.sink)); });
-    add({"sink_file", "path", "(required when sink: file)", "JSON lines file (appended, fsync on flush)"},
-        string_key(&Config::sink_file), [](const Config& c) { return c.sink_file; });
-    add({"sink_format", "json|debezium", "json",
-         "line format: this project's JSON (docs/json.md) or Debezium's change event envelope (docs/debezium.md)"},
-        enum_key(&Config::sink_format, std::vector<std::pair<std::string_view, SinkFormat>>{
-                                           {"json", SinkFormat::json}, {"debezium", SinkFormat::debezium}}),
-        [](const Config& c) { return std::string(to_string(c.sink_format)); });
-    add({"debezium_server_name", "string", "replicator", "source.name of Debezium envelopes (sink_format: debezium)"},
-        string_key(&Config::debezium_server_name), [](const Config& c) { return c.debezium_server_name; });
-    add({"unchanged_toast", "marker|omit|from_old", "marker",
-         "unchanged TOAST columns: keep a marker, leave the column out, or fill from the old row (REPLICA IDENTITY FULL)"},
-        enum_key(&Config::unchanged_toast, std::vector<std::pair<std::string_view, UnchangedToast>>{
-                                               {"marker", UnchangedToast::marker},
-                                               {"omit", UnchangedToast::omit},
-                                               {"from_old", UnchangedToast::from_old}}),
-        [](const Config& c) { return std::string(to_string(c.unchanged_toast)); });
-    add({"include_columns", "list of table.column globs", "[] (all)",
-         "only these columns of the tables named (e.g. public.users.id); other tables keep every column"},
-        list_key(&Config::include_columns), [](const Config& c) { return show_list(c.include_columns); });
-    add({"exclude_columns", "list of table.column globs", "[]", "drop these columns (e.g. public.users.password_hash)"},
-        list_key(&Config::exclude_columns), [](const Config& c) { return show_list(c.exclude_columns); });
+    key(t, "sink", &Config::sink, "where change events go (JSON lines)");
+    key(t, "sink_file", &Config::sink_file, "JSON lines file (appended, fsync on flush)", {.type = "path", .default_text = "(required when sink: file)"});
+    key(t, "sink_format", &Config::sink_format, "line format: this project's JSON (docs/json.md) or Debezium's change event envelope (docs/debezium.md)");
+    key(t, "debezium_server_name", &Config::debezium_server_name, "source.name of Debezium envelopes (sink_format: debezium)");
+    key(t, "unchanged_toast", &Config::unchanged_toast, "unchanged TOAST columns: keep a marker, leave the column out, or fill from the old row (REPLICA IDENTITY FULL)");
+    key(t, "include_columns", &Config::include_columns, "only these columns of the tables named (e.g. public.users.id); other tables keep every column", {.type = "list of table.column globs", .default_text = "[] (all)"});
+    key(t, "exclude_columns", &Config::exclude_columns, "drop these columns (e.g. public.users.password_hash)", {.type = "list of table.column globs"});
 
-    add({"snapshot_mode", "initial|never|initial_only", "initial",
-         "copy the published tables' rows when the slot is created (initial), never, or copy and exit (initial_only)"},
-        enum_key(&Config::snapshot_mode, std::vector<std::pair<std::string_view, SnapshotMode>>{
-                                             {"initial", SnapshotMode::initial},
-                                             {"never", SnapshotMode::never},
-                                             {"initial_only", SnapshotMode::initial_only}}),
-        [](const Config& c) { return std::string(to_string(c.snapshot_mode)); });
-    add({"snapshot_parallelism", "integer 1-64", "2", "tables copied at once by the initial snapshot (one connection each)"},
-        int_key(&Config::snapshot_parallelism, 1, 64), [](const Config& c) { return std::to_string(c.snapshot_parallelism); });
+    key(t, "snapshot_mode", &Config::snapshot_mode, "copy the published tables' rows when the slot is created (initial), never, or copy and exit (initial_only)");
+    key(t, "snapshot_parallelism", &Config::snapshot_parallelism, "tables copied at once by the initial snapshot (one connection each)", {.min = 1, .max = 64});
 
-    add({"status_interval_ms", "integer 100-3600000", "10000", "standby status update interval"},
-        int_key(&Config::status_interval_ms, 100, 3'600'000), [](const Config& c) { return std::to_string(c.status_interval_ms); });
-    add({"replication_timeout_ms", "integer 1000-86400000", "60000", "silent connection (no data, no keepalive) is reconnected"},
-        int_key(&Config::replication_timeout_ms, 1000, 86'400'000),
-        [](const Config& c) { return std::to_string(c.replication_timeout_ms); });
-    add({"reconnect_initial_ms", "integer 1-3600000", "100", "first reconnect delay"},
-        int_key(&Config::reconnect_initial_ms, 1, 3'600'000), [](const Config& c) { return std::to_string(c.reconnect_initial_ms); });
-    add({"reconnect_max_ms", "integer 1-3600000", "30000", "largest reconnect delay"},
-        int_key(&Config::reconnect_max_ms, 1, 3'600'000), [](const Config& c) { return std::to_string(c.reconnect_max_ms); });
-    add({"reconnect_multiplier", "number 1-60", "2", "delay growth per failed attempt (with jitter)"},
-        double_key(&Config::reconnect_multiplier, 1.0, 60.0), [](const Config& c) {
-          std::ostringstream o;
-          o << c.reconnect_multiplier;
-          return o.str();
-        });
-    add({"reconnect_reset_ms", "integer 0-86400000", "60000", "streaming this long resets the backoff"},
-        int_key(&Config::reconnect_reset_ms, 0, 86'400'000), [](const Config& c) { return std::to_string(c.reconnect_reset_ms); });
-    add({"log_level", "debug|info|warn|error", "info", "lowest level written to stderr"},
-        enum_key(&Config::log_level, std::vector<std::pair<std::string_view, LogLevel>>{{"debug", LogLevel::debug},
-                                                                                         {"info", LogLevel::info},
-                                                                                         {"warn", LogLevel::warn},
-                                                                                         {"error", LogLevel::error}}),
-        [](const Config& c) { return std::string(to_string(c.log_level)); });
+    key(t, "status_interval_ms", &Config::status_interval_ms, "standby status update interval", {.min = 100, .max = 3'600'000});
+    key(t, "replication_timeout_ms", &Config::replication_timeout_ms, "silent connection (no data, no keepalive) is reconnected", {.min = 1000, .max = 86'400'000});
+    key(t, "reconnect_initial_ms", &Config::reconnect_initial_ms, "first reconnect delay", {.min = 1, .max = 3'600'000});
+    key(t, "reconnect_max_ms", &Config::reconnect_max_ms, "largest reconnect delay", {.min = 1, .max = 3'600'000});
+    key(t, "reconnect_multiplier", &Config::reconnect_multiplier, "delay growth per failed attempt (with jitter)", {.min = 1, .max = 60});
+    key(t, "reconnect_reset_ms", &Config::reconnect_reset_ms, "streaming this long resets the backoff", {.min = 0, .max = 86'400'000});
+    key(t, "log_level", &Config::log_level, "lowest level written to stderr");
     return t;
   }();
   return table;

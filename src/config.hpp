@@ -7,13 +7,16 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "replicator/core/error.hpp"
 #include "replicator/core/lsn.hpp"
+#include "replicator/pg/connection.hpp"
 
 namespace replicator::program {
 
@@ -35,15 +38,51 @@ enum class Streaming : std::uint8_t { off, on, parallel };
 // pgoutput origin (PostgreSQL 16+): none streams only changes without a replication origin.
 enum class Origin : std::uint8_t { any, none };
 
-std::string_view to_string(SslMode mode) noexcept;  // libpq's spelling: "verify-ca"
-std::string_view to_string(PositionStoreKind kind) noexcept;
-std::string_view to_string(SinkKind kind) noexcept;
-std::string_view to_string(SinkFormat format) noexcept;
-std::string_view to_string(UnchangedToast mode) noexcept;
-std::string_view to_string(LogLevel level) noexcept;
-std::string_view to_string(SnapshotMode mode) noexcept;
-std::string_view to_string(Streaming mode) noexcept;
-std::string_view to_string(Origin origin) noexcept;
+// Each enum's spellings, once: to_string(), the values a key accepts and its documented type all
+// read these tables (sslmode's spellings are libpq's list in pg/connection.hpp).
+template <class E>
+using EnumNames = std::span<const std::pair<std::string_view, E>>;
+inline constexpr std::pair<std::string_view, SslMode> kSslModeNames[] = {
+    {kSslModes[0], SslMode::disable}, {kSslModes[1], SslMode::allow},     {kSslModes[2], SslMode::prefer},
+    {kSslModes[3], SslMode::require}, {kSslModes[4], SslMode::verify_ca}, {kSslModes[5], SslMode::verify_full}};
+static_assert(std::size(kSslModeNames) == std::size(kSslModes));
+inline constexpr std::pair<std::string_view, PositionStoreKind> kPositionStoreNames[] = {
+    {"memory", PositionStoreKind::memory}, {"file", PositionStoreKind::file}, {"postgresql", PositionStoreKind::postgresql}};
+inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {{"stdout", SinkKind::stdout_lines},
+                                                                      {"file", SinkKind::file}};
+inline constexpr std::pair<std::string_view, SinkFormat> kSinkFormatNames[] = {{"json", SinkFormat::json},
+                                                                              {"debezium", SinkFormat::debezium}};
+inline constexpr std::pair<std::string_view, UnchangedToast> kUnchangedToastNames[] = {
+    {"marker", UnchangedToast::marker}, {"omit", UnchangedToast::omit}, {"from_old", UnchangedToast::from_old}};
+inline constexpr std::pair<std::string_view, LogLevel> kLogLevelNames[] = {
+    {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn}, {"error", LogLevel::error}};
+inline constexpr std::pair<std::string_view, SnapshotMode> kSnapshotModeNames[] = {
+    {"initial", SnapshotMode::initial}, {"never", SnapshotMode::never}, {"initial_only", SnapshotMode::initial_only}};
+// streaming also accepts every bool spelling (yes, on, 1, ...) for false / true.
+inline constexpr std::pair<std::string_view, Streaming> kStreamingNames[] = {
+    {"false", Streaming::off}, {"true", Streaming::on}, {"parallel", Streaming::parallel}};
+inline constexpr std::pair<std::string_view, Origin> kOriginNames[] = {{"any", Origin::any}, {"none", Origin::none}};
+
+constexpr EnumNames<SslMode> enum_names(SslMode) noexcept { return kSslModeNames; }
+constexpr EnumNames<PositionStoreKind> enum_names(PositionStoreKind) noexcept { return kPositionStoreNames; }
+constexpr EnumNames<SinkKind> enum_names(SinkKind) noexcept { return kSinkNames; }
+constexpr EnumNames<SinkFormat> enum_names(SinkFormat) noexcept { return kSinkFormatNames; }
+constexpr EnumNames<UnchangedToast> enum_names(UnchangedToast) noexcept { return kUnchangedToastNames; }
+constexpr EnumNames<LogLevel> enum_names(LogLevel) noexcept { return kLogLevelNames; }
+constexpr EnumNames<SnapshotMode> enum_names(SnapshotMode) noexcept { return kSnapshotModeNames; }
+constexpr EnumNames<Streaming> enum_names(Streaming) noexcept { return kStreamingNames; }
+constexpr EnumNames<Origin> enum_names(Origin) noexcept { return kOriginNames; }
+
+template <class E>
+concept NamedEnum = std::is_enum_v<E> && requires(E e) { enum_names(e); };
+
+// The config spelling of a value (sslmode: libpq's, "verify-ca").
+template <NamedEnum E>
+constexpr std::string_view to_string(E value) noexcept {
+  for (const auto& [name, v] : enum_names(value))
+    if (v == value) return name;
+  return "?";
+}
 
 // The validated configuration. Defaults here are the documented defaults.
 struct Config {

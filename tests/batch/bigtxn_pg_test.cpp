@@ -156,8 +156,8 @@ TEST_CASE("a 100k-row transaction streams through a 4 MB memory limit: spilled, 
   long message_after = 0;
   for (const auto& line : read_lines(out)) {
     if (line.find("\"op\":\"insert\"") != std::string::npos) ids.push_back(row_id(line));
-    if (line.find("\"op\":\"message\"") != std::string::npos) {
-      CHECK(line.find("\"prefix\":\"bigtxn\"") != std::string::npos);
+    // Messages are not filtered by publication: other tests of the shared server emit their own.
+    if (line.find("\"op\":\"message\"") != std::string::npos && line.find("\"prefix\":\"bigtxn\"") != std::string::npos) {
       CHECK(line.find("\"transactional\":true") != std::string::npos);
       message_after = ids.empty() ? -2 : ids.back();
     }

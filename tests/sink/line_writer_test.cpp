@@ -67,5 +67,7 @@ TEST_CASE("DurableLineWriter on a closed pipe fails as fatal and drops the buffe
   REQUIRE_FALSE(st);
   CHECK_FALSE(st.error().retryable());
   CHECK(w.buffer().empty());
-  CHECK(w.begin_batch());  // not our file: nothing to truncate
+  auto again = w.begin_batch();  // a pipe cannot be cut back to the last flush: still an error, never a silent gap
+  REQUIRE_FALSE(again);
+  CHECK_FALSE(again.error().retryable());
 }
