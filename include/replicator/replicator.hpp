@@ -330,12 +330,7 @@ class Replicator {
     ++stats_.retries;
     const auto delay = backoff.next_delay();
     if (options_.observer.retrying) options_.observer.retrying(error, during, backoff.attempts(), delay);
-    const auto end = Clock::now() + delay;
-    while (Clock::now() < end) {
-      if (stop_requested()) return false;
-      std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(20), end - Clock::now()));
-    }
-    return !stop_requested();
+    return sleep_unless_stopped(delay, stop_requested);
   }
 
   Status check_identity() {

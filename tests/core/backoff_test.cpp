@@ -34,3 +34,15 @@ TEST_CASE("a healthy period resets the backoff, a short one does not") {
   CHECK(b.attempts() == 0);
   CHECK(b.next_delay() <= 100ms);
 }
+
+TEST_CASE("sleep_unless_stopped waits the delay, or returns early once stopped") {
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(replicator::sleep_unless_stopped(std::chrono::milliseconds(30), [] { return false; }));
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(30));
+  int asked = 0;
+  const auto t1 = std::chrono::steady_clock::now();
+  CHECK_FALSE(replicator::sleep_unless_stopped(std::chrono::hours(1), [&] { return ++asked >= 3; }));
+  CHECK(std::chrono::steady_clock::now() - t1 < std::chrono::minutes(1));
+  CHECK(asked == 3);
+  CHECK_FALSE(replicator::sleep_unless_stopped(std::chrono::milliseconds(0), [] { return true; }));
+}

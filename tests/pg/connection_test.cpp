@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <thread>
 
 #include "tests/support/env_config.hpp"
 #include "tests/support/pg.hpp"
@@ -294,4 +295,24 @@ TEST_CASE("connection failures are classified from SQLSTATE and connection state
     INFO(res.error().message << " sqlstate=" << res.error().sqlstate);
     CHECK((res.error().sqlstate.empty() || res.error().sqlstate == "57P01"));
   }
+}
+
+TEST_CASE("QueryCancel stops a running query from another thread") {
+  auto conn = PgConnection::connect(env_config(), ConnectionKind::normal);
+  REQUIRE(conn);
+  QueryCancel cancel(conn->get());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel.cancel();
+  });
+  auto res = conn->exec("SELECT pg_sleep(60)", "sleep");
+  canceller.join();
+  REQUIRE_FALSE(res);
+  CHECK(res.error().sqlstate == "57014");  // query_canceled
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+  QueryCancel none(nullptr);
+  none.cancel();  // no connection: nothing to do
+  auto again = conn->exec("SELECT 1", "after cancel");
+  REQUIRE(again);
 }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <thread>
 
 namespace replicator {
 
@@ -55,5 +56,18 @@ class Backoff {
   double base_;
   int attempts_ = 0;
 };
+
+// Waits `delay`, waking every 20 ms to ask `stopped()`; false when it was stopped first. The one
+// wait between attempts of run() and of the initial snapshot, so a stop is never a backoff late.
+template <class Stopped>
+bool sleep_unless_stopped(std::chrono::milliseconds delay, Stopped&& stopped) {
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + delay;
+  while (Clock::now() < end) {
+    if (stopped()) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(20), end - Clock::now()));
+  }
+  return !stopped();
+}
 
 }  // namespace replicator

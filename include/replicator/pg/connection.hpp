@@ -215,6 +215,27 @@ class PgResult {
 
 // One libpq connection, normal or replication. Errors carry the classification above and never
 // the password.
+// QueryCancel: a cancel request for whatever `conn` is running, usable from another thread
+// (PQcancel is thread-safe; the PGconn is not). Owns the PGcancel handle.
+class QueryCancel {
+ public:
+  explicit QueryCancel(PGconn* conn) : handle_(conn != nullptr ? PQgetCancel(conn) : nullptr) {}
+  QueryCancel(QueryCancel&& o) noexcept : handle_(std::exchange(o.handle_, nullptr)) {}
+  QueryCancel& operator=(QueryCancel&&) = delete;
+  QueryCancel(const QueryCancel&) = delete;
+  ~QueryCancel() {
+    if (handle_ != nullptr) PQfreeCancel(handle_);
+  }
+  // Asks the server to cancel the running query; a failed request changes nothing.
+  void cancel() const noexcept {
+    char err[256];
+    if (handle_ != nullptr) (void)PQcancel(handle_, err, sizeof err);
+  }
+
+ private:
+  PGcancel* handle_;
+};
+
 class PgConnection {
  public:
   PgConnection() = default;

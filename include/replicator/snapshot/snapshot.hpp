@@ -133,11 +133,10 @@ inline bool plausible_snapshot_name(std::string_view s) noexcept {
 class CancelOnStop {
  public:
   CancelOnStop(PGconn* conn, const std::atomic<bool>& stop)
-      : cancel_(PQgetCancel(conn)), watcher_([this, &stop](std::stop_token done) {
+      : cancel_(conn), watcher_([this, &stop](std::stop_token done) {
           while (!done.stop_requested()) {
             if (stop.load()) {
-              char err[256];
-              if (cancel_ != nullptr) (void)PQcancel(cancel_, err, sizeof err);
+              cancel_.cancel();
               return;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -148,11 +147,10 @@ class CancelOnStop {
   ~CancelOnStop() {
     watcher_.request_stop();
     watcher_.join();  // before the handle it uses is freed
-    if (cancel_ != nullptr) PQfreeCancel(cancel_);
   }
 
  private:
-  PGcancel* cancel_;
+  QueryCancel cancel_;
   std::jthread watcher_;
 };
 
@@ -288,19 +286,9 @@ template <class Sink>
 
   // 3. Workers take tables from a shared index; the first failure stops the others. A worker may
   // be blocked in the server (a COPY waiting for a lock): cancel requests reach it there.
-  struct CancelHandles {
-    std::vector<PGcancel*> handles;
-    ~CancelHandles() {
-      for (PGcancel* h : handles)
-        if (h != nullptr) PQfreeCancel(h);
-    }
-    void cancel_all() const noexcept {
-      char err[256];
-      for (PGcancel* h : handles)
-        if (h != nullptr) (void)PQcancel(h, err, sizeof err);
-    }
-  } cancels;
-  for (auto& c : conns) cancels.handles.push_back(PQgetCancel(c.get()));
+  std::vector<QueryCancel> cancels;
+  cancels.reserve(conns.size());
+  for (auto& c : conns) cancels.emplace_back(c.get());
   std::mutex sink_mutex;
   std::mutex state_mutex;
   std::condition_variable changed;
@@ -348,7 +336,7 @@ template <class Sink>
       }
       if (abort.load() && !cancelled) {
         cancelled = true;
-        cancels.cancel_all();
+        for (const QueryCancel& c : cancels) c.cancel();
       }
       const auto now = std::chrono::steady_clock::now();
       if (o.on_progress && now - last_progress >= o.progress_interval && running > 0) {
@@ -510,12 +498,7 @@ template <class Store, class Sink>
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started));
     const auto delay = backoff->next_delay();
     if (o.on_retry) o.on_retry(report.error(), backoff->attempts(), delay);
-    const auto end = std::chrono::steady_clock::now() + delay;
-    while (std::chrono::steady_clock::now() < end && !stop.load()) {
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20),
-                                                                                end - std::chrono::steady_clock::now()));
-    }
-    if (stop.load()) return report;
+    if (!sleep_unless_stopped(delay, [&stop] { return stop.load(); })) return report;
   }
 }
 
