@@ -28,6 +28,7 @@
 #include "replicator/batch/batch.hpp"
 #include "replicator/batch/spill.hpp"
 #include "replicator/change/event.hpp"
+#include "replicator/change/transaction_unit.hpp"
 #include "replicator/core/error.hpp"
 
 namespace replicator {
@@ -320,16 +321,17 @@ class BasicBatcher {
   }
 
   // Where a transactional event goes: its stream, the open transaction, or (split) the batch.
-  Result<Pending*, ReplicationError> target(const TxnContext& txn, Lsn lsn, const char* what) {
-    if (txn.streamed) return &stream(txn.top_xid).txn;
+  // Which unit an event belongs to and whether it ends it: change/transaction_unit.hpp.
+  Result<Pending*, ReplicationError> target(const TxnUnitStep& unit, Lsn lsn, const char* what) {
+    if (unit.streamed) return &stream(unit.xid).txn;
     if (!open_active_) return out_of_order(what, lsn).error();
     return options_.split_transactions && !open_prepared_ ? nullptr : &open_;
   }
 
   Status on(const BeginEvent& ev, const ChangeEvent& e, SteadyClock::time_point now) {
-    if (ev.txn.streamed) {
-      drop_stream(ev.txn.top_xid);  // a first segment again: the server restarted this transaction
-      return append(stream(ev.txn.top_xid).txn, e);
+    if (const TxnUnitStep unit = transaction_unit(ev); unit.streamed) {
+      drop_stream(unit.xid);  // a first segment again: the server restarted this transaction
+      return append(stream(unit.xid).txn, e);
     }
     if (open_active_) return out_of_order("Begin inside a transaction", ev.lsn);
     open_active_ = true;
@@ -344,15 +346,15 @@ class BasicBatcher {
   }
 
   Status on(const CommitEvent& ev, const ChangeEvent&, SteadyClock::time_point now) {
-    if (ev.txn.streamed) {
-      Stream* s = find_stream(ev.txn.top_xid);
+    if (const TxnUnitStep unit = transaction_unit(ev); unit.streamed) {
+      Stream* s = find_stream(unit.xid);
       if (s == nullptr) {  // nothing was streamed for it (all filtered): only the position moves
         touch(now);
         batch_.note_commit(ev.end_lsn);
         return ok_status();
       }
       auto st = finish(s->txn, ev, true, now);
-      drop_stream(ev.txn.top_xid);
+      drop_stream(unit.xid);
       return st;
     }
     if (!open_active_ || open_prepared_) return out_of_order("Commit outside a transaction", ev.lsn);
@@ -397,9 +399,10 @@ class BasicBatcher {
   }
 
   Status on(const StreamAbortEvent& ev, const ChangeEvent&, SteadyClock::time_point) {
-    if (ev.whole_transaction()) {
-      drop_stream(ev.xid);
-    } else if (Stream* s = find_stream(ev.xid)) {
+    const TxnUnitStep unit = transaction_unit(ev);
+    if (unit.role == TxnRole::ends) {
+      drop_stream(unit.xid);
+    } else if (Stream* s = find_stream(unit.xid)) {
       const Xid sub = ev.subxid;
       if (s->txn.spill) {
         s->txn.aborted.push_back(sub);  // the spilled events are skipped when read back
@@ -424,8 +427,8 @@ class BasicBatcher {
       }
       case TwoPhaseKind::prepare: {
         Pending txn{Batch(pool_), std::nullopt, {}};
-        if (ev.streamed) {
-          if (Stream* s = find_stream(ev.txn.top_xid)) {
+        if (const TxnUnitStep unit = transaction_unit(ev); unit.streamed) {
+          if (Stream* s = find_stream(unit.xid)) {
             txn = std::move(s->txn);
             streams_.erase(streams_.begin() + (s - streams_.data()));
           }
@@ -470,31 +473,33 @@ class BasicBatcher {
   }
 
   Status on(const MessageEventView& ev, const ChangeEvent& e, SteadyClock::time_point now) {
-    if (!ev.transactional && !ev.txn.streamed) {  // not part of any transaction: goes out as is
+    const TxnUnitStep unit = transaction_unit(ev);
+    if (unit.role == TxnRole::own) {  // not part of any transaction: goes out as is
       touch(now);
       batch_.append(e);
       return ok_status();
     }
-    return add_to_txn(ev.txn, ev.lsn, e, now, "transactional Message outside a transaction");
+    return add_to_txn(unit, ev.lsn, e, now, "transactional Message outside a transaction");
   }
   Status on(const RowChangeView& ev, const ChangeEvent& e, SteadyClock::time_point now) {
-    return add_to_txn(ev.txn, ev.lsn, e, now, "row change outside a transaction");
+    return add_to_txn(transaction_unit(ev), ev.lsn, e, now, "row change outside a transaction");
   }
   Status on(const TruncateEventView& ev, const ChangeEvent& e, SteadyClock::time_point now) {
-    return add_to_txn(ev.txn, ev.lsn, e, now, "Truncate outside a transaction");
+    return add_to_txn(transaction_unit(ev), ev.lsn, e, now, "Truncate outside a transaction");
   }
   Status on(const SchemaChangeEvent& ev, const ChangeEvent& e, SteadyClock::time_point now) {
-    if (!ev.txn.streamed && !open_active_) {  // tolerated outside a transaction: goes out as is
+    const TxnUnitStep unit = transaction_unit(ev);
+    if (!unit.streamed && !open_active_) {  // tolerated outside a transaction: goes out as is
       touch(now);
       batch_.append(e);
       return ok_status();
     }
-    return add_to_txn(ev.txn, ev.lsn, e, now, "schema change outside a transaction");
+    return add_to_txn(unit, ev.lsn, e, now, "schema change outside a transaction");
   }
 
-  Status add_to_txn(const TxnContext& txn, Lsn lsn, const ChangeEvent& e, SteadyClock::time_point now,
+  Status add_to_txn(const TxnUnitStep& unit, Lsn lsn, const ChangeEvent& e, SteadyClock::time_point now,
                     const char* what) {
-    auto t = target(txn, lsn, what);
+    auto t = target(unit, lsn, what);
     if (!t) return t.error();
     if (*t == nullptr) {  // split_transactions: straight into the batch
       touch(now);

@@ -169,13 +169,17 @@ struct SchemaChangeEvent {
   const RelationInfo* new_relation = nullptr;
 };
 
+// A Stream Abort of `xid` ends the whole streamed transaction unless it names another `subxid`.
+[[nodiscard]] constexpr bool aborts_whole_transaction(Xid xid, Xid subxid) noexcept { return subxid == 0 || subxid == xid; }
+
 // Stream Abort: drop the buffered changes of `xid` (whole transaction) or of subtransaction
 // `subxid` when it differs. Consumed by batchers; sinks never see it.
 struct StreamAbortEvent {
   Lsn lsn;
   Xid xid = 0;
   Xid subxid = 0;
-  [[nodiscard]] bool whole_transaction() const noexcept { return subxid == 0 || subxid == xid; }
+  Lsn abort_lsn{};  // the abort record (protocol 4, streaming=parallel), else the message's WAL position
+  [[nodiscard]] bool whole_transaction() const noexcept { return aborts_whole_transaction(xid, subxid); }
 };
 
 // Two-phase commit (two_phase on, protocol 3+): Begin Prepare / Prepare / Stream Prepare / Commit

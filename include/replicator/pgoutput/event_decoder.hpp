@@ -232,8 +232,8 @@ class PgOutputEventDecoder {
   template <class H>
   Status on(const StreamAbortView& m, H& on_event) {
     if (decoder_.in_stream()) return fail("Stream Abort inside a stream block");
-    if (m.subxid == m.xid || m.subxid == 0) stream_close(m.xid);
-    return on_event(ChangeEvent{StreamAbortEvent{lsn_, m.xid, m.subxid}});
+    if (aborts_whole_transaction(m.xid, m.subxid)) stream_close(m.xid);
+    return on_event(ChangeEvent{StreamAbortEvent{lsn_, m.xid, m.subxid, m.has_abort_info ? m.abort_lsn : lsn_}});
   }
   // Two-phase commit: the events only; holding prepared transactions is the batcher's job.
   template <class H>

@@ -15,9 +15,11 @@
 #include <utility>
 #include <vector>
 
+#include "replicator/change/transaction_unit.hpp"
 #include "replicator/core/error.hpp"
 #include "replicator/core/lsn.hpp"
 #include "replicator/pgoutput/decoder.hpp"
+#include "replicator/pgoutput/transaction_unit.hpp"
 #include "replicator/core/transport_event.hpp"
 #include "replicator/transport/frame.hpp"
 
@@ -27,7 +29,8 @@ namespace replicator::transport {
 // (the end_lsn of its Commit / Prepare / Commit Prepared / Stream Commit / Stream Prepare,
 // rollback_end_lsn of Rollback Prepared) is <= lsn. A streamed transaction's Stream Start/Stop
 // blocks go with its final message; a top-level Stream Abort and a non-transactional Message count
-// as ending at their LSN + 1 (skipped when their LSN < lsn, as the server's decoder does).
+// as ending at their LSN + 1 (skipped when their LSN < lsn, as the server's decoder does). These
+// rules are change/transaction_unit.hpp's, which the batchers use too.
 // Transactions the file does not finish are never skipped (the server would send them again).
 // Relation and Type messages of skipped non-streamed transactions are still delivered, at their
 // place in the file: the server re-sends them in a new session before their first use, and the
@@ -118,7 +121,7 @@ class ReplayTransport {
     Lsn end{std::numeric_limits<std::uint64_t>::max()};  // unfinished: never skipped
   };
 
-  // One pass over the frames, grouping them into transactions (units) by message tag.
+  // One pass over the frames, grouping them into transactions (units) by the shared unit rules.
   void compute_skips(Lsn lsn) {
     skip_.clear();
     if (!lsn.is_valid()) return;
@@ -147,49 +150,47 @@ class ReplayTransport {
       bool keep = false;
       const auto payload = frame->payload;
       const char tag = payload.empty() ? '\0' : static_cast<char>(payload[0]);
-      auto decoded = pgoutput::decode_message(payload, block >= 0);
-      if (block >= 0) {
+      const bool in_block = block >= 0;
+      auto decoded = pgoutput::decode_message(payload, in_block);
+      // The unit rules: change/transaction_unit.hpp (shared with the batchers).
+      const TxnUnitStep step =
+          decoded ? transaction_unit(pgoutput::transaction_facts(*decoded, frame->lsn, in_block)) : TxnUnitStep{};
+      if (in_block) {
         unit = block;
-        if (tag == 'E') block = -1;
+        if (decoded ? step.role == TxnRole::block_stops : tag == 'E') block = -1;
       } else if (!decoded) {
         unit = current;
       } else {
-        const pgoutput::Message& m = *decoded;
-        if (const auto* s = std::get_if<pgoutput::StreamStartView>(&m)) {
-          unit = block = stream_unit(s->xid);
-        } else if (std::holds_alternative<pgoutput::BeginView>(m) ||
-                   std::holds_alternative<pgoutput::BeginPrepareView>(m)) {
-          unit = current = new_unit();
-        } else if (const auto* c = std::get_if<pgoutput::CommitView>(&m)) {
-          unit = end_current(units, current, c->end_lsn);
-        } else if (const auto* p = std::get_if<pgoutput::PrepareView>(&m)) {
-          unit = end_current(units, current, p->end_lsn);
-        } else if (const auto* k = std::get_if<pgoutput::CommitPreparedView>(&m)) {
-          unit = new_unit();
-          units[static_cast<std::size_t>(unit)].end = k->end_lsn;
-        } else if (const auto* r = std::get_if<pgoutput::RollbackPreparedView>(&m)) {
-          unit = new_unit();
-          units[static_cast<std::size_t>(unit)].end = r->rollback_end_lsn;
-        } else if (const auto* sc = std::get_if<pgoutput::StreamCommitView>(&m)) {
-          unit = stream_unit(sc->xid);
-          units[static_cast<std::size_t>(unit)].end = sc->end_lsn;
-          streams.erase(sc->xid);
-        } else if (const auto* sp = std::get_if<pgoutput::StreamPrepareView>(&m)) {
-          unit = stream_unit(sp->xid);
-          units[static_cast<std::size_t>(unit)].end = sp->end_lsn;
-          streams.erase(sp->xid);
-        } else if (const auto* sa = std::get_if<pgoutput::StreamAbortView>(&m)) {
-          unit = stream_unit(sa->xid);
-          if (sa->subxid == sa->xid) {  // a sub-transaction abort stays part of the stream
-            units[static_cast<std::size_t>(unit)].end = (sa->has_abort_info ? sa->abort_lsn : frame->lsn) + 1;
-            streams.erase(sa->xid);
-          }
-        } else if (const auto* msg = std::get_if<pgoutput::LogicalMessageView>(&m); msg && current < 0) {
-          unit = new_unit();
-          units[static_cast<std::size_t>(unit)].end = msg->lsn + 1;
-        } else {
-          unit = current;
-          keep = std::holds_alternative<pgoutput::RelationView>(m) || std::holds_alternative<pgoutput::TypeView>(m);
+        switch (step.role) {
+          case TxnRole::continues:  // a sub-transaction's Stream Abort stays part of its stream
+            unit = step.streamed ? stream_unit(step.xid) : current;
+            break;
+          case TxnRole::meta:
+            unit = current;
+            keep = true;
+            break;
+          case TxnRole::opens:
+            unit = current = new_unit();
+            break;
+          case TxnRole::ends:
+            if (step.streamed) {
+              unit = stream_unit(step.xid);
+              units[static_cast<std::size_t>(unit)].end = step.end;
+              streams.erase(step.xid);
+            } else {
+              unit = end_current(units, current, step.end);
+            }
+            break;
+          case TxnRole::own:
+            unit = new_unit();
+            units[static_cast<std::size_t>(unit)].end = step.end;
+            break;
+          case TxnRole::block_starts:
+            unit = block = stream_unit(step.xid);
+            break;
+          case TxnRole::block_stops:  // outside a block: nothing to stop
+            unit = current;
+            break;
         }
       }
       unit_of.push_back(unit);
