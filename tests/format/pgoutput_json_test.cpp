@@ -23,22 +23,7 @@ using namespace replicator::pgoutput;
 
 namespace {
 
-std::string json_str(std::string_view s) {
-  std::string out;
-  append_json_string(out, s);
-  return out;
-}
-
-RelationInfo relation_t() {
-  RelationInfo r;
-  r.oid = 16384;
-  r.schema = "public";
-  r.name = "t";
-  r.columns = {ColumnInfo{"id", 23, -1, true}, ColumnInfo{"name", 25, -1, false}};
-  return r;
-}
-
-// A Relation message payload for relation_t(), optionally with a stream xid.
+// A Relation message payload for public.t (id int4 key, name text), optionally with a stream xid.
 std::vector<std::byte> relation_payload(Xid stream_xid = 0) {
   return replicator::test::wire::relation(16384, "public", "t", {{"id", 23, true}, {"name", 25, false}},
                                           stream_xid ? replicator::test::wire::StreamXid(stream_xid) : std::nullopt);
