@@ -359,6 +359,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   //    status and ends COPY. A fatal error is one line and exit 1.
   mon.attach(replicator);  // after the callbacks above: they keep running
   auto st = replicator.run(stop_requested());
+  mon.stop_slot_monitor();
   if (mon.slot_lost()) return kExitFatal;  // the slot check logged the one line (how to recover)
   if (!st) return fail(log, "replication failed", st.error());
   const auto& s = replicator.stats();

@@ -92,7 +92,7 @@ void Monitoring::on_health(const SlotHealth& h) {
   }
   warned_retained_ = over;
   if (h.unreserved() && !warned_unreserved_) {
-    log_.error("REPLICATION SLOT AT RISK: wal_status is unreserved: it retains more WAL than max_slot_wal_keep_size "
+    log_.warn("REPLICATION SLOT AT RISK: wal_status is unreserved: it retains more WAL than max_slot_wal_keep_size "
                "and will be invalidated (changes lost) at the next checkpoint unless it catches up now",
                {{"slot", cfg_.slot_name},
                 {"retained_wal_bytes", h.retained_wal_bytes},

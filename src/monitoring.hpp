@@ -56,6 +56,9 @@ class Monitoring {
     metrics_.record_snapshot(p.rows_done, p.tables_done, p.tables_total);
   }
 
+  // Joins the slot monitor (before the program reports a fatal error, so only one line says it).
+  void stop_slot_monitor() { slots_.reset(); }
+
   // The slot was found invalidated: the fatal line is logged and a stop requested.
   [[nodiscard]] bool slot_lost() const noexcept { return slot_lost_.load(); }
   [[nodiscard]] std::uint16_t metrics_port() const noexcept { return server_ ? server_->port() : 0; }

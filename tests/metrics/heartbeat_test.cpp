@@ -17,6 +17,7 @@ using namespace replicator::test;
 namespace {
 
 constexpr std::uint64_t kBound = 32ull << 20;  // a couple of WAL segments past the last checkpoint
+constexpr std::uint64_t kWarnBytes = 16ull << 20;
 
 std::uint64_t retained(const PgSession& db, const std::string& slot) {
   return std::stoull(db.scalar("SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint "
@@ -52,7 +53,8 @@ Figures run_case(bool heartbeats) {
   write_file(dir + "/replicator.yaml",
              program_config(slot, pub,
                             "metrics_address: 127.0.0.1:" + std::to_string(port) + "\nslot_check_interval_ms: 500\n" +
-                                "heartbeat_interval_ms: " + (heartbeats ? "500" : "0") + "\n"));
+                                "heartbeat_interval_ms: " + (heartbeats ? "500" : "0") +
+                                "\nslot_retained_wal_warn_bytes: " + std::to_string(kWarnBytes) + "\n"));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/out.jsonl", dir + "/err.log");
   INFO(read_file(dir + "/err.log"));
   REQUIRE(wait_until(
@@ -83,7 +85,14 @@ Figures run_case(bool heartbeats) {
   heavy_writes(db, other);
   std::this_thread::sleep_for(2s);  // a few heartbeat intervals, no checkpoint yet
   f.during_same_db = retained(db, slot);
+  if (f.during_same_db > kWarnBytes) {  // the guardrail: a warning line and the metric while above
+    CHECK(wait_until([&] { return read_file(dir + "/err.log").find("retains more WAL than slot_retained_wal_warn_bytes") != std::string::npos; }, 10s));
+    CHECK(exposed(http_get("127.0.0.1", port, "/metrics").body, "replicator_slot_retained_wal_warning") == "1");
+  }
   f.after_same_db = settle();
+  if (f.during_same_db > kWarnBytes && f.after_same_db < kWarnBytes) {
+    CHECK(wait_until([&] { return read_file(dir + "/err.log").find("below slot_retained_wal_warn_bytes again") != std::string::npos; }, 10s));
+  }
   {
     PgSession elsewhere({{"dbname", otherdb}});
     heavy_writes(elsewhere, "busy");
