@@ -44,6 +44,7 @@ void Monitoring::start_slot_monitor() {
   cb.health = [this](const SlotHealth& h) { on_health(h); };
   cb.missing = [this] {
     check_failing_ = false;
+    if (stop_requested().load()) return;  // stopping: a temporary or drop-on-exit slot goes away now
     if (!warned_missing_) log_.warn("replication slot not found by the slot check", {{"slot", cfg_.slot_name}});
     warned_missing_ = true;
   };

@@ -37,7 +37,7 @@ class Monitoring {
   // slot exists then), and tells it when a published message arrives (for heartbeats).
   template <class R>
   void attach(R& r) {
-    metrics_.attach(r);
+    if (server_) metrics_.attach(r);  // without metrics_address nothing would read them
     auto& o = r.observer();
     o.started = [this, inner = std::move(o.started)] {
       if (inner) inner();
