@@ -57,17 +57,7 @@ Figures run_case(bool heartbeats) {
                                 "\nslot_retained_wal_warn_bytes: " + std::to_string(kWarnBytes) + "\n"));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/out.jsonl", dir + "/err.log");
   INFO(read_file(dir + "/err.log"));
-  REQUIRE(wait_until(
-      [&] {
-        if (!program.running()) return true;
-        try {
-          return http_get("127.0.0.1", port, "/readyz", 2s).status == 200;
-        } catch (...) {
-          return false;
-        }
-      },
-      60s));
-  REQUIRE(program.running());
+  REQUIRE(wait_ready(program, port));
 
   // Settles: the slot's retained WAL once things are quiet (CHECKPOINT logs a running-xacts record).
   auto settle = [&] {

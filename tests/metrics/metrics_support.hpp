@@ -66,6 +66,21 @@ inline std::string program_config(const std::string& slot, const std::string& pu
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\nsnapshot_mode: never\n" + extra;
 }
 
+// Waits until the program's /readyz answers 200 (true), or it exited or `timeout` passed (false).
+inline bool wait_ready(Child& program, std::uint16_t metrics_port, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  return wait_until(
+             [&] {
+               if (!program.running()) return true;
+               try {
+                 return http_get("127.0.0.1", metrics_port, "/readyz", std::chrono::seconds(2)).status == 200;
+               } catch (...) {
+                 return false;
+               }
+             },
+             timeout) &&
+         program.running();
+}
+
 // One series' value from a Prometheus text exposition ("" when absent).
 inline std::string exposed(const std::string& text, const std::string& series) {
   const auto at = text.find("\n" + series + " ");

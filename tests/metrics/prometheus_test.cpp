@@ -29,19 +29,8 @@ TEST_CASE("Prometheus scrapes the program; its API agrees with the workload", "[
              program_config(slot, pub, "metrics_address: " + metrics_address + "\nslot_check_interval_ms: 500\nsink: file\nsink_file: " +
                                            quote_yaml(dir + "/out.jsonl") + "\n"));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/stdout", dir + "/err.log");
-  const bool ready = wait_until(
-      [&] {
-        if (!program.running()) return true;
-        try {
-          return http_get("127.0.0.1", metrics_port, "/readyz", 2s).status == 200;
-        } catch (...) {
-          return false;
-        }
-      },
-      60s);
   INFO(read_file(dir + "/err.log"));
-  REQUIRE(ready);
-  REQUIRE(program.running());
+  REQUIRE(wait_ready(program, metrics_port));
   CHECK(http_get("127.0.0.1", metrics_port, "/healthz").status == 200);
 
   Prometheus prom(dir, {metrics_address});

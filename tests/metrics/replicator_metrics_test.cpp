@@ -14,6 +14,7 @@
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/memory.hpp"
 #include "replicator/replicator.hpp"
+#include "metrics_support.hpp"
 #include "tests/support/policies.hpp"
 
 using namespace replicator;
@@ -48,19 +49,9 @@ std::string sample(const std::string& text, const std::string& series) {
   return text.substr(start, text.find('\n', start) - start);
 }
 
-// `promtool check metrics` on the text: "" when it passes, else its output.
 std::string promtool_check(const std::string& text) {
   const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string path = std::string(tmp ? tmp : "/tmp") + "/exposition.txt";
-  std::ofstream(path) << text;
-  FILE* p = ::popen(("promtool check metrics < " + path + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = ::pclose(p);
-  if (rc != 0) return out.empty() ? "promtool failed (exit " + std::to_string(rc) + ")" : out;
-  return "";
+  return replicator::test::promtool_check(tmp ? tmp : "/tmp", text);
 }
 }  // namespace
 
