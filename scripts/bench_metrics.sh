@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# A/B of the program's replication rate with metrics on (metrics_address set, scraped every 200 ms)
+# A/B of the program's replication rate with metrics on (metrics_address set, scraped every second)
 # and off: one backlog of ROWS inserts is written after 2*RUNS slots were created, then the program
 # (-c opt) drains one slot per run to /dev/null, alternating off/on; prints each run's rate and the
 # medians. Starts its own server (scripts/with_postgres.sh).
-#   ROWS=300000 RUNS=3 scripts/bench_metrics.sh
+#   ROWS=300000 RUNS=5 scripts/bench_metrics.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-300000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 OUTPUT_BASE=${BENCH_OUTPUT_BASE:-$HOME/.cache/bazel-ob-bench}
 
 if [[ -z ${PGHOST:-} ]]; then
@@ -57,7 +57,7 @@ YAML
   "$bin" --config "$work/$slot.yaml" >/dev/null 2>"$work/$slot.log" &
   pid=$!
   if [[ $mode == on ]]; then
-    ( while kill -0 $pid 2>/dev/null; do curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null || true; sleep 0.2; done ) &
+    ( while kill -0 $pid 2>/dev/null; do curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null || true; sleep 1; done ) &
     scraper=$!
   fi
   until [[ $(sql -c "SELECT confirmed_flush_lsn >= '$target' FROM pg_replication_slots WHERE slot_name = '$slot'") == t ]]; do

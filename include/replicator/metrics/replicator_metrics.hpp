@@ -60,7 +60,15 @@ class ReplicatorMetrics {
       set_state(true, true, false);
       sample(r);
     });
-    o.progressed = chain(std::move(o.progressed), [this, &r] { sample(r); });
+    // While messages stream, every 32nd poll is sampled (a scrape sees numbers at most 32
+    // messages old); an idle poll (a keepalive, a timeout) always is, so idle numbers are exact.
+    o.progressed = chain(std::move(o.progressed), [this, &r] {
+      const std::uint64_t n = r.stats().messages;
+      const bool idle = n == last_poll_messages_;
+      last_poll_messages_ = n;
+      if (!idle && (++busy_polls_ & 31) != 0) return;
+      sample(r);
+    });
     o.batch_flushed = chain(std::move(o.batch_flushed),
                             [this](const Batch& b, std::chrono::nanoseconds t) { record_batch(b, t); });
     o.position_saved = chain(std::move(o.position_saved), [this](std::chrono::nanoseconds t) {
@@ -173,15 +181,23 @@ class ReplicatorMetrics {
 
   // One counter per (table, op), found through the relation's oid without building a string.
   Counter& changes_counter(const RelationInfo* rel, std::string_view op) {
+    const char op_key = op.empty() ? '?' : op[0];
+    // The same table and op as the row before (the usual case within a batch): no lookup.
+    if (rel == last_rel_ && op_key == last_op_ && last_counter_ != nullptr && (rel == nullptr || rel->oid == last_oid_))
+      return *last_counter_;
     const std::uint64_t oid = rel != nullptr ? rel->oid : 0;
     // insert, update, delete, read, truncate: the first letter tells them apart
-    auto& slot = change_cache_[(oid << 8) | static_cast<unsigned char>(op.empty() ? '?' : op[0])];
+    auto& slot = change_cache_[(oid << 8) | static_cast<unsigned char>(op_key)];
     if (slot.counter == nullptr || (rel != nullptr && (slot.schema != rel->schema || slot.name != rel->name))) {
       slot.schema = rel != nullptr ? rel->schema : std::string();
       slot.name = rel != nullptr ? rel->name : std::string("unknown");
       const std::string table = rel != nullptr ? slot.schema + "." + slot.name : slot.name;
       slot.counter = &changes_.with({table, op});
     }
+    last_rel_ = rel;
+    last_oid_ = oid;
+    last_op_ = op_key;
+    last_counter_ = slot.counter;
     return *slot.counter;
   }
 
@@ -233,6 +249,12 @@ class ReplicatorMetrics {
   Gauge& snapshot_tables_done_ = registry_.gauge("replicator_snapshot_tables_done", "Tables the initial snapshot has copied.").get();
   Gauge& snapshot_tables_total_ = registry_.gauge("replicator_snapshot_tables", "Tables the initial snapshot copies.").get();
   std::unordered_map<std::uint64_t, CachedCounter> change_cache_;
+  std::uint64_t last_poll_messages_ = 0;
+  std::uint64_t busy_polls_ = 0;
+  const RelationInfo* last_rel_ = nullptr;
+  std::uint64_t last_oid_ = 0;
+  char last_op_ = 0;
+  Counter* last_counter_ = nullptr;
 };
 
 }  // namespace replicator::metrics
