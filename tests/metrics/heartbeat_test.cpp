@@ -1,5 +1,6 @@
 // Retained WAL of an idle publication's slot while the cluster writes heavily elsewhere (an
-// unpublished table of the same database, then another database), with heartbeats on and off.
+// unpublished table of the same database, then another database), with heartbeats on and off, on a
+// private cluster (no other test's open transaction holds restart_lsn back).
 // With heartbeats the retained WAL must stay bounded; the figures of both runs are printed (and
 // recorded in docs/metrics.md: which cases really need the heartbeat).
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "metrics_support.hpp"
+#include "tests/support/private_cluster.hpp"
 
 using namespace std::chrono_literals;
 using namespace replicator::test;
@@ -36,13 +38,10 @@ struct Figures {
 };
 
 Figures run_case(bool heartbeats) {
-  PgSession db;
+  PrivateCluster pg;
+  PgSession db(pg.params());
   const std::string pub_table = unique_name("hb_pub_t"), other = unique_name("hb_other_t");
   const std::string pub = unique_name("hb_pub"), slot = unique_name("hb_slot"), otherdb = unique_name("hb_db");
-  CleanupSql drop_tables("DROP TABLE IF EXISTS " + pub_table + ", " + other);
-  CleanupSql drop_pub("DROP PUBLICATION IF EXISTS " + pub);
-  CleanupSql drop_slot("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
-  CleanupSql drop_db("DROP DATABASE IF EXISTS " + otherdb);
   db.exec("CREATE TABLE " + pub_table + " (id int PRIMARY KEY)");
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + pub_table);
   db.exec("CREATE DATABASE " + otherdb);
@@ -54,7 +53,8 @@ Figures run_case(bool heartbeats) {
              program_config(slot, pub,
                             "metrics_address: 127.0.0.1:" + std::to_string(port) + "\nslot_check_interval_ms: 500\n" +
                                 "heartbeat_interval_ms: " + (heartbeats ? "500" : "0") +
-                                "\nslot_retained_wal_warn_bytes: " + std::to_string(kWarnBytes) + "\n"));
+                                "\nslot_retained_wal_warn_bytes: " + std::to_string(kWarnBytes) + "\n",
+                            pg.host(), std::to_string(pg.port())));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/out.jsonl", dir + "/err.log");
   INFO(read_file(dir + "/err.log"));
   REQUIRE(wait_ready(program, port));
@@ -84,7 +84,7 @@ Figures run_case(bool heartbeats) {
     CHECK(wait_until([&] { return read_file(dir + "/err.log").find("below slot_retained_wal_warn_bytes again") != std::string::npos; }, 10s));
   }
   {
-    PgSession elsewhere({{"dbname", otherdb}});
+    PgSession elsewhere(pg.params(otherdb));
     heavy_writes(elsewhere, "busy");
   }
   std::this_thread::sleep_for(2s);

@@ -56,10 +56,12 @@ inline std::string quote_yaml(const std::string& s) {
   return out + "'";
 }
 
-// The program's config for the scripts/with_postgres.sh server; `extra` is more YAML lines.
-inline std::string program_config(const std::string& slot, const std::string& pub, const std::string& extra = {}) {
-  return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
-         "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
+// The program's config for the scripts/with_postgres.sh server (or host:port); `extra` is more YAML lines.
+inline std::string program_config(const std::string& slot, const std::string& pub, const std::string& extra = {},
+                                  const std::string& host = env_or("PGHOST", "127.0.0.1"),
+                                  const std::string& port = env_or("PGPORT", "5432")) {
+  return "postgresql_host: " + quote_yaml(host) + "\n" +
+         "postgresql_port: " + port + "\n" +
          "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
          "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" +
          "postgresql_slot_name: " + slot + "\npostgresql_publication_name: " + quote_yaml(pub) + "\n" +
