@@ -12,7 +12,7 @@
 
 #include "config.hpp"
 #include "logging.hpp"
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/metrics/http_server.hpp"
 #include "replicator/metrics/replicator_metrics.hpp"
 #include "replicator/pg/connection.hpp"

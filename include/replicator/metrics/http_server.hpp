@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "replicator/error.hpp"
+#include "replicator/core/error.hpp"
 #include "replicator/metrics/http_request.hpp"
 
 namespace replicator::metrics {

@@ -17,9 +17,9 @@
 #include <variant>
 
 #include "replicator/batch/batch.hpp"
-#include "replicator/change.hpp"
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/metrics/http_server.hpp"
 #include "replicator/metrics/registry.hpp"
 #include "replicator/replicator.hpp"

@@ -17,8 +17,8 @@
 #include <thread>
 #include <utility>
 
-#include "replicator/error.hpp"
-#include "replicator/lsn.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
 #include "replicator/pg/connection.hpp"
 #include "replicator/pg/slot.hpp"
 
