@@ -21,6 +21,7 @@
 
 #include "replicator/filter/change_filter.hpp"
 #include "replicator/core/slot_name.hpp"
+#include "replicator/metrics/http_server.hpp"
 #include "replicator/pg/connection.hpp"
 
 extern char** environ;
@@ -364,6 +365,22 @@ const std::vector<KeyDef>& key_table() {
     key(t, "reconnect_max_ms", &Config::reconnect_max_ms, "largest reconnect delay", {.min = 1, .max = 3'600'000});
     key(t, "reconnect_multiplier", &Config::reconnect_multiplier, "delay growth per failed attempt (with jitter)", {.min = 1, .max = 60});
     key(t, "reconnect_reset_ms", &Config::reconnect_reset_ms, "streaming this long resets the backoff", {.min = 0, .max = 86'400'000});
+    add({"metrics_address", "host:port", "(off)",
+         "serve Prometheus metrics (GET /metrics), /healthz and /readyz here, e.g. 127.0.0.1:9187 (docs/metrics.md)"},
+        [](Config& c, const RawValue& v) -> std::optional<std::string> {
+          if (auto e = need_scalar(v, "host:port")) return e;
+          std::string host, port;
+          const std::string t = trim(v.text);
+          if (!t.empty() && !metrics::split_host_port(t, host, port))
+            return "must be host:port (e.g. 127.0.0.1:9187, [::1]:9187), got " + quoted(v.text);
+          c.metrics_address = t;
+          return std::nullopt;
+        },
+        [](const Config& c) { return c.metrics_address; });
+    key(t, "slot_check_interval_ms", &Config::slot_check_interval_ms, "read the slot's wal_status, retained WAL and safe_wal_size this often (regular connection)", {.min = 100, .max = 86'400'000});
+    key(t, "heartbeat_interval_ms", &Config::heartbeat_interval_ms, "when nothing published arrived for this long, write a heartbeat so an idle slot advances (0: off)", {.min = 0, .max = 86'400'000});
+    key(t, "heartbeat_query", &Config::heartbeat_query, "statement the heartbeat runs instead (e.g. an UPDATE of a published table)", {.type = "SQL", .default_text = "(pg_logical_emit_message)"});
+    key(t, "slot_retained_wal_warn_bytes", &Config::slot_retained_wal_warn_bytes, "warn (and set a metric) when the slot retains more WAL (0: never)", {.min = 0, .max = std::int64_t{1} << 50});
     key(t, "log_level", &Config::log_level, "lowest level written to stderr");
     return t;
   }();

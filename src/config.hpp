@@ -158,6 +158,13 @@ struct Config {
   double reconnect_multiplier = 2.0;
   std::int64_t reconnect_reset_ms = 60'000;  // streaming healthily this long resets the backoff
 
+  // Metrics and slot health (docs/metrics.md).
+  std::string metrics_address;                  // host:port of GET /metrics, /healthz, /readyz; empty: off
+  std::int64_t slot_check_interval_ms = 10'000;  // pg_replication_slots polled this often
+  std::int64_t heartbeat_interval_ms = 0;        // nothing published for this long: write a heartbeat (0: off)
+  std::string heartbeat_query;                   // empty: pg_logical_emit_message(false, 'replicator_heartbeat', ...)
+  std::int64_t slot_retained_wal_warn_bytes = std::int64_t{1} << 30;  // warn above this much retained WAL (0: never)
+
   LogLevel log_level = LogLevel::info;
 };
 

@@ -17,6 +17,7 @@
 
 #include "config.hpp"
 #include "logging.hpp"
+#include "monitoring.hpp"
 #include "signals.hpp"
 #include "replicator/core/backoff.hpp"
 #include "replicator/batch/batcher.hpp"
@@ -36,6 +37,7 @@ namespace replicator::program {
 namespace {
 
 constexpr const char* kVersion = "replicator 0.1.0";
+constexpr std::string_view kVersionNumber = std::string_view(kVersion).substr(11);  // build_info's label
 
 using Clock = std::chrono::steady_clock;
 
@@ -163,7 +165,7 @@ int fail(Logger& log, std::string_view what, const ReplicationError& e) {
 // position. Returns the exit code when the program ends here (initial_only, fatal error, stop).
 template <class Store, class Sink>
 std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store, Sink& sink,
-                                    const BackoffOptions& reconnect) {
+                                    const BackoffOptions& reconnect, Monitoring& monitoring) {
   if (cfg.temp_slot) {
     if (cfg.snapshot_mode != SnapshotMode::never)
       log.warn("snapshot_mode is ignored with a temporary slot (the snapshot needs a permanent slot): streaming only");
@@ -185,6 +187,7 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   so.progress_interval = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000);
   so.on_progress = [&](const snapshot::SnapshotProgress& p) {
+    monitoring.record_snapshot(p);
     if (tty) {
       snapshot::draw_progress_bar(stderr, p);
       return;
@@ -277,8 +280,13 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
                         make_batcher(cfg), std::move(store), std::move(sink), std::move(ro), change_filter(cfg));
   auto& transport = replicator.transport();
 
+  // Metrics endpoint, slot health and heartbeats (docs/metrics.md): listening before the snapshot.
+  auto monitoring = Monitoring::start(cfg, log, connection_config(cfg), kVersionNumber);
+  if (!monitoring) return fail(log, "cannot start the metrics endpoint", monitoring.error());
+  Monitoring& mon = **monitoring;
+
   // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
-  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), reconnect)) return *code;
+  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), reconnect, mon)) return *code;
 
   // 1. Replicator::run() connects, streams and rides out retryable errors (docs/guarantees.md);
   //    what it reports is logged here.
@@ -349,7 +357,11 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
 
   // 2. Until SIGINT/SIGTERM; a clean stop flushes the sink, saves the position, sends the final
   //    status and ends COPY. A fatal error is one line and exit 1.
-  if (auto st = replicator.run(stop_requested()); !st) return fail(log, "replication failed", st.error());
+  mon.attach(replicator);  // after the callbacks above: they keep running
+  auto st = replicator.run(stop_requested());
+  mon.stop_slot_monitor();
+  if (mon.slot_lost()) return kExitFatal;  // the slot check logged the one line (how to recover)
+  if (!st) return fail(log, "replication failed", st.error());
   const auto& s = replicator.stats();
   log.info("stopped", {{"signal", signal_name(stop_signal())},
                        {"events_written", s.events_written},

@@ -45,6 +45,10 @@ struct ReplicatorObserver {
       retrying;
   std::function<void(Lsn from)> resumed;  // reconnected after an error, streaming again from `from`
   std::function<void()> progressed;       // after each poll that did not end the stream
+  // A batch was written and flushed (durable) by the sink, which took `elapsed` for both; the
+  // batch's events are valid during the call (metrics/replicator_metrics.hpp counts them).
+  std::function<void(const Batch& batch, std::chrono::nanoseconds elapsed)> batch_flushed;
+  std::function<void(std::chrono::nanoseconds elapsed)> position_saved;  // the store saved a position
 };
 
 struct ReplicatorOptions {
@@ -72,6 +76,8 @@ struct ReplicatorStats {
   std::uint64_t keepalives = 0;
   std::uint64_t retries = 0;     // retryable errors run() waited out
   std::uint64_t reconnects = 0;  // successful resumes after one
+  std::uint64_t bytes_received = 0;  // WAL message payload bytes
+  Lsn server_wal_end{};              // the server's WAL end, from the last message or keepalive
 };
 
 namespace detail {
@@ -176,6 +182,8 @@ class Replicator {
     const Keepalive* keepalive = nullptr;
     if (auto* msg = std::get_if<WalMessage>(&*polled)) {
       ++stats_.messages;
+      stats_.bytes_received += msg->payload.size();
+      if (msg->wal_end > stats_.server_wal_end) stats_.server_wal_end = msg->wal_end;
       if (msg->wal_start > written_) written_ = msg->wal_start;
       auto st = decoder_.decode(*msg, [&](const ChangeEvent& e) -> Status {
         ++stats_.events;
@@ -189,6 +197,7 @@ class Replicator {
       if (!st) return st.error();
     } else if (auto* k = std::get_if<Keepalive>(&*polled)) {
       ++stats_.keepalives;
+      if (k->wal_end > stats_.server_wal_end) stats_.server_wal_end = k->wal_end;
       keepalive = k;
     } else if (std::holds_alternative<EndOfStream>(*polled)) {
       ended = true;
@@ -262,6 +271,7 @@ class Replicator {
   // Positions: received (written), durable and saved (flushed: what the server is told).
   [[nodiscard]] Lsn written_lsn() const noexcept { return written_; }
   [[nodiscard]] Lsn flushed_lsn() const noexcept { return flushed_; }
+  [[nodiscard]] Lsn durable_lsn() const noexcept { return std::max(pending_, flushed_); }  // in the sink, maybe not saved yet
   [[nodiscard]] const std::optional<Position>& stored_position() const noexcept { return stored_; }
   [[nodiscard]] const ReplicatorStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const ReplicatorOptions& options() const noexcept { return options_; }
@@ -362,10 +372,12 @@ class Replicator {
     for (;;) {
       const Batch& batch = batcher_.batch();
       if (!batch.empty()) {
+        const auto began = Clock::now();
         if (auto st = sink_.write(batch); !st) return st;
         if (auto st = sink_.flush(); !st) return st;
         ++stats_.batches;
         stats_.events_written += batch.size();
+        if (options_.observer.batch_flushed) options_.observer.batch_flushed(batch, Clock::now() - began);
       }
       Lsn confirm = batch.confirm_lsn();
       if constexpr (ConfirmLimitedBatcher<Batcher>) {
@@ -395,8 +407,10 @@ class Replicator {
     if (pending_ <= saved_) return ok_status();
     if (!force && now - last_save_ < options_.min_save_interval) return ok_status();
     Position p{pending_, options_.timeline, options_.slot_name, options_.system_id, std::chrono::system_clock::now()};
+    const auto began = Clock::now();
     if (auto st = store_.save(p); !st) return st;  // not saved: flushed_ stays behind
     ++stats_.saves;
+    if (options_.observer.position_saved) options_.observer.position_saved(Clock::now() - began);
     saved_ = pending_;
     last_save_ = now;
     flushed_ = saved_;
