@@ -114,3 +114,36 @@ TEST_CASE("with heartbeats an idle slot's retained WAL stays bounded", "[heartbe
   const Figures off = run_case(false);
   CHECK(off.heartbeats == 0);
 }
+
+// max_slot_wal_keep_size small, no checkpoint coming (max_wal_size large, checkpoint_timeout long):
+// heavy writes elsewhere leave the slot holding more WAL than it may keep, so the server reports
+// wal_status unreserved until the next checkpoint, and the program must say so loudly (and expose it).
+TEST_CASE("a slot past max_slot_wal_keep_size is unreserved and the program warns loudly", "[heartbeat]") {
+  PrivateClusterOptions options;
+  options.conf = {"max_slot_wal_keep_size = 1MB", "wal_keep_size = 0", "max_wal_size = 4GB", "checkpoint_timeout = 1h"};
+  PrivateCluster pg(options);
+  PgSession db(pg.params());
+  const std::string pub_table = unique_name("ur_pub_t"), pub = unique_name("ur_pub"), slot = unique_name("ur_slot");
+  db.exec("CREATE TABLE " + pub_table + " (id int PRIMARY KEY)");
+  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + pub_table);
+  const std::string dir = test_tmpdir() + "/" + unique_name("unreserved");
+  REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
+  const std::uint16_t port = free_port();
+  write_file(dir + "/replicator.yaml",
+             program_config(slot, pub, "metrics_address: 127.0.0.1:" + std::to_string(port) + "\nslot_check_interval_ms: 200\n",
+                            pg.host(), std::to_string(pg.port())));
+  Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/out.jsonl", dir + "/err.log");
+  INFO(read_file(dir + "/err.log"));
+  REQUIRE(wait_ready(program, port));
+  heavy_writes(db, unique_name("ur_other"));
+  for (int i = 0; i < 3; ++i) db.exec("SELECT pg_switch_wal()");
+  const bool warned = wait_until(
+      [&] { return read_file(dir + "/err.log").find("REPLICATION SLOT AT RISK: wal_status is unreserved") != std::string::npos; },
+      20s);
+  INFO("wal_status now: " << db.scalar("SELECT wal_status FROM pg_replication_slots WHERE slot_name = " +
+                                       db.quote_literal(slot)).value_or("(no slot)"));
+  CHECK(warned);
+  CHECK(read_file(dir + "/err.log").find("level=warn msg=\"REPLICATION SLOT AT RISK") != std::string::npos);
+  program.signal(SIGTERM);
+  CHECK(program.wait_exit(30s) == 0);
+}
