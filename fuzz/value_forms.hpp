@@ -16,6 +16,17 @@
 
 namespace replicator::fuzz {
 
+// The types the value fuzzers pick by a nibble of their input (the same tables for text and binary,
+// so their seeds mean the same type in both).
+inline constexpr values::Oid kIntTypes[] = {values::oid::int2, values::oid::int4, values::oid::int8, values::oid::oid_};
+inline constexpr values::Oid kFloatTypes[] = {values::oid::float4, values::oid::float8};
+inline constexpr values::Oid kArrayTypes[16] = {
+    values::oid::int4_array,    values::oid::int2_array,      values::oid::int8_array,        values::oid::text_array,
+    values::oid::varchar_array, values::oid::bool_array,      values::oid::float4_array,      values::oid::float8_array,
+    values::oid::numeric_array, values::oid::timestamp_array, values::oid::timestamptz_array, values::oid::date_array,
+    values::oid::uuid_array,    values::oid::bytea_array,     values::oid::json_array,        values::oid::jsonb_array,
+};
+
 // "-0043-03-15..." (astronomical year, as format_timestamp / PgDate print it) -> "0044-03-15..." + " BC".
 inline std::string pg_date_from_astronomical(std::string_view iso, std::string_view rest_suffix = {}) {
   const bool negative = !iso.empty() && iso[0] == '-';

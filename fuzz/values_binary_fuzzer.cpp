@@ -23,20 +23,15 @@
 #include "value_forms.hpp"
 
 namespace v = replicator::values;
+using replicator::fuzz::kArrayTypes;
+using replicator::fuzz::kFloatTypes;
+using replicator::fuzz::kIntTypes;
 using replicator::fuzz::require;
 using replicator::fuzz::within;
 using Bytes = std::span<const std::byte>;
 
 namespace {
 
-constexpr v::Oid kIntTypes[] = {v::oid::int2, v::oid::int4, v::oid::int8, v::oid::oid_};
-constexpr v::Oid kFloatTypes[] = {v::oid::float4, v::oid::float8};
-constexpr v::Oid kArrayTypes[16] = {
-    v::oid::int4_array,    v::oid::int2_array,      v::oid::int8_array,        v::oid::text_array,
-    v::oid::varchar_array, v::oid::bool_array,      v::oid::float4_array,      v::oid::float8_array,
-    v::oid::numeric_array, v::oid::timestamp_array, v::oid::timestamptz_array, v::oid::date_array,
-    v::oid::uuid_array,    v::oid::bytea_array,     v::oid::json_array,        v::oid::jsonb_array,
-};
 // PostgreSQL's timestamp range (MIN_TIMESTAMP: 4714-11-24 BC, END_TIMESTAMP: 294277-01-01 UTC).
 constexpr std::int64_t kMinTimestamp = -211'813'488'000'000'000;
 constexpr std::int64_t kEndTimestamp = 9'223'371'331'200'000'000;

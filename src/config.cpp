@@ -294,8 +294,9 @@ void key(std::vector<KeyDef>& t, std::string_view name, T Config::*m, std::strin
     show = [m](const Config& c) { return std::string(to_string(c.*m)); };
     type = enum_choices(enum_names(T{}));
   }
+  static const Config defaults{};  // one Config{} for every key's default
   const KeyInfo info{name, o.type.empty() ? keep(std::move(type)) : o.type,
-                     o.default_text.empty() ? keep(show(Config{})) : o.default_text, help, o.secret, o.required};
+                     o.default_text.empty() ? keep(show(defaults)) : o.default_text, help, o.secret, o.required};
   t.push_back({info, std::move(apply), std::move(show)});
 }
 
