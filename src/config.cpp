@@ -75,7 +75,7 @@ std::string kind_name(const RawValue& v) {
 }
 
 // Shows a bad value in an error, shortened; never called for secret keys.
-std::string quoted(std::string_view s) {
+std::string quote_value(std::string_view s) {
   std::string out = "'";
   out += s.size() > 60 ? std::string(s.substr(0, 57)) + "..." : std::string(s);
   out += "'";
@@ -87,25 +87,42 @@ std::optional<std::string> need_scalar(const RawValue& v, std::string_view what)
   return std::nullopt;
 }
 
-template <class Int>
-Apply int_key(Int Config::*member, std::int64_t min, std::int64_t max) {
-  return [member, min, max](Config& c, const RawValue& v) -> std::optional<std::string> {
-    const std::string what = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-    if (auto e = need_scalar(v, what)) return e;
-    const std::string t = trim(v.text);
+// The integer in `v`, within [min, max]; an error message otherwise.
+std::optional<std::string> parse_int(const RawValue& v, std::int64_t min, std::int64_t max, std::int64_t& out) {
+  const std::string what = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  if (auto e = need_scalar(v, what)) return e;
+  const std::string t = trim(v.text);
+  const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+  if (t.empty() || ec != std::errc{} || p != t.data() + t.size() || out < min || out > max)
+    return "must be " + what + ", got " + quote_value(v.text);
+  return std::nullopt;
+}
+
+// Each parser writes through `at(config)`: a Config field or a field of one of its option structs.
+template <class At>
+Apply int_key(At at, std::int64_t min, std::int64_t max) {
+  return [at, min, max](Config& c, const RawValue& v) -> std::optional<std::string> {
     std::int64_t out = 0;
-    const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
-    if (t.empty() || ec == std::errc::invalid_argument || p != t.data() + t.size())
-      return "must be " + what + ", got " + quoted(v.text);
-    if (ec == std::errc::result_out_of_range || out < min || out > max)
-      return "must be " + what + ", got " + quoted(v.text);
-    c.*member = static_cast<Int>(out);
+    if (auto e = parse_int(v, min, max, out)) return e;
+    at(c) = static_cast<std::remove_cvref_t<decltype(at(c))>>(out);
     return std::nullopt;
   };
 }
 
-Apply double_key(double Config::*member, double min, double max) {
-  return [member, min, max](Config& c, const RawValue& v) -> std::optional<std::string> {
+// Durations are keys in whole milliseconds (their names end in _ms).
+template <class At>
+Apply duration_key(At at, std::int64_t min, std::int64_t max) {
+  return [at, min, max](Config& c, const RawValue& v) -> std::optional<std::string> {
+    std::int64_t out = 0;
+    if (auto e = parse_int(v, min, max, out)) return e;
+    at(c) = std::chrono::duration_cast<std::remove_cvref_t<decltype(at(c))>>(std::chrono::milliseconds(out));
+    return std::nullopt;
+  };
+}
+
+template <class At>
+Apply double_key(At at, double min, double max) {
+  return [at, min, max](Config& c, const RawValue& v) -> std::optional<std::string> {
     std::ostringstream what;
     what << "a number from " << min << " to " << max;
     if (auto e = need_scalar(v, what.str())) return e;
@@ -113,9 +130,9 @@ Apply double_key(double Config::*member, double min, double max) {
     char* end = nullptr;
     errno = 0;
     const double out = std::strtod(t.c_str(), &end);
-    if (t.empty() || end != t.c_str() + t.size() || errno != 0) return "must be " + what.str() + ", got " + quoted(v.text);
-    if (!(out >= min && out <= max)) return "must be " + what.str() + ", got " + quoted(v.text);
-    c.*member = out;
+    if (t.empty() || end != t.c_str() + t.size() || errno != 0) return "must be " + what.str() + ", got " + quote_value(v.text);
+    if (!(out >= min && out <= max)) return "must be " + what.str() + ", got " + quote_value(v.text);
+    at(c) = out;
     return std::nullopt;
   };
 }
@@ -127,45 +144,48 @@ std::optional<bool> parse_bool(std::string_view text) {
   return std::nullopt;
 }
 
-Apply bool_key(bool Config::*member) {
-  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+template <class At>
+Apply bool_key(At at) {
+  return [at](Config& c, const RawValue& v) -> std::optional<std::string> {
     if (auto e = need_scalar(v, "true or false")) return e;
     const auto b = parse_bool(v.text);
-    if (!b) return "must be true or false, got " + quoted(v.text);
-    c.*member = *b;
+    if (!b) return "must be true or false, got " + quote_value(v.text);
+    at(c) = *b;
     return std::nullopt;
   };
 }
 
 // String errors never echo the value: for secret keys it is the secret.
-Apply string_key(std::string Config::*member) {
-  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+template <class At>
+Apply string_key(At at) {
+  return [at](Config& c, const RawValue& v) -> std::optional<std::string> {
     if (v.kind != RawValue::Kind::scalar) return "must be a string, got " + kind_name(v);
     if (v.text.find('\0') != std::string::npos) return "must not contain a NUL byte";
-    c.*member = v.text;
+    at(c) = v.text;
     return std::nullopt;
   };
 }
 
-template <class E>
-Apply enum_key(E Config::*member, EnumNames<E> choices) {
-  return [member, choices](Config& c, const RawValue& v) -> std::optional<std::string> {
+template <class At, class E>
+Apply enum_key(At at, EnumNames<E> choices) {
+  return [at, choices](Config& c, const RawValue& v) -> std::optional<std::string> {
     std::string names;
     for (const auto& [name, value] : choices) names += (names.empty() ? "" : ", ") + std::string(name);
     if (auto e = need_scalar(v, "one of " + names)) return e;
     const std::string t = lower(trim(v.text));
     for (const auto& [name, value] : choices) {
       if (t == name) {
-        c.*member = value;
+        at(c) = value;
         return std::nullopt;
       }
     }
-    return "must be one of " + names + ", got " + quoted(v.text);
+    return "must be one of " + names + ", got " + quote_value(v.text);
   };
 }
 
-Apply list_key(std::vector<std::string> Config::*member) {
-  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+template <class At>
+Apply list_key(At at) {
+  return [at](Config& c, const RawValue& v) -> std::optional<std::string> {
     std::vector<std::string> out;
     if (v.kind == RawValue::Kind::map) return "must be a list of strings, got a mapping";
     if (v.kind == RawValue::Kind::list) {
@@ -185,17 +205,18 @@ Apply list_key(std::vector<std::string> Config::*member) {
         rest.remove_prefix(comma + 1);
       }
     }
-    c.*member = std::move(out);
+    at(c) = std::move(out);
     return std::nullopt;
   };
 }
 
-Apply lsn_key(Lsn Config::*member) {
-  return [member](Config& c, const RawValue& v) -> std::optional<std::string> {
+template <class At>
+Apply lsn_key(At at) {
+  return [at](Config& c, const RawValue& v) -> std::optional<std::string> {
     if (auto e = need_scalar(v, "an LSN like 0/16B3748")) return e;
     const auto lsn = Lsn::parse(trim(v.text));
-    if (!lsn) return "must be an LSN like 0/16B3748 (hex/hex), got " + quoted(v.text);
-    c.*member = *lsn;
+    if (!lsn) return "must be an LSN like 0/16B3748 (hex/hex), got " + quote_value(v.text);
+    at(c) = *lsn;
     return std::nullopt;
   };
 }
@@ -205,12 +226,41 @@ Apply streaming_key() {
   return [](Config& c, const RawValue& v) -> std::optional<std::string> {
     if (auto e = need_scalar(v, "true, false or parallel")) return e;
     if (lower(trim(v.text)) == "parallel") {
-      c.streaming = Streaming::parallel;
+      c.stream.streaming = StreamingMode::parallel;
       return std::nullopt;
     }
     const auto b = parse_bool(v.text);
-    if (!b) return "must be true, false or parallel, got " + quoted(v.text);
-    c.streaming = *b ? Streaming::on : Streaming::off;
+    if (!b) return "must be true, false or parallel, got " + quote_value(v.text);
+    c.stream.streaming = *b ? StreamingMode::on : StreamingMode::off;
+    return std::nullopt;
+  };
+}
+
+// A string out of a fixed list (sslmode: libpq's spellings, kept as the string libpq takes).
+Apply choice_key(std::string ConnectionConfig::*member, std::span<const std::string_view> choices) {
+  return [member, choices](Config& c, const RawValue& v) -> std::optional<std::string> {
+    std::string names;
+    for (auto name : choices) names += (names.empty() ? "" : ", ") + std::string(name);
+    if (auto e = need_scalar(v, "one of " + names)) return e;
+    const std::string t = lower(trim(v.text));
+    for (auto name : choices) {
+      if (t == name) {
+        c.source.*member = t;
+        return std::nullopt;
+      }
+    }
+    return "must be one of " + names + ", got " + quote_value(v.text);
+  };
+}
+
+// postgresql_publication_name: a scalar is one name (commas and all); a YAML list names several.
+Apply publications_key() {
+  return [](Config& c, const RawValue& v) -> std::optional<std::string> {
+    if (v.kind == RawValue::Kind::map) return "must be a publication name or a list of them, got a mapping";
+    std::vector<std::string> names = v.kind == RawValue::Kind::list ? v.items : std::vector<std::string>{v.text};
+    for (const auto& n : names)
+      if (n.find('\0') != std::string::npos) return "must not contain a NUL byte";
+    c.stream.publication_names = std::move(names);
     return std::nullopt;
   };
 }
@@ -242,6 +292,18 @@ std::string enum_choices(EnumNames<E> names) {
   return s;
 }
 
+std::string enum_choices(std::span<const std::string_view> names) {
+  std::string s;
+  for (auto name : names) s += (s.empty() ? "" : "|") + std::string(name);
+  return s;
+}
+
+// Config{}: every key's documented default.
+const Config& default_config() {
+  static const Config defaults{};
+  return defaults;
+}
+
 // What a key adds to what its Config member already says (type, default, parsing, display).
 struct KeyOptions {
   std::int64_t min = 0;  // integer and number keys: the accepted range
@@ -252,52 +314,77 @@ struct KeyOptions {
   bool required = false;
 };
 
-// Declares a key once: its parser, how it is shown, its documented type and its default all come
-// from the Config member (the default is Config{}'s value), so none of them is written twice.
 template <class T>
-void key(std::vector<KeyDef>& t, std::string_view name, T Config::*m, std::string_view help, KeyOptions o = {}) {
+struct IsDuration : std::false_type {};
+template <class Rep, class Period>
+struct IsDuration<std::chrono::duration<Rep, Period>> : std::true_type {};
+
+// Declares a key once: its parser, how it is shown, its documented type and its default all come
+// from the member it writes (the default is Config{}'s value), so none of them is written twice.
+// `at` reaches the member: a Config field or a field of one of the library option structs it holds.
+template <class At>
+void key_at(std::vector<KeyDef>& t, std::string_view name, At at, std::string_view help, KeyOptions o) {
+  using T = std::remove_cvref_t<decltype(at(std::declval<Config&>()))>;
   Apply apply;
   Show show;
   std::string type;
   if constexpr (std::is_same_v<T, std::string>) {
-    apply = string_key(m);
-    if (o.secret) show = [m](const Config& c) { return (c.*m).empty() ? std::string() : std::string("<redacted>"); };
-    else show = [m](const Config& c) { return c.*m; };
+    apply = string_key(at);
+    if (o.secret) show = [at](const Config& c) { return at(c).empty() ? std::string() : std::string("<redacted>"); };
+    else show = [at](const Config& c) { return at(c); };
     type = "string";
   } else if constexpr (std::is_same_v<T, bool>) {
-    apply = bool_key(m);
-    show = [m](const Config& c) { return show_bool(c.*m); };
+    apply = bool_key(at);
+    show = [at](const Config& c) { return show_bool(at(c)); };
     type = "bool";
   } else if constexpr (std::is_same_v<T, double>) {
-    apply = double_key(m, static_cast<double>(o.min), static_cast<double>(o.max));
-    show = [m](const Config& c) {
+    apply = double_key(at, static_cast<double>(o.min), static_cast<double>(o.max));
+    show = [at](const Config& c) {
       std::ostringstream out;
-      out << c.*m;
+      out << at(c);
       return out.str();
     };
     type = "number " + std::to_string(o.min) + "-" + std::to_string(o.max);
   } else if constexpr (std::is_integral_v<T>) {
-    apply = int_key(m, o.min, o.max);
-    show = [m](const Config& c) { return std::to_string(c.*m); };
+    apply = int_key(at, o.min, o.max);
+    show = [at](const Config& c) { return std::to_string(at(c)); };
+    type = "integer " + std::to_string(o.min) + "-" + std::to_string(o.max);
+  } else if constexpr (IsDuration<T>::value) {
+    apply = duration_key(at, o.min, o.max);
+    show = [at](const Config& c) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(at(c)).count());
+    };
     type = "integer " + std::to_string(o.min) + "-" + std::to_string(o.max);
   } else if constexpr (std::is_same_v<T, Lsn>) {
-    apply = lsn_key(m);
-    show = [m](const Config& c) { return (c.*m).to_string(); };
+    apply = lsn_key(at);
+    show = [at](const Config& c) { return at(c).to_string(); };
     type = "LSN (X/Y)";
   } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-    apply = list_key(m);
-    show = [m](const Config& c) { return show_list(c.*m); };
+    apply = list_key(at);
+    show = [at](const Config& c) { return show_list(at(c)); };
     type = "list of strings";
   } else {
     static_assert(NamedEnum<T>, "a Config member of this type has no key parser");
-    apply = enum_key(m, enum_names(T{}));
-    show = [m](const Config& c) { return std::string(to_string(c.*m)); };
+    apply = enum_key(at, enum_names(T{}));
+    show = [at](const Config& c) { return std::string(to_string(at(c))); };
     type = enum_choices(enum_names(T{}));
   }
-  static const Config defaults{};  // one Config{} for every key's default
   const KeyInfo info{name, o.type.empty() ? keep(std::move(type)) : o.type,
-                     o.default_text.empty() ? keep(show(defaults)) : o.default_text, help, o.secret, o.required};
+                     o.default_text.empty() ? keep(show(default_config())) : o.default_text, help, o.secret, o.required};
   t.push_back({info, std::move(apply), std::move(show)});
+}
+
+// A Config field.
+template <class T>
+void key(std::vector<KeyDef>& t, std::string_view name, T Config::*m, std::string_view help, KeyOptions o = {}) {
+  key_at(t, name, [m](auto& c) -> auto& { return c.*m; }, help, o);
+}
+
+// A field of an options struct Config holds (Config::source, Config::stream, ...).
+template <class S, class T>
+void key(std::vector<KeyDef>& t, std::string_view name, S Config::*part, T S::*m, std::string_view help,
+         KeyOptions o = {}) {
+  key_at(t, name, [part, m](auto& c) -> auto& { return (c.*part).*m; }, help, o);
 }
 
 const std::vector<KeyDef>& key_table() {
@@ -305,45 +392,51 @@ const std::vector<KeyDef>& key_table() {
     std::vector<KeyDef> t;
     auto add = [&t](KeyInfo info, Apply apply, Show show) { t.push_back({info, std::move(apply), std::move(show)}); };
 
-    key(t, "postgresql_host", &Config::host, "server host name, IP address or unix socket directory");
-    key(t, "postgresql_port", &Config::port, "server port", {.min = 1, .max = 65535});
-    key(t, "postgresql_database", &Config::database, "database to stream changes from", {.default_text = "(required)", .required = true});
-    key(t, "postgresql_user", &Config::user, "role to connect as; needs REPLICATION", {.default_text = "(libpq default: PGUSER, else the OS user)"});
-    key(t, "postgresql_password", &Config::password, "password; never logged", {.default_text = "(none; PGPASSWORD and ~/.pgpass honoured)", .secret = true});
-    key(t, "postgresql_slot_name", &Config::slot_name, "logical replication slot", {.type = "string [a-z0-9_], 1-63 chars", .default_text = "(required)", .required = true});
-    key(t, "postgresql_publication_name", &Config::publication_name, "publication naming the tables to stream", {.default_text = "(required)", .required = true});
+    key(t, "postgresql_host", &Config::source, &ConnectionConfig::host, "server host name, IP address or unix socket directory");
+    key(t, "postgresql_port", &Config::source, &ConnectionConfig::port, "server port", {.min = 1, .max = 65535});
+    key(t, "postgresql_database", &Config::source, &ConnectionConfig::dbname, "database to stream changes from", {.default_text = "(required)", .required = true});
+    key(t, "postgresql_user", &Config::source, &ConnectionConfig::user, "role to connect as; needs REPLICATION", {.default_text = "(libpq default: PGUSER, else the OS user)"});
+    key(t, "postgresql_password", &Config::source, &ConnectionConfig::password, "password; never logged", {.default_text = "(none; PGPASSWORD and ~/.pgpass honoured)", .secret = true});
+    key(t, "postgresql_slot_name", &Config::stream, &LibpqTransportOptions::slot_name, "logical replication slot", {.type = "string [a-z0-9_], 1-63 chars", .default_text = "(required)", .required = true});
+    add({"postgresql_publication_name", "string (a YAML list for several)", "(required)",
+         "publication naming the tables to stream; a YAML list streams several publications on one slot", false, true},
+        publications_key(), [](const Config& c) {
+          const auto& p = c.stream.publication_names;
+          return p.size() == 1 ? p.front() : p.empty() ? std::string() : show_list(p);
+        });
     key(t, "postgresql_plugin_name", &Config::plugin_name, "output plugin (wal2json is not supported yet)", {.type = "pgoutput"});
     key(t, "postgresql_start_lsn", &Config::start_lsn, "start here instead of the stored/slot position");
-    key(t, "postgresql_ssl_mode", &Config::ssl_mode, "libpq sslmode");
-    key(t, "postgresql_ssl_cert", &Config::ssl_cert, "client certificate (must be readable)", {.type = "path", .default_text = "(none)"});
-    key(t, "postgresql_ssl_key", &Config::ssl_key, "client private key (must be readable)", {.type = "path", .default_text = "(none)"});
-    key(t, "postgresql_ssl_root_cert", &Config::ssl_root_cert, "CA certificate(s) for verify-ca/verify-full", {.type = "path", .default_text = "(none)"});
-    key(t, "postgresql_create_slot", &Config::create_slot, "create the slot when it does not exist");
-    key(t, "postgresql_drop_slot_on_exit", &Config::drop_slot_on_exit, "drop the slot when the program stops");
-    key(t, "postgresql_temp_slot", &Config::temp_slot, "use a TEMPORARY slot (gone when the connection ends)");
-    key(t, "postgresql_failover_slot", &Config::failover_slot, "create the slot as a failover slot, synced to standbys (PostgreSQL 17+; an existing slot is altered)");
-    key(t, "postgresql_connect_timeout_s", &Config::connect_timeout_s, "libpq connect_timeout", {.min = 1, .max = 3600});
+    add({"postgresql_ssl_mode", keep(enum_choices(kSslModes)), keep(default_config().source.sslmode), "libpq sslmode"},
+        choice_key(&ConnectionConfig::sslmode, kSslModes), [](const Config& c) { return c.source.sslmode; });
+    key(t, "postgresql_ssl_cert", &Config::source, &ConnectionConfig::sslcert, "client certificate (must be readable)", {.type = "path", .default_text = "(none)"});
+    key(t, "postgresql_ssl_key", &Config::source, &ConnectionConfig::sslkey, "client private key (must be readable)", {.type = "path", .default_text = "(none)"});
+    key(t, "postgresql_ssl_root_cert", &Config::source, &ConnectionConfig::sslrootcert, "CA certificate(s) for verify-ca/verify-full", {.type = "path", .default_text = "(none)"});
+    key(t, "postgresql_create_slot", &Config::stream, &LibpqTransportOptions::create_slot, "create the slot when it does not exist");
+    key(t, "postgresql_drop_slot_on_exit", &Config::stream, &LibpqTransportOptions::drop_slot_on_exit, "drop the slot when the program stops");
+    key(t, "postgresql_temp_slot", &Config::stream, &LibpqTransportOptions::temporary_slot, "use a TEMPORARY slot (gone when the connection ends)");
+    key(t, "postgresql_failover_slot", &Config::stream, &LibpqTransportOptions::failover_slot, "create the slot as a failover slot, synced to standbys (PostgreSQL 17+; an existing slot is altered)");
+    key(t, "postgresql_connect_timeout_s", &Config::source, &ConnectionConfig::connect_timeout_s, "libpq connect_timeout", {.min = 1, .max = 3600});
 
-    key(t, "proto_version", &Config::proto_version, "pgoutput protocol version (2: streaming, 3: two_phase, 4: parallel)", {.min = 1, .max = 4});
-    key(t, "binary", &Config::binary, "pgoutput binary column values");
-    key(t, "messages", &Config::messages, "pgoutput logical decoding messages (pg_logical_emit_message)");
+    key(t, "proto_version", &Config::stream, &LibpqTransportOptions::proto_version, "pgoutput protocol version (2: streaming, 3: two_phase, 4: parallel)", {.min = 1, .max = 4});
+    key(t, "binary", &Config::stream, &LibpqTransportOptions::binary, "pgoutput binary column values");
+    key(t, "messages", &Config::stream, &LibpqTransportOptions::messages, "pgoutput logical decoding messages (pg_logical_emit_message)");
     add({"streaming", "bool|parallel", "false",
          "stream large in-progress transactions (proto_version >= 2; parallel: proto_version 4, PostgreSQL 16+)"},
-        streaming_key(), [](const Config& c) { return std::string(to_string(c.streaming)); });
-    key(t, "two_phase", &Config::two_phase, "decode prepared transactions (proto_version >= 3)");
-    key(t, "origin", &Config::origin, "none: only changes without a replication origin, e.g. not those replayed by another replicator (PostgreSQL 16+)");
+        streaming_key(), [](const Config& c) { return std::string(to_string(c.stream.streaming)); });
+    key(t, "two_phase", &Config::stream, &LibpqTransportOptions::two_phase, "decode prepared transactions (proto_version >= 3)");
+    key(t, "origin", &Config::stream, &LibpqTransportOptions::origin, "none: only changes without a replication origin, e.g. not those replayed by another replicator (PostgreSQL 16+)");
 
     key(t, "position_store", &Config::position_store, "where the confirmed position is saved");
     key(t, "position_file", &Config::position_file, "position file (written atomically)", {.type = "path", .default_text = "(required when position_store: file)"});
     key(t, "position_table", &Config::position_table, "position table (created if missing)", {.type = "[schema.]table"});
     key(t, "position_dsn", &Config::position_dsn, "database holding position_table; secret", {.type = "libpq connection string", .default_text = "(the source database)", .secret = true});
 
-    key(t, "batch_max_changes", &Config::batch_max_changes, "flush a batch at this many changes", {.min = 1, .max = 100'000'000});
-    key(t, "batch_max_bytes", &Config::batch_max_bytes, "flush a batch at this many bytes", {.min = 1, .max = std::int64_t{1} << 40});
-    key(t, "batch_max_delay_ms", &Config::batch_max_delay_ms, "flush a batch this long after its first change", {.min = 0, .max = 3'600'000});
-    key(t, "batch_split_transactions", &Config::batch_split_transactions, "allow a batch to end inside a transaction");
-    key(t, "memory_limit_bytes", &Config::memory_limit_bytes, "memory for transactions waiting for their commit; past it the largest spills to a file (0: never)", {.min = 0, .max = std::int64_t{1} << 40});
-    key(t, "spill_directory", &Config::spill_directory, "directory for spill files of large transactions", {.type = "path", .default_text = "(TMPDIR, else /tmp)"});
+    key(t, "batch_max_changes", &Config::batch_limits, &ByLimits::max_rows, "flush a batch at this many changes", {.min = 1, .max = 100'000'000});
+    key(t, "batch_max_bytes", &Config::batch_limits, &ByLimits::max_bytes, "flush a batch at this many bytes", {.min = 1, .max = std::int64_t{1} << 40});
+    key(t, "batch_max_delay_ms", &Config::batch_limits, &ByLimits::max_age, "flush a batch this long after its first change", {.min = 0, .max = 3'600'000});
+    key(t, "batch_split_transactions", &Config::batcher, &BatcherOptions::split_transactions, "allow a batch to end inside a transaction");
+    key(t, "memory_limit_bytes", &Config::batcher, &BatcherOptions::memory_limit_bytes, "memory for transactions waiting for their commit; past it the largest spills to a file (0: never)", {.min = 0, .max = std::int64_t{1} << 40});
+    key(t, "spill_directory", &Config::batcher, &BatcherOptions::spill_directory, "directory for spill files of large transactions", {.type = "path", .default_text = "(TMPDIR, else /tmp)"});
 
     key(t, "include_tables", &Config::include_tables, "only these schema.table names (e.g. public.*)", {.type = "list of globs", .default_text = "[] (all)"});
     key(t, "exclude_tables", &Config::exclude_tables, "drop these schema.table names", {.type = "list of globs"});
@@ -360,12 +453,12 @@ const std::vector<KeyDef>& key_table() {
     key(t, "snapshot_mode", &Config::snapshot_mode, "copy the published tables' rows when the slot is created (initial), never, or copy and exit (initial_only)");
     key(t, "snapshot_parallelism", &Config::snapshot_parallelism, "tables copied at once by the initial snapshot (one connection each)", {.min = 1, .max = 64});
 
-    key(t, "status_interval_ms", &Config::status_interval_ms, "standby status update interval", {.min = 100, .max = 3'600'000});
-    key(t, "replication_timeout_ms", &Config::replication_timeout_ms, "silent connection (no data, no keepalive) is reconnected", {.min = 1000, .max = 86'400'000});
-    key(t, "reconnect_initial_ms", &Config::reconnect_initial_ms, "first reconnect delay", {.min = 1, .max = 3'600'000});
-    key(t, "reconnect_max_ms", &Config::reconnect_max_ms, "largest reconnect delay", {.min = 1, .max = 3'600'000});
-    key(t, "reconnect_multiplier", &Config::reconnect_multiplier, "delay growth per failed attempt (with jitter)", {.min = 1, .max = 60});
-    key(t, "reconnect_reset_ms", &Config::reconnect_reset_ms, "streaming this long resets the backoff", {.min = 0, .max = 86'400'000});
+    key(t, "status_interval_ms", &Config::stream, &LibpqTransportOptions::status_interval, "standby status update interval", {.min = 100, .max = 3'600'000});
+    key(t, "replication_timeout_ms", &Config::stream, &LibpqTransportOptions::silence_timeout, "silent connection (no data, no keepalive) is reconnected", {.min = 1000, .max = 86'400'000});
+    key(t, "reconnect_initial_ms", &Config::reconnect, &BackoffOptions::initial, "first reconnect delay", {.min = 1, .max = 3'600'000});
+    key(t, "reconnect_max_ms", &Config::reconnect, &BackoffOptions::max, "largest reconnect delay", {.min = 1, .max = 3'600'000});
+    key(t, "reconnect_multiplier", &Config::reconnect, &BackoffOptions::multiplier, "delay growth per failed attempt (with jitter)", {.min = 1, .max = 60});
+    key(t, "reconnect_reset_ms", &Config::reconnect, &BackoffOptions::reset_after, "streaming this long resets the backoff", {.min = 0, .max = 86'400'000});
     add({"metrics_address", "host:port", "(off)",
          "serve Prometheus metrics (GET /metrics), /healthz and /readyz here, e.g. 127.0.0.1:9187 (docs/metrics.md)"},
         [](Config& c, const RawValue& v) -> std::optional<std::string> {
@@ -373,7 +466,7 @@ const std::vector<KeyDef>& key_table() {
           std::string host, port;
           const std::string t = trim(v.text);
           if (!t.empty() && !metrics::split_host_port(t, host, port))
-            return "must be host:port (e.g. 127.0.0.1:9187, [::1]:9187), got " + quoted(v.text);
+            return "must be host:port (e.g. 127.0.0.1:9187, [::1]:9187), got " + quote_value(v.text);
           c.metrics_address = t;
           return std::nullopt;
         },
@@ -510,35 +603,38 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
                              flag_name(k.info.name) + "=...)",
                          ""};
   }
-  if (c.host.empty()) return err("postgresql_host", "must not be empty");
-  if (slot_name_problem(c.slot_name) == SlotNameProblem::bad_character)
+  if (c.source.host.empty()) return err("postgresql_host", "must not be empty");
+  if (slot_name_problem(c.stream.slot_name) == SlotNameProblem::bad_character)
     return err("postgresql_slot_name",
-               "may contain only lower-case letters, digits and underscores, got " + quoted(c.slot_name));
-  if (slot_name_problem(c.slot_name) == SlotNameProblem::too_long)
+               "may contain only lower-case letters, digits and underscores, got " + quote_value(c.stream.slot_name));
+  if (slot_name_problem(c.stream.slot_name) == SlotNameProblem::too_long)
     return err("postgresql_slot_name", "must be at most 63 characters");
-  if (!valid_identifier_text(c.publication_name)) return err("postgresql_publication_name", "must be 1-63 bytes");
+  for (const auto& p : c.stream.publication_names)
+    if (!valid_identifier_text(p)) return err("postgresql_publication_name", "must be 1-63 bytes, got " + quote_value(p));
   if (c.plugin_name == "wal2json")
     return err("postgresql_plugin_name", "wal2json is not supported yet; use pgoutput (the only supported plugin)");
   if (c.plugin_name != "pgoutput")
-    return err("postgresql_plugin_name", "unknown output plugin " + quoted(c.plugin_name) + "; only pgoutput is supported");
-  if (c.streaming == Streaming::on && c.proto_version < 2) return err("streaming", "needs proto_version 2 or higher");
-  if (c.streaming == Streaming::parallel && c.proto_version < 4)
+    return err("postgresql_plugin_name", "unknown output plugin " + quote_value(c.plugin_name) + "; only pgoutput is supported");
+  if (c.stream.streaming == StreamingMode::on && c.stream.proto_version < 2) return err("streaming", "needs proto_version 2 or higher");
+  if (c.stream.streaming == StreamingMode::parallel && c.stream.proto_version < 4)
     return err("streaming", "parallel needs proto_version 4 (PostgreSQL 16 or later)");
-  if (c.failover_slot && c.temp_slot)
+  if (c.stream.failover_slot && c.stream.temporary_slot)
     return err("postgresql_failover_slot", "a temporary slot cannot be a failover slot (postgresql_temp_slot is true)");
-  if (c.two_phase && c.proto_version < 3) return err("two_phase", "needs proto_version 3 or higher");
-  if (c.temp_slot && !c.create_slot)
+  if (c.stream.two_phase && c.stream.proto_version < 3) return err("two_phase", "needs proto_version 3 or higher");
+  if (c.stream.temporary_slot && !c.stream.create_slot)
     return err("postgresql_temp_slot", "a temporary slot is created on every start; postgresql_create_slot must be true");
-  if (c.temp_slot && c.snapshot_mode == SnapshotMode::initial_only)
+  if (c.stream.temporary_slot && c.snapshot_mode == snapshot::SnapshotMode::initial_only)
     return err("snapshot_mode", "initial_only needs a permanent slot (a temporary slot is gone when the program exits)");
-  if (!c.ssl_key.empty() && c.ssl_cert.empty())
+  if (!c.source.sslkey.empty() && c.source.sslcert.empty())
     return err("postgresql_ssl_key", "set postgresql_ssl_cert too (a key without a certificate is unused)");
-  if (!c.ssl_cert.empty() && c.ssl_key.empty())
+  if (!c.source.sslcert.empty() && c.source.sslkey.empty())
     return err("postgresql_ssl_cert", "set postgresql_ssl_key too (the certificate's private key)");
-  if ((c.ssl_mode == SslMode::verify_ca || c.ssl_mode == SslMode::verify_full) && c.ssl_root_cert.empty())
-    return err("postgresql_ssl_root_cert", "required when postgresql_ssl_mode is " + std::string(to_string(c.ssl_mode)));
+  if (c.source.sslmode.starts_with("verify-") && c.source.sslrootcert.empty())
+    return err("postgresql_ssl_root_cert", "required when postgresql_ssl_mode is " + c.source.sslmode);
   const std::pair<std::string_view, const std::string*> files[] = {
-      {"postgresql_ssl_cert", &c.ssl_cert}, {"postgresql_ssl_key", &c.ssl_key}, {"postgresql_ssl_root_cert", &c.ssl_root_cert}};
+      {"postgresql_ssl_cert", &c.source.sslcert},
+      {"postgresql_ssl_key", &c.source.sslkey},
+      {"postgresql_ssl_root_cert", &c.source.sslrootcert}};
   for (const auto& [key, path] : files) {
     std::string why;
     if (!path->empty() && !readable_file(*path, why)) return err(key, "cannot read '" + *path + "': " + why);
@@ -552,28 +648,28 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
                         : valid_identifier_text(std::string_view(c.position_table).substr(0, dot)) &&
                               valid_identifier_text(std::string_view(c.position_table).substr(dot + 1)) &&
                               c.position_table.find('.', dot + 1) == std::string::npos;
-    if (!ok) return err("position_table", "must be table or schema.table, each part 1-63 bytes, got " + quoted(c.position_table));
+    if (!ok) return err("position_table", "must be table or schema.table, each part 1-63 bytes, got " + quote_value(c.position_table));
   }
   if (auto e = check_position_dsn(c, where("position_dsn"))) return e;
   if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
-  if (!c.spill_directory.empty()) {
+  if (!c.batcher.spill_directory.empty()) {
     struct stat st {};
-    if (::stat(c.spill_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(c.spill_directory.c_str(), W_OK | X_OK) != 0)
-      return err("spill_directory", "must be an existing, writable directory, got " + quoted(c.spill_directory));
+    if (::stat(c.batcher.spill_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(c.batcher.spill_directory.c_str(), W_OK | X_OK) != 0)
+      return err("spill_directory", "must be an existing, writable directory, got " + quote_value(c.batcher.spill_directory));
   }
   for (const auto* key : {"include_columns", "exclude_columns"}) {
     for (const auto& entry : std::string_view(key) == "include_columns" ? c.include_columns : c.exclude_columns) {
       const auto dot = entry.rfind('.');
       if (dot == std::string::npos || dot == 0 || dot + 1 == entry.size())
-        return err(key, "entries are table.column globs (e.g. public.users.password_hash), got " + quoted(entry));
+        return err(key, "entries are table.column globs (e.g. public.users.password_hash), got " + quote_value(entry));
     }
   }
   for (const auto& op : c.include_operations) {
     if (!OperationSet::parse(op))
-      return err("include_operations", "unknown operation " + quoted(op) + "; use " + OperationSet::names_text());
+      return err("include_operations", "unknown operation " + quote_value(op) + "; use " + OperationSet::names_text());
   }
-  if (c.reconnect_max_ms < c.reconnect_initial_ms)
-    return err("reconnect_max_ms", "must be at least reconnect_initial_ms (" + std::to_string(c.reconnect_initial_ms) + ")");
+  if (c.reconnect.max < c.reconnect.initial)
+    return err("reconnect_max_ms", "must be at least reconnect_initial_ms (" + std::to_string(c.reconnect.initial.count()) + ")");
   return std::nullopt;
 }
 
@@ -793,7 +889,7 @@ Result<Config, ConfigError> load_config_text(std::string_view yaml, std::string_
 
   Config cfg;
   // libpq's own variable, as a fallback below every replicator source.
-  if (auto it = env.find("PGPASSWORD"); it != env.end()) cfg.password = it->second;
+  if (auto it = env.find("PGPASSWORD"); it != env.end()) cfg.source.password = it->second;
 
   std::unordered_map<std::string, std::string> source;  // key -> where its final value came from
   for (const auto& k : key_table()) {

@@ -4,6 +4,7 @@
 //   auto cfg = program::load_config(*args, program::process_environment());  // flag > env > file > default
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -14,9 +15,14 @@
 #include <utility>
 #include <vector>
 
+#include "replicator/batch/batcher.hpp"
+#include "replicator/core/backoff.hpp"
 #include "replicator/core/error.hpp"
 #include "replicator/core/lsn.hpp"
+#include "replicator/filter/toast.hpp"
 #include "replicator/pg/connection.hpp"
+#include "replicator/snapshot/snapshot.hpp"
+#include "replicator/transport/libpq.hpp"
 
 namespace replicator::program {
 
@@ -25,58 +31,49 @@ inline constexpr int kExitOk = 0;           // stopped by SIGINT/SIGTERM (or the
 inline constexpr int kExitFatal = 1;        // a fatal replication error (auth, permission, missing publication...)
 inline constexpr int kExitConfig = 2;       // bad command line or configuration: nothing was started
 
-enum class SslMode : std::uint8_t { disable, allow, prefer, require, verify_ca, verify_full };
 enum class PositionStoreKind : std::uint8_t { memory, file, postgresql };
 enum class SinkKind : std::uint8_t { stdout_lines, file };
 enum class SinkFormat : std::uint8_t { json, debezium };  // docs/json.md, docs/debezium.md
-enum class UnchangedToast : std::uint8_t { marker, omit, from_old };  // docs/values.md
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
-// Initial snapshot (docs/snapshot.md): copy existing rows when the slot is created, never, or copy and exit.
-enum class SnapshotMode : std::uint8_t { initial, never, initial_only };
-// pgoutput streaming: off, on (proto_version 2+), parallel (proto_version 4, PostgreSQL 16+).
-enum class Streaming : std::uint8_t { off, on, parallel };
-// pgoutput origin (PostgreSQL 16+): none streams only changes without a replication origin.
-enum class Origin : std::uint8_t { any, none };
 
 // Each enum's spellings, once: to_string(), the values a key accepts and its documented type all
-// read these tables (sslmode's spellings are libpq's list in pg/connection.hpp).
+// read these tables. The library's own enums (StreamingMode, OriginFilter, ToastPolicy,
+// snapshot::SnapshotMode) are the Config members' types; only their config spellings live here.
 template <class E>
 using EnumNames = std::span<const std::pair<std::string_view, E>>;
-inline constexpr std::pair<std::string_view, SslMode> kSslModeNames[] = {
-    {kSslModes[0], SslMode::disable}, {kSslModes[1], SslMode::allow},     {kSslModes[2], SslMode::prefer},
-    {kSslModes[3], SslMode::require}, {kSslModes[4], SslMode::verify_ca}, {kSslModes[5], SslMode::verify_full}};
-static_assert(std::size(kSslModeNames) == std::size(kSslModes));
 inline constexpr std::pair<std::string_view, PositionStoreKind> kPositionStoreNames[] = {
     {"memory", PositionStoreKind::memory}, {"file", PositionStoreKind::file}, {"postgresql", PositionStoreKind::postgresql}};
 inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {{"stdout", SinkKind::stdout_lines},
                                                                       {"file", SinkKind::file}};
 inline constexpr std::pair<std::string_view, SinkFormat> kSinkFormatNames[] = {{"json", SinkFormat::json},
                                                                               {"debezium", SinkFormat::debezium}};
-inline constexpr std::pair<std::string_view, UnchangedToast> kUnchangedToastNames[] = {
-    {"marker", UnchangedToast::marker}, {"omit", UnchangedToast::omit}, {"from_old", UnchangedToast::from_old}};
+inline constexpr std::pair<std::string_view, ToastPolicy> kToastPolicyNames[] = {
+    {"marker", ToastPolicy::marker}, {"omit", ToastPolicy::omit}, {"from_old", ToastPolicy::from_old}};
 inline constexpr std::pair<std::string_view, LogLevel> kLogLevelNames[] = {
     {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn}, {"error", LogLevel::error}};
-inline constexpr std::pair<std::string_view, SnapshotMode> kSnapshotModeNames[] = {
-    {"initial", SnapshotMode::initial}, {"never", SnapshotMode::never}, {"initial_only", SnapshotMode::initial_only}};
+inline constexpr std::pair<std::string_view, snapshot::SnapshotMode> kSnapshotModeNames[] = {
+    {"initial", snapshot::SnapshotMode::initial},
+    {"never", snapshot::SnapshotMode::never},
+    {"initial_only", snapshot::SnapshotMode::initial_only}};
 // streaming also accepts every bool spelling (yes, on, 1, ...) for false / true.
-inline constexpr std::pair<std::string_view, Streaming> kStreamingNames[] = {
-    {"false", Streaming::off}, {"true", Streaming::on}, {"parallel", Streaming::parallel}};
-inline constexpr std::pair<std::string_view, Origin> kOriginNames[] = {{"any", Origin::any}, {"none", Origin::none}};
+inline constexpr std::pair<std::string_view, StreamingMode> kStreamingNames[] = {
+    {"false", StreamingMode::off}, {"true", StreamingMode::on}, {"parallel", StreamingMode::parallel}};
+inline constexpr std::pair<std::string_view, OriginFilter> kOriginNames[] = {{"any", OriginFilter::any},
+                                                                            {"none", OriginFilter::none}};
 
-constexpr EnumNames<SslMode> enum_names(SslMode) noexcept { return kSslModeNames; }
 constexpr EnumNames<PositionStoreKind> enum_names(PositionStoreKind) noexcept { return kPositionStoreNames; }
 constexpr EnumNames<SinkKind> enum_names(SinkKind) noexcept { return kSinkNames; }
 constexpr EnumNames<SinkFormat> enum_names(SinkFormat) noexcept { return kSinkFormatNames; }
-constexpr EnumNames<UnchangedToast> enum_names(UnchangedToast) noexcept { return kUnchangedToastNames; }
+constexpr EnumNames<ToastPolicy> enum_names(ToastPolicy) noexcept { return kToastPolicyNames; }
 constexpr EnumNames<LogLevel> enum_names(LogLevel) noexcept { return kLogLevelNames; }
-constexpr EnumNames<SnapshotMode> enum_names(SnapshotMode) noexcept { return kSnapshotModeNames; }
-constexpr EnumNames<Streaming> enum_names(Streaming) noexcept { return kStreamingNames; }
-constexpr EnumNames<Origin> enum_names(Origin) noexcept { return kOriginNames; }
+constexpr EnumNames<snapshot::SnapshotMode> enum_names(snapshot::SnapshotMode) noexcept { return kSnapshotModeNames; }
+constexpr EnumNames<StreamingMode> enum_names(StreamingMode) noexcept { return kStreamingNames; }
+constexpr EnumNames<OriginFilter> enum_names(OriginFilter) noexcept { return kOriginNames; }
 
 template <class E>
 concept NamedEnum = std::is_enum_v<E> && requires(E e) { enum_names(e); };
 
-// The config spelling of a value (sslmode: libpq's, "verify-ca").
+// The config spelling of a value.
 template <NamedEnum E>
 constexpr std::string_view to_string(E value) noexcept {
   for (const auto& [name, v] : enum_names(value))
@@ -84,35 +81,29 @@ constexpr std::string_view to_string(E value) noexcept {
   return "?";
 }
 
-// The validated configuration. Defaults here are the documented defaults.
+// The validated configuration. Where the library has an options struct, Config holds it and the
+// keys write into it, so the program passes it on instead of copying field by field. Defaults
+// here are the documented defaults (the library's, except where a comment says otherwise).
 struct Config {
-  // Source database (postgresql_*).
-  std::string host = "localhost";
-  int port = 5432;
-  std::string database;  // required
-  std::string user;      // empty: libpq's default (PGUSER, else the OS user)
-  std::string password;  // secret: never logged; PGPASSWORD honoured
-  std::string slot_name;         // required
-  std::string publication_name;  // required
+  // Source database (postgresql_*). Unlike the library (libpq's defaults), the program's defaults
+  // are spelled out: localhost:5432, sslmode prefer.
+  ConnectionConfig source = [] {
+    ConnectionConfig c;
+    c.host = "localhost";
+    c.port = 5432;
+    c.sslmode = "prefer";
+    return c;
+  }();
   std::string plugin_name = "pgoutput";
   Lsn start_lsn;  // 0/0: resume from the position store, else from the slot's confirmed position
-  SslMode ssl_mode = SslMode::prefer;
-  std::string ssl_cert;
-  std::string ssl_key;
-  std::string ssl_root_cert;
-  bool create_slot = true;
-  bool drop_slot_on_exit = false;
-  bool temp_slot = false;
-  bool failover_slot = false;  // PostgreSQL 17+: CREATE_REPLICATION_SLOT ... (FAILOVER true)
-  int connect_timeout_s = 10;
 
-  // pgoutput options.
-  int proto_version = 1;
-  bool binary = false;
-  bool messages = false;
-  Streaming streaming = Streaming::off;
-  bool two_phase = false;
-  Origin origin = Origin::any;
+  // The replication stream: slot, publication (one from a scalar, several from a YAML list),
+  // pgoutput options, slot lifetime, status interval and the silence timeout (60 s here).
+  LibpqTransportOptions stream = [] {
+    LibpqTransportOptions o;
+    o.silence_timeout = std::chrono::milliseconds(60'000);
+    return o;
+  }();
 
   // Position store.
   PositionStoreKind position_store = PositionStoreKind::memory;
@@ -120,15 +111,15 @@ struct Config {
   std::string position_table = "replicator_positions";  // in schema public unless schema.table
   std::string position_dsn;  // secret (may hold a password); empty: the source database
 
-  // Batching.
-  std::int64_t batch_max_changes = 1000;
-  std::int64_t batch_max_bytes = 1 << 20;
-  std::int64_t batch_max_delay_ms = 100;
-  bool batch_split_transactions = false;
-  // Large transactions (docs/large_transactions.md): bytes the transactions waiting for their
-  // commit may hold in memory before the largest goes to a spill file (0: never spill).
-  std::int64_t memory_limit_bytes = 16 << 20;
-  std::string spill_directory;  // empty: $TMPDIR, else /tmp
+  // Batching: a batch ends at 1000 changes, 1 MiB or 100 ms; large transactions spill past 16 MiB.
+  ByLimits batch_limits = [] {
+    ByLimits l;
+    l.max_rows = 1000;
+    l.max_bytes = 1 << 20;
+    l.max_age = std::chrono::milliseconds(100);
+    return l;
+  }();
+  BatcherOptions batcher;  // memory_limit_bytes 16 MiB; spill_directory empty: $TMPDIR, else /tmp
 
   // Filters (globs over "schema.table"; operations insert/update/delete/truncate).
   std::vector<std::string> include_tables;
@@ -142,21 +133,16 @@ struct Config {
   std::string debezium_server_name = "replicator";  // Debezium source.name
 
   // Values: unchanged TOAST columns; per-table column lists ("table_glob.column_glob").
-  UnchangedToast unchanged_toast = UnchangedToast::marker;
+  ToastPolicy unchanged_toast = ToastPolicy::marker;
   std::vector<std::string> include_columns;
   std::vector<std::string> exclude_columns;
 
   // Initial snapshot (values in binary COPY format when `binary` is true, like the stream's).
-  SnapshotMode snapshot_mode = SnapshotMode::initial;
+  snapshot::SnapshotMode snapshot_mode = snapshot::SnapshotMode::initial;
   int snapshot_parallelism = 2;
 
-  // Timing and recovery.
-  std::int64_t status_interval_ms = 10'000;
-  std::int64_t replication_timeout_ms = 60'000;  // no data and no keepalive for this long: reconnect
-  std::int64_t reconnect_initial_ms = 100;
-  std::int64_t reconnect_max_ms = 30'000;
-  double reconnect_multiplier = 2.0;
-  std::int64_t reconnect_reset_ms = 60'000;  // streaming healthily this long resets the backoff
+  // Recovery: reconnect delays (Replicator::run and the snapshot use the same ones).
+  BackoffOptions reconnect;
 
   // Metrics and slot health (docs/metrics.md).
   std::string metrics_address;                  // host:port of GET /metrics, /healthz, /readyz; empty: off
@@ -166,6 +152,16 @@ struct Config {
   std::int64_t slot_retained_wal_warn_bytes = std::int64_t{1} << 30;  // warn above this much retained WAL (0: never)
 
   LogLevel log_level = LogLevel::info;
+
+  // Shorthands for what the program reads most.
+  [[nodiscard]] const std::string& slot_name() const noexcept { return stream.slot_name; }
+  [[nodiscard]] const std::string& database() const noexcept { return source.dbname; }
+  // Every publication, comma-separated (for log lines).
+  [[nodiscard]] std::string publications() const {
+    std::string out;
+    for (const auto& p : stream.publication_names) out += (out.empty() ? "" : ",") + p;
+    return out;
+  }
 };
 
 // One configuration problem. `key` is the config key (or flag / path) it is about; `where` says

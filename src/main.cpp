@@ -41,25 +41,9 @@ constexpr std::string_view kVersionNumber = std::string_view(kVersion).substr(11
 
 using Clock = std::chrono::steady_clock;
 
-ConnectionConfig connection_config(const Config& c) {
-  ConnectionConfig cc;
-  cc.host = c.host;
-  cc.port = static_cast<std::uint16_t>(c.port);
-  cc.dbname = c.database;
-  cc.user = c.user;
-  cc.password = c.password;
-  cc.sslmode = std::string(to_string(c.ssl_mode));
-  cc.sslcert = c.ssl_cert;
-  cc.sslkey = c.ssl_key;
-  cc.sslrootcert = c.ssl_root_cert;
-  cc.application_name = "replicator";
-  cc.connect_timeout_s = c.connect_timeout_s;
-  return cc;
-}
-
 // The position database: the source connection, overridden by what position_dsn names.
 ConnectionConfig position_connection(const Config& c) {
-  ConnectionConfig cc = connection_config(c);
+  ConnectionConfig cc = c.source;
   cc.application_name = "replicator-position";
   if (c.position_dsn.empty()) return cc;
   auto dsn = parse_position_dsn(c.position_dsn);  // validated with the config already
@@ -75,27 +59,6 @@ ConnectionConfig position_connection(const Config& c) {
   if (dsn->sslrootcert) cc.sslrootcert = *dsn->sslrootcert;
   if (dsn->connect_timeout) cc.connect_timeout_s = std::atoi(dsn->connect_timeout->c_str());
   return cc;
-}
-
-LibpqTransportOptions transport_options(const Config& c) {
-  LibpqTransportOptions o;
-  o.slot_name = c.slot_name;
-  o.publication_names = {c.publication_name};
-  o.proto_version = c.proto_version;
-  o.binary = c.binary;
-  o.messages = c.messages;
-  o.streaming = c.streaming == Streaming::parallel ? StreamingMode::parallel
-                : c.streaming == Streaming::on     ? StreamingMode::on
-                                                   : StreamingMode::off;
-  o.two_phase = c.two_phase;
-  o.origin = c.origin == Origin::none ? OriginFilter::none : OriginFilter::any;
-  o.failover_slot = c.failover_slot;
-  o.create_slot = c.create_slot || c.temp_slot;
-  o.temporary_slot = c.temp_slot;
-  o.drop_slot_on_exit = c.drop_slot_on_exit;
-  o.status_interval = std::chrono::milliseconds(c.status_interval_ms);
-  o.silence_timeout = std::chrono::milliseconds(c.replication_timeout_ms);
-  return o;
 }
 
 ChangeFilter change_filter(const Config& c) {
@@ -123,23 +86,8 @@ ChangeFilter change_filter(const Config& c) {
     const auto dot = entry.rfind('.');
     columns.rules.push_back({entry.substr(0, dot), {}, {entry.substr(dot + 1)}});
   }
-  const ToastPolicy toast = c.unchanged_toast == UnchangedToast::omit       ? ToastPolicy::omit
-                            : c.unchanged_toast == UnchangedToast::from_old ? ToastPolicy::from_old
-                                                                            : ToastPolicy::marker;
-  filter.columns = ColumnShaper::make(std::move(columns), toast);
+  filter.columns = ColumnShaper::make(std::move(columns), c.unchanged_toast);
   return filter;
-}
-
-CombinedBatcher make_batcher(const Config& c) {
-  ByLimits limits;
-  limits.max_rows = static_cast<std::size_t>(c.batch_max_changes);
-  limits.max_bytes = static_cast<std::size_t>(c.batch_max_bytes);
-  limits.max_age = std::chrono::milliseconds(c.batch_max_delay_ms);
-  BatcherOptions options;
-  options.split_transactions = c.batch_split_transactions;
-  options.memory_limit_bytes = static_cast<std::size_t>(c.memory_limit_bytes);
-  options.spill_directory = c.spill_directory;
-  return CombinedBatcher(limits, options);
 }
 
 const char* signal_name(int sig) {
@@ -165,23 +113,21 @@ int fail(Logger& log, std::string_view what, const ReplicationError& e) {
 // position. Returns the exit code when the program ends here (initial_only, fatal error, stop).
 template <class Store, class Sink>
 std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store, Sink& sink,
-                                    const BackoffOptions& reconnect, Monitoring& monitoring) {
-  if (cfg.temp_slot) {
-    if (cfg.snapshot_mode != SnapshotMode::never)
+                                    Monitoring& monitoring) {
+  if (cfg.stream.temporary_slot) {
+    if (cfg.snapshot_mode != snapshot::SnapshotMode::never)
       log.warn("snapshot_mode is ignored with a temporary slot (the snapshot needs a permanent slot): streaming only");
     return std::nullopt;
   }
   snapshot::SnapshotOptions so;
-  so.mode = cfg.snapshot_mode == SnapshotMode::never       ? snapshot::SnapshotMode::never
-            : cfg.snapshot_mode == SnapshotMode::initial_only ? snapshot::SnapshotMode::initial_only
-                                                              : snapshot::SnapshotMode::initial;
-  so.slot_name = cfg.slot_name;
-  so.publication_names = {cfg.publication_name};
+  so.mode = cfg.snapshot_mode;
+  so.slot_name = cfg.stream.slot_name;
+  so.publication_names = cfg.stream.publication_names;
   so.plugin = cfg.plugin_name;
-  so.create_slot = cfg.create_slot;
-  so.two_phase = cfg.two_phase;
+  so.create_slot = cfg.stream.create_slot;
+  so.two_phase = cfg.stream.two_phase;
   so.tables = TableFilter{cfg.include_tables, cfg.exclude_tables};
-  so.format = cfg.binary ? snapshot::CopyFormat::binary : snapshot::CopyFormat::text;  // values like the stream's
+  so.format = cfg.stream.binary ? snapshot::CopyFormat::binary : snapshot::CopyFormat::text;  // values like the stream's
   so.parallelism = cfg.snapshot_parallelism;
   // A bar redrawn in place on a terminal; log lines otherwise.
   const bool tty = ::isatty(STDERR_FILENO) == 1;
@@ -202,7 +148,7 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
                                    {"eta_s", eta ? static_cast<std::int64_t>(eta->count()) : std::int64_t{-1}}});
   };
   so.on_copy_start = [&](Lsn consistent_point, std::string_view snapshot_name) {
-    log.info("snapshot started", {{"slot", cfg.slot_name},
+    log.info("snapshot started", {{"slot", cfg.slot_name()},
                                   {"consistent_point", consistent_point},
                                   {"snapshot", snapshot_name},
                                   {"parallelism", cfg.snapshot_parallelism},
@@ -218,7 +164,7 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
     std::lock_guard lock(log_mutex);
     if (!tty) log.debug("snapshot table copied", {{"table", t.relation.qualified_name()}, {"rows", rows}});
   };
-  so.reconnect = reconnect;
+  so.reconnect = cfg.reconnect;
   so.on_retry = [&](const ReplicationError& e, int attempt, std::chrono::milliseconds delay) {
     log.warn("initial snapshot failed, reconnecting: " + error_text(e),
              {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate},
@@ -227,29 +173,29 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
   };
   if (stop_requested().load()) return kExitOk;
   const auto started = Clock::now();
-  auto report = snapshot::run_initial_snapshot(connection_config(cfg), so, store, sink, stop_requested());
+  auto report = snapshot::run_initial_snapshot(cfg.source, so, store, sink, stop_requested());
   if (!report) {
     if (stop_requested().load()) {
-      log.info("snapshot interrupted by a stop request; the next start redoes it", {{"slot", cfg.slot_name}});
+      log.info("snapshot interrupted by a stop request; the next start redoes it", {{"slot", cfg.slot_name()}});
       return kExitOk;
     }
     return fail(log, "initial snapshot failed", report.error());
   }
   if (report->outcome == snapshot::SnapshotOutcome::completed) {
     const double secs = std::chrono::duration<double>(Clock::now() - started).count();
-    log.info("snapshot complete", {{"slot", cfg.slot_name},
+    log.info("snapshot complete", {{"slot", cfg.slot_name()},
                                    {"tables", report->tables},
                                    {"rows", report->rows},
                                    {"seconds", secs},
                                    {"consistent_point", report->consistent_point},
                                    {"restarted", report->restarted}});
   } else {
-    log.info("no snapshot", {{"slot", cfg.slot_name}, {"reason", report->reason}});
+    log.info("no snapshot", {{"slot", cfg.slot_name()}, {"reason", report->reason}});
   }
   if (so.mode != snapshot::SnapshotMode::initial_only) return std::nullopt;
-  if (cfg.drop_slot_on_exit) {  // a one-shot copy that leaves no slot behind
-    auto conn = PgConnection::connect(connection_config(cfg), ConnectionKind::normal);
-    const std::string params[] = {cfg.slot_name};
+  if (cfg.stream.drop_slot_on_exit) {  // a one-shot copy that leaves no slot behind
+    auto conn = PgConnection::connect(cfg.source, ConnectionKind::normal);
+    const std::string params[] = {cfg.slot_name()};
     Status dropped = conn ? Status(ok_status()) : Status(conn.error());
     if (conn) {
       auto res = conn->exec_params("SELECT pg_catalog.pg_drop_replication_slot($1)", params, "dropping the slot");
@@ -257,7 +203,7 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
     }
     if (!dropped) return fail(log, "cannot drop the slot after the snapshot", dropped.error());
     log.info("snapshot_mode initial_only: slot dropped (postgresql_drop_slot_on_exit), exiting",
-             {{"slot", cfg.slot_name}});
+             {{"slot", cfg.slot_name()}});
     return kExitOk;
   }
   log.info("snapshot_mode initial_only: exiting; a later run streams from the consistent point");
@@ -267,26 +213,24 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
 template <class Store, class Sink>
 int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   ReplicatorOptions ro;
-  ro.slot_name = cfg.slot_name;
+  ro.slot_name = cfg.slot_name();
   ro.start_lsn = cfg.start_lsn;
-  ro.status_interval = std::chrono::milliseconds(cfg.status_interval_ms);
+  ro.status_interval = cfg.stream.status_interval;
   ro.poll_timeout = std::chrono::milliseconds(100);
-  const BackoffOptions reconnect{std::chrono::milliseconds(cfg.reconnect_initial_ms),
-                                 std::chrono::milliseconds(cfg.reconnect_max_ms), cfg.reconnect_multiplier,
-                                 std::chrono::milliseconds(cfg.reconnect_reset_ms)};
-  ro.reconnect = reconnect;
+  ro.reconnect = cfg.reconnect;
 
-  Replicator replicator(LibpqTransport(connection_config(cfg), transport_options(cfg)), pgoutput::PgOutputEventDecoder{},
-                        make_batcher(cfg), std::move(store), std::move(sink), std::move(ro), change_filter(cfg));
+  Replicator replicator(LibpqTransport(cfg.source, cfg.stream), pgoutput::PgOutputEventDecoder{},
+                        CombinedBatcher(cfg.batch_limits, cfg.batcher), std::move(store), std::move(sink),
+                        std::move(ro), change_filter(cfg));
   auto& transport = replicator.transport();
 
   // Metrics endpoint, slot health and heartbeats (docs/metrics.md): listening before the snapshot.
-  auto monitoring = Monitoring::start(cfg, log, connection_config(cfg), kVersionNumber);
+  auto monitoring = Monitoring::start(cfg, log, cfg.source, kVersionNumber);
   if (!monitoring) return fail(log, "cannot start the metrics endpoint", monitoring.error());
   Monitoring& mon = **monitoring;
 
   // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
-  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), reconnect, mon)) return *code;
+  if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), mon)) return *code;
 
   // 1. Replicator::run() connects, streams and rides out retryable errors (docs/guarantees.md);
   //    what it reports is logged here.
@@ -295,10 +239,10 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
     const auto& id = transport.identity();
     const auto& slot = transport.slot();
     log.info("streaming",
-             {{"slot", cfg.slot_name},
-              {"publication", cfg.publication_name},
+             {{"slot", cfg.slot_name()},
+              {"publication", cfg.publications()},
               {"slot_created", slot ? slot->created : false},
-              {"temporary", cfg.temp_slot},
+              {"temporary", cfg.stream.temporary_slot},
               {"resume_from", replicator.stored_position() ? replicator.stored_position()->lsn.to_string()
                                                             : std::string("slot")},
               {"confirmed_flush", slot ? slot->confirmed_flush : Lsn{}},
@@ -312,12 +256,12 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
              {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate},
               {"attempt", attempt},
               {"delay_ms", delay.count()}});
-    if (cfg.temp_slot) {
+    if (cfg.stream.temporary_slot) {
       log.warn("the temporary slot is recreated at the current WAL position: changes made while disconnected are "
                "not streamed");
     }
   };
-  observer.resumed = [&](Lsn from) { log.info("streaming resumed", {{"slot", cfg.slot_name}, {"from", from}}); };
+  observer.resumed = [&](Lsn from) { log.info("streaming resumed", {{"slot", cfg.slot_name()}, {"from", from}}); };
   auto last_progress = Clock::now();
   const auto progress_every = std::chrono::seconds(30);
   std::uint64_t batches_logged = 0;
@@ -328,8 +272,9 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
       spills_logged = spill.transactions;  // once per spilled transaction, not per event
       log.info("large transaction spilled to disk",
                {{"spilled_transactions", spill.transactions},
-                {"memory_limit_bytes", cfg.memory_limit_bytes},
-                {"spill_directory", cfg.spill_directory.empty() ? std::string("(TMPDIR)") : cfg.spill_directory}});
+                {"memory_limit_bytes", cfg.batcher.memory_limit_bytes},
+                {"spill_directory", cfg.batcher.spill_directory.empty() ? std::string("(TMPDIR)")
+                                                                        : cfg.batcher.spill_directory}});
     }
     if (const auto n = replicator.batcher().unknown_commit_prepared(); n != unknown_prepared_logged) {
       unknown_prepared_logged = n;  // docs/two_phase.md: its PREPARE came before where this run started
@@ -368,7 +313,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
                        {"batches", s.batches},
                        {"reconnects", s.reconnects},
                        {"flushed_lsn", replicator.flushed_lsn()},
-                       {"slot_dropped", cfg.drop_slot_on_exit || cfg.temp_slot}});
+                       {"slot_dropped", cfg.stream.drop_slot_on_exit || cfg.stream.temporary_slot}});
   return kExitOk;
 }
 
@@ -387,7 +332,7 @@ int with_sink(const Config& cfg, Logger& log, Store store) {
   if (cfg.sink_format == SinkFormat::debezium) {
     DebeziumOptions d;
     d.server_name = cfg.debezium_server_name;
-    d.database = cfg.database;
+    d.database = cfg.database();
     return with_sink(cfg, log, std::move(store), DebeziumFormatter(std::move(d)));
   }
   return with_sink(cfg, log, std::move(store), format::ChangeJsonFormatter{});
@@ -395,16 +340,16 @@ int with_sink(const Config& cfg, Logger& log, Store store) {
 
 int run(const Config& cfg, Logger& log) {
   log.info("starting", {{"version", kVersion},
-                        {"host", cfg.host},
-                        {"port", cfg.port},
-                        {"database", cfg.database},
-                        {"user", cfg.user},
-                        {"slot", cfg.slot_name},
-                        {"publication", cfg.publication_name},
-                        {"ssl_mode", to_string(cfg.ssl_mode)},
+                        {"host", cfg.source.host},
+                        {"port", cfg.source.port},
+                        {"database", cfg.database()},
+                        {"user", cfg.source.user},
+                        {"slot", cfg.slot_name()},
+                        {"publication", cfg.publications()},
+                        {"ssl_mode", cfg.source.sslmode},
                         {"position_store", to_string(cfg.position_store)},
                         {"sink", cfg.sink == SinkKind::file ? cfg.sink_file : std::string("stdout")}});
-  log.debug("connection settings", {{"libpq", connection_config(cfg).redacted()}});
+  log.debug("connection settings", {{"libpq", cfg.source.redacted()}});
   switch (cfg.position_store) {
     case PositionStoreKind::memory: return with_sink(cfg, log, MemoryPositionStore{});
     case PositionStoreKind::file: return with_sink(cfg, log, FilePositionStore(cfg.position_file));
@@ -419,7 +364,7 @@ int run(const Config& cfg, Logger& log) {
       }
       auto cc = position_connection(cfg);
       log.info("position table", {{"table", po.schema + "." + po.table}, {"libpq", cc.redacted()}});
-      return with_sink(cfg, log, PostgresPositionStore(std::move(cc), cfg.slot_name, std::move(po)));
+      return with_sink(cfg, log, PostgresPositionStore(std::move(cc), cfg.slot_name(), std::move(po)));
     }
   }
   return kExitFatal;
@@ -458,7 +403,7 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   log.set_level(cfg->log_level);
-  log.add_secret(cfg->password);
+  log.add_secret(cfg->source.password);
   log.add_secret(cfg->position_dsn);
   log.add_secret(dsn_password(cfg->position_dsn));
   for (const auto& w : environment_warnings(env)) log.warn(w);

@@ -36,7 +36,7 @@ void Monitoring::start_slot_monitor() {
   if (slots_) return;  // a resume after a reconnect: already running
   SlotMonitorOptions o;
   o.connection = source_;
-  o.slot = cfg_.slot_name;
+  o.slot = cfg_.slot_name();
   o.check_interval = std::chrono::milliseconds(cfg_.slot_check_interval_ms);
   o.heartbeat_interval = std::chrono::milliseconds(cfg_.heartbeat_interval_ms);
   o.heartbeat_query = cfg_.heartbeat_query;
@@ -45,7 +45,7 @@ void Monitoring::start_slot_monitor() {
   cb.missing = [this] {
     check_failing_ = false;
     if (stop_requested().load()) return;  // stopping: a temporary or drop-on-exit slot goes away now
-    if (!warned_missing_) log_.warn("replication slot not found by the slot check", {{"slot", cfg_.slot_name}});
+    if (!warned_missing_) log_.warn("replication slot not found by the slot check", {{"slot", cfg_.slot_name()}});
     warned_missing_ = true;
   };
   cb.failed = [this](const ReplicationError& e, std::string_view what) {
@@ -61,7 +61,7 @@ void Monitoring::start_slot_monitor() {
   };
   cb.heartbeat = [this](bool ok) {
     metrics_.record_heartbeat(ok);
-    if (ok) log_.debug("heartbeat written", {{"slot", cfg_.slot_name}});
+    if (ok) log_.debug("heartbeat written", {{"slot", cfg_.slot_name()}});
   };
   slots_ = std::make_unique<SlotMonitor>(std::move(o), std::move(cb));
 }
@@ -75,7 +75,7 @@ void Monitoring::on_health(const SlotHealth& h) {
   if (h.lost()) {
     if (!slot_lost_.exchange(true)) {
       const ReplicationError e = slot_invalidated_error(h.slot);
-      log_.error(e.message, {{"sqlstate", e.sqlstate}, {"slot", cfg_.slot_name}});
+      log_.error(e.message, {{"sqlstate", e.sqlstate}, {"slot", cfg_.slot_name()}});
       stop_requested().store(true);  // run() stops cleanly; the program exits 1
     }
     return;
@@ -83,19 +83,19 @@ void Monitoring::on_health(const SlotHealth& h) {
   if (over && !warned_retained_) {
     log_.warn("replication slot retains more WAL than slot_retained_wal_warn_bytes: the server cannot remove it; "
               "is the program behind, or the publication idle (heartbeat_interval_ms)?",
-              {{"slot", cfg_.slot_name},
+              {{"slot", cfg_.slot_name()},
                {"retained_wal_bytes", h.retained_wal_bytes},
                {"warn_bytes", warn_at},
                {"wal_status", h.slot.wal_status}});
   } else if (!over && warned_retained_) {
     log_.info("replication slot retained WAL is below slot_retained_wal_warn_bytes again",
-              {{"slot", cfg_.slot_name}, {"retained_wal_bytes", h.retained_wal_bytes}});
+              {{"slot", cfg_.slot_name()}, {"retained_wal_bytes", h.retained_wal_bytes}});
   }
   warned_retained_ = over;
   if (h.unreserved() && !warned_unreserved_) {
     log_.warn("REPLICATION SLOT AT RISK: wal_status is unreserved: it retains more WAL than max_slot_wal_keep_size "
                "and will be invalidated (changes lost) at the next checkpoint unless it catches up now",
-               {{"slot", cfg_.slot_name},
+               {{"slot", cfg_.slot_name()},
                 {"retained_wal_bytes", h.retained_wal_bytes},
                 {"safe_wal_size", h.safe_wal_size ? std::to_string(*h.safe_wal_size) : std::string("null")}});
   }

@@ -1,7 +1,7 @@
 // The program's operations side (docs/metrics.md): the metrics endpoint (metrics_address), slot
 // health polled every slot_check_interval_ms with its guardrails (a warning above
 // slot_retained_wal_warn_bytes, a loud one when unreserved, lost is fatal), and heartbeats.
-//   auto mon = Monitoring::start(cfg, log, connection_config(cfg));  // the HTTP server listens now
+//   auto mon = Monitoring::start(cfg, log, cfg.source);  // the HTTP server listens now
 //   mon.value()->attach(replicator);  // after the program's own observer callbacks
 #pragma once
 

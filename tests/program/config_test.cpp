@@ -12,6 +12,8 @@
 
 using namespace replicator::program;
 using replicator::Lsn;
+using replicator::OriginFilter;
+using replicator::StreamingMode;
 
 namespace {
 
@@ -49,23 +51,23 @@ std::string temp_path(const char* name) {
 
 TEST_CASE("defaults with only the required keys") {
   const Config c = load_ok(kMinimal);
-  CHECK(c.host == "localhost");
-  CHECK(c.port == 5432);
-  CHECK(c.database == "appdb");
-  CHECK(c.slot_name == "slot_a");
-  CHECK(c.publication_name == "pub_a");
+  CHECK(c.source.host == "localhost");
+  CHECK(c.source.port == 5432);
+  CHECK(c.database() == "appdb");
+  CHECK(c.slot_name() == "slot_a");
+  CHECK(c.stream.publication_names == std::vector<std::string>{"pub_a"});
   CHECK(c.plugin_name == "pgoutput");
-  CHECK(c.ssl_mode == SslMode::prefer);
-  CHECK(c.create_slot);
-  CHECK_FALSE(c.drop_slot_on_exit);
-  CHECK_FALSE(c.temp_slot);
-  CHECK(c.proto_version == 1);
+  CHECK(c.source.sslmode == "prefer");
+  CHECK(c.stream.create_slot);
+  CHECK_FALSE(c.stream.drop_slot_on_exit);
+  CHECK_FALSE(c.stream.temporary_slot);
+  CHECK(c.stream.proto_version == 1);
   CHECK(c.position_store == PositionStoreKind::memory);
   CHECK(c.sink == SinkKind::stdout_lines);
-  CHECK(c.status_interval_ms == 10000);
-  CHECK(c.reconnect_initial_ms == 100);
-  CHECK(c.reconnect_max_ms == 30000);
-  CHECK(c.reconnect_multiplier == 2.0);
+  CHECK(c.stream.status_interval == std::chrono::milliseconds(10000));
+  CHECK(c.reconnect.initial == std::chrono::milliseconds(100));
+  CHECK(c.reconnect.max == std::chrono::milliseconds(30000));
+  CHECK(c.reconnect.multiplier == 2.0);
   CHECK(c.log_level == LogLevel::info);
   CHECK_FALSE(c.start_lsn.is_valid());
 }
@@ -110,33 +112,33 @@ TEST_CASE("every key parses from the file") {
                            "reconnect_max_ms: 1000\n"
                            "reconnect_multiplier: 1.5\n"
                            "log_level: debug\n");
-  CHECK(c.host == "db.example");
-  CHECK(c.port == 6543);
-  CHECK(c.user == "cdc");
-  CHECK(c.password == "s3cret");
+  CHECK(c.source.host == "db.example");
+  CHECK(c.source.port == 6543);
+  CHECK(c.source.user == "cdc");
+  CHECK(c.source.password == "s3cret");
   CHECK(c.start_lsn == Lsn{(std::uint64_t{0x16} << 32) | 0xB374D848});
-  CHECK(c.ssl_mode == SslMode::verify_full);
-  CHECK(c.ssl_root_cert == ca);
-  CHECK_FALSE(c.create_slot);
-  CHECK(c.drop_slot_on_exit);
-  CHECK(c.proto_version == 3);
-  CHECK(c.binary);
-  CHECK(c.messages);
-  CHECK(c.streaming == Streaming::on);
-  CHECK(c.two_phase);
+  CHECK(c.source.sslmode == "verify-full");
+  CHECK(c.source.sslrootcert == ca);
+  CHECK_FALSE(c.stream.create_slot);
+  CHECK(c.stream.drop_slot_on_exit);
+  CHECK(c.stream.proto_version == 3);
+  CHECK(c.stream.binary);
+  CHECK(c.stream.messages);
+  CHECK(c.stream.streaming == StreamingMode::on);
+  CHECK(c.stream.two_phase);
   CHECK(c.position_store == PositionStoreKind::postgresql);
   CHECK(c.position_table == "cdc.positions");
   CHECK(c.position_dsn == "host=other dbname=meta");
-  CHECK(c.batch_max_changes == 10);
-  CHECK(c.batch_max_bytes == 4096);
-  CHECK(c.batch_max_delay_ms == 0);
+  CHECK(c.batch_limits.max_rows == 10);
+  CHECK(c.batch_limits.max_bytes == 4096);
+  CHECK(c.batch_limits.max_age == std::chrono::milliseconds(0));
   CHECK(c.include_tables == std::vector<std::string>{"public.*", "sales.orders"});
   CHECK(c.exclude_tables == std::vector<std::string>{"public.tmp_*"});
   CHECK(c.include_operations == std::vector<std::string>{"insert", "delete"});
   CHECK(c.sink == SinkKind::file);
   CHECK(c.sink_file == "/tmp/out.jsonl");
-  CHECK(c.status_interval_ms == 500);
-  CHECK(c.reconnect_multiplier == 1.5);
+  CHECK(c.stream.status_interval == std::chrono::milliseconds(500));
+  CHECK(c.reconnect.multiplier == 1.5);
   CHECK(c.log_level == LogLevel::debug);
   for (const auto& p : {cert, key, ca}) std::remove(p.c_str());
 }
@@ -200,8 +202,8 @@ TEST_CASE("out-of-range values") {
   CHECK(load_err(std::string(kMinimal) + "proto_version: 5\n").key == "proto_version");
   CHECK(load_err(std::string(kMinimal) + "status_interval_ms: 5\n").key == "status_interval_ms");
   CHECK(load_err(std::string(kMinimal) + "reconnect_initial_ms: 500\nreconnect_max_ms: 100\n").key == "reconnect_max_ms");
-  CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 65535\n").port == 65535);
-  CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 1\n").port == 1);
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 65535\n").source.port == 65535);
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 1\n").source.port == 1);
 }
 
 TEST_CASE("a bad LSN names the key") {
@@ -278,26 +280,26 @@ TEST_CASE("YAML syntax errors and shapes") {
 
 TEST_CASE("precedence: flag > env > file > default") {
   const std::string yaml = std::string(kMinimal) + "postgresql_host: from-file\npostgresql_port: 1111\n";
-  CHECK(load_ok(yaml).host == "from-file");
+  CHECK(load_ok(yaml).source.host == "from-file");
   const Environment env{{"REPLICATOR_POSTGRESQL_HOST", "from-env"}, {"REPLICATOR_BATCH_MAX_CHANGES", "7"},
                         {"REPLICATOR_INCLUDE_TABLES", "a.*, b.c"}};
   const Config e = load_ok(yaml, env);
-  CHECK(e.host == "from-env");
-  CHECK(e.port == 1111);
-  CHECK(e.batch_max_changes == 7);
+  CHECK(e.source.host == "from-env");
+  CHECK(e.source.port == 1111);
+  CHECK(e.batch_limits.max_rows == 7);
   CHECK(e.include_tables == std::vector<std::string>{"a.*", "b.c"});
   const Config f = load_ok(yaml, env, args({"--postgresql-host=from-flag", "--postgresql-port", "2222", "--binary"}));
-  CHECK(f.host == "from-flag");
-  CHECK(f.port == 2222);
-  CHECK(f.binary);
+  CHECK(f.source.host == "from-flag");
+  CHECK(f.source.port == 2222);
+  CHECK(f.stream.binary);
   // Env alone supplies required keys; an empty env value counts as unset.
   const Config only_env = load_ok("", {{"REPLICATOR_POSTGRESQL_DATABASE", "d"},
                                        {"REPLICATOR_POSTGRESQL_SLOT_NAME", "s"},
                                        {"REPLICATOR_POSTGRESQL_PUBLICATION_NAME", "p"},
                                        {"REPLICATOR_POSTGRESQL_HOST", ""}});
-  CHECK(only_env.host == "localhost");
+  CHECK(only_env.source.host == "localhost");
   // Unrelated REPLICATOR_* variables (the test harness sets some) are ignored.
-  CHECK(load_ok(kMinimal, {{"REPLICATOR_PG_BIN", "/x"}}).host == "localhost");
+  CHECK(load_ok(kMinimal, {{"REPLICATOR_PG_BIN", "/x"}}).source.host == "localhost");
 }
 
 TEST_CASE("a bad value from env or a flag says where it came from") {
@@ -309,11 +311,11 @@ TEST_CASE("a bad value from env or a flag says where it came from") {
 }
 
 TEST_CASE("password sources: PGPASSWORD is the fallback") {
-  CHECK(load_ok(kMinimal, {{"PGPASSWORD", "pgpw"}}).password == "pgpw");
-  CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n", {{"PGPASSWORD", "pgpw"}}).password == "filepw");
+  CHECK(load_ok(kMinimal, {{"PGPASSWORD", "pgpw"}}).source.password == "pgpw");
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n", {{"PGPASSWORD", "pgpw"}}).source.password == "filepw");
   CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n",
                 {{"PGPASSWORD", "pgpw"}, {"REPLICATOR_POSTGRESQL_PASSWORD", "envpw"}})
-            .password == "envpw");
+            .source.password == "envpw");
 }
 
 TEST_CASE("the password never appears in errors or the printed config") {
@@ -434,7 +436,7 @@ TEST_CASE("the sample config examples/config/replicator.yaml is valid") {
   cli.config_path = std::string(srcdir) + "/replicator/examples/config/replicator.yaml";
   auto cfg = load_config(cli, {});
   if (!cfg) FAIL(cfg.error().describe());
-  CHECK(cfg->slot_name == "replicator_appdb");
+  CHECK(cfg->slot_name() == "replicator_appdb");
   CHECK(cfg->position_store == PositionStoreKind::file);
   // Every key is documented in it (set or commented out).
   const std::string text = [&] {
@@ -456,16 +458,16 @@ TEST_CASE("without any config file, a missing key says so") {
 
 TEST_CASE("version-dependent keys: streaming parallel, origin, postgresql_failover_slot") {
   const Config d = load_ok(kMinimal);
-  CHECK(d.streaming == Streaming::off);
-  CHECK(d.origin == Origin::any);
-  CHECK_FALSE(d.failover_slot);
+  CHECK(d.stream.streaming == StreamingMode::off);
+  CHECK(d.stream.origin == OriginFilter::any);
+  CHECK_FALSE(d.stream.failover_slot);
   const Config c = load_ok(std::string(kMinimal) +
                            "proto_version: 4\nstreaming: parallel\norigin: none\npostgresql_failover_slot: true\n");
-  CHECK(c.streaming == Streaming::parallel);
-  CHECK(c.origin == Origin::none);
-  CHECK(c.failover_slot);
-  CHECK(load_ok(std::string(kMinimal) + "proto_version: 2\nstreaming: on\n").streaming == Streaming::on);
-  CHECK(load_ok(std::string(kMinimal) + "streaming: off\n").streaming == Streaming::off);
+  CHECK(c.stream.streaming == StreamingMode::parallel);
+  CHECK(c.stream.origin == OriginFilter::none);
+  CHECK(c.stream.failover_slot);
+  CHECK(load_ok(std::string(kMinimal) + "proto_version: 2\nstreaming: on\n").stream.streaming == StreamingMode::on);
+  CHECK(load_ok(std::string(kMinimal) + "streaming: off\n").stream.streaming == StreamingMode::off);
   CHECK(describe_config(c).find("streaming: parallel\n") != std::string::npos);
   CHECK(describe_config(c).find("origin: none\n") != std::string::npos);
   CHECK(describe_config(c).find("postgresql_failover_slot: true\n") != std::string::npos);
@@ -478,6 +480,40 @@ TEST_CASE("version-dependent keys: streaming parallel, origin, postgresql_failov
         "postgresql_failover_slot");
   // A bare flag of a bool|parallel key still means true.
   const Config f = load_ok(kMinimal, {}, args({"--proto-version=2", "--streaming", "--origin=none"}));
-  CHECK(f.streaming == Streaming::on);
-  CHECK(f.origin == Origin::none);
+  CHECK(f.stream.streaming == StreamingMode::on);
+  CHECK(f.stream.origin == OriginFilter::none);
+}
+
+TEST_CASE("postgresql_publication_name takes one name or a YAML list of them") {
+  const std::string base = "postgresql_database: appdb\npostgresql_slot_name: slot_a\n";
+  // A scalar is one name, commas and spaces included (a quoted identifier may hold them).
+  CHECK(load_ok(base + "postgresql_publication_name: 'pub, \"odd\" one'\n").stream.publication_names ==
+        std::vector<std::string>{"pub, \"odd\" one"});
+  const Config several = load_ok(base + "postgresql_publication_name: [pub_a, pub_b]\n");
+  CHECK(several.stream.publication_names == std::vector<std::string>{"pub_a", "pub_b"});
+  CHECK(several.publications() == "pub_a,pub_b");
+  CHECK(describe_config(several).find("postgresql_publication_name: [pub_a, pub_b]\n") != std::string::npos);
+  CHECK(describe_config(load_ok(kMinimal)).find("postgresql_publication_name: pub_a\n") != std::string::npos);
+  CHECK(load_err(base + "postgresql_publication_name: {a: b}\n").key == "postgresql_publication_name");
+  CHECK(load_err(base + "postgresql_publication_name: [pub_a, '" + std::string(64, 'p') + "']\n").key ==
+        "postgresql_publication_name");
+  CHECK(load_err(base).key == "postgresql_publication_name");  // still required
+}
+
+TEST_CASE("durations and sizes land in the library option structs the program passes on") {
+  const Config c = load_ok(std::string(kMinimal) +
+                           "replication_timeout_ms: 5000\nreconnect_reset_ms: 0\nbatch_max_delay_ms: 7\n"
+                           "memory_limit_bytes: 0\nspill_directory: /tmp\npostgresql_connect_timeout_s: 3\n");
+  CHECK(c.stream.silence_timeout == std::chrono::milliseconds(5000));
+  CHECK(c.reconnect.reset_after == std::chrono::milliseconds(0));
+  CHECK(c.batch_limits.max_age == std::chrono::milliseconds(7));
+  CHECK(c.batcher.memory_limit_bytes == 0);
+  CHECK(c.batcher.spill_directory == "/tmp");
+  CHECK(c.source.connect_timeout_s == 3);
+  // The program's own defaults where they differ from the library's.
+  const Config d = load_ok(kMinimal);
+  CHECK(d.stream.silence_timeout == std::chrono::milliseconds(60'000));
+  CHECK(d.batch_limits.max_rows == 1000);
+  CHECK(d.source.application_name == "replicator");
+  CHECK(load_err(std::string(kMinimal) + "postgresql_ssl_mode: verify_full\n").key == "postgresql_ssl_mode");
 }
