@@ -406,6 +406,7 @@ const std::vector<KeyDef>& key_table() {
         });
     key(t, "postgresql_plugin_name", &Config::plugin_name, "output plugin (wal2json is not supported yet)", {.type = "pgoutput"});
     key(t, "postgresql_start_lsn", &Config::start_lsn, "start here instead of the stored/slot position");
+    key(t, "postgresql_end_lsn", &Config::end_lsn, "stop cleanly once everything up to here is written and confirmed (pg_recvlogical --endpos; 0/0: run until stopped)");
     add({"postgresql_ssl_mode", keep(enum_choices(kSslModes)), keep(default_config().source.sslmode), "libpq sslmode"},
         choice_key(&ConnectionConfig::sslmode, kSslModes), [](const Config& c) { return c.source.sslmode; });
     key(t, "postgresql_ssl_cert", &Config::source, &ConnectionConfig::sslcert, "client certificate (must be readable)", {.type = "path", .default_text = "(none)"});
@@ -434,6 +435,7 @@ const std::vector<KeyDef>& key_table() {
     key(t, "batch_max_changes", &Config::batch_limits, &ByLimits::max_rows, "flush a batch at this many changes", {.min = 1, .max = 100'000'000});
     key(t, "batch_max_bytes", &Config::batch_limits, &ByLimits::max_bytes, "flush a batch at this many bytes", {.min = 1, .max = std::int64_t{1} << 40});
     key(t, "batch_max_delay_ms", &Config::batch_limits, &ByLimits::max_age, "flush a batch this long after its first change", {.min = 0, .max = 3'600'000});
+    key(t, "batch_flush_when_idle", &Config::batch_flush_when_idle, "flush a batch as soon as no further change is waiting (low latency on a quiet stream; the limits above still end a busy stream's batches)");
     key(t, "batch_split_transactions", &Config::batcher, &BatcherOptions::split_transactions, "allow a batch to end inside a transaction");
     key(t, "memory_limit_bytes", &Config::batcher, &BatcherOptions::memory_limit_bytes, "memory for transactions waiting for their commit; past it the largest spills to a file (0: never)", {.min = 0, .max = std::int64_t{1} << 40});
     key(t, "spill_directory", &Config::batcher, &BatcherOptions::spill_directory, "directory for spill files of large transactions", {.type = "path", .default_text = "(TMPDIR, else /tmp)"});

@@ -96,6 +96,7 @@ struct Config {
   }();
   std::string plugin_name = "pgoutput";
   Lsn start_lsn;  // 0/0: resume from the position store, else from the slot's confirmed position
+  Lsn end_lsn;    // 0/0: run until stopped; else stop once flushed and confirmed up to here
 
   // The replication stream: slot, publication (one from a scalar, several from a YAML list),
   // pgoutput options, slot lifetime, status interval and the silence timeout (60 s here).
@@ -120,6 +121,7 @@ struct Config {
     return l;
   }();
   BatcherOptions batcher;  // memory_limit_bytes 16 MiB; spill_directory empty: $TMPDIR, else /tmp
+  bool batch_flush_when_idle = true;  // ReplicatorOptions::flush_when_idle
 
   // Filters (globs over "schema.table"; operations insert/update/delete/truncate).
   std::vector<std::string> include_tables;

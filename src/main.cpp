@@ -215,8 +215,10 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   ReplicatorOptions ro;
   ro.slot_name = cfg.slot_name();
   ro.start_lsn = cfg.start_lsn;
+  ro.end_lsn = cfg.end_lsn;
   ro.status_interval = cfg.stream.status_interval;
   ro.poll_timeout = std::chrono::milliseconds(100);
+  ro.flush_when_idle = cfg.batch_flush_when_idle;
   ro.reconnect = cfg.reconnect;
 
   Replicator replicator(LibpqTransport(cfg.source, cfg.stream), pgoutput::PgOutputEventDecoder{},

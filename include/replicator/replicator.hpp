@@ -56,9 +56,17 @@ struct ReplicatorOptions {
   std::uint64_t system_id = 0;   // 0: take it from the transport when it knows it (LibpqTransport does)
   std::uint32_t timeline = 0;
   Lsn start_lsn{};               // when the store holds no position (0/0: where the slot is)
+  // run() stops cleanly once everything up to here is durable in the sink and confirmed (like
+  // pg_recvlogical --endpos; 0/0: run until stopped).
+  Lsn end_lsn{};
   std::chrono::milliseconds status_interval{10'000};  // periodic standby status update
   std::chrono::milliseconds min_save_interval{0};     // coalesce position saves (0: save on every flush)
   std::chrono::milliseconds poll_timeout{100};        // run(): the longest one poll waits
+  // Adaptive batching: a batch of complete transactions goes out as soon as the transport has no
+  // further message waiting (a quiet stream gets sub-millisecond latency), while a busy stream
+  // keeps filling batches up to the batcher's limits, which stay the upper bound. false: only the
+  // batcher's limits (size, age) end a batch.
+  bool flush_when_idle = true;
   // run(): waits between reconnects after a retryable error, resuming from the confirmed position.
   // nullopt: run() returns the first error instead (for callers with their own loop around recover()).
   std::optional<BackoffOptions> reconnect = BackoffOptions{};
@@ -175,7 +183,11 @@ class Replicator {
 
   // One poll, then whatever it makes due. Returns false once the stream ended (EndOfStream).
   Result<bool, ReplicationError> run_once(std::chrono::milliseconds timeout) {
-    auto polled = transport_.poll(timeout);
+    // With complete transactions waiting, only ask whether more is already there: Idle then means
+    // the stream has gone quiet and the batch should not wait for its age limit.
+    const Batch& waiting = batcher_.batch();
+    const bool flush_if_idle = options_.flush_when_idle && (!waiting.empty() || waiting.transactions() != 0);
+    auto polled = transport_.poll(flush_if_idle ? std::chrono::milliseconds(0) : timeout);
     if (!polled) return polled.error();
     const auto now = Clock::now();
     bool ended = false;
@@ -203,7 +215,7 @@ class Replicator {
       ended = true;
     }
 
-    if (batcher_.ready(now)) {
+    if (batcher_.ready(now) || (flush_if_idle && std::holds_alternative<Idle>(*polled))) {
       if (auto st = flush_batch(now); !st) return st.error();
     }
     if (keepalive != nullptr && !batcher_.in_flight()) {
@@ -305,6 +317,7 @@ class Replicator {
       auto more = run_once(options_.poll_timeout);
       if (more && *more) {
         if (observer.progressed) observer.progressed();
+        if (options_.end_lsn.is_valid() && flushed_ >= options_.end_lsn) break;
         continue;
       }
       if (more && !EndlessTransport<Transport>) break;  // a replayed file ended

@@ -252,13 +252,17 @@ class LibpqTransport {
   [[nodiscard]] Result<TransportEvent, ReplicationError> poll(std::chrono::milliseconds timeout) {
     buffer_.reset();
     if (!streaming_) return ReplicationError::fatal("poll() called while not streaming (call start() first)");
-    const auto deadline = Clock::now() + timeout;
+    // The clock is read only when libpq has no complete message buffered: a busy stream hands on
+    // message after message without one (last_receive_time_ moves when the socket is read).
+    std::optional<Clock::time_point> deadline;
+    // poll(0ms) asks "is a message waiting?": libpq's buffer may be empty while the socket holds
+    // more, so the socket is read once before the answer is Idle.
+    bool socket_checked = false;
     for (;;) {
       char* raw = nullptr;
       const int n = PQgetCopyData(repl_.get(), &raw, /*async=*/1);
       if (n > 0) {
         buffer_.reset(raw);
-        last_receive_time_ = Clock::now();
         ping_sent_ = false;
         return on_copy_data({reinterpret_cast<const std::byte*>(raw), static_cast<std::size_t>(n)});
       }
@@ -266,7 +270,8 @@ class LibpqTransport {
       if (n == -2) return lost(repl_.connection_error("receiving replication data"));
 
       const auto now = Clock::now();
-      auto wake = deadline;
+      if (!deadline) deadline = now + timeout;
+      auto wake = *deadline;
       if (options_.silence_timeout.count() > 0) {
         const auto dead_at = last_receive_time_ + options_.silence_timeout;
         const auto ping_at = last_receive_time_ + options_.silence_timeout / 2;
@@ -284,12 +289,13 @@ class LibpqTransport {
         }
         wake = std::min(wake, ping_sent_ ? dead_at : ping_at);
       }
-      if (now >= deadline) return TransportEvent{Idle{}};
+      if (now >= *deadline && socket_checked) return TransportEvent{Idle{}};
 
       pollfd pfd{PQsocket(repl_.get()), static_cast<short>(POLLIN | (flush_pending_ ? POLLOUT : 0)), 0};
       if (pfd.fd < 0) return lost(repl_.connection_error("replication socket closed"));
       const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
       const int rc = ::poll(&pfd, 1, static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 1 << 30)));
+      socket_checked = true;
       if (rc < 0) {
         if (errno == EINTR) continue;
         return lost(ReplicationError::retry(std::string("poll() on the replication socket failed: ") +
@@ -299,8 +305,9 @@ class LibpqTransport {
       if (flush_pending_ && (pfd.revents & POLLOUT) != 0) {
         if (auto st = flush(); !st) return st.error();
       }
-      if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0 && PQconsumeInput(repl_.get()) == 0) {
-        return lost(repl_.connection_error("reading from the replication connection"));
+      if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+        if (PQconsumeInput(repl_.get()) == 0) return lost(repl_.connection_error("reading from the replication connection"));
+        last_receive_time_ = Clock::now();  // data (or the server's close) arrived: the connection is alive
       }
     }
   }

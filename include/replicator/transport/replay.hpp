@@ -4,8 +4,16 @@
 //   t->start(Lsn::invalid());  while (auto ev = t->poll(100ms)) { if (holds_alternative<EndOfStream>(*ev)) break; ... }
 #pragma once
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
+#include <memory>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -35,31 +43,52 @@ namespace replicator::transport {
 // Relation and Type messages of skipped non-streamed transactions are still delivered, at their
 // place in the file: the server re-sends them in a new session before their first use, and the
 // file holds each only once. start(0/0) replays everything.
+namespace detail {
+// Deleter of a read-only private mapping of a stream file.
+struct Unmap {
+  std::size_t size = 0;
+  void operator()(std::byte* p) const noexcept { ::munmap(p, size); }
+};
+}  // namespace detail
+
 class ReplayTransport {
  public:
-  explicit ReplayTransport(std::vector<std::byte> bytes) : bytes_(std::move(bytes)) {}
-  // Move-only: handed-out payloads point into bytes_, whose heap buffer a move keeps.
+  explicit ReplayTransport(std::vector<std::byte> bytes)
+      : owned_(std::make_unique<std::vector<std::byte>>(std::move(bytes))), bytes_(*owned_) {}
+  // Move-only: handed-out payloads point into the owned buffer or the mapping, which a move keeps.
   ReplayTransport(ReplayTransport&&) noexcept = default;
   ReplayTransport& operator=(ReplayTransport&&) noexcept = default;
   ReplayTransport(const ReplayTransport&) = delete;
   ReplayTransport& operator=(const ReplayTransport&) = delete;
 
-  // Reads the whole file. Fatal error if it cannot be read.
+  // Maps the file read-only instead of reading it into memory: pages come in as frames are read
+  // and the ones already passed are given back (see release_behind), so replaying a file of any
+  // size keeps a small resident set. Fatal error if it cannot be opened or mapped.
   [[nodiscard]] static Result<ReplayTransport, ReplicationError> open(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return ReplicationError::fatal("cannot open stream file " + path);
-    std::vector<std::byte> bytes;
-    std::byte buf[1 << 16];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-    const bool bad = std::ferror(f) != 0;
-    std::fclose(f);
-    if (bad) return ReplicationError::fatal("cannot read stream file " + path);
-    return ReplayTransport(std::move(bytes));
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ReplicationError::fatal("cannot open stream file " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return ReplicationError::fatal("cannot read stream file " + path + " (not a regular file)");
+    }
+    const auto size = static_cast<std::size_t>(st.st_size);
+    if (size == 0) {
+      ::close(fd);
+      return ReplayTransport(std::vector<std::byte>{});
+    }
+    void* base = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int mmap_errno = errno;
+    ::close(fd);  // the mapping keeps the file
+    if (base == MAP_FAILED)
+      return ReplicationError::fatal("cannot map stream file " + path + ": " + std::strerror(mmap_errno));
+    ::madvise(base, size, MADV_SEQUENTIAL);
+    return ReplayTransport(std::unique_ptr<std::byte, detail::Unmap>(static_cast<std::byte*>(base), detail::Unmap{size}));
   }
 
   // (Re)starts at the beginning of the file, skipping what a server would not resend after `lsn`.
   Status start(Lsn lsn) {
+    released_ = 0;
     reader_ = FrameReader(bytes_);
     frame_index_ = 0;
     start_lsn_ = lsn;
@@ -71,6 +100,7 @@ class ReplayTransport {
 
   Result<TransportEvent, ReplicationError> poll(std::chrono::milliseconds /*timeout: replay never waits*/) {
     if (!connected_) return ReplicationError::retry("replay: not connected (call start() first)");
+    release_behind(reader_.offset());  // the previous payload may go: it was valid until this call
     while (true) {
       if (reader_.at_end()) return TransportEvent{EndOfStream{}};
       auto frame = reader_.next();
@@ -144,6 +174,7 @@ class ReplayTransport {
     };
     FrameReader reader(bytes_);
     while (!reader.at_end()) {
+      release_behind(reader.offset());
       auto frame = reader.next();
       if (!frame) break;  // poll() reports it when it gets there
       std::int64_t unit = -1;
@@ -196,6 +227,7 @@ class ReplayTransport {
       unit_of.push_back(unit);
       always.push_back(keep);
     }
+    released_ = 0;  // poll() reads from the start again; pages come back as it gets to them
     skip_.resize(unit_of.size(), false);
     for (std::size_t i = 0; i < unit_of.size(); ++i) {
       const auto u = unit_of[i];
@@ -211,7 +243,26 @@ class ReplayTransport {
     return unit;
   }
 
-  std::vector<std::byte> bytes_;
+  using Unmap = detail::Unmap;
+  explicit ReplayTransport(std::unique_ptr<std::byte, Unmap> mapping)
+      : mapping_(std::move(mapping)), bytes_(mapping_.get(), mapping_.get_deleter().size) {}
+
+  // Gives the mapped pages wholly before `offset` back to the kernel (they stay in the page
+  // cache; touching them again reads them back), at most once per 4 MiB of progress.
+  void release_behind(std::size_t offset) noexcept {
+    if (!mapping_) return;
+    constexpr std::size_t kStep = std::size_t{4} << 20;
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t upto = offset / page * page;
+    if (upto < released_ + kStep) return;
+    ::madvise(mapping_.get() + released_, upto - released_, MADV_DONTNEED);
+    released_ = upto;
+  }
+
+  std::unique_ptr<std::vector<std::byte>> owned_;  // bytes given to the constructor
+  std::unique_ptr<std::byte, Unmap> mapping_;      // or the mapped file
+  std::span<const std::byte> bytes_;
+  std::size_t released_ = 0;  // mapped bytes before this were given back
   FrameReader reader_{};
   std::size_t frame_index_ = 0;
   std::vector<bool> skip_;

@@ -1,0 +1,246 @@
+"""The live-path benchmark's driver (run it through scripts/bench_live.sh, which starts the server
+and builds the program). Environment: PGHOST/PGPORT/PGUSER (the private server), BENCH_REPLICATOR,
+BENCH_PG_RECVLOGICAL, BENCH_ROUNDS (5), BENCH_SCALE (1.0: ~1M changes), BENCH_LATENCY_ROWS (1000),
+BENCH_CLIENTS (comma list of client names to run; default all)."""
+import os
+import re
+import resource
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HOST, PORT, USER = os.environ["PGHOST"], os.environ["PGPORT"], os.environ.get("PGUSER", "postgres")
+DB = "replicator_bench_live"
+PUB = "bench_pub"
+REPLICATOR = os.environ["BENCH_REPLICATOR"]
+RECVLOGICAL = os.environ["BENCH_PG_RECVLOGICAL"]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+LATENCY_ROWS = int(os.environ.get("BENCH_LATENCY_ROWS", "1000"))
+TICKS = int(os.environ.get("BENCH_CLOCK_TICKS", os.sysconf("SC_CLK_TCK")))
+
+
+def psql(sql, db=DB, capture=True):
+    r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", PORT, "-U", USER,
+                        "-d", db, "-c", sql], check=True, capture_output=capture, text=True)
+    return r.stdout.strip() if capture else ""
+
+
+def n(x):
+    return max(1, int(x * SCALE))
+
+
+def build_backlog():
+    """Creates the database, the base slot, then the workload; returns (end_lsn, changes)."""
+    psql(f"DROP DATABASE IF EXISTS {DB}", db="postgres")
+    psql(f"CREATE DATABASE {DB}", db="postgres")
+    psql("""
+CREATE TABLE orders (id bigserial PRIMARY KEY, customer text NOT NULL, amount numeric(12,2), status text,
+                     created_at timestamptz DEFAULT now(), note text);
+CREATE TABLE events (id bigint, kind text, payload jsonb, at timestamptz);
+ALTER TABLE events REPLICA IDENTITY FULL;
+CREATE TABLE documents (id int PRIMARY KEY, title text, body text, version int);
+ALTER TABLE documents ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE TABLE tick (id bigserial PRIMARY KEY, mark text);
+CREATE PUBLICATION bench_pub FOR TABLE orders, events, documents, tick;
+CREATE PROCEDURE single_row_txns(k int) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1..k LOOP
+    INSERT INTO orders (customer, amount, status) VALUES ('single-' || i, i % 1000, 'new');
+    COMMIT;
+  END LOOP;
+END $$;
+""")
+    psql("SELECT pg_create_logical_replication_slot('bench_base', 'pgoutput')")
+    changes = 0
+    bulk, per_txn = n(300_000), 10_000
+    for start in range(0, bulk, per_txn):
+        k = min(per_txn, bulk - start)
+        psql(f"INSERT INTO orders (customer, amount, status, note) SELECT 'customer-' || (g % 997), g % 10000 + 0.25, "
+             f"'new', CASE WHEN g % 5 = 0 THEN 'note ' || g END FROM generate_series(1, {k}) g")
+        changes += k
+    upd = n(200_000)
+    for start in range(0, upd, per_txn):
+        k = min(per_txn, upd - start)
+        psql(f"UPDATE orders SET status = 'shipped', amount = amount + 1 WHERE id > {start} AND id <= {start + k}")
+        changes += k
+    dele = n(100_000)
+    psql(f"DELETE FROM orders WHERE id > {bulk - dele}")
+    changes += dele
+    ev = n(100_000)
+    psql(f"INSERT INTO events SELECT g, 'kind-' || (g % 7), jsonb_build_object('n', g, 'tags', jsonb_build_array('a', 'b')), "
+         f"now() FROM generate_series(1, {ev}) g")
+    changes += ev
+    evu = n(50_000)
+    psql(f"UPDATE events SET kind = 'seen' WHERE id <= {evu}")
+    changes += evu
+    docs = n(2_000)
+    psql(f"INSERT INTO documents SELECT g, 'doc ' || g, repeat(md5(g::text), 640), 1 FROM generate_series(1, {docs}) g")
+    psql("UPDATE documents SET version = version + 1")  # body unchanged: unchanged-TOAST columns
+    changes += 2 * docs
+    big = n(200_000)
+    psql(f"INSERT INTO events SELECT 1000000 + g, 'big', NULL, now() FROM generate_series(1, {big}) g")
+    changes += big
+    singles = n(50_000)
+    psql(f"CALL single_row_txns({singles})")
+    changes += singles
+    end = psql("SELECT pg_current_wal_lsn()")
+    return end, changes
+
+
+def walsender_cpu_ticks(slot):
+    pid = psql(f"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{slot}'")
+    return int(pid) if pid else None
+
+
+def proc_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def run_client(argv, slot, stdout=subprocess.DEVNULL):
+    """Runs one client to completion; returns wall s, client CPU s, peak RSS KiB, walsender CPU s."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    ws_pid, ws_ticks = None, 0
+    while p.poll() is None:
+        if ws_pid is None:
+            ws_pid = walsender_cpu_ticks(slot)
+        if ws_pid is not None:
+            t = proc_ticks(ws_pid)
+            if t is not None:
+                ws_ticks = t
+        time.sleep(0.05)
+    wall = time.monotonic() - t0
+    err = p.stderr.read().decode(errors="replace")
+    if p.returncode != 0:
+        sys.exit(f"{argv[0]} exited {p.returncode}: {err[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, after.ru_maxrss, ws_ticks / TICKS
+
+
+def recvlogical_argv(slot, end, out="/dev/null"):
+    return [RECVLOGICAL, "-h", HOST, "-p", PORT, "-U", USER, "-d", DB, "--slot", slot, "--start", "--no-loop",
+            "-o", "proto_version=1", "-o", f"publication_names={PUB}", "-f", out] + (["-E", end] if end else [])
+
+
+def replicator_argv(slot, end, extra):
+    return [REPLICATOR, f"--postgresql-host={HOST}", f"--postgresql-port={PORT}", f"--postgresql-user={USER}",
+            f"--postgresql-database={DB}", f"--postgresql-slot-name={slot}", f"--postgresql-publication-name={PUB}",
+            "--postgresql-create-slot=false", "--snapshot-mode=never", "--log-level=warn"] + \
+        ([f"--postgresql-end-lsn={end}"] if end else []) + extra
+
+
+def main():
+    print(f"bench_live: building the backlog (scale {SCALE}) ...", file=sys.stderr)
+    t0 = time.monotonic()
+    end, changes = build_backlog()
+    print(f"bench_live: {changes} changes up to {end} in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    tmp = tempfile.mkdtemp(prefix="replicator-bench-live.")
+    clients = {
+        "pg_recvlogical -f /dev/null": lambda s: recvlogical_argv(s, end),
+        "replicator JSON lines, stdout": lambda s: replicator_argv(s, end, ["--sink=stdout"]),
+        "replicator JSON lines, file + fdatasync": lambda s: replicator_argv(
+            s, end, ["--sink=file", f"--sink-file={tmp}/{s}.jsonl"]),
+        "replicator Debezium, stdout": lambda s: replicator_argv(s, end, ["--sink=stdout", "--sink-format=debezium"]),
+    }
+    if os.environ.get("BENCH_CLIENTS"):
+        wanted = os.environ["BENCH_CLIENTS"].split(",")
+        clients = {k: v for k, v in clients.items() if any(w in k for w in wanted)}
+    results = {name: [] for name in clients}
+    run = 0
+    for rnd in range(ROUNDS):
+        for name, argv in clients.items():  # A/B alternating within each round
+            run += 1
+            slot = f"bench_run_{run}"
+            psql(f"SELECT pg_copy_logical_replication_slot('bench_base', '{slot}')")
+            wall, cpu, rss, ws = run_client(argv(slot), slot)
+            psql(f"SELECT pg_drop_replication_slot('{slot}')")
+            for f in os.listdir(tmp):
+                os.remove(os.path.join(tmp, f))
+            results[name].append((wall, cpu, rss, ws))
+            print(f"  round {rnd + 1} {name}: {changes / wall:,.0f} changes/s, {cpu / changes * 1e6:.2f} us CPU/change, "
+                  f"{rss / 1024:.0f} MB", file=sys.stderr)
+
+    base = statistics.median(changes / r[0] for r in results.get("pg_recvlogical -f /dev/null", [(1, 0, 0, 0)]))
+    print(f"\n{changes:,} changes, end LSN {end}, medians of {ROUNDS} rounds\n")
+    print("| client | changes/s | vs pg_recvlogical | client CPU per change | walsender CPU per change | peak RSS |")
+    print("|---|---|---|---|---|---|")
+    for name, rs in results.items():
+        rate = statistics.median(changes / r[0] for r in rs)
+        cpu = statistics.median(r[1] for r in rs) / changes * 1e6
+        ws = statistics.median(r[3] for r in rs) / changes * 1e6
+        rss = statistics.median(r[2] for r in rs) / 1024
+        print(f"| `{name}` | {rate / 1000:.0f}k | {rate / base:.2f}x | {cpu:.2f} us | {ws:.2f} us | {rss:.0f} MB |")
+    if LATENCY_ROWS > 0:
+        latency()
+
+
+MARKER = re.compile(rb"L(\d{16})E")
+
+
+def take_marks(buf, now_us, lat):
+    """Records the latency of every complete marker in buf; returns the unconsumed tail."""
+    last = 0
+    for m in MARKER.finditer(buf):
+        lat.append((now_us - int(m.group(1))) / 1000)
+        last = m.end()
+    rest = buf[last:]
+    return rest[-24:]  # a marker cut by the chunk boundary is at most 18 bytes
+
+
+def latency():
+    """Insert-to-reader latency on a trickle of single-row transactions (one every 10 ms)."""
+    print(f"\nLatency: {LATENCY_ROWS} single-row transactions, one every 10 ms, synchronous_commit on\n")
+    print("| client | p50 | p99 |")
+    print("|---|---|---|")
+    for name, argv in [("pg_recvlogical", lambda s: recvlogical_argv(s, None, "-")),
+                       ("replicator (defaults)", lambda s: replicator_argv(s, None, ["--sink=stdout"]))]:
+        slot = f"bench_latency_{name.split()[0]}"
+        psql(f"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')")
+        p = subprocess.Popen(argv(slot), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # connected and streaming
+        writer = subprocess.Popen(["psql", "-X", "-q", "-h", HOST, "-p", PORT, "-U", USER, "-d", DB],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        seen, buf, lat = 0, b"", []
+        deadline = time.monotonic() + LATENCY_ROWS * 0.05 + 30
+        for i in range(LATENCY_ROWS):
+            writer.stdin.write("INSERT INTO tick (mark) VALUES ('L' || lpad((extract(epoch from clock_timestamp()) "
+                               "* 1000000)::bigint::text, 16, '0') || 'E'); SELECT pg_sleep(0.01);\n")
+            writer.stdin.flush()
+            # Read whatever arrived meanwhile (arrival time taken at once).
+            while True:
+                r, _, _ = select.select([p.stdout], [], [], 0)
+                if not r:
+                    break
+                buf = take_marks(buf + os.read(p.stdout.fileno(), 1 << 16), time.time() * 1e6, lat)
+        writer.stdin.close()
+        writer.wait()
+        while len(lat) < LATENCY_ROWS and time.monotonic() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 0.5)
+            if not r:
+                continue
+            buf = take_marks(buf + os.read(p.stdout.fileno(), 1 << 16), time.time() * 1e6, lat)
+        p.terminate()
+        p.wait()
+        psql(f"SELECT pg_drop_replication_slot('{slot}')")
+        lat.sort()
+        if not lat:
+            print(f"| {name} | (no rows seen) | |")
+            continue
+        p50 = lat[len(lat) // 2]
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        print(f"| {name} | {p50:.2f} ms | {p99:.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()
