@@ -125,6 +125,7 @@ struct AzureBlobOptions {
       if (s.find("sig=") == std::string_view::npos || s.find_first_of(" #\r\n") != std::string_view::npos)
         return Problem{"sas_token", "is not a SAS token (a query string with sig=...)"};
     }
+    if (container.empty()) return Problem{"container", "is required"};
     if (!valid_container(container))
       return Problem{"container", "must be 3-63 of a-z, 0-9 and '-' (starting with a letter or digit, no '--')"};
     if (!valid_blob(blob))
