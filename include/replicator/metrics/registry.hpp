@@ -10,6 +10,7 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
