@@ -10,8 +10,8 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
