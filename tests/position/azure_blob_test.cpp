@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "replicator/concepts.hpp"
 #include "replicator/position/azure_blob.hpp"
@@ -242,6 +243,51 @@ TEST_CASE("AzureBlobPositionStore times out on a server that never answers") {
   CHECK(r.error().retryable());
   CHECK_THAT(r.error().message, Catch::Contains("timed out"));
   CHECK(std::chrono::steady_clock::now() - began < std::chrono::seconds(3));
+}
+
+TEST_CASE("AzureBlobPositionStore retries a 5xx and stops on other 4xx") {
+  // A one-shot HTTP server on loopback answering every request with `status`.
+  auto answer_with = [](int status, const char* code) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    std::thread server([fd, status, code] {
+      const int c = ::accept(fd, nullptr, nullptr);
+      char buf[8192];
+      std::string req;
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<std::size_t>(n));
+      }
+      const std::string reply = "HTTP/1.1 " + std::to_string(status) + " X\r\nx-ms-error-code: " + code +
+                                "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      (void)!::write(c, reply.data(), reply.size());
+      ::close(c);
+    });
+    AzureBlobOptions o;
+    o.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/devstoreaccount1";
+    o.account_key = Azurite::kKey;
+    o.container = "busy";
+    o.blob = "b";
+    auto r = AzureBlobPositionStore(o).load();
+    server.join();
+    ::close(fd);
+    REQUIRE_FALSE(r);
+    return r.error();
+  };
+  const auto busy = answer_with(503, "ServerBusy");
+  CHECK(busy.retryable());
+  CHECK_THAT(busy.message, Catch::Contains("HTTP 503 ServerBusy"));
+  CHECK(answer_with(500, "InternalError").retryable());
+  const auto bad = answer_with(400, "InvalidHeaderValue");
+  CHECK_FALSE(bad.retryable());
+  CHECK_THAT(bad.message, Catch::Contains("HTTP 400 InvalidHeaderValue"));
 }
 
 TEST_CASE("AzureBlobOptions names the field that is wrong") {
