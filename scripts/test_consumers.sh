@@ -33,6 +33,11 @@ check_replay() {  # binary
   first_replay=$out
 }
 
+# Each consumer is a standalone project, so each has its own copy of the two programs: keep them equal.
+for f in replay_count.cpp live_tail.cpp; do
+  cmp -s examples/consumer_cmake/$f examples/consumer_bazel/$f || { echo "examples/consumer_{cmake,bazel}/$f differ" >&2; exit 1; }
+done
+
 step "public headers with ${WARN[*]} (gcc and clang)"
 headers=$(cd include && find replicator -name '*.hpp' | sort)
 for h in $headers; do echo "#include \"$h\""; done >"$TMP/all_headers.cpp"
