@@ -1,7 +1,7 @@
-// (The same program as in the other consumer example; scripts/test_consumers.sh keeps them equal.)
 // Streams a slot's changes as JSON lines (libpq: replicator::libpq), like examples/07_live_postgres.cpp.
 // Connection settings from the PG* environment; SIGINT/SIGTERM stop it cleanly.
 //   PGHOST=127.0.0.1 live_tail my_slot my_publication /tmp/my_slot.pos
+// The same program as in the other consumer example; scripts/test_consumers.sh keeps them equal.
 #include <atomic>
 #include <csignal>
 #include <cstdio>

@@ -1,7 +1,7 @@
-// (The same program as in the other consumer example; scripts/test_consumers.sh keeps them equal.)
 // Counts the change events of a captured stream file (tests/data/*.stream) with the header-only
 // toolkit: ReplayTransport -> pgoutput decoder -> per-transaction batches -> a counting sink.
 //   replay_count tests/data/basic.stream   # prints "events=N inserts=N batches=N confirmed=X/Y"
+// The same program as in the other consumer example; scripts/test_consumers.sh keeps them equal.
 #include <atomic>
 #include <cstdio>
 #include <variant>
