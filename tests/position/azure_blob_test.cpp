@@ -1,8 +1,9 @@
 // AzureBlobPositionStore against a real Azurite (tests/support/azurite.hpp, one server for the whole
-// binary): round trip with the container created on first save, ETag conflicts between two stores,
-// a SAS token, wrong credentials (403, fatal, no secret in the message), a corrupt blob, Azurite
-// stopped and started again (retryable, then recovered), a server that never answers (timeout,
-// retryable), options refused by field; plus the Shared Key string-to-sign and the blob's JSON.
+// binary, one more with TLS): round trip with the container created on first save, ETag conflicts
+// between two stores, a SAS token, https with a private CA, wrong credentials (403, fatal, no secret
+// in the message), a corrupt blob, Azurite stopped and started again (retryable, then recovered), a
+// server that never answers (timeout, retryable), 5xx and 4xx answers, options refused by field;
+// plus the Shared Key string-to-sign and the blob's JSON.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -217,6 +218,26 @@ TEST_CASE("AzureBlobPositionStore rides out Azurite being stopped") {
   // Back with its data: the ETag this store holds is still current.
   REQUIRE_OK(s.save(sample(0x200)));
   CHECK(AzureBlobPositionStore(o).load().value()->lsn == Lsn{0x200});
+}
+
+TEST_CASE("AzureBlobPositionStore over https trusts the CA it is given and refuses others") {
+  Azurite tls(Azurite::Tls::on);
+  AzureBlobOptions o;
+  o.endpoint = tls.endpoint();
+  o.account_key = Azurite::kKey;
+  o.container = "tls";
+  o.blob = "b.position";
+  o.ca_file = tls.ca_file();
+  AzureBlobPositionStore s(o);
+  REQUIRE_FALSE(s.load().value().has_value());
+  REQUIRE_OK(s.save(sample(0x77)));
+  CHECK(AzureBlobPositionStore(o).load().value()->lsn == Lsn{0x77});
+
+  o.ca_file.clear();  // the system's CAs do not know this certificate
+  auto r = AzureBlobPositionStore(o).load();
+  REQUIRE_FALSE(r);
+  CHECK_FALSE(r.error().retryable());
+  CHECK_THAT(r.error().message, Catch::Contains("TLS certificate") && Catch::Contains("not trusted"));
 }
 
 TEST_CASE("AzureBlobPositionStore times out on a server that never answers") {

@@ -1,6 +1,7 @@
 // Azurite (npm `azurite`, installed by scripts/install_azurite.sh) for one test: azurite-blob on a
 // free 127.0.0.1 port with a workspace in a temp dir, stopped and removed at scope end. stop() and
-// start() again keep the port and the data, to cut the store off and bring it back.
+// start() again keep the port and the data, to cut the store off and bring it back. Azurite::Tls::on
+// serves https with a self-signed certificate for 127.0.0.1 (made with the openssl command; ca_file()).
 //   test::Azurite az;  az.endpoint() == "http://127.0.0.1:PORT/devstoreaccount1";  az.stop();  az.start();
 #pragma once
 
@@ -30,7 +31,9 @@ class Azurite {
   static constexpr const char* kKey =
       "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-  Azurite() : bin_(find_binary()) {
+  enum class Tls { off, on };
+
+  explicit Azurite(Tls tls = Tls::off) : bin_(find_binary()), tls_(tls == Tls::on) {
     const char* tmp = std::getenv("TEST_TMPDIR");
     std::string pattern = std::string(tmp ? tmp : "/tmp") + "/azurite.XXXXXX";
     std::vector<char> buf(pattern.begin(), pattern.end());
@@ -38,6 +41,12 @@ class Azurite {
     if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("azurite: mkdtemp failed");
     dir_ = buf.data();
     port_ = free_port();
+    if (tls_) {
+      const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                              "-addext subjectAltName=IP:127.0.0.1 -keyout '" + dir_ + "/key.pem' -out '" +
+                              dir_ + "/cert.pem' >/dev/null 2>&1";
+      if (std::system(cmd.c_str()) != 0) throw std::runtime_error("azurite: openssl req failed");
+    }
     start();
   }
   Azurite(const Azurite&) = delete;
@@ -50,8 +59,10 @@ class Azurite {
 
   [[nodiscard]] int port() const noexcept { return port_; }
   [[nodiscard]] std::string endpoint() const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/" + kAccount;
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/" + kAccount;
   }
+  // The certificate to trust (Tls::on): self-signed, so it is its own CA.
+  [[nodiscard]] std::string ca_file() const { return dir_ + "/cert.pem"; }
   [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
 
   // Starts azurite-blob (again) and waits until it accepts connections.
@@ -68,6 +79,7 @@ class Azurite {
       std::vector<std::string> argv = {bin_, "--blobHost", "127.0.0.1", "--blobPort", port, "--location", dir_,
                                        "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
                                        "--disableProductStyleUrl"};
+      if (tls_) argv.insert(argv.end(), {"--cert", dir_ + "/cert.pem", "--key", dir_ + "/key.pem"});
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(a.data());
       args.push_back(nullptr);
@@ -143,6 +155,7 @@ class Azurite {
   }
 
   std::string bin_;
+  bool tls_ = false;
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;

@@ -135,12 +135,16 @@ class AzureBlobPositionStore {
       }
       req.headers.push_back("Authorization: " + *auth);
     }
-    return http_.perform(req, {options_.connect_timeout, options_.request_timeout});
+    return http_.perform(req, {options_.connect_timeout, options_.request_timeout}, {options_.ca_file});
   }
 
   // What a failed request means for the replication loop: try again later, or stop with one line.
   ReplicationError classify(const detail::HttpResponse& r, const char* what) const {
     const std::string where = " " + display_url();
+    if (r.untrusted) {  // a wrong endpoint or a man in the middle: retrying would not help
+      return ReplicationError::fatal("azure blob position store: the TLS certificate of" + where +
+                                     " is not trusted: " + r.transport_error);
+    }
     if (!r.transport_error.empty()) {
       return ReplicationError::retry("azure blob position store: cannot " + std::string(what) + where + ": " +
                                      (r.timed_out ? "timed out: " : "") + r.transport_error);

@@ -100,6 +100,7 @@ struct AzureBlobOptions {
   std::string container;    // 3-63 of a-z, 0-9, '-'
   std::string blob;         // A-Z a-z 0-9 . _ - / (no leading '/', no empty or ".." segment)
   bool create_container = true;  // create the container on the first save when it is missing
+  std::string ca_file;           // https: trust these CAs (PEM) instead of the system's
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{15000};
 

@@ -32,6 +32,7 @@ struct HttpResponse {
   std::string body;
   std::string transport_error;         // connect/timeout/TLS failure (libcurl's text), else empty
   bool timed_out = false;
+  bool untrusted = false;              // the server's certificate did not verify (or the CA file is bad)
 
   [[nodiscard]] std::string header(std::string_view lower_name) const {
     for (const auto& [n, v] : headers)
@@ -45,6 +46,11 @@ struct HttpTimeouts {
   std::chrono::milliseconds total{15000};
 };
 
+// How to trust the server's certificate (https): the system's CAs, or these.
+struct HttpTls {
+  std::string ca_file;  // PEM bundle; empty: the system's
+};
+
 class CurlSession {
  public:
   CurlSession() {
@@ -53,7 +59,7 @@ class CurlSession {
     handle_.reset(::curl_easy_init());
   }
 
-  HttpResponse perform(const HttpRequest& req, const HttpTimeouts& t) {
+  HttpResponse perform(const HttpRequest& req, const HttpTimeouts& t, const HttpTls& tls = {}) {
     HttpResponse resp;
     CURL* h = handle_.get();
     if (h == nullptr) {
@@ -83,6 +89,7 @@ class CurlSession {
     ::curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(t.connect.count()));
     ::curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(t.total.count()));
     ::curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+    if (!tls.ca_file.empty()) ::curl_easy_setopt(h, CURLOPT_CAINFO, tls.ca_file.c_str());
     if (req.method == "HEAD") {
       ::curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (req.method == "PUT") {
@@ -102,6 +109,7 @@ class CurlSession {
     ::curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
     if (rc != CURLE_OK) {
       resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+      resp.untrusted = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
       resp.transport_error = error[0] != '\0' ? std::string(error) : std::string(::curl_easy_strerror(rc));
       resp.status = 0;
       return resp;
