@@ -20,6 +20,8 @@ run_stage "bazel test //... under ASan+UBSan (gcc, real PostgreSQL 15 on 127.0.0
   bazel test //... --config=asan --build_tests_only --test_tag_filters=-no_asan --test_output=errors --test_summary=short
 run_stage "bazel test (tests tagged no_asan: crash, restart and failure-injection tests, plain build)" \
   bazel test //... --build_tests_only --test_tag_filters=no_asan --test_output=errors --test_summary=short
+# The toolkit from other projects: header warnings (gcc, clang), CMake + pkg-config and Bazel consumers.
+run_stage "consumers (examples/consumer_cmake, examples/consumer_bazel, pkg-config, header warnings)" scripts/test_consumers.sh
 # The version matrix: the tests tagged pg_matrix (live transport, slots, snapshot, the program end to
 # end) again against every other major, reusing the ASan build (only the server changes). Majors come
 # from scripts/install_pg_majors.sh (npm builds, installed once by scripts/test.sh).

@@ -9,4 +9,6 @@ cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 # Always installed: tests/harness:pg_cluster_test and tests/transport:versions_test use every build.
 scripts/install_pg_majors.sh 13 14 15-archive 16 17 18 >/dev/null
+# Azurite for the Azure Blob position store's tests (npm, pinned, once).
+scripts/install_azurite.sh >/dev/null
 exec scripts/with_postgres.sh scripts/run_tests_inner.sh

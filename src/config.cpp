@@ -431,6 +431,12 @@ const std::vector<KeyDef>& key_table() {
     key(t, "position_file", &Config::position_file, "position file (written atomically)", {.type = "path", .default_text = "(required when position_store: file)"});
     key(t, "position_table", &Config::position_table, "position table (created if missing)", {.type = "[schema.]table"});
     key(t, "position_dsn", &Config::position_dsn, "database holding position_table; secret", {.type = "libpq connection string", .default_text = "(the source database)", .secret = true});
+    key(t, "azure_endpoint", &Config::azure, &AzureBlobOptions::endpoint, "Blob service of the position blob (position_store: azure); http:// only for a loopback emulator such as Azurite", {.type = "https://ACCOUNT.blob.core.windows.net | http://127.0.0.1:PORT/ACCOUNT", .default_text = "(required when position_store: azure)"});
+    key(t, "azure_account", &Config::azure, &AzureBlobOptions::account, "storage account name", {.default_text = "(the one azure_endpoint names)"});
+    key(t, "azure_account_key", &Config::azure, &AzureBlobOptions::account_key, "account key (base64) for Shared Key signing; secret", {.default_text = "(none; or azure_sas_token)", .secret = true});
+    key(t, "azure_sas_token", &Config::azure, &AzureBlobOptions::sas_token, "SAS token (read, create, write on the blob) instead of the key; secret", {.default_text = "(none; or azure_account_key)", .secret = true});
+    key(t, "azure_container", &Config::azure, &AzureBlobOptions::container, "container of the position blob (created on first save if missing)", {.default_text = "(required when position_store: azure)"});
+    key(t, "azure_blob", &Config::azure, &AzureBlobOptions::blob, "name of the position blob (one line of JSON, replaced with If-Match)", {.default_text = "(<postgresql_slot_name>.position)"});
 
     key(t, "batch_max_changes", &Config::batch_limits, &ByLimits::max_rows, "flush a batch at this many changes", {.min = 1, .max = 100'000'000});
     key(t, "batch_max_bytes", &Config::batch_limits, &ByLimits::max_bytes, "flush a batch at this many bytes", {.min = 1, .max = std::int64_t{1} << 40});
@@ -653,6 +659,9 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
     if (!ok) return err("position_table", "must be table or schema.table, each part 1-63 bytes, got " + quote_value(c.position_table));
   }
   if (auto e = check_position_dsn(c, where("position_dsn"))) return e;
+  if (c.position_store == PositionStoreKind::azure) {
+    if (auto p = azure_blob_options(c).problem()) return err("azure_" + p->field, p->message);
+  }
   if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
   if (!c.batcher.spill_directory.empty()) {
     struct stat st {};
@@ -725,6 +734,12 @@ std::string closest_key(std::string_view unknown) {
   }
   if (best_d <= std::max<std::size_t>(2, u.size() / 3)) return best;
   return {};
+}
+
+AzureBlobOptions azure_blob_options(const Config& c) {
+  AzureBlobOptions o = c.azure;
+  if (o.blob.empty()) o.blob = c.slot_name() + ".position";
+  return o;
 }
 
 Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn) {

@@ -21,6 +21,7 @@
 #include "replicator/core/lsn.hpp"
 #include "replicator/filter/toast.hpp"
 #include "replicator/pg/connection.hpp"
+#include "replicator/position/azure_blob_options.hpp"
 #include "replicator/snapshot/snapshot.hpp"
 #include "replicator/transport/libpq.hpp"
 
@@ -31,7 +32,7 @@ inline constexpr int kExitOk = 0;           // stopped by SIGINT/SIGTERM (or the
 inline constexpr int kExitFatal = 1;        // a fatal replication error (auth, permission, missing publication...)
 inline constexpr int kExitConfig = 2;       // bad command line or configuration: nothing was started
 
-enum class PositionStoreKind : std::uint8_t { memory, file, postgresql };
+enum class PositionStoreKind : std::uint8_t { memory, file, postgresql, azure };
 enum class SinkKind : std::uint8_t { stdout_lines, file };
 enum class SinkFormat : std::uint8_t { json, debezium };  // docs/json.md, docs/debezium.md
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
@@ -42,7 +43,8 @@ enum class LogLevel : std::uint8_t { debug, info, warn, error };
 template <class E>
 using EnumNames = std::span<const std::pair<std::string_view, E>>;
 inline constexpr std::pair<std::string_view, PositionStoreKind> kPositionStoreNames[] = {
-    {"memory", PositionStoreKind::memory}, {"file", PositionStoreKind::file}, {"postgresql", PositionStoreKind::postgresql}};
+    {"memory", PositionStoreKind::memory}, {"file", PositionStoreKind::file}, {"postgresql", PositionStoreKind::postgresql},
+    {"azure", PositionStoreKind::azure}};
 inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {{"stdout", SinkKind::stdout_lines},
                                                                       {"file", SinkKind::file}};
 inline constexpr std::pair<std::string_view, SinkFormat> kSinkFormatNames[] = {{"json", SinkFormat::json},
@@ -111,6 +113,8 @@ struct Config {
   std::string position_file;
   std::string position_table = "replicator_positions";  // in schema public unless schema.table
   std::string position_dsn;  // secret (may hold a password); empty: the source database
+  // position_store: azure (the azure_* keys); an empty blob means <slot>.position (azure_blob_options()).
+  AzureBlobOptions azure;
 
   // Batching: a batch ends at 1000 changes, 1 MiB or 100 ms; large transactions spill past 16 MiB.
   ByLimits batch_limits = [] {
@@ -202,6 +206,9 @@ struct DsnSettings {
 };
 // Errors never contain the DSN text (it may hold a password).
 [[nodiscard]] Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn);
+
+// The Azure Blob store's settings from the azure_* keys, the blob defaulting to <slot>.position.
+AzureBlobOptions azure_blob_options(const Config& c);
 
 // All keys, for docs, --help and "did you mean".
 struct KeyInfo {

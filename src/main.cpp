@@ -25,6 +25,7 @@
 #include "replicator/filter/change_filter.hpp"
 #include "replicator/format/debezium.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
+#include "replicator/position/azure_blob.hpp"
 #include "replicator/position/file.hpp"
 #include "replicator/position/memory.hpp"
 #include "replicator/position/postgres.hpp"
@@ -368,6 +369,12 @@ int run(const Config& cfg, Logger& log) {
       log.info("position table", {{"table", po.schema + "." + po.table}, {"libpq", cc.redacted()}});
       return with_sink(cfg, log, PostgresPositionStore(std::move(cc), cfg.slot_name(), std::move(po)));
     }
+    case PositionStoreKind::azure: {
+      AzureBlobPositionStore store(azure_blob_options(cfg));  // options validated with the config
+      log.info("position blob", {{"url", store.display_url()},
+                                 {"auth", cfg.azure.sas_token.empty() ? "shared_key" : "sas_token"}});
+      return with_sink(cfg, log, std::move(store));
+    }
   }
   return kExitFatal;
 }
@@ -408,6 +415,8 @@ int main(int argc, char** argv) {
   log.add_secret(cfg->source.password);
   log.add_secret(cfg->position_dsn);
   log.add_secret(dsn_password(cfg->position_dsn));
+  log.add_secret(cfg->azure.account_key);
+  log.add_secret(cfg->azure.sas_token);
   for (const auto& w : environment_warnings(env)) log.warn(w);
   if (cli->print_config) {
     std::fputs(describe_config(*cfg).c_str(), stdout);

@@ -517,3 +517,32 @@ TEST_CASE("durations and sizes land in the library option structs the program pa
   CHECK(d.source.application_name == "replicator");
   CHECK(load_err(std::string(kMinimal) + "postgresql_ssl_mode: verify_full\n").key == "postgresql_ssl_mode");
 }
+
+TEST_CASE("position_store azure: keys, the default blob, errors name the azure_ key and never echo secrets") {
+  const std::string key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+  const std::string azure = std::string(kMinimal) +
+                            "position_store: azure\nazure_endpoint: http://127.0.0.1:10000/devstoreaccount1\n"
+                            "azure_container: positions\n";
+  const Config c = load_ok(azure + "azure_account_key: '" + key + "'\n");
+  CHECK(c.position_store == PositionStoreKind::azure);
+  const auto o = azure_blob_options(c);
+  CHECK(o.blob == "slot_a.position");
+  CHECK_FALSE(o.problem());
+  CHECK(describe_config(c).find(key) == std::string::npos);
+  CHECK(load_ok(azure + "azure_sas_token: 'sv=2020-08-04&sig=abc'\nazure_blob: a/b.pos\n").azure.blob == "a/b.pos");
+
+  CHECK(load_err(azure).key == "azure_account_key");  // neither key nor SAS
+  CHECK(load_err(std::string(kMinimal) + "position_store: azure\nazure_account_key: '" + key + "'\n").key ==
+        "azure_endpoint");
+  const auto remote_http = load_err(std::string(kMinimal) + "position_store: azure\nazure_container: positions\n" +
+                                    "azure_account_key: '" + key + "'\nazure_endpoint: http://acct1.blob.core.windows.net\n");
+  CHECK(remote_http.key == "azure_endpoint");
+  CHECK_THAT(remote_http.message, Catch::Contains("loopback"));
+  CHECK(load_err(azure + "azure_account_key: '" + key + "'\nazure_container: Bad\n").key == "azure_container");
+  CHECK(load_err(azure + "azure_account_key: '" + key + "'\nazure_blob: /x\n").key == "azure_blob");
+  const auto bad_key = load_err(azure + "azure_account_key: 'secret not base64'\n");
+  CHECK(bad_key.key == "azure_account_key");
+  CHECK(bad_key.describe().find("secret not base64") == std::string::npos);
+  // Not checked unless the store is used.
+  CHECK(load_ok(std::string(kMinimal) + "azure_container: Bad\n").azure.container == "Bad");
+}
