@@ -148,14 +148,35 @@ struct LibpqTransportOptions {
 // wal2json: one JSON object per change (format-version 2) with everything a ChangeEvent needs.
 // numeric-data-types-as-string (wal2json 2.6+) keeps NaN and Infinity apart from NULL; older
 // plugins refuse it and the transport starts again without it (wal2json_numbers_as_strings()).
+// `tables` (schema.table, from the publications unless one is FOR ALL TABLES) become add-tables,
+// each part escaped the way wal2json splits it (a backslash before , . * space ' and \).
 [[nodiscard]] inline std::string build_wal2json_start_command(const LibpqTransportOptions& o, Lsn start,
-                                                              bool numbers_as_strings) {
+                                                              bool numbers_as_strings,
+                                                              const std::vector<TableName>* tables = nullptr) {
   std::string sql = "START_REPLICATION SLOT " + detail::quote_ident_plain(o.slot_name) + " LOGICAL " +
                     start.to_string() +
                     " (\"format-version\" '2', \"include-xids\" '1', \"include-lsn\" '1', \"include-timestamp\" '1', "
                     "\"include-type-oids\" '1', \"include-pk\" '1', \"include-transaction\" '1', "
                     "\"write-in-chunks\" '0'";
   if (numbers_as_strings) sql += ", \"numeric-data-types-as-string\" '1'";
+  if (tables != nullptr) {
+    auto escaped = [](std::string_view part) {
+      std::string out;
+      for (char c : part) {
+        if (c == ',' || c == '.' || c == '*' || c == ' ' || c == '\'' || c == '\\') out += '\\';
+        out += c;
+      }
+      return out;
+    };
+    std::string list;
+    for (const auto& t : *tables) {
+      if (!list.empty()) list += ',';
+      list += escaped(t.schema) + "." + escaped(t.name);
+    }
+    // No table at all: a name that cannot exist, so that nothing is streamed (as pgoutput does).
+    if (list.empty()) list = "pg_catalog.replicator\\ no\\ tables";
+    sql += ", \"add-tables\" " + detail::quote_literal_plain(list);
+  }
   sql += ')';
   return sql;
 }
@@ -270,8 +291,16 @@ class LibpqTransport {
     if (streaming_) return ReplicationError::fatal("start() called while already streaming");
     auto id = open();
     if (!id) return id.error();
+    // wal2json has no publications: their tables become add-tables (none for FOR ALL TABLES).
+    std::optional<std::vector<TableName>> tables;
+    if (options_.plugin == OutputPlugin::wal2json && !publications_.empty() &&
+        std::none_of(publications_.begin(), publications_.end(), [](const auto& p) { return p.all_tables; })) {
+      tables.emplace();
+      for (const auto& p : publications_) tables->insert(tables->end(), p.tables.begin(), p.tables.end());
+    }
+    const auto* table_list = tables ? &*tables : nullptr;
     const std::string sql = options_.plugin == OutputPlugin::wal2json
-                                ? build_wal2json_start_command(options_, lsn, wal2json_numbers_as_strings_)
+                                ? build_wal2json_start_command(options_, lsn, wal2json_numbers_as_strings_, table_list)
                                 : build_start_replication_command(options_, lsn);
     PgResult res(PQexec(repl_.get(), sql.c_str()));
     if (options_.plugin == OutputPlugin::wal2json && wal2json_numbers_as_strings_ && res.get() &&
@@ -280,7 +309,7 @@ class LibpqTransport {
       // wal2json before 2.6: the startup callback refused the option; the walsender is still
       // idle, so ask again without it. NaN and Infinity then arrive as JSON null.
       wal2json_numbers_as_strings_ = false;
-      res = PgResult(PQexec(repl_.get(), build_wal2json_start_command(options_, lsn, false).c_str()));
+      res = PgResult(PQexec(repl_.get(), build_wal2json_start_command(options_, lsn, false, table_list).c_str()));
     }
     if (!res.get() || PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
       auto error = repl_.error_from_result(res.get(), "START_REPLICATION on slot \"" + options_.slot_name + "\"");
