@@ -336,4 +336,23 @@ TEST_CASE("live: one workload through a pgoutput slot and a wal2json slot gives 
   CHECK(lines[8].find("{a:23:-1:key b:1043:-1 } new=['1', 'x']") != std::string::npos);
   CHECK(pgo_t.finish());
   CHECK(w2j_t.finish());
+
+  // A publication of some tables: they become add-tables, escaped for wal2json (a schema with a
+  // space, a table with quotes), and no other table is streamed.
+  sql.exec("CREATE PUBLICATION pub_some FOR TABLE \"My Schema\".\"Odd \"\"Table\"\"\", t_toast");
+  LibpqTransportOptions so = wo;
+  so.slot_name = db + "_some";
+  so.publication_names = {"pub_some"};
+  LibpqTransport some_t(cfg, so);
+  REQUIRE(some_t.start(Lsn{}));
+  sql.exec("INSERT INTO \"My Schema\".\"Odd \"\"Table\"\"\" VALUES (2, 'x', 'y')");
+  sql.exec("INSERT INTO t_index VALUES (9, 'not published', 'v')");
+  sql.exec("UPDATE t_toast SET counter = 5");
+  Wal2JsonEventDecoder some(PgRelationCatalog{cfg});
+  std::vector<std::string> some_lines;
+  drain(some_t, some, some_lines, *Lsn::parse(*sql.scalar("SELECT pg_current_wal_lsn()")), o);
+  REQUIRE(some_lines.size() == 6);
+  CHECK(some_lines[1].find("My Schema.Odd \"Table\"") != std::string::npos);
+  CHECK(some_lines[4].find("public.t_toast") != std::string::npos);
+  CHECK(some_t.finish());
 }
