@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "replicator/concepts.hpp"
 #include "replicator/format/json.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/transport/libpq.hpp"
@@ -139,6 +140,12 @@ TEST_CASE("wal2json stream captured from PostgreSQL 15 decodes to the events of 
   CHECK(got.json.size() == expected.json.size());
   // Most messages were parsed where they lay in the file buffer, not copied for padding.
   CHECK(w2j.padding_copies() <= 1);
+}
+
+TEST_CASE("Wal2JsonEventDecoder is a DecoderPolicy and a RetiringDecoder", "[wal2json]") {
+  STATIC_REQUIRE(DecoderPolicy<Wal2JsonEventDecoder<StaticRelationCatalog>>);
+  STATIC_REQUIRE(RetiringDecoder<Wal2JsonEventDecoder<StaticRelationCatalog>>);
+  STATIC_REQUIRE(DecoderPolicy<Wal2JsonEventDecoder<PgRelationCatalog>>);
 }
 
 TEST_CASE("wal2json values in PostgreSQL's text form", "[wal2json]") {

@@ -157,38 +157,41 @@ class Wal2JsonEventDecoder {
     for (auto field_result : obj) {
       simdjson::ondemand::field field;
       if (auto e = std::move(field_result).get(field)) return json_error(e, doc_offset(doc), "field");
-      std::string_view key;
-      if (auto e = field.unescaped_key().get(key)) return json_error(e, doc_offset(doc), "field name");
+      // Keys compared raw (no unescaping): wal2json's keys have no escapes, and a key that has
+      // some is no key of ours.
+      const simdjson::ondemand::raw_json_string key = field.key();
       simdjson::ondemand::value v = field.value();
-      const std::size_t at = value_offset(v);
+      auto at = [&] { return value_offset(v); };  // only on the error path: it costs
       if (key == "action") {
+        const std::size_t action_at = at();  // once per message: where an unknown action is
         std::string_view a;
-        if (auto e = v.get_string().get(a)) return json_error(e, at, "action");
+        if (auto e = v.get_string().get(a)) return json_error(e, action_at, "action");
         if (a.size() != 1 || std::string_view("BCIUDTM").find(a[0]) == std::string_view::npos) {
-          return Error{Errc::unknown_message, at, "action"};
+          return Error{Errc::unknown_message, action_at, "action"};
         }
         m_.action = a[0];
       } else if (key == "xid") {
         bool null = false;
         if (v.is_null().get(null) == simdjson::SUCCESS && null) continue;  // a non-transactional message
         std::uint64_t x = 0;
-        if (auto e = v.get_uint64().get(x)) return json_error(e, at, "xid");
-        if (x > 0xFFFFFFFFu) return Error{Errc::malformed_json, at, "xid"};
+        if (auto e = v.get_uint64().get(x)) return json_error(e, at(), "xid");
+        if (x > 0xFFFFFFFFu) return Error{Errc::malformed_json, at(), "xid"};
         m_.xid = static_cast<Xid>(x);
       } else if (key == "timestamp") {
+        if (m_.action != 'B' && m_.action != 'C') continue;  // only Begin and Commit use it (action comes first)
         bool null = false;
         if (v.is_null().get(null) == simdjson::SUCCESS && null) continue;
-        if (auto e = v.get_string().get(m_.timestamp)) return json_error(e, at, "timestamp");
+        if (auto e = v.get_string().get(m_.timestamp)) return json_error(e, at(), "timestamp");
       } else if (key == "lsn" || key == "nextlsn") {
         std::string_view s;
-        if (auto e = v.get_string().get(s)) return json_error(e, at, "lsn");
+        if (auto e = v.get_string().get(s)) return json_error(e, at(), "lsn");
         auto l = Lsn::parse(s);
-        if (!l) return Error{Errc::bad_lsn_text, at, "lsn"};
-        (key == "lsn" ? m_.lsn : m_.next_lsn) = *l;
+        if (!l) return Error{Errc::bad_lsn_text, at(), "lsn"};
+        (key == std::string_view("lsn") ? m_.lsn : m_.next_lsn) = *l;
       } else if (key == "schema") {
-        if (auto e = v.get_string().get(m_.schema)) return json_error(e, at, "schema");
+        if (auto e = v.get_string().get(m_.schema)) return json_error(e, at(), "schema");
       } else if (key == "table") {
-        if (auto e = v.get_string().get(m_.table)) return json_error(e, at, "table");
+        if (auto e = v.get_string().get(m_.table)) return json_error(e, at(), "table");
       } else if (key == "columns") {
         if (auto r = parse_columns(v, m_.columns, "columns"); !r) return r;
       } else if (key == "identity") {
@@ -197,11 +200,11 @@ class Wal2JsonEventDecoder {
       } else if (key == "pk") {
         if (auto r = parse_pk(v); !r) return r;
       } else if (key == "transactional") {
-        if (auto e = v.get_bool().get(m_.transactional)) return json_error(e, at, "transactional");
+        if (auto e = v.get_bool().get(m_.transactional)) return json_error(e, at(), "transactional");
       } else if (key == "prefix") {
-        if (auto e = v.get_string().get(m_.prefix)) return json_error(e, at, "prefix");
+        if (auto e = v.get_string().get(m_.prefix)) return json_error(e, at(), "prefix");
       } else if (key == "content") {
-        if (auto e = v.get_string().get(m_.content)) return json_error(e, at, "content");
+        if (auto e = v.get_string().get(m_.content)) return json_error(e, at(), "content");
       }
       // Other fields (origin, a future plugin's additions) are skipped by the iterator.
     }
@@ -214,64 +217,64 @@ class Wal2JsonEventDecoder {
   }
 
   Result<bool> parse_columns(simdjson::ondemand::value& v, std::vector<SentColumn>& out, std::string_view what) {
-    const std::size_t at = value_offset(v);
+    auto at = [&] { return value_offset(v); };  // only on the error path: it costs
     simdjson::ondemand::array arr;
-    if (auto e = v.get_array().get(arr)) return json_error(e, at, what);
+    if (auto e = v.get_array().get(arr)) return json_error(e, at(), what);
     for (auto elem_result : arr) {
       simdjson::ondemand::value elem;
-      if (auto e = std::move(elem_result).get(elem)) return json_error(e, at, what);
-      const std::size_t col_at = value_offset(elem);
+      if (auto e = std::move(elem_result).get(elem)) return json_error(e, at(), what);
+      auto col_at = [&] { return value_offset(elem); };
       simdjson::ondemand::object col;
-      if (auto e = elem.get_object().get(col)) return json_error(e, col_at, what);
+      if (auto e = elem.get_object().get(col)) return json_error(e, col_at(), what);
       SentColumn c;
       bool has_name = false;
       bool has_value = false;
-      std::string_view type_name;
+      simdjson::ondemand::raw_json_string type_name;  // compared raw, only when no typeoid came
+      bool has_type_name = false;
       for (auto f_result : col) {
         simdjson::ondemand::field f;
-        if (auto e = std::move(f_result).get(f)) return json_error(e, col_at, what);
-        std::string_view key;
-        if (auto e = f.unescaped_key().get(key)) return json_error(e, col_at, what);
+        if (auto e = std::move(f_result).get(f)) return json_error(e, col_at(), what);
+        const simdjson::ondemand::raw_json_string key = f.key();
         simdjson::ondemand::value fv = f.value();
-        const std::size_t fat = value_offset(fv);
+        auto fat = [&] { return value_offset(fv); };
         if (key == "name") {
-          if (auto e = fv.get_string().get(c.name)) return json_error(e, fat, "column name");
+          if (auto e = fv.get_string().get(c.name)) return json_error(e, fat(), "column name");
           has_name = true;
         } else if (key == "type") {
-          if (auto e = fv.get_string().get(type_name)) return json_error(e, fat, "column type");
+          if (auto e = fv.get_raw_json_string().get(type_name)) return json_error(e, fat(), "column type");
+          has_type_name = true;
         } else if (key == "typeoid") {
           std::uint64_t oid = 0;
-          if (auto e = fv.get_uint64().get(oid)) return json_error(e, fat, "column typeoid");
-          if (oid > 0xFFFFFFFFu) return Error{Errc::malformed_json, fat, "column typeoid"};
+          if (auto e = fv.get_uint64().get(oid)) return json_error(e, fat(), "column typeoid");
+          if (oid > 0xFFFFFFFFu) return Error{Errc::malformed_json, fat(), "column typeoid"};
           c.type_oid = static_cast<Oid>(oid);
         } else if (key == "value") {
           if (auto r = parse_value(fv, c); !r) return r;
           has_value = true;
         }
       }
-      if (!has_name || !has_value) return Error{Errc::malformed_json, col_at, "column without name or value"};
+      if (!has_name || !has_value) return Error{Errc::malformed_json, col_at(), "column without name or value"};
       // wal2json strips the "\x" of bytea (the type itself, not a domain over it or an array).
-      c.bytea_hex = c.kind == ColumnKind::text && (c.type_oid == 17 || (c.type_oid == 0 && type_name == "bytea"));
+      c.bytea_hex = c.kind == ColumnKind::text && (c.type_oid == 17 || (c.type_oid == 0 && has_type_name && type_name == "bytea"));
       out.push_back(c);
     }
     return true;
   }
 
   Result<bool> parse_pk(simdjson::ondemand::value& v) {
-    const std::size_t at = value_offset(v);
+    auto at = [&] { return value_offset(v); };  // only on the error path: it costs
     simdjson::ondemand::array arr;
-    if (auto e = v.get_array().get(arr)) return json_error(e, at, "pk");
+    if (auto e = v.get_array().get(arr)) return json_error(e, at(), "pk");
     for (auto elem_result : arr) {
       simdjson::ondemand::object col;
-      if (auto e = elem_result.get_object().get(col)) return json_error(e, at, "pk");
+      if (auto e = elem_result.get_object().get(col)) return json_error(e, at(), "pk");
       for (auto f_result : col) {
         simdjson::ondemand::field f;
-        if (auto e = std::move(f_result).get(f)) return json_error(e, at, "pk");
-        std::string_view key;
-        if (auto e = f.unescaped_key().get(key)) return json_error(e, at, "pk");
+        if (auto e = std::move(f_result).get(f)) return json_error(e, at(), "pk");
+        const simdjson::ondemand::raw_json_string key = f.key();
         if (key != "name") continue;
         std::string_view name;
-        if (auto e = f.value().get_string().get(name)) return json_error(e, at, "pk name");
+        if (auto e = f.value().get_string().get(name)) return json_error(e, at(), "pk name");
         m_.pk.push_back(name);
       }
     }
@@ -280,24 +283,24 @@ class Wal2JsonEventDecoder {
 
   // A value as PostgreSQL's text form would have it (bytea's "\x" is added when encoding).
   Result<bool> parse_value(simdjson::ondemand::value& v, SentColumn& c) {
-    const std::size_t at = value_offset(v);
+    auto at = [&] { return value_offset(v); };  // only on the error path: it costs
     simdjson::ondemand::json_type type;
-    if (auto e = v.type().get(type)) return json_error(e, at, "value");
+    if (auto e = v.type().get(type)) return json_error(e, at(), "value");
     switch (type) {
       case simdjson::ondemand::json_type::null: {
         bool null = false;
-        if (auto e = v.is_null().get(null)) return json_error(e, at, "value");
-        if (!null) return Error{Errc::malformed_json, at, "value"};
+        if (auto e = v.is_null().get(null)) return json_error(e, at(), "value");
+        if (!null) return Error{Errc::malformed_json, at(), "value"};
         c.kind = ColumnKind::null;
         return true;
       }
       case simdjson::ondemand::json_type::string:
         c.kind = ColumnKind::text;
-        if (auto e = v.get_string().get(c.text)) return json_error(e, at, "value");
+        if (auto e = v.get_string().get(c.text)) return json_error(e, at(), "value");
         return true;
       case simdjson::ondemand::json_type::boolean: {
         bool b = false;
-        if (auto e = v.get_bool().get(b)) return json_error(e, at, "value");
+        if (auto e = v.get_bool().get(b)) return json_error(e, at(), "value");
         c.kind = ColumnKind::text;
         c.text = b ? "t" : "f";
         return true;
@@ -307,12 +310,12 @@ class Wal2JsonEventDecoder {
         std::string_view raw = v.raw_json_token();
         while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r'))
           raw.remove_suffix(1);
-        if (!is_json_number(raw)) return Error{Errc::malformed_json, at, "number value"};
+        if (!is_json_number(raw)) return Error{Errc::malformed_json, at(), "number value"};
         c.kind = ColumnKind::text;
         c.text = raw;
         return true;
       }
-      default: return Error{Errc::malformed_json, at, "value (an object or array)"};
+      default: return Error{Errc::malformed_json, at(), "value (an object or array)"};
     }
   }
 
