@@ -404,7 +404,7 @@ const std::vector<KeyDef>& key_table() {
           const auto& p = c.stream.publication_names;
           return p.size() == 1 ? p.front() : p.empty() ? std::string() : show_list(p);
         });
-    key(t, "postgresql_plugin_name", &Config::plugin_name, "output plugin (wal2json is not supported yet)", {.type = "pgoutput"});
+    key(t, "postgresql_plugin_name", &Config::plugin_name, "output plugin: pgoutput, or wal2json (format-version 2; docs/wal2json.md)", {.type = "pgoutput"});
     key(t, "postgresql_start_lsn", &Config::start_lsn, "start here instead of the stored/slot position");
     key(t, "postgresql_end_lsn", &Config::end_lsn, "stop cleanly once everything up to here is written and confirmed (pg_recvlogical --endpos; 0/0: run until stopped)");
     add({"postgresql_ssl_mode", keep(enum_choices(kSslModes)), keep(default_config().source.sslmode), "libpq sslmode"},
@@ -619,10 +619,15 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
     return err("postgresql_slot_name", "must be at most 63 characters");
   for (const auto& p : c.stream.publication_names)
     if (!valid_identifier_text(p)) return err("postgresql_publication_name", "must be 1-63 bytes, got " + quote_value(p));
-  if (c.plugin_name == "wal2json")
-    return err("postgresql_plugin_name", "wal2json is not supported yet; use pgoutput (the only supported plugin)");
-  if (c.plugin_name != "pgoutput")
-    return err("postgresql_plugin_name", "unknown output plugin " + quote_value(c.plugin_name) + "; only pgoutput is supported");
+  if (c.plugin_name != "pgoutput" && c.plugin_name != "wal2json")
+    return err("postgresql_plugin_name", "unknown output plugin " + quote_value(c.plugin_name) + "; use pgoutput or wal2json");
+  if (c.plugin_name == "wal2json") {  // pgoutput's protocol options have no wal2json counterpart
+    const std::string why = " is a pgoutput option; wal2json has none (remove it or use postgresql_plugin_name: pgoutput)";
+    if (c.stream.binary) return err("binary", "binary" + why);
+    if (c.stream.streaming != StreamingMode::off) return err("streaming", "streaming" + why);
+    if (c.stream.two_phase) return err("two_phase", "two_phase" + why);
+    if (c.stream.origin != OriginFilter::any) return err("origin", "origin" + why);
+  }
   if (c.stream.streaming == StreamingMode::on && c.stream.proto_version < 2) return err("streaming", "needs proto_version 2 or higher");
   if (c.stream.streaming == StreamingMode::parallel && c.stream.proto_version < 4)
     return err("streaming", "parallel needs proto_version 4 (PostgreSQL 16 or later)");

@@ -33,6 +33,8 @@
 #include "replicator/sink/json_lines.hpp"
 #include "replicator/snapshot/snapshot.hpp"
 #include "replicator/transport/libpq.hpp"
+#include "replicator/wal2json/decoder.hpp"
+#include "replicator/wal2json/pg_catalog.hpp"
 
 namespace replicator::program {
 namespace {
@@ -60,6 +62,13 @@ ConnectionConfig position_connection(const Config& c) {
   if (dsn->sslrootcert) cc.sslrootcert = *dsn->sslrootcert;
   if (dsn->connect_timeout) cc.connect_timeout_s = std::atoi(dsn->connect_timeout->c_str());
   return cc;
+}
+
+// The stream options with the slot's plugin (postgresql_plugin_name).
+LibpqTransportOptions transport_options(const Config& c) {
+  LibpqTransportOptions o = c.stream;
+  o.plugin = c.plugin_name == "wal2json" ? OutputPlugin::wal2json : OutputPlugin::pgoutput;
+  return o;
 }
 
 ChangeFilter change_filter(const Config& c) {
@@ -211,8 +220,8 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
   return kExitOk;
 }
 
-template <class Store, class Sink>
-int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
+template <class Decoder, class Store, class Sink>
+int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Sink sink) {
   ReplicatorOptions ro;
   ro.slot_name = cfg.slot_name();
   ro.start_lsn = cfg.start_lsn;
@@ -222,7 +231,7 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
   ro.flush_when_idle = cfg.batch_flush_when_idle;
   ro.reconnect = cfg.reconnect;
 
-  Replicator replicator(LibpqTransport(cfg.source, cfg.stream), pgoutput::PgOutputEventDecoder{},
+  Replicator replicator(LibpqTransport(cfg.source, transport_options(cfg)), std::move(decoder),
                         CombinedBatcher(cfg.batch_limits, cfg.batcher), std::move(store), std::move(sink),
                         std::move(ro), change_filter(cfg));
   auto& transport = replicator.transport();
@@ -252,6 +261,10 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
               {"system_id", id ? id->systemid : std::string()},
               {"timeline", id ? static_cast<std::int64_t>(id->timeline) : 0},
               {"server_version", transport.server_version()}});
+    if (cfg.plugin_name == "wal2json" && !transport.wal2json_numbers_as_strings()) {
+      log.warn("this wal2json (before 2.6) refused numeric-data-types-as-string: NaN and Infinity in numeric and "
+               "float columns arrive as null (upgrade wal2json to keep them)");
+    }
   };
   observer.retrying = [&](const ReplicationError& e, std::string_view during, int attempt,
                           std::chrono::milliseconds delay) {
@@ -318,6 +331,17 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
                        {"flushed_lsn", replicator.flushed_lsn()},
                        {"slot_dropped", cfg.stream.drop_slot_on_exit || cfg.stream.temporary_slot}});
   return kExitOk;
+}
+
+// The decoder for postgresql_plugin_name: wal2json reads table definitions over a connection of its own.
+template <class Store, class Sink>
+int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
+  if (cfg.plugin_name == "wal2json") {
+    wal2json::Wal2JsonEventDecoder decoder(wal2json::PgRelationCatalog(cfg.source),
+                                           wal2json::Wal2JsonDecoderOptions{.messages = cfg.stream.messages});
+    return stream_with(cfg, log, std::move(decoder), std::move(store), std::move(sink));
+  }
+  return stream_with(cfg, log, pgoutput::PgOutputEventDecoder{}, std::move(store), std::move(sink));
 }
 
 template <class Store, class Formatter>

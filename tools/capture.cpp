@@ -36,6 +36,7 @@ struct Options {
   bool temporary = false;
   bool two_phase = false;
   std::vector<std::pair<std::string, std::string>> plugin_options;
+  std::string plugin = "pgoutput";  // --plugin: another output plugin (wal2json) takes any --option key
   Lsn start_lsn;
   std::optional<Lsn> end_lsn;
   long idle_timeout_ms = 2000;
@@ -52,7 +53,8 @@ void usage(int code) {
                "usage: capture --dbname CONNINFO --slot NAME [--create-slot] [--temporary] [--two-phase]\n"
                "               [--option key=value]... [--start-lsn X/Y] [--end-lsn X/Y]\n"
                "               [--idle-timeout-ms N] --output FILE\n"
-               "  --option keys: proto_version, publication_names, binary, messages, streaming, two_phase, origin\n");
+               "  --option keys: proto_version, publication_names, binary, messages, streaming, two_phase, origin\n"
+               "  --plugin NAME: the slot's output plugin (default pgoutput; with another, any --option key)\n");
   std::exit(code);
 }
 
@@ -77,6 +79,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--create-slot") o.create_slot = true;
     else if (a == "--temporary") o.temporary = true;
     else if (a == "--two-phase") o.two_phase = true;
+    else if (a == "--plugin") o.plugin = value();
     else if (a == "--start-lsn") o.start_lsn = parse_lsn_arg(a, value());
     else if (a == "--end-lsn") o.end_lsn = parse_lsn_arg(a, value());
     else if (a == "--output") { o.output = value(); have_output = true; }
@@ -95,7 +98,7 @@ Options parse_args(int argc, char** argv) {
       static constexpr std::string_view known[] = {"proto_version", "publication_names", "binary", "messages",
                                                    "streaming",     "two_phase",         "origin"};
       bool ok = false;
-      for (auto k : known) ok = ok || k == key;
+      for (auto k : known) ok = ok || k == key || o.plugin != "pgoutput";
       if (!ok) die("unknown --option key: " + key);
       o.plugin_options.emplace_back(std::move(key), kv.substr(eq + 1));
     } else {
@@ -295,7 +298,7 @@ int main(int argc, char** argv) {
 
   if (o.create_slot) {
     std::string sql = "CREATE_REPLICATION_SLOT " + quote_ident(o.slot) + (o.temporary ? " TEMPORARY" : "") +
-                      " LOGICAL pgoutput (SNAPSHOT 'nothing'" + (o.two_phase ? ", TWO_PHASE true" : "") + ")";
+                      " LOGICAL " + quote_ident(o.plugin) + " (SNAPSHOT 'nothing'" + (o.two_phase ? ", TWO_PHASE true" : "") + ")";
     exec_command(conn, sql, PGRES_TUPLES_OK, "creating the replication slot");
   }
 

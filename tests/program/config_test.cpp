@@ -259,13 +259,17 @@ TEST_CASE("cross-key rules") {
             .key == "postgresql_slot_name");
 }
 
-TEST_CASE("plugins: pgoutput only, wal2json named as not supported yet") {
-  const auto w = load_err(std::string(kMinimal) + "postgresql_plugin_name: wal2json\n");
-  CHECK(w.key == "postgresql_plugin_name");
-  CHECK(w.message.find("wal2json is not supported yet") != std::string::npos);
+TEST_CASE("plugins: pgoutput and wal2json; pgoutput options refused with wal2json") {
   const auto o = load_err(std::string(kMinimal) + "postgresql_plugin_name: test_decoding\n");
   CHECK(o.key == "postgresql_plugin_name");
-  CHECK(o.message.find("only pgoutput") != std::string::npos);
+  CHECK(o.message.find("use pgoutput or wal2json") != std::string::npos);
+  for (const char* option : {"binary: true\n", "streaming: true\nproto_version: 2\n", "two_phase: true\nproto_version: 3\n",
+                             "origin: none\n"}) {
+    INFO(option);
+    const auto e = load_err(std::string(kMinimal) + "postgresql_plugin_name: wal2json\n" + option);
+    CHECK(e.message.find("is a pgoutput option; wal2json has none") != std::string::npos);
+  }
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_plugin_name: wal2json\n").plugin_name == "wal2json");
 }
 
 TEST_CASE("YAML syntax errors and shapes") {

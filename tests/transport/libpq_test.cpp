@@ -130,6 +130,28 @@ TEST_CASE("START_REPLICATION command quoting and options") {
   CHECK(build_start_replication_command(o, Lsn{}).find("streaming 'parallel'") != std::string::npos);
 }
 
+TEST_CASE("START_REPLICATION for wal2json: format-version 2 options, add-tables escaped as wal2json splits them") {
+  LibpqTransportOptions o;
+  o.plugin = OutputPlugin::wal2json;
+  o.slot_name = "w";
+  const std::string fixed = "START_REPLICATION SLOT \"w\" LOGICAL 0/10 (\"format-version\" '2', \"include-xids\" '1', "
+                            "\"include-lsn\" '1', \"include-timestamp\" '1', \"include-type-oids\" '1', "
+                            "\"include-pk\" '1', \"include-transaction\" '1', \"write-in-chunks\" '0'";
+  CHECK(build_start_replication_command(o, Lsn{0x10}) == fixed + ", \"numeric-data-types-as-string\" '1')");
+  CHECK(build_wal2json_start_command(o, Lsn{0x10}, false) == fixed + ")");
+  const std::vector<TableName> tables = {{"public", "t"}, {"My Schema", "a.b,c*'\\"}};
+  CHECK(build_wal2json_start_command(o, Lsn{0x10}, false, &tables) ==
+        fixed + ", \"add-tables\" 'public.t,My\\ Schema.a\\.b\\,c\\*\\''\\\\')");
+  const std::vector<TableName> none;
+  CHECK(build_wal2json_start_command(o, Lsn{0x10}, false, &none).find("add-tables") != std::string::npos);
+  // pgoutput's protocol options have no wal2json counterpart: refused, not ignored.
+  CHECK(validate_transport_options(o, 150000));
+  o.binary = true;
+  auto st = validate_transport_options(o, 150000);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().message.find("wal2json plugin has no binary option") != std::string::npos);
+}
+
 TEST_CASE("transport options are checked against each other and the server version") {
   LibpqTransportOptions o;
   o.slot_name = "s";

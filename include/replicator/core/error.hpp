@@ -26,6 +26,7 @@ enum class Errc : std::uint8_t {
   bad_lsn_text,         // text that is not an X/Y LSN
   bad_frame,            // a stream-file frame header that cannot be right
   need_more_data,       // not an error in the input: the buffer ends mid-frame
+  malformed_json,       // text that is not the JSON a plugin (wal2json) sends
 };
 
 constexpr std::string_view to_string(Errc code) noexcept {
@@ -41,6 +42,7 @@ constexpr std::string_view to_string(Errc code) noexcept {
     case Errc::bad_lsn_text: return "malformed LSN";
     case Errc::bad_frame: return "malformed frame";
     case Errc::need_more_data: return "need more data";
+    case Errc::malformed_json: return "malformed JSON";
   }
   return "unknown error";
 }

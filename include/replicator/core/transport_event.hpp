@@ -19,6 +19,9 @@ struct WalMessage {
   PgTimestamp send_time;
   std::span<const std::byte> payload;
   std::size_t offset = 0;  // replay: byte offset of the payload in the file, for error messages
+  // Bytes after the payload that belong to the same buffer and may be read (never used as data):
+  // a SIMD parser (wal2json's simdjson) reads up to 64 past the end and copies when this is short.
+  std::size_t readable_after = 0;
 };
 
 // A primary keepalive ('k'). The Replicator answers at once when reply_requested is set.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <libpq-fe.h>
+#include <malloc.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -36,8 +37,14 @@ namespace replicator {
 enum class StreamingMode : std::uint8_t { off, on, parallel };
 // pgoutput `origin` (PostgreSQL 16+): any (all changes) or none (only changes without an origin).
 enum class OriginFilter : std::uint8_t { any, none };
+// The slot's output plugin. wal2json (format-version 2) ignores publications and the pgoutput
+// options; docs/wal2json.md says what differs.
+enum class OutputPlugin : std::uint8_t { pgoutput, wal2json };
+
+constexpr std::string_view to_string(OutputPlugin p) noexcept { return p == OutputPlugin::wal2json ? "wal2json" : "pgoutput"; }
 
 struct LibpqTransportOptions {
+  OutputPlugin plugin = OutputPlugin::pgoutput;
   std::string slot_name;
   std::vector<std::string> publication_names;
   int proto_version = 1;  // 1-4; an error (not a silent downgrade) when the server supports less
@@ -60,9 +67,28 @@ struct LibpqTransportOptions {
   std::chrono::milliseconds finish_timeout{10'000};  // finish(): how long to wait for the server to end COPY
 };
 
+// wal2json has none of pgoutput's protocol options: asking for one is a config error, not ignored.
+[[nodiscard]] inline Status validate_wal2json_options(const LibpqTransportOptions& o, int server_version) {
+  if (auto st = check_supported_server(server_version); !st) return st;
+  const char* refused = o.binary                               ? "binary"
+                        : o.streaming != StreamingMode::off    ? "streaming"
+                        : o.two_phase                          ? "two_phase"
+                        : o.origin != OriginFilter::any        ? "origin"
+                                                               : nullptr;
+  if (refused != nullptr) {
+    return ReplicationError::fatal(std::string("the wal2json plugin has no ") + refused +
+                                   " option (it is a pgoutput option); remove it or use postgresql_plugin_name: pgoutput",
+                                   "22023");
+  }
+  if (o.status_interval.count() <= 0) return ReplicationError::fatal("status_interval must be positive", "22023");
+  if (o.silence_timeout.count() < 0) return ReplicationError::fatal("silence_timeout must be >= 0", "22023");
+  return ok_status();
+}
+
 // Checks the options against each other and against the server version, before anything is sent.
 [[nodiscard]] inline Status validate_transport_options(const LibpqTransportOptions& o, int server_version) {
   if (auto st = validate_slot_name(o.slot_name); !st) return st;
+  if (o.plugin == OutputPlugin::wal2json) return validate_wal2json_options(o, server_version);
   if (o.publication_names.empty()) return ReplicationError::fatal("at least one publication name is required", "22023");
   for (const auto& p : o.publication_names) {
     if (p.empty() || p.size() > 63 || p.find('\0') != std::string::npos) {
@@ -119,7 +145,44 @@ struct LibpqTransportOptions {
 // Option values are string literals; publication names are quoted identifiers inside that literal
 // (pgoutput splits them with SplitIdentifierString). Options left at their default are not sent,
 // so older servers never see an option they do not know.
+// wal2json: one JSON object per change (format-version 2) with everything a ChangeEvent needs.
+// numeric-data-types-as-string (wal2json 2.6+) keeps NaN and Infinity apart from NULL; older
+// plugins refuse it and the transport starts again without it (wal2json_numbers_as_strings()).
+// `tables` (schema.table, from the publications unless one is FOR ALL TABLES) become add-tables,
+// each part escaped the way wal2json splits it (a backslash before , . * space ' and \).
+[[nodiscard]] inline std::string build_wal2json_start_command(const LibpqTransportOptions& o, Lsn start,
+                                                              bool numbers_as_strings,
+                                                              const std::vector<TableName>* tables = nullptr) {
+  std::string sql = "START_REPLICATION SLOT " + detail::quote_ident_plain(o.slot_name) + " LOGICAL " +
+                    start.to_string() +
+                    " (\"format-version\" '2', \"include-xids\" '1', \"include-lsn\" '1', \"include-timestamp\" '1', "
+                    "\"include-type-oids\" '1', \"include-pk\" '1', \"include-transaction\" '1', "
+                    "\"write-in-chunks\" '0'";
+  if (numbers_as_strings) sql += ", \"numeric-data-types-as-string\" '1'";
+  if (tables != nullptr) {
+    auto escaped = [](std::string_view part) {
+      std::string out;
+      for (char c : part) {
+        if (c == ',' || c == '.' || c == '*' || c == ' ' || c == '\'' || c == '\\') out += '\\';
+        out += c;
+      }
+      return out;
+    };
+    std::string list;
+    for (const auto& t : *tables) {
+      if (!list.empty()) list += ',';
+      list += escaped(t.schema) + "." + escaped(t.name);
+    }
+    // No table at all: a name that cannot exist, so that nothing is streamed (as pgoutput does).
+    if (list.empty()) list = "pg_catalog.replicator\\ no\\ tables";
+    sql += ", \"add-tables\" " + detail::quote_literal_plain(list);
+  }
+  sql += ')';
+  return sql;
+}
+
 [[nodiscard]] inline std::string build_start_replication_command(const LibpqTransportOptions& o, Lsn start) {
+  if (o.plugin == OutputPlugin::wal2json) return build_wal2json_start_command(o, start, true);
   std::string names;
   for (const auto& p : o.publication_names) {
     if (!names.empty()) names += ',';
@@ -189,6 +252,7 @@ class LibpqTransport {
       }
     }
     SlotOptions so;
+    so.plugin = std::string(to_string(options_.plugin));
     so.name = options_.slot_name;
     so.create_if_missing = options_.create_slot;
     so.temporary = options_.temporary_slot;
@@ -227,8 +291,26 @@ class LibpqTransport {
     if (streaming_) return ReplicationError::fatal("start() called while already streaming");
     auto id = open();
     if (!id) return id.error();
-    const std::string sql = build_start_replication_command(options_, lsn);
+    // wal2json has no publications: their tables become add-tables (none for FOR ALL TABLES).
+    std::optional<std::vector<TableName>> tables;
+    if (options_.plugin == OutputPlugin::wal2json && !publications_.empty() &&
+        std::none_of(publications_.begin(), publications_.end(), [](const auto& p) { return p.all_tables; })) {
+      tables.emplace();
+      for (const auto& p : publications_) tables->insert(tables->end(), p.tables.begin(), p.tables.end());
+    }
+    const auto* table_list = tables ? &*tables : nullptr;
+    const std::string sql = options_.plugin == OutputPlugin::wal2json
+                                ? build_wal2json_start_command(options_, lsn, wal2json_numbers_as_strings_, table_list)
+                                : build_start_replication_command(options_, lsn);
     PgResult res(PQexec(repl_.get(), sql.c_str()));
+    if (options_.plugin == OutputPlugin::wal2json && wal2json_numbers_as_strings_ && res.get() &&
+        PQresultStatus(res.get()) == PGRES_FATAL_ERROR &&
+        std::strstr(PQresultErrorMessage(res.get()), "numeric-data-types-as-string") != nullptr) {
+      // wal2json before 2.6: the startup callback refused the option; the walsender is still
+      // idle, so ask again without it. NaN and Infinity then arrive as JSON null.
+      wal2json_numbers_as_strings_ = false;
+      res = PgResult(PQexec(repl_.get(), build_wal2json_start_command(options_, lsn, false, table_list).c_str()));
+    }
     if (!res.get() || PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
       auto error = repl_.error_from_result(res.get(), "START_REPLICATION on slot \"" + options_.slot_name + "\"");
       return invalidated_slot_error().value_or(std::move(error));
@@ -264,6 +346,10 @@ class LibpqTransport {
       if (n > 0) {
         buffer_.reset(raw);
         ping_sent_ = false;
+        // libpq allocates n + 1 bytes (a NUL follows); malloc may have given more. Those bytes
+        // are readable slack for a SIMD parser (under ASan the usable size is exactly n + 1).
+        const std::size_t usable = ::malloc_usable_size(raw);
+        slack_ = usable > static_cast<std::size_t>(n) ? usable - static_cast<std::size_t>(n) : 0;
         return on_copy_data({reinterpret_cast<const std::byte*>(raw), static_cast<std::size_t>(n)});
       }
       if (n == -1) return on_end_of_copy();
@@ -408,6 +494,9 @@ class LibpqTransport {
   [[nodiscard]] PgConnection& replication() noexcept { return repl_; }
   [[nodiscard]] const ConnectionConfig& config() const noexcept { return config_; }
   [[nodiscard]] const LibpqTransportOptions& options() const noexcept { return options_; }
+  // wal2json: whether the plugin accepted numeric-data-types-as-string (2.6+). When it did not,
+  // NaN and +-Infinity in numeric and float columns arrive as NULL (known after start()).
+  [[nodiscard]] bool wal2json_numbers_as_strings() const noexcept { return wal2json_numbers_as_strings_; }
 
  private:
   static std::uint64_t parse_system_id(std::string_view s) noexcept {
@@ -464,7 +553,7 @@ class LibpqTransport {
     if (const auto* x = std::get_if<protocol::XLogDataView>(&*msg)) {
       received_lsn_ = std::max(received_lsn_, x->wal_start);
       server_wal_end_ = std::max(server_wal_end_, x->wal_end);
-      return TransportEvent{WalMessage{x->wal_start, x->wal_end, x->send_time, x->payload, 0}};
+      return TransportEvent{WalMessage{x->wal_start, x->wal_end, x->send_time, x->payload, 0, slack_}};
     }
     const auto& k = std::get<protocol::PrimaryKeepaliveView>(*msg);
     server_wal_end_ = std::max(server_wal_end_, k.wal_end);
@@ -590,6 +679,8 @@ class LibpqTransport {
   std::optional<SlotInfo> slot_;
   std::vector<PublicationInfo> publications_;
   std::unique_ptr<char, FreeMem> buffer_;  // the last PQgetCopyData buffer; WalMessage::payload points into it
+  std::size_t slack_ = 0;                  // readable bytes after it (WalMessage::readable_after)
+  bool wal2json_numbers_as_strings_ = true;  // false once the plugin refused numeric-data-types-as-string
   bool streaming_ = false;
   bool flush_pending_ = false;
   bool ping_sent_ = false;

@@ -124,7 +124,9 @@ class ReplayTransport {
       }
       ++delivered_;
       // The server's XLogData for logical decoding carries the same LSN as start and end.
-      return TransportEvent{WalMessage{frame->lsn, frame->lsn, PgTimestamp{}, frame->payload, frame->payload_offset()}};
+      // The rest of the file buffer follows the payload: readable slack for a SIMD parser.
+      const auto after = static_cast<std::size_t>(bytes_.data() + bytes_.size() - (frame->payload.data() + frame->payload.size()));
+      return TransportEvent{WalMessage{frame->lsn, frame->lsn, PgTimestamp{}, frame->payload, frame->payload_offset(), after}};
     }
   }
 
