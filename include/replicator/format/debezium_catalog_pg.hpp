@@ -52,7 +52,7 @@ inline Status load_debezium_types(PgConnection& conn, const std::vector<Oid>& oi
   // Asked-for OIDs the server does not know (dropped meanwhile): remember them as plain text types
   // so the lookup is not repeated for every row.
   for (Oid o : oids)
-    if (into.find(o) == nullptr) into.add({.oid = o, .kind = 'b', .name = {}});
+    if (into.find(o) == nullptr) into.add({.oid = o, .kind = 'b', .name = {}, .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
   return ok_status();
 }
 

@@ -1,7 +1,8 @@
 // Which Debezium mapping a column gets: its type OID and modifier from the Relation message,
 // resolved through a small catalog of the non-built-in types (enums with their labels, domains
 // with their base type, arrays of those, extension types such as hstore known by name).
-//   DebeziumTypeCatalog cat;  cat.add({.oid = 16390, .kind = 'e', .name = "mood", .enum_labels = {"sad", "ok"}});
+//   DebeziumTypeCatalog cat;  DebeziumType mood;  mood.oid = 16390;  mood.kind = 'e';  mood.enum_labels = {"sad", "ok"};
+//   cat.add(mood);
 //   DebeziumColumnType t = resolve_debezium_type(cat, col.type_oid, col.type_modifier);  // t.kind == DebeziumKind::enum_
 #pragma once
 

@@ -103,6 +103,7 @@ inline void append_java_double(std::string& out, double v, bool as_float) {
     out += std::signbit(v) ? "-0.0" : "0.0";
     return;
   }
+  if (as_float && !(std::fabs(v) <= std::numeric_limits<float>::max())) as_float = false;  // text "1e300" in a float4
   char buf[64];
   const auto r = as_float ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(v), std::chars_format::scientific)
                           : std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
@@ -113,6 +114,7 @@ inline void append_java_double(std::string& out, double v, bool as_float) {
     ++p;
   }
   const std::size_t e = s.find('e');
+  if (e == std::string_view::npos || e + 1 >= s.size()) return void(out.append(s));  // not reached: finite values
   char digits[32];
   std::size_t nd = 0;
   for (std::size_t k = p; k < e; ++k)
