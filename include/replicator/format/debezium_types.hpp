@@ -53,7 +53,7 @@ namespace dbz_oid {
 inline constexpr Oid char_ = 18, point = 600, lseg = 601, path = 602, box = 603, polygon = 604, line = 628, cidr = 650,
                      circle = 718, macaddr8 = 774, money = 790, macaddr = 829, inet = 869, interval = 1186,
                      timetz = 1266, bit = 1560, varbit = 1562, tsvector = 3614, int4range = 3904, numrange = 3906,
-                     tsrange = 3908, tstzrange = 3910, daterange = 3912, int8range = 3926;
+                     tsrange = 3908, tstzrange = 3910, daterange = 3912, int8range = 3926, pg_lsn = 3220;
 }  // namespace dbz_oid
 
 // The element type of a built-in array type (values::element_type_of plus the types only this

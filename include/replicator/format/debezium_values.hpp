@@ -7,6 +7,7 @@
 #pragma once
 
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -559,6 +560,82 @@ bool decode_hstore_binary(std::span<const std::byte> b, F&& on_pair) {
   return p == b.size();
 }
 
+// ---- network and pg_lsn send formats, written as their output functions print them ----
+// inet_send / cidr_send: family (2 IPv4, 3 IPv6), bits, is_cidr, length, address bytes.
+// inet prints /bits only when it is not the whole address; cidr always.
+inline bool append_inet_binary(std::string& out, std::span<const std::byte> b, bool is_cidr) {
+  if (b.size() < 4) return false;
+  const unsigned family = static_cast<unsigned>(b[0]), bits = static_cast<unsigned>(b[1]),
+                 len = static_cast<unsigned>(b[3]);
+  const bool v4 = family == 2;
+  if ((family != 2 && family != 3) || len != (v4 ? 4u : 16u) || b.size() != 4 + len || bits > len * 8) return false;
+  auto at = [&](unsigned i) { return static_cast<unsigned>(b[4 + i]); };
+  char buf[64];
+  auto put = [&](const char* fmt, auto... a) { out.append(buf, static_cast<std::size_t>(std::snprintf(buf, sizeof buf, fmt, a...))); };
+  out.push_back('"');
+  if (v4) {
+    put("%u.%u.%u.%u", at(0), at(1), at(2), at(3));
+  } else {  // the longest run (2+) of zero words becomes "::"; ::a.b.c.d and ::ffff:a.b.c.d keep IPv4 form
+    unsigned w[8];
+    for (unsigned i = 0; i < 8; ++i) w[i] = at(2 * i) << 8 | at(2 * i + 1);
+    int best = -1, best_len = 0, cur = -1, cur_len = 0;
+    for (int i = 0; i < 8; ++i) {
+      if (w[i] == 0) {
+        if (cur < 0) cur = i, cur_len = 1;
+        else ++cur_len;
+        if (cur_len > best_len) best = cur, best_len = cur_len;
+      } else {
+        cur = -1;
+      }
+    }
+    if (best_len < 2) best = -1;
+    for (int i = 0; i < 8; ++i) {
+      if (best >= 0 && i >= best && i < best + best_len) {
+        if (i == best) out.push_back(':');
+        continue;
+      }
+      if (i != 0) out.push_back(':');
+      if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+        put("%u.%u.%u.%u", at(12), at(13), at(14), at(15));
+        break;
+      }
+      put("%x", w[i]);
+    }
+    if (best >= 0 && best + best_len == 8) out.push_back(':');
+  }
+  if (is_cidr || bits != len * 8) put("/%u", bits);
+  out.push_back('"');
+  return true;
+}
+
+// macaddr_send / macaddr8_send: 6 / 8 bytes, printed xx:xx:...; pg_lsn_send: uint64, printed X/X.
+inline bool append_other_binary(std::string& out, values::Oid type, std::span<const std::byte> b) {
+  if (type == dbz_oid::inet || type == dbz_oid::cidr) return append_inet_binary(out, b, type == dbz_oid::cidr);
+  if (type == dbz_oid::macaddr || type == dbz_oid::macaddr8) {
+    if (b.size() != (type == dbz_oid::macaddr ? 6u : 8u)) return false;
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      if (i > 0) out.push_back(':');
+      out.push_back(hex[static_cast<unsigned>(b[i]) >> 4]);
+      out.push_back(hex[static_cast<unsigned>(b[i]) & 15]);
+    }
+    out.push_back('"');
+    return true;
+  }
+  if (type == dbz_oid::pg_lsn) {
+    if (b.size() != 8) return false;
+    const std::uint64_t v = values::detail::load_be(b.data(), 8);
+    char buf[40];
+    out.push_back('"');
+    out.append(buf, static_cast<std::size_t>(std::snprintf(buf, sizeof buf, "%X/%X", static_cast<unsigned>(v >> 32),
+                                                           static_cast<unsigned>(v & 0xFFFFFFFF))));
+    out.push_back('"');
+    return true;
+  }
+  return false;
+}
+
 inline ReplicationError bad_value(std::string_view what, values::Oid type) {
   return ReplicationError::fatal("debezium format: cannot decode a column value: " + std::string(what) +
                                  " [type OID " + std::to_string(type) + "]");
@@ -885,6 +962,11 @@ inline Status append_debezium_scalar(std::string& out, values::TypedValueView v,
     return ok_status();
   }
   if (s.error().code != values::ValueErrc::unsupported_type) return bad(s.error());
+  if (type == dbz_oid::inet || type == dbz_oid::cidr || type == dbz_oid::macaddr || type == dbz_oid::macaddr8 ||
+      type == dbz_oid::pg_lsn) {
+    if (!detail::append_other_binary(out, type, bytes)) return bad_value("network address or pg_lsn", type);
+    return ok_status();
+  }
   out.push_back('"');  // no decoder for this send format: its raw bytes, base64 (use binary=false)
   detail::append_base64(out, bytes);
   out.push_back('"');
