@@ -158,6 +158,7 @@ class DebeziumFormatter {
     std::vector<DebeziumColumnType> columns;
     std::string value_schema;  // the before/after struct without "field"
     std::string key_schema;    // the key struct
+    std::string envelope_name; // "<server>.<schema>.<table>.Envelope" as a JSON string
   };
 
   Result<const TableTypes*, ReplicationError> table(const RelationInfo& rel) {
@@ -192,6 +193,8 @@ class DebeziumFormatter {
       t.key_schema.clear();
       fields(t.key_schema, true);
       t.key_schema.push_back('}');
+      t.envelope_name.clear();
+      append_json_string(t.envelope_name, prefix + ".Envelope");
     }
     return &t;
   }
@@ -234,8 +237,8 @@ class DebeziumFormatter {
            "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},";
     out += kDebeziumTransactionSchema;
     out += "],\"optional\":false,\"name\":";
-    append_json_string(out, options_.server_name + "." + (rel ? rel->schema + "." + rel->name : std::string("message")) +
-                                ".Envelope");
+    if (types != nullptr) out += types->envelope_name;
+    else append_json_string(out, options_.server_name + "." + (rel ? rel->schema + "." + rel->name : "message") + ".Envelope");
     out += "},";
   }
 
@@ -301,8 +304,7 @@ class DebeziumFormatter {
     out.push_back('\n');
     if (r.op == ChangeOp::delete_ && options_.tombstones) {
       if (options_.keys) {  // the same key, a null value
-        const std::string key(out, key_at, key_end - key_at);
-        out += key;
+        out.append(out, key_at, key_end - key_at);  // appending a part of itself is well-defined
         out += "null}\n";
       } else {
         out += "null\n";

@@ -6,6 +6,7 @@
 // Appends into `out`; scalar values allocate nothing (arrays and binary numerics do).
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cmath>
@@ -653,19 +654,60 @@ inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
 }
 inline std::int64_t unix_millis(PgTimestamp t) noexcept { return floor_div(unix_micros(t), 1000); }
 
-// Debezium's ZonedTimestamp text: ISO-8601 in UTC, fraction only as long as needed.
+// Debezium's ZonedTimestamp text: ISO-8601 in UTC, fraction only as long as needed. Written in place.
 inline void append_zoned_timestamp(std::string& out, PgTimestamp t) {
   out.push_back('"');
-  if (t == values::kTimestampInfinity) out += "infinity";
-  else if (t == values::kTimestampMinusInfinity) out += "-infinity";
-  else {
-    std::string s = values::format_timestamp(t, false);
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-    out += s;
-    out.push_back('Z');
+  if (t == values::kTimestampInfinity) {
+    out += "infinity\"";
+    return;
+  }
+  if (t == values::kTimestampMinusInfinity) {
+    out += "-infinity\"";
+    return;
+  }
+  const std::int64_t us = t.micros_since_2000();
+  std::int64_t days = us / values::detail::kMicrosPerDay, rest = us % values::detail::kMicrosPerDay;
+  if (rest < 0) rest += values::detail::kMicrosPerDay, --days;
+  values::detail::put_date(out, days);
+  out.push_back('T');
+  const std::int64_t secs = rest / 1'000'000;
+  values::detail::put_digits(out, secs / 3600, 2);
+  out.push_back(':');
+  values::detail::put_digits(out, secs / 60 % 60, 2);
+  out.push_back(':');
+  values::detail::put_digits(out, secs % 60, 2);
+  if (std::int64_t f = rest % 1'000'000; f != 0) {
+    int width = 6;
+    while (f % 10 == 0) f /= 10, --width;
+    out.push_back('.');
+    values::detail::put_digits(out, f, width);
+  }
+  out += "Z\"";
+}
+
+// uuid_out's text (checked) or uuid_send's 16 bytes, as a lower-case JSON string.
+inline bool append_uuid(std::string& out, std::string_view text, std::span<const std::byte> bytes, bool binary) {
+  static constexpr char hex[] = "0123456789abcdef";
+  if (binary) {
+    if (bytes.size() != 16) return false;
+    out.push_back('"');
+    for (std::size_t i = 0; i < 16; ++i) {
+      if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+      out.push_back(hex[static_cast<unsigned>(bytes[i]) >> 4]);
+      out.push_back(hex[static_cast<unsigned>(bytes[i]) & 15]);
+    }
+    out.push_back('"');
+    return true;
+  }
+  if (text.size() != 36) return false;
+  for (std::size_t i = 0; i < 36; ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : values::detail::hex_value(text[i]) < 0) return false;
   }
   out.push_back('"');
+  for (char c : text) out.push_back(c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c);
+  out.push_back('"');
+  return true;
 }
 
 }  // namespace detail
@@ -748,15 +790,23 @@ inline Status append_debezium_scalar(std::string& out, values::TypedValueView v,
         const auto cents = static_cast<std::int64_t>(values::detail::load_be(bytes.data(), 8));
         negative = cents < 0;
         const std::uint64_t a = negative ? 0 - static_cast<std::uint64_t>(cents) : static_cast<std::uint64_t>(cents);
-        auto r = std::to_chars(buf, buf + 24, a);
-        n = static_cast<std::size_t>(r.ptr - buf);
-        // insert the point m.money_fraction_digits from the right
-        const std::size_t fd = static_cast<std::size_t>(m.money_fraction_digits);
-        std::string digits(buf, n);
-        if (digits.size() <= fd) digits.insert(0, fd + 1 - digits.size(), '0');
-        digits.insert(digits.size() - fd, 1, '.');
-        n = digits.size();
-        std::memcpy(buf, digits.data(), n);
+        char tmp[24];
+        const auto r = std::to_chars(tmp, tmp + sizeof tmp, a);
+        const auto len = static_cast<std::size_t>(r.ptr - tmp);
+        const auto fd = static_cast<std::size_t>(std::clamp(m.money_fraction_digits, 0, 18));
+        if (len <= fd) {  // 0.0ddd
+          buf[n++] = '0';
+          buf[n++] = '.';
+          for (std::size_t k = len; k < fd; ++k) buf[n++] = '0';
+          std::memcpy(buf + n, tmp, len);
+          n += len;
+        } else {
+          std::memcpy(buf + n, tmp, len - fd);
+          n += len - fd;
+          if (fd > 0) buf[n++] = '.';
+          std::memcpy(buf + n, tmp + len - fd, fd);
+          n += fd;
+        }
       } else {  // "$1,234.50", "-$1,234.50", "($1,234.50)": digits and the point, sign from '-' or '('
         for (char c : text) {
           if (c == '-' || c == '(') negative = true;
@@ -794,12 +844,9 @@ inline Status append_debezium_scalar(std::string& out, values::TypedValueView v,
       append_json_string(out, bin ? std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()) : text);
       return ok_status();
     }
-    case DebeziumKind::uuid: {
-      auto u = v.as_uuid();
-      if (!u) return bad(u.error());
-      append_json_string(out, *u);
+    case DebeziumKind::uuid:
+      if (!detail::append_uuid(out, text, bytes, bin)) return bad_value("uuid", type);
       return ok_status();
-    }
     case DebeziumKind::ltree: {  // ltree_send: version byte 1, then the text
       std::string_view s = text;
       if (bin) {
@@ -888,9 +935,20 @@ inline Status append_debezium_scalar(std::string& out, values::TypedValueView v,
         detail::append_binary(out, bytes, m.binary);
         return ok_status();
       }
-      auto b = values::parse_bytea_text(text);
-      if (!b) return bad(b.error());
-      detail::append_binary(out, *b, m.binary);
+      thread_local std::vector<std::byte> buf;  // hex form decoded here: reused, no allocation once warm
+      buf.clear();
+      if (text.size() >= 2 && text[0] == '\\' && text[1] == 'x' && text.size() % 2 == 0) {
+        for (std::size_t i = 2; i < text.size(); i += 2) {
+          const int hi = values::detail::hex_value(text[i]), lo = values::detail::hex_value(text[i + 1]);
+          if (hi < 0 || lo < 0) return bad_value("bytea hex digit", type);
+          buf.push_back(static_cast<std::byte>(hi * 16 + lo));
+        }
+      } else {  // bytea_output = escape
+        auto b = values::parse_bytea_text(text);
+        if (!b) return bad(b.error());
+        buf = std::move(*b);
+      }
+      detail::append_binary(out, buf, m.binary);
       return ok_status();
     }
     case DebeziumKind::point: {  // io.debezium.data.geometry.Point {x, y, wkb, srid}
