@@ -1,7 +1,8 @@
 // Debezium-compatible JSON: each row change becomes the value of a Debezium PostgreSQL connector
-// change event (payload only, as with value.converter.schemas.enable=false): before, after, source
-// {version, connector, name, ts_ms, snapshot, db, sequence, schema, table, txId, lsn, xmin}, op
-// (c/u/d/r/t), ts_ms, transaction. Field shapes and value mapping: docs/debezium.md.
+// change event: before, after, source {version, connector, name, ts_ms, snapshot, db, sequence,
+// schema, table, txId, lsn, xmin}, op (c/u/d/r/t), ts_ms, transaction; values in Debezium's type
+// mapping and handling modes (format/debezium_values.hpp); optionally the JSON converter's
+// {"schema":..,"payload":..} form and {"key":..,"value":..} lines. Details: docs/debezium.md.
 //   DebeziumFormatter fmt({.server_name = "inventory", .database = "shop"});
 //   std::string out;  fmt.lines(out, event);   // zero or more lines, each ending in '\n'
 //   DebeziumLinesSink sink = DebeziumLinesSink::to_stdout(std::move(fmt));  // sink/json_lines.hpp
