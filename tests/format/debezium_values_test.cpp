@@ -194,6 +194,11 @@ TEST_CASE("catalog resolution: enums, domains over domains, arrays of enums; the
   append_field_schema(s, d, {}, false, "p");
   CHECK(s == "{\"type\":\"bytes\",\"optional\":false,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
              "\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"8\"},\"field\":\"p\"}");
+  cat.add({.oid = 30004, .kind = 'd', .name = "ints", .base_type = o::int4_array, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
+  const auto da = resolve_debezium_type(cat, 30004, -1);  // a domain over int4[] is an array of INT32
+  CHECK(da.is_array);
+  CHECK(da.scalar.kind == DebeziumKind::int32);
+  CHECK(value("{1,2}", 30004, -1, {}, cat) == "[1,2]");
   CHECK(cat.missing(40000));
   CHECK_FALSE(cat.missing(30000));
   CHECK_FALSE(cat.missing(o::int4));

@@ -160,6 +160,12 @@ inline DebeziumScalarType resolve_scalar(const DebeziumTypeCatalog& cat, Oid t, 
 // The mapping of a column of type `type_oid` with modifier `typmod` (both from the Relation message).
 inline DebeziumColumnType resolve_debezium_type(const DebeziumTypeCatalog& cat, Oid type_oid, std::int32_t typmod) {
   DebeziumColumnType out;
+  for (int depth = 0; depth < 16; ++depth) {  // a domain over an array type maps as that array
+    const DebeziumType* u = type_oid >= DebeziumTypeCatalog::kFirstUserOid ? cat.find(type_oid) : nullptr;
+    if (u == nullptr || u->kind != 'd') break;
+    if (typmod < 0) typmod = u->base_typmod;
+    type_oid = u->base_type;
+  }
   Oid elem = builtin_array_element(type_oid);
   if (elem == 0 && type_oid >= DebeziumTypeCatalog::kFirstUserOid) {
     if (const DebeziumType* u = cat.find(type_oid); u != nullptr && u->kind == 'b' && u->element_type != 0)

@@ -1009,7 +1009,9 @@ inline Status append_debezium_scalar(std::string& out, values::TypedValueView v,
     case DebeziumKind::string: break;
   }
   // Strings: text types, xml, enums, network, ranges, geometric, unknown types: the server's text.
-  if (!bin || values::is_textual(type) || t.kind == DebeziumKind::enum_ || t.user_type != nullptr) {
+  // enum_send and citext's send are the text; other user types' send formats are not decoded.
+  const bool text_send = t.kind == DebeziumKind::enum_ || (t.user_type != nullptr && t.user_type->name == "citext");
+  if (!bin || values::is_textual(type) || text_send) {
     if (bin) append_json_string(out, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
     else append_json_string(out, text);
     return ok_status();
@@ -1046,14 +1048,14 @@ inline Status append_debezium_value(std::string& out, values::TypedValueView v, 
   std::vector<values::TypedValueView> elements;
   std::vector<std::optional<std::string>> texts;  // text mode: unquoted element texts, alive for the views
   if (v.is_binary()) {
-    auto a = values::decode_array_binary(v.raw().bytes, v.type_oid());
-    if (!a) return detail::bad_value(a.error().describe(), v.type_oid());
+    auto a = values::decode_array_binary(v.raw().bytes, t.array_oid);
+    if (!a) return detail::bad_value(a.error().describe(), t.array_oid);
     dims = a->dims;
     for (const auto& e : a->elements)
       elements.emplace_back(e ? ColumnValueView{ColumnKind::binary, *e} : ColumnValueView{ColumnKind::null, {}}, elem);
   } else {
-    auto a = values::parse_array_text(v.raw().text(), v.type_oid());
-    if (!a) return detail::bad_value(a.error().describe(), v.type_oid());
+    auto a = values::parse_array_text(v.raw().text(), t.array_oid);
+    if (!a) return detail::bad_value(a.error().describe(), t.array_oid);
     dims = a->dims;
     texts = std::move(a->elements);
     for (const auto& e : texts)
