@@ -263,10 +263,10 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
   REQUIRE(test::have_server());
   Fixture f;
 
-  SECTION("defaults: decimal precise, interval numeric, binary bytes, time adaptive, hstore json") {
+  SECTION("defaults - decimal precise, interval numeric, binary bytes, time adaptive, hstore json") {
     check_mode(f, DebeziumOptions{}, {});
   }
-  SECTION("decimal.handling.mode=double: numeric and money as FLOAT64; NaN as \"NaN\"") {
+  SECTION("decimal.handling.mode=double - numeric and money as FLOAT64; NaN as \"NaN\"") {
     DebeziumOptions o;
     o.modes.decimal = DecimalHandlingMode::double_;
     check_mode(f, o,
@@ -277,7 +277,7 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
                 {"dp", {"62.5", "-0.01"}},
                 {"an", {"[1.5,-2.25]", "[0.0]"}}});
   }
-  SECTION("decimal.handling.mode=string: BigDecimal's text (scale kept); NaN as NAN") {
+  SECTION("decimal.handling.mode=string - BigDecimal's text (scale kept); NaN as NAN") {
     DebeziumOptions o;
     o.modes.decimal = DecimalHandlingMode::string;
     check_mode(f, o,
@@ -289,7 +289,7 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
                 {"dp", {"\"62.50\"", "\"-0.01\""}},
                 {"an", {"[\"1.50\",\"-2.25\"]", "[\"0.00\"]"}}});
   }
-  SECTION("interval.handling.mode=string: P<years>Y<months>M<days>DT<hours>H<minutes>M<seconds>S") {
+  SECTION("interval.handling.mode=string - P<years>Y<months>M<days>DT<hours>H<minutes>M<seconds>S") {
     DebeziumOptions o;
     o.modes.interval = IntervalHandlingMode::string;
     check_mode(f, o, {{"iv", {"\"P1Y2M3DT4H5M6.78S\"", "\"P-1Y-2M3DT-4H-5M-6.5S\""}}});
@@ -303,22 +303,22 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
     o.modes.binary = BinaryHandlingMode::hex;
     check_mode(f, o, {{"by", {"\"0001ff\"", "\"\""}}});
   }
-  SECTION("time.precision.mode=adaptive_time_microseconds: every TIME is MicroTime") {
+  SECTION("time.precision.mode=adaptive_time_microseconds - every TIME is MicroTime") {
     DebeziumOptions o;
     o.modes.time_precision = TimePrecisionMode::adaptive_time_microseconds;
     check_mode(f, o, {{"t3", {"45296789000", "86400000000"}}});
   }
-  SECTION("time.precision.mode=connect: Kafka Connect Date / Time (ms) / Timestamp (ms)") {
+  SECTION("time.precision.mode=connect - Kafka Connect Date / Time (ms) / Timestamp (ms)") {
     DebeziumOptions o;
     o.modes.time_precision = TimePrecisionMode::connect;
     check_mode(f, o, {{"t", {"86399999", "0"}}, {"ts", {"1714557600123", "9223372036825200000"}}});
   }
-  SECTION("hstore.handling.mode=map: a MAP, a JSON object through the converter") {
+  SECTION("hstore.handling.mode=map - a MAP, a JSON object through the converter") {
     DebeziumOptions o;
     o.modes.hstore = HstoreHandlingMode::map;
     check_mode(f, o, {{"h", {"{\"a\":\"1\",\"b\":null}", "{}"}}});
   }
-  SECTION("schemas: the JSON converter's {schema, payload} with Debezium's field schemas; key documents; tombstones") {
+  SECTION("schemas - the JSON converter's {schema, payload} with Debezium's field schemas; key documents; tombstones") {
     DebeziumOptions o;
     o.server_name = "srv";
     o.schemas = true;

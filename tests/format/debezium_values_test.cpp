@@ -60,7 +60,7 @@ TEST_CASE("Java's Double.toString and Float.toString, as Jackson prints FLOAT64 
   CHECK(d(-std::numeric_limits<double>::infinity()) == "\"-Infinity\"");
 }
 
-TEST_CASE("decimals: Decimal bytes, VariableScaleDecimal, BigDecimal text") {
+TEST_CASE("decimals - Decimal bytes, VariableScaleDecimal, BigDecimal text") {
   // precise numeric(p,s): base64 of BigInteger.toByteArray of the unscaled value
   CHECK(value("0.00", o::numeric, (10 << 16 | 2) + 4) == "\"AA==\"");
   CHECK(value("1.28", o::numeric, (10 << 16 | 2) + 4) == "\"AIA=\"");  // 128 needs a sign byte
@@ -85,7 +85,7 @@ TEST_CASE("decimals: Decimal bytes, VariableScaleDecimal, BigDecimal text") {
   CHECK(value("12x", o::numeric) == "<error>");
 }
 
-TEST_CASE("money: text with currency symbols and grouping, and cash_send's int64 cents") {
+TEST_CASE("money - text with currency symbols and grouping, and cash_send's int64 cents") {
   CHECK(value("$1,234.50", 790) == "\"AeI6\"");     // 123450 = 01 E2 3A -> Decimal scale 2
   CHECK(value("-$0.01", 790) == "\"/w==\"");
   CHECK(value("($0.01)", 790) == "\"/w==\"");
@@ -95,7 +95,7 @@ TEST_CASE("money: text with currency symbols and grouping, and cash_send's int64
   CHECK(value("$1,234.50", 790, -1, s) == "\"1234.5\"");  // String.valueOf(double)
 }
 
-TEST_CASE("intervals: text and binary forms, MicroDuration and ISO 8601") {
+TEST_CASE("intervals - text and binary forms, MicroDuration and ISO 8601") {
   DebeziumValueModes iso;
   iso.interval = IntervalHandlingMode::string;
   CHECK(value("00:00:00", 1186) == "0");
@@ -112,7 +112,7 @@ TEST_CASE("intervals: text and binary forms, MicroDuration and ISO 8601") {
   CHECK(binary_value(be({0, 0}), 1186) == "<error>");
 }
 
-TEST_CASE("bits: little-endian bytes, bit(1) as boolean, bit_send") {
+TEST_CASE("bits - little-endian bytes, bit(1) as boolean, bit_send") {
   CHECK(value("1", 1560, 1) == "true");
   CHECK(value("0", 1562, 1) == "false");
   CHECK(value("0000000000110010", 1560, 16) == "\"MgA=\"");  // 0x0032 -> 32 00
@@ -170,7 +170,7 @@ TEST_CASE("bytea, point, hstore, strings") {
   CHECK(value("{\"a\": 1}", o::jsonb) == "\"{\\\"a\\\": 1}\"");
 }
 
-TEST_CASE("catalog resolution: enums, domains over domains, arrays of enums; their schemas") {
+TEST_CASE("catalog resolution - enums, domains over domains, arrays of enums; their schemas") {
   DebeziumTypeCatalog cat;
   cat.add({.oid = 30000, .kind = 'e', .name = "mood", .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {"sad", "ok"}});
   cat.add({.oid = 30001, .kind = 'b', .name = "_mood", .base_type = 0, .base_typmod = -1, .element_type = 30000, .enum_labels = {}});
