@@ -609,6 +609,112 @@ inline bool append_inet_binary(std::string& out, std::span<const std::byte> b, b
   return true;
 }
 
+// range_send of the built-in ranges whose element text does not depend on session settings
+// (int4range, int8range, numrange, daterange, tsrange), written as range_out prints it:
+// "empty", or [lower,upper) with bounds quoted when range_out would quote them.
+inline void append_pg_date_text(std::string& out, std::int64_t days_since_2000) {
+  const auto c = values::detail::civil_from_days(days_since_2000 + values::detail::kDays1970To2000);
+  const bool bc = c.y <= 0;
+  values::detail::put_digits(out, bc ? 1 - c.y : c.y, 4);
+  out.push_back('-');
+  values::detail::put_digits(out, c.m, 2);
+  out.push_back('-');
+  values::detail::put_digits(out, c.d, 2);
+  if (bc) out += " BC";
+}
+inline bool range_element_text(std::string& out, values::Oid range, std::span<const std::byte> b) {
+  switch (range) {
+    case dbz_oid::int4range:
+    case dbz_oid::int8range: {
+      if (b.size() != (range == dbz_oid::int4range ? 4u : 8u)) return false;
+      auto v = values::decode_int_binary(b, range == dbz_oid::int4range ? values::oid::int4 : values::oid::int8);
+      if (!v) return false;
+      append_int(out, *v);
+      return true;
+    }
+    case dbz_oid::numrange: {
+      auto v = values::decode_numeric_binary(b);
+      if (!v) return false;
+      out += *v;
+      return true;
+    }
+    case dbz_oid::daterange: {
+      auto d = values::decode_date_binary(b);
+      if (!d) return false;
+      if (d->is_infinite()) out += d->days_since_2000 > 0 ? "infinity" : "-infinity";
+      else append_pg_date_text(out, d->days_since_2000);
+      return true;
+    }
+    case dbz_oid::tsrange: {
+      auto t = values::decode_timestamp_binary(b, values::oid::timestamp);
+      if (!t) return false;
+      if (values::is_infinite(*t)) return out += *t == values::kTimestampInfinity ? "infinity" : "-infinity", true;
+      const std::int64_t us = t->micros_since_2000();
+      std::int64_t days = us / values::detail::kMicrosPerDay, rest = us % values::detail::kMicrosPerDay;
+      if (rest < 0) rest += values::detail::kMicrosPerDay, --days;
+      std::string date;
+      append_pg_date_text(date, days);
+      const bool bc = date.size() > 3 && date.compare(date.size() - 3, 3, " BC") == 0;
+      if (bc) date.resize(date.size() - 3);
+      out += date;
+      out.push_back(' ');
+      const std::int64_t secs = rest / 1'000'000;
+      values::detail::put_digits(out, secs / 3600, 2);
+      out.push_back(':');
+      values::detail::put_digits(out, secs / 60 % 60, 2);
+      out.push_back(':');
+      values::detail::put_digits(out, secs % 60, 2);
+      if (std::int64_t f = rest % 1'000'000; f != 0) {
+        int width = 6;
+        while (f % 10 == 0) f /= 10, --width;
+        out.push_back('.');
+        values::detail::put_digits(out, f, width);
+      }
+      if (bc) out += " BC";
+      return true;
+    }
+  }
+  return false;
+}
+inline bool append_range_binary(std::string& out, values::Oid range, std::span<const std::byte> b) {
+  if (b.empty()) return false;
+  const auto flags = static_cast<unsigned>(b[0]);
+  std::string text;
+  if (flags & 0x01) {
+    text = "empty";
+  } else {
+    std::size_t p = 1;
+    auto bound = [&](bool infinite) {
+      if (infinite) return true;
+      if (b.size() - p < 4) return false;
+      const auto len = static_cast<std::int32_t>(values::detail::load_be(b.data() + p, 4));
+      p += 4;
+      if (len < 0 || b.size() - p < static_cast<std::size_t>(len)) return false;
+      std::string elem;
+      if (!range_element_text(elem, range, b.subspan(p, static_cast<std::size_t>(len)))) return false;
+      p += static_cast<std::size_t>(len);
+      bool quote = elem.empty();
+      for (char c : elem)
+        quote = quote || c == '"' || c == '\\' || c == '(' || c == ')' || c == '[' || c == ']' || c == ',' || c == ' ';
+      if (quote) text.push_back('"');
+      for (char c : elem) {
+        if (c == '"' || c == '\\') text.push_back(c);
+        text.push_back(c);
+      }
+      if (quote) text.push_back('"');
+      return true;
+    };
+    text.push_back(flags & 0x02 ? '[' : '(');
+    if (!bound(flags & 0x08)) return false;
+    text.push_back(',');
+    if (!bound(flags & 0x10)) return false;
+    text.push_back(flags & 0x04 ? ']' : ')');
+    if (p != b.size()) return false;
+  }
+  append_json_string(out, text);
+  return true;
+}
+
 // macaddr_send / macaddr8_send: 6 / 8 bytes, printed xx:xx:...; pg_lsn_send: uint64, printed X/X.
 inline bool append_other_binary(std::string& out, values::Oid type, std::span<const std::byte> b) {
   if (type == dbz_oid::inet || type == dbz_oid::cidr) return append_inet_binary(out, b, type == dbz_oid::cidr);
@@ -624,6 +730,9 @@ inline bool append_other_binary(std::string& out, values::Oid type, std::span<co
     out.push_back('"');
     return true;
   }
+  if (type == dbz_oid::int4range || type == dbz_oid::int8range || type == dbz_oid::numrange ||
+      type == dbz_oid::daterange || type == dbz_oid::tsrange)
+    return append_range_binary(out, type, b);
   if (type == dbz_oid::pg_lsn) {
     if (b.size() != 8) return false;
     const std::uint64_t v = values::detail::load_be(b.data(), 8);
@@ -1023,8 +1132,9 @@ inline Status append_debezium_scalar(std::string& out, values::TypedValueView v,
   }
   if (s.error().code != values::ValueErrc::unsupported_type) return bad(s.error());
   if (type == dbz_oid::inet || type == dbz_oid::cidr || type == dbz_oid::macaddr || type == dbz_oid::macaddr8 ||
-      type == dbz_oid::pg_lsn) {
-    if (!detail::append_other_binary(out, type, bytes)) return bad_value("network address or pg_lsn", type);
+      type == dbz_oid::pg_lsn || type == dbz_oid::int4range || type == dbz_oid::int8range ||
+      type == dbz_oid::numrange || type == dbz_oid::daterange || type == dbz_oid::tsrange) {
+    if (!detail::append_other_binary(out, type, bytes)) return bad_value("network address, range or pg_lsn", type);
     return ok_status();
   }
   out.push_back('"');  // no decoder for this send format: its raw bytes, base64 (use binary=false)
