@@ -454,6 +454,14 @@ const std::vector<KeyDef>& key_table() {
     key(t, "sink_file", &Config::sink_file, "JSON lines file (appended, fsync on flush)", {.type = "path", .default_text = "(required when sink: file)"});
     key(t, "sink_format", &Config::sink_format, "line format: this project's JSON (docs/json.md) or Debezium's change event envelope (docs/debezium.md)");
     key(t, "debezium_server_name", &Config::debezium_server_name, "source.name of Debezium envelopes (sink_format: debezium)");
+    key(t, "debezium_decimal_handling_mode", &Config::debezium_decimal_handling_mode, "numeric / money: Decimal bytes (precise), a double, or a string (Debezium's decimal.handling.mode)");
+    key(t, "debezium_interval_handling_mode", &Config::debezium_interval_handling_mode, "interval: MicroDuration microseconds (numeric) or ISO 8601 P1Y2M3DT4H5M6.78S (string)");
+    key(t, "debezium_binary_handling_mode", &Config::debezium_binary_handling_mode, "bytea: bytes (base64 in JSON), base64, base64-url-safe or hex (Debezium's binary.handling.mode)");
+    key(t, "debezium_time_precision_mode", &Config::debezium_time_precision_mode, "time / timestamp: by column precision (adaptive), time always in microseconds, or Kafka Connect's millisecond types (connect)");
+    key(t, "debezium_hstore_handling_mode", &Config::debezium_hstore_handling_mode, "hstore: a JSON document in a string (json) or a JSON object (map)");
+    key(t, "debezium_schemas", &Config::debezium_schemas, "write {\"schema\":..,\"payload\":..} like Kafka Connect's JSON converter with schemas.enable=true");
+    key(t, "debezium_keys", &Config::debezium_keys, "write each line as {\"key\":<replica identity columns>,\"value\":<change event>}");
+    key(t, "debezium_tombstones", &Config::debezium_tombstones, "follow each delete with a tombstone (null value) for log compaction");
     key(t, "unchanged_toast", &Config::unchanged_toast, "unchanged TOAST columns: keep a marker, leave the column out, or fill from the old row (REPLICA IDENTITY FULL)");
     key(t, "include_columns", &Config::include_columns, "only these columns of the tables named (e.g. public.users.id); other tables keep every column", {.type = "list of table.column globs", .default_text = "[] (all)"});
     key(t, "exclude_columns", &Config::exclude_columns, "drop these columns (e.g. public.users.password_hash)", {.type = "list of table.column globs"});

@@ -20,6 +20,7 @@
 #include "replicator/core/error.hpp"
 #include "replicator/core/lsn.hpp"
 #include "replicator/filter/toast.hpp"
+#include "replicator/format/debezium_values.hpp"
 #include "replicator/pg/connection.hpp"
 #include "replicator/position/azure_blob_options.hpp"
 #include "replicator/snapshot/snapshot.hpp"
@@ -71,6 +72,26 @@ constexpr EnumNames<LogLevel> enum_names(LogLevel) noexcept { return kLogLevelNa
 constexpr EnumNames<snapshot::SnapshotMode> enum_names(snapshot::SnapshotMode) noexcept { return kSnapshotModeNames; }
 constexpr EnumNames<StreamingMode> enum_names(StreamingMode) noexcept { return kStreamingNames; }
 constexpr EnumNames<OriginFilter> enum_names(OriginFilter) noexcept { return kOriginNames; }
+// Debezium handling modes (docs/debezium.md), spelt as Debezium's properties spell them.
+inline constexpr std::pair<std::string_view, format::DecimalHandlingMode> kDecimalModeNames[] = {
+    {"precise", format::DecimalHandlingMode::precise}, {"double", format::DecimalHandlingMode::double_},
+    {"string", format::DecimalHandlingMode::string}};
+inline constexpr std::pair<std::string_view, format::IntervalHandlingMode> kIntervalModeNames[] = {
+    {"numeric", format::IntervalHandlingMode::numeric}, {"string", format::IntervalHandlingMode::string}};
+inline constexpr std::pair<std::string_view, format::BinaryHandlingMode> kBinaryModeNames[] = {
+    {"bytes", format::BinaryHandlingMode::bytes}, {"base64", format::BinaryHandlingMode::base64},
+    {"base64-url-safe", format::BinaryHandlingMode::base64_url_safe}, {"hex", format::BinaryHandlingMode::hex}};
+inline constexpr std::pair<std::string_view, format::TimePrecisionMode> kTimePrecisionNames[] = {
+    {"adaptive", format::TimePrecisionMode::adaptive},
+    {"adaptive_time_microseconds", format::TimePrecisionMode::adaptive_time_microseconds},
+    {"connect", format::TimePrecisionMode::connect}};
+inline constexpr std::pair<std::string_view, format::HstoreHandlingMode> kHstoreModeNames[] = {
+    {"json", format::HstoreHandlingMode::json}, {"map", format::HstoreHandlingMode::map}};
+constexpr EnumNames<format::DecimalHandlingMode> enum_names(format::DecimalHandlingMode) noexcept { return kDecimalModeNames; }
+constexpr EnumNames<format::IntervalHandlingMode> enum_names(format::IntervalHandlingMode) noexcept { return kIntervalModeNames; }
+constexpr EnumNames<format::BinaryHandlingMode> enum_names(format::BinaryHandlingMode) noexcept { return kBinaryModeNames; }
+constexpr EnumNames<format::TimePrecisionMode> enum_names(format::TimePrecisionMode) noexcept { return kTimePrecisionNames; }
+constexpr EnumNames<format::HstoreHandlingMode> enum_names(format::HstoreHandlingMode) noexcept { return kHstoreModeNames; }
 
 template <class E>
 concept NamedEnum = std::is_enum_v<E> && requires(E e) { enum_names(e); };
@@ -137,6 +158,15 @@ struct Config {
   std::string sink_file;
   SinkFormat sink_format = SinkFormat::json;
   std::string debezium_server_name = "replicator";  // Debezium source.name
+  // Debezium value modes and document shape (defaults: Debezium's).
+  format::DecimalHandlingMode debezium_decimal_handling_mode = format::DecimalHandlingMode::precise;
+  format::IntervalHandlingMode debezium_interval_handling_mode = format::IntervalHandlingMode::numeric;
+  format::BinaryHandlingMode debezium_binary_handling_mode = format::BinaryHandlingMode::bytes;
+  format::TimePrecisionMode debezium_time_precision_mode = format::TimePrecisionMode::adaptive;
+  format::HstoreHandlingMode debezium_hstore_handling_mode = format::HstoreHandlingMode::json;
+  bool debezium_schemas = false;
+  bool debezium_keys = false;
+  bool debezium_tombstones = false;
 
   // Values: unchanged TOAST columns; per-table column lists ("table_glob.column_glob").
   ToastPolicy unchanged_toast = ToastPolicy::marker;

@@ -24,6 +24,7 @@
 #include "replicator/filter/column_filter.hpp"
 #include "replicator/filter/change_filter.hpp"
 #include "replicator/format/debezium.hpp"
+#include "replicator/format/debezium_catalog_pg.hpp"
 #include "replicator/pgoutput/event_decoder.hpp"
 #include "replicator/position/azure_blob.hpp"
 #include "replicator/position/file.hpp"
@@ -360,6 +361,14 @@ int with_sink(const Config& cfg, Logger& log, Store store) {
     DebeziumOptions d;
     d.server_name = cfg.debezium_server_name;
     d.database = cfg.database();
+    d.modes = {cfg.debezium_decimal_handling_mode, cfg.debezium_interval_handling_mode,
+               cfg.debezium_binary_handling_mode, cfg.debezium_time_precision_mode, cfg.debezium_hstore_handling_mode};
+    d.schemas = cfg.debezium_schemas;
+    d.keys = cfg.debezium_keys;
+    d.tombstones = cfg.debezium_tombstones;
+    d.type_lookup = [conn = cfg.source](const std::vector<Oid>& oids, format::DebeziumTypeCatalog& cat) {
+      return format::load_debezium_types(conn, oids, cat);  // enums, domains, hstore: once per new type
+    };
     return with_sink(cfg, log, std::move(store), DebeziumFormatter(std::move(d)));
   }
   return with_sink(cfg, log, std::move(store), format::ChangeJsonFormatter{});

@@ -30,9 +30,14 @@ TEST_CASE("base64 and ZonedTimestamp") {
   CHECK(b64("fo") == "Zm8=");
   CHECK(b64("foo") == "Zm9v");
   CHECK(b64("foobar") == "Zm9vYmFy");
-  CHECK(format::detail::zoned_timestamp(PgTimestamp{0}) == "2000-01-01T00:00:00Z");
-  CHECK(format::detail::zoned_timestamp(PgTimestamp{1'500'000}) == "2000-01-01T00:00:01.5Z");
-  CHECK(format::detail::zoned_timestamp(kTimestampInfinity) == "infinity");
+  auto zoned = [](PgTimestamp t) {
+    std::string out;
+    format::detail::append_zoned_timestamp(out, t);
+    return out;
+  };
+  CHECK(zoned(PgTimestamp{0}) == "\"2000-01-01T00:00:00Z\"");
+  CHECK(zoned(PgTimestamp{1'500'000}) == "\"2000-01-01T00:00:01.5Z\"");
+  CHECK(zoned(kTimestampInfinity) == "\"infinity\"");
   CHECK(format::detail::unix_micros(PgTimestamp{std::numeric_limits<std::int64_t>::max() - 5}) ==
         std::numeric_limits<std::int64_t>::max());
   CHECK(format::detail::unix_millis(PgTimestamp::from_unix_micros(-1)) == -1);
@@ -42,18 +47,18 @@ TEST_CASE("value mapping of special values") {
   CHECK(value_json("NaN", oid::float8) == "\"NaN\"");
   CHECK(value_json("-Infinity", oid::float4) == "\"-Infinity\"");
   CHECK(value_json("1.5", oid::float8) == "1.5");
-  CHECK(value_json("NaN", oid::numeric) == "\"NaN\"");
+  CHECK(value_json("NaN", oid::numeric) == "null");  // decimal.handling.mode=precise cannot carry NaN
   CHECK(value_json("1970-01-02", oid::date) == "1");
   CHECK(value_json("infinity", oid::date) == "2147483647");
   CHECK(value_json("1970-01-01 00:00:01.5", oid::timestamp) == "1500000");
   CHECK(value_json("1970-01-01 00:00:01.5", oid::timestamp, 3) == "1500");
-  CHECK(value_json("infinity", oid::timestamp) == "9223372036854775807");
+  CHECK(value_json("infinity", oid::timestamp) == "9223372036825200000");  // the JDBC driver's infinity
   CHECK(value_json("-infinity", oid::timestamptz) == "\"-infinity\"");
   CHECK(value_json("{{1,NULL},{3,4}}", oid::int4_array) == "[[1,null],[3,4]]");
   CHECK(value_json("{}", oid::text_array) == "[]");
   CHECK(value_json("{\"\\\\x01\"}", oid::bytea_array) == "[\"AQ==\"]");
   CHECK(value_json("{\"a\": 1}", oid::jsonb) == "\"{\\\"a\\\": 1}\"");
-  CHECK(value_json("(1,2)", 600) == "\"(1,2)\"");
+  CHECK(value_json("(1,2)", 600).rfind("{\"x\":1.0,\"y\":2.0,\"wkb\":", 0) == 0);
   CHECK(value_json("x", oid::int4).rfind("<error", 0) == 0);
 }
 

@@ -1,7 +1,8 @@
 // Debezium-compatible JSON: each row change becomes the value of a Debezium PostgreSQL connector
-// change event (payload only, as with value.converter.schemas.enable=false): before, after, source
-// {version, connector, name, ts_ms, snapshot, db, sequence, schema, table, txId, lsn, xmin}, op
-// (c/u/d/r/t), ts_ms, transaction. Field shapes and value mapping: docs/debezium.md.
+// change event: before, after, source {version, connector, name, ts_ms, snapshot, db, sequence,
+// schema, table, txId, lsn, xmin}, op (c/u/d/r/t), ts_ms, transaction; values in Debezium's type
+// mapping and handling modes (format/debezium_values.hpp); optionally the JSON converter's
+// {"schema":..,"payload":..} form and {"key":..,"value":..} lines. Details: docs/debezium.md.
 //   DebeziumFormatter fmt({.server_name = "inventory", .database = "shop"});
 //   std::string out;  fmt.lines(out, event);   // zero or more lines, each ending in '\n'
 //   DebeziumLinesSink sink = DebeziumLinesSink::to_stdout(std::move(fmt));  // sink/json_lines.hpp
@@ -12,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +23,9 @@
 
 #include "replicator/change/event.hpp"
 #include "replicator/core/error.hpp"
+#include "replicator/format/debezium_schema.hpp"
+#include "replicator/format/debezium_types.hpp"
+#include "replicator/format/debezium_values.hpp"
 #include "replicator/format/json.hpp"
 #include "replicator/values/value.hpp"
 
@@ -32,202 +37,24 @@ struct DebeziumOptions {
   std::string version = "replicator";      // source.version (Debezium writes its own release here)
   std::string unavailable_value = "__debezium_unavailable_value";  // unchanged TOAST placeholder
   bool transaction_metadata = false;  // "transaction": {id, total_order, data_collection_order}; else null
-  bool tombstones = false;            // a `null` line after each delete (Kafka log compaction style)
+  bool tombstones = false;            // a tombstone after each delete (Kafka log compaction style)
   bool messages = true;               // op "m" lines for pg_logical_emit_message
+  bool schemas = false;  // {"schema":..,"payload":..} (Kafka Connect JSON converter, schemas.enable=true)
+  bool keys = false;     // each line {"key":<key document>,"value":<value document>}; tombstone: "value":null
+  DebeziumValueModes modes;  // decimal / interval / binary / time precision / hstore handling
+  // Enums, domains and extension types (hstore, ltree, ...) by OID. Shared so a library user can
+  // fill it up front; `type_lookup` is called with the OIDs a Relation names that it lacks.
+  std::shared_ptr<DebeziumTypeCatalog> types = std::make_shared<DebeziumTypeCatalog>();
+  std::function<Status(const std::vector<Oid>& missing, DebeziumTypeCatalog& into)> type_lookup;
   std::function<std::int64_t()> now_ms;  // the envelope's ts_ms (processing time); default: system clock
 };
 
-namespace detail {
-
-inline void append_base64(std::string& out, std::span<const std::byte> bytes) {
-  static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned>(bytes[i]) << 16) | (static_cast<unsigned>(bytes[i + 1]) << 8) |
-                       static_cast<unsigned>(bytes[i + 2]);
-    out.push_back(tbl[(v >> 18) & 63]);
-    out.push_back(tbl[(v >> 12) & 63]);
-    out.push_back(tbl[(v >> 6) & 63]);
-    out.push_back(tbl[v & 63]);
-  }
-  if (i < bytes.size()) {
-    unsigned v = static_cast<unsigned>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) v |= static_cast<unsigned>(bytes[i + 1]) << 8;
-    out.push_back(tbl[(v >> 18) & 63]);
-    out.push_back(tbl[(v >> 12) & 63]);
-    out.push_back(i + 1 < bytes.size() ? tbl[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-}
-
-// Debezium's ZonedTimestamp text: ISO-8601 in UTC, fraction only as long as needed.
-inline std::string zoned_timestamp(PgTimestamp t) {
-  std::string s = values::format_timestamp(t, false);  // ...T..:..:..ffffff
-  if (values::is_infinite(t)) return s;
-  while (s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.pop_back();
-  s.push_back('Z');
-  return s;
-}
-
-// ms / µs since the Unix epoch without overflow (clamped at the int64 range).
-inline std::int64_t unix_micros(PgTimestamp t) noexcept {
-  constexpr std::int64_t off = PgTimestamp::kUnixEpochOffsetMicros;
-  const std::int64_t us = t.micros_since_2000();
-  if (us > std::numeric_limits<std::int64_t>::max() - off) return std::numeric_limits<std::int64_t>::max();
-  return us + off;
-}
-inline std::int64_t unix_millis(PgTimestamp t) noexcept {
-  const std::int64_t us = unix_micros(t);
-  return us >= 0 ? us / 1000 : -((-(us + 1)) / 1000) - 1;
-}
-
-inline void append_double_json(std::string& out, double v, bool as_float4) {
-  if (v != v || v == std::numeric_limits<double>::infinity() || v == -std::numeric_limits<double>::infinity()) {
-    append_json_string(out, values::TypedValueView::format_double(v));  // JSON has no NaN / Infinity
-    return;
-  }
-  out += values::TypedValueView::format_double(v, as_float4);
-}
-
-}  // namespace detail
-
-// One column value in Debezium's JSON mapping (see docs/debezium.md). Fails only on malformed bytes.
+// Compatibility: the value of one column with Debezium's default modes and no catalog.
 inline Status append_debezium_value(std::string& out, values::TypedValueView v, std::int32_t typmod,
                                     std::string_view unavailable) {
-  namespace oid = values::oid;
-  if (v.is_null()) {
-    out += "null";
-    return ok_status();
-  }
-  if (v.is_unchanged_toast()) {
-    append_json_string(out, unavailable);
-    return ok_status();
-  }
-  auto bad = [&](const values::ValueError& e) {
-    return ReplicationError::fatal("debezium format: cannot decode a column value: " + e.describe());
-  };
-  const values::Oid type = v.type_oid();
-  switch (type) {
-    case oid::bool_: {
-      auto b = v.as_bool();
-      if (!b) return bad(b.error());
-      out += *b ? "true" : "false";
-      return ok_status();
-    }
-    case oid::int2:
-    case oid::int4:
-    case oid::int8:
-    case oid::oid_: {
-      auto i = v.as_int64();
-      if (!i) return bad(i.error());
-      detail::append_int(out, *i);
-      return ok_status();
-    }
-    case oid::float4:
-    case oid::float8: {
-      auto d = v.as_double();
-      if (!d) return bad(d.error());
-      detail::append_double_json(out, *d, type == oid::float4);
-      return ok_status();
-    }
-    case oid::timestamp: {  // MicroTimestamp (precision 4-6) / Timestamp (0-3): since the Unix epoch
-      auto t = v.as_timestamp();
-      if (!t) return bad(t.error());
-      if (values::is_infinite(*t)) {
-        detail::append_int(out, *t == values::kTimestampInfinity ? std::numeric_limits<std::int64_t>::max()
-                                                          : std::numeric_limits<std::int64_t>::min());
-        return ok_status();
-      }
-      detail::append_int(out, typmod >= 0 && typmod <= 3 ? detail::unix_millis(*t) : detail::unix_micros(*t));
-      return ok_status();
-    }
-    case oid::timestamptz: {
-      auto t = v.as_timestamp();
-      if (!t) return bad(t.error());
-      append_json_string(out, detail::zoned_timestamp(*t));
-      return ok_status();
-    }
-    case oid::date: {  // io.debezium.time.Date: days since the Unix epoch
-      auto d = v.as_date();
-      if (!d) return bad(d.error());
-      if (d->is_infinite()) {
-        detail::append_int(out, d->days_since_2000);
-        return ok_status();
-      }
-      detail::append_int(out, static_cast<std::int64_t>(d->days_since_2000) + values::detail::kDays1970To2000);
-      return ok_status();
-    }
-    case oid::bytea: {  // binary.handling.mode=bytes through the JSON converter: base64
-      auto b = v.as_bytes();
-      if (!b) return bad(b.error());
-      out.push_back('"');
-      detail::append_base64(out, *b);
-      out.push_back('"');
-      return ok_status();
-    }
-    default: break;
-  }
-  if (const values::Oid elem = values::element_type_of(type); elem != 0) {
-    // Nested JSON arrays, one level per dimension; each element mapped like a column of its type
-    // (decoded from the element's own wire form, binary or text).
-    std::vector<std::int32_t> dims;
-    std::vector<values::TypedValueView> elements;
-    std::vector<std::string> texts;  // text mode: unquoted element texts, kept alive for the views
-    if (v.is_binary()) {
-      auto a = values::decode_array_binary(v.raw().bytes, type);
-      if (!a) return bad(a.error());
-      if (a->element_type != elem) return bad({values::ValueErrc::malformed, type, "array element type"});
-      dims = a->dims;
-      for (const auto& e : a->elements)
-        elements.emplace_back(e ? ColumnValueView{ColumnKind::binary, *e}
-                                : ColumnValueView{ColumnKind::null, {}},
-                              elem);
-    } else {
-      auto a = values::parse_array_text(v.raw().text(), type);
-      if (!a) return bad(a.error());
-      dims = a->dims;
-      texts.reserve(a->elements.size());
-      for (auto& e : a->elements) texts.push_back(e ? std::move(*e) : std::string());
-      for (std::size_t k = 0; k < texts.size(); ++k) {
-        const std::string& t = texts[k];
-        elements.emplace_back(a->elements[k] ? ColumnValueView{ColumnKind::text,
-                                                                         std::as_bytes(std::span(t.data(), t.size()))}
-                                             : ColumnValueView{ColumnKind::null, {}},
-                              elem);
-      }
-    }
-    std::size_t next = 0;
-    std::function<Status(std::size_t)> dim = [&](std::size_t d) -> Status {
-      out.push_back('[');
-      if (!dims.empty()) {
-        for (std::int32_t k = 0; k < dims[d]; ++k) {
-          if (k > 0) out.push_back(',');
-          if (d + 1 < dims.size()) {
-            if (auto st = dim(d + 1); !st) return st;
-          } else if (auto st = append_debezium_value(out, elements[next++], -1, unavailable); !st) {
-            return st;
-          }
-        }
-      }
-      out.push_back(']');
-      return ok_status();
-    };
-    return dim(0);
-  }
-  // numeric (decimal.handling.mode=string), text types, uuid, json/jsonb (io.debezium.data.Json:
-  // the JSON text as a string) and everything else in its normalised text form.
-  auto t = v.as_text();
-  if (!t) {
-    if (t.error().code != values::ValueErrc::unsupported_type) return bad(t.error());
-    // A binary value of a type without a decoder: its raw bytes, base64.
-    out.push_back('"');
-    detail::append_base64(out, v.raw().bytes);
-    out.push_back('"');
-    return ok_status();
-  }
-  append_json_string(out, *t);
-  return ok_status();
+  static const DebeziumTypeCatalog empty;
+  return append_debezium_value(out, v, resolve_debezium_type(empty, v.type_oid(), typmod), DebeziumValueModes{},
+                               unavailable);
 }
 
 // Formats change events as Debezium envelopes. Keeps the transaction counters
@@ -325,17 +152,70 @@ class DebeziumFormatter {
     out += ",\"xmin\":null}";
   }
 
-  Status row_object(std::string& out, const RelationInfo& rel, const TupleView& tuple) {
+  // The mapping of each column of `rel` (and, with schemas, the Value / Key schemas), cached per
+  // relation definition. Asks `type_lookup` once for types the catalog lacks.
+  struct TableTypes {
+    std::uint64_t version = ~std::uint64_t{0};
+    std::vector<DebeziumColumnType> columns;
+    std::string value_schema;  // the before/after struct without "field"
+    std::string key_schema;    // the key struct
+    std::string envelope_name; // "<server>.<schema>.<table>.Envelope" as a JSON string
+  };
+
+  Result<const TableTypes*, ReplicationError> table(const RelationInfo& rel) {
+    TableTypes& t = tables_[rel.oid];
+    if (t.version == rel.version && t.columns.size() == rel.columns.size()) return &t;
+    DebeziumTypeCatalog& cat = *options_.types;
+    std::vector<Oid> missing;
+    for (const auto& c : rel.columns)
+      if (cat.missing(c.type_oid)) missing.push_back(c.type_oid);
+    if (!missing.empty() && options_.type_lookup) {
+      if (auto st = options_.type_lookup(missing, cat); !st) return st.error();
+    }
+    t.columns.clear();
+    for (const auto& c : rel.columns) t.columns.push_back(resolve_debezium_type(cat, c.type_oid, c.type_modifier));
+    t.version = rel.version;
+    if (options_.schemas) {
+      const std::string prefix = options_.server_name + "." + rel.schema + "." + rel.name;
+      auto fields = [&](std::string& out, bool keys_only) {
+        out += "{\"type\":\"struct\",\"fields\":[";
+        bool first = true;
+        for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+          if (keys_only && !rel.columns[i].is_key) continue;
+          if (!first) out.push_back(',');
+          first = false;
+          append_field_schema(out, t.columns[i], options_.modes, !rel.columns[i].is_key, rel.columns[i].name);
+        }
+        out += keys_only ? "],\"optional\":false,\"name\":" : "],\"optional\":true,\"name\":";
+        append_json_string(out, prefix + (keys_only ? ".Key" : ".Value"));
+      };
+      t.value_schema.clear();
+      fields(t.value_schema, false);
+      t.key_schema.clear();
+      fields(t.key_schema, true);
+      t.key_schema.push_back('}');
+      t.envelope_name.clear();
+      append_json_string(t.envelope_name, prefix + ".Envelope");
+    }
+    return &t;
+  }
+
+  Status row_object(std::string& out, const RelationInfo& rel, const TableTypes& types, const TupleView& tuple,
+                    bool keys_only = false) {
     if (tuple.size() != rel.columns.size())
       return ReplicationError::fatal("debezium format: tuple width differs from " + rel.qualified_name());
     out.push_back('{');
     std::size_t i = 0;
+    bool first = true;
     for (ColumnValueView v : tuple) {
       const auto& col = rel.columns[i];
-      if (i++ > 0) out.push_back(',');
+      const auto& type = types.columns[i++];
+      if (keys_only && !col.is_key) continue;
+      if (!first) out.push_back(',');
+      first = false;
       append_json_string(out, col.name);
       out.push_back(':');
-      if (auto st = append_debezium_value(out, values::TypedValueView(v, col.type_oid), col.type_modifier,
+      if (auto st = append_debezium_value(out, values::TypedValueView(v, col.type_oid), type, options_.modes,
                                           options_.unavailable_value);
           !st)
         return st;
@@ -344,17 +224,70 @@ class DebeziumFormatter {
     return ok_status();
   }
 
+  // The envelope schema of a table ("schema" member of a value document).
+  void envelope_schema(std::string& out, const RelationInfo* rel, const TableTypes* types) {
+    out += "\"schema\":{\"type\":\"struct\",\"fields\":[";
+    if (types != nullptr) {
+      out += types->value_schema;
+      out += ",\"field\":\"before\"},";
+      out += types->value_schema;
+      out += ",\"field\":\"after\"},";
+    }
+    out += kDebeziumSourceSchema;
+    out += ",{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
+           "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},";
+    out += kDebeziumTransactionSchema;
+    out += "],\"optional\":false,\"name\":";
+    if (types != nullptr) out += types->envelope_name;
+    else append_json_string(out, options_.server_name + "." + (rel ? rel->schema + "." + rel->name : "message") + ".Envelope");
+    out += "},";
+  }
+
+  // The key document of a row change: the replica identity columns (null without any).
+  Status key_document(std::string& out, const RowChangeView& r, const TableTypes& types) {
+    bool any = false;
+    for (const auto& c : r.relation->columns) any = any || c.is_key;
+    const TupleView& tuple = r.op == ChangeOp::delete_ ? r.old_tuple : r.new_tuple;
+    if (!any || (r.op == ChangeOp::delete_ && r.old_kind == OldTupleKind::none)) {
+      out += "null";
+      return ok_status();
+    }
+    if (options_.schemas) {
+      out += "{\"schema\":";
+      out += types.key_schema;
+      out += ",\"payload\":";
+    }
+    if (auto st = row_object(out, *r.relation, types, tuple, true); !st) return st;
+    if (options_.schemas) out.push_back('}');
+    return ok_status();
+  }
+
   Status on(std::string& out, const RowChangeView& r) {
     if (r.relation == nullptr) return ReplicationError::fatal("debezium format: row change without relation metadata");
+    auto types_r = table(*r.relation);
+    if (!types_r) return types_r.error();
+    const TableTypes& types = **types_r;
+    const std::size_t key_at = out.size();
+    if (options_.keys) {
+      out += "{\"key\":";
+      if (auto st = key_document(out, r, types); !st) return st;
+      out += ",\"value\":";
+    }
+    const std::size_t key_end = out.size();
+    if (options_.schemas) {
+      out.push_back('{');
+      envelope_schema(out, r.relation, &types);
+      out += "\"payload\":";
+    }
     out += "{\"before\":";
     if (r.old_kind != OldTupleKind::none && r.op != ChangeOp::insert) {
-      if (auto st = row_object(out, *r.relation, r.old_tuple); !st) return st;
+      if (auto st = row_object(out, *r.relation, types, r.old_tuple); !st) return st;
     } else {
       out += "null";
     }
     out += ",\"after\":";
     if (r.op != ChangeOp::delete_) {
-      if (auto st = row_object(out, *r.relation, r.new_tuple); !st) return st;
+      if (auto st = row_object(out, *r.relation, types, r.new_tuple); !st) return st;
     } else {
       out += "null";
     }
@@ -366,21 +299,46 @@ class DebeziumFormatter {
     detail::append_int(out, now_ms());
     out += ",\"transaction\":";
     transaction(out, r.txn, r.relation);
-    out += "}\n";
-    if (r.op == ChangeOp::delete_ && options_.tombstones) out += "null\n";
+    out += "}";
+    if (options_.schemas) out.push_back('}');
+    if (options_.keys) out.push_back('}');
+    out.push_back('\n');
+    if (r.op == ChangeOp::delete_ && options_.tombstones) {
+      if (options_.keys) {  // the same key, a null value
+        out.append(out, key_at, key_end - key_at);  // appending a part of itself is well-defined
+        out += "null}\n";
+      } else {
+        out += "null\n";
+      }
+    }
     return ok_status();
   }
 
   Status on(std::string& out, const TruncateEventView& t) {
     for (const RelationInfo* rel : t.relations) {
       if (rel == nullptr) continue;
+      const TableTypes* types = nullptr;
+      if (options_.schemas) {
+        auto tr = table(*rel);
+        if (!tr) return tr.error();
+        types = *tr;
+      }
+      if (options_.keys) out += "{\"key\":null,\"value\":";
+      if (options_.schemas) {
+        out.push_back('{');
+        envelope_schema(out, rel, types);
+        out += "\"payload\":";
+      }
       out += "{\"before\":null,\"after\":null,";
       source(out, t.txn, t.lsn, rel, false);
       out += ",\"op\":\"t\",\"ts_ms\":";
       detail::append_int(out, now_ms());
       out += ",\"transaction\":";
       transaction(out, t.txn, rel);
-      out += "}\n";
+      out += "}";
+      if (options_.schemas) out.push_back('}');
+      if (options_.keys) out.push_back('}');
+      out.push_back('\n');
     }
     return ok_status();
   }
@@ -419,6 +377,7 @@ class DebeziumFormatter {
   std::uint64_t total_ = 0;
   std::map<std::string, std::uint64_t> per_table_;
   Lsn last_commit_;
+  std::unordered_map<Oid, TableTypes> tables_;
 };
 
 }  // namespace replicator::format
