@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CHANGES=${BENCH_NATS_CHANGES:-200000}
+CHANGES=${BENCH_NATS_CHANGES:-100000}
 if [[ -z ${PGHOST:-} ]]; then
   exec scripts/with_postgres.sh "$0" "$@"   # come back with a private server
 fi
