@@ -281,9 +281,9 @@ TEST_CASE("nats nodes killed mid-stream: the quorum keeps publishing; two down h
   CHECK(log.find("JetStream") != std::string::npos);  // the failed flushes were logged as retries
   std::size_t retries = 0, refused_order = 0;
   for (std::size_t p = log.find("failed, reconnecting"); p != std::string::npos; p = log.find("failed, reconnecting", p + 1)) ++retries;
-  for (std::size_t p = log.find("wrong last msg ID"); p != std::string::npos; p = log.find("wrong last msg ID", p + 1)) ++refused_order;
+  for (std::size_t p = log.find("refused by the order guard"); p != std::string::npos; p = log.find("refused by the order guard", p + 1)) ++refused_order;
   std::cout << "node kills: " << retries << " retried flushes, " << refused_order
-            << " refused by the order chain (Nats-Expected-Last-Msg-Id)" << std::endl;
+            << " of them with later publishes refused by the order guard (Nats-Expected-Last-Msg-Id)" << std::endl;
   require_exact(check_stream(s.stream, s.w, s.dir), s.w);
 }
 

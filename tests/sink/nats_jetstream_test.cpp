@@ -267,3 +267,48 @@ TEST_CASE("NatsJetStreamSink: two of three nodes down fails the flush; it succee
   REQUIRE(msgs.size() == 50);  // nothing lost, nothing twice, in order
   for (std::size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].headers["Nats-Msg-Id"] == "0/300-" + std::to_string(i));
 }
+
+TEST_CASE("NatsJetStreamSink order guard: nothing after a refused publish is stored ahead of it") {
+  // A stream whose max_msg_size refuses one message of the window (as a 503 during a leader
+  // election would): with the guard the server refuses every later one of that flush too, so the
+  // stream never holds a gap that a re-send would fill out of order; without it they are stored.
+  auto run = [&](bool guard) {
+    const std::string stream = stream_name();
+    const std::string subjects = "t_" + stream + ".>";
+    cluster().with_js([&](jsCtx* js) {
+      jsStreamConfig cfg;
+      jsStreamConfig_Init(&cfg);
+      const char* subj[] = {subjects.c_str()};
+      cfg.Name = stream.c_str();
+      cfg.Subjects = subj;
+      cfg.SubjectsLen = 1;
+      cfg.Replicas = 3;
+      cfg.MaxMsgSize = 400;
+      jsStreamInfo* si = nullptr;
+      REQUIRE(js_AddStream(&si, js, &cfg, nullptr, nullptr) == NATS_OK);
+      jsStreamInfo_Destroy(si);
+    });
+    auto o = options_for(stream);
+    o.create_stream = false;
+    o.order_guard = guard;
+    Fixture f;
+    f.feed(0x100, wire::relation(16384, "public", "g", kCols));
+    f.feed(0x110, wire::begin(0x500, 12, 0));
+    for (int i = 0; i < 20; ++i)
+      f.feed(0x120 + static_cast<std::uint64_t>(i), wire::insert(16384, {std::to_string(i), i == 5 ? std::string(500, 'x') : "v"}));
+    f.feed(0x200, wire::commit(0x500, 0x510, 0));
+    NatsJetStreamSink sink(o);
+    auto st = sink.write(f.batcher.batch());
+    if (st) st = sink.flush();
+    REQUIRE_FALSE(st);
+    CHECK_THAT(st.error().message, Catch::Contains("0/500-5") && Catch::Contains("public.g at LSN 0/125") && Catch::Contains("max_msg_size"));
+    std::this_thread::sleep_for(200ms);
+    return std::make_pair(cluster().stream_messages(stream).value_or(999), sink.order_refusals());
+  };
+  const auto [with_guard, refused] = run(true);
+  CHECK(with_guard == 5);  // 0..4; 6..19 refused: "wrong last msg ID"
+  CHECK(refused == 14);
+  const auto [without_guard, none] = run(false);
+  CHECK(without_guard == 19);  // 6..19 stored past the gap
+  CHECK(none == 0);
+}

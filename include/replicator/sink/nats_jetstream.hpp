@@ -102,8 +102,10 @@ struct NatsPublishState {
   std::optional<std::size_t> first_failed;  // lowest position that failed
   std::string failure;                      // why (of first_failed)
   bool failure_fatal = false;
+  std::size_t order_refusals = 0;  // this attempt's publishes refused by the order guard (wrong last msg id)
   std::uint64_t total_acked = 0;
   std::uint64_t total_duplicates = 0;
+  std::uint64_t total_order_refusals = 0;
   std::chrono::steady_clock::time_point last_ack;
 
   static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
@@ -123,6 +125,10 @@ struct NatsPublishState {
           if (pa->Duplicate) ++self->total_duplicates;
         } else {
           m.state = NatsOutgoing::State::failed;
+          if (pae != nullptr && pae->ErrCode == JSStreamWrongLastMsgIDErr) {
+            ++self->order_refusals;
+            ++self->total_order_refusals;
+          }
           if (!self->first_failed || it->second < *self->first_failed) {
             self->first_failed = it->second;
             self->failure = describe(pae, m);
@@ -141,7 +147,9 @@ struct NatsPublishState {
     std::string why = pae == nullptr ? std::string("no acknowledgement") : std::string(natsStatus_GetText(pae->Err));
     if (pae != nullptr && pae->ErrText != nullptr && *pae->ErrText != '\0') why += std::string(" (") + pae->ErrText + ")";
     if (pae != nullptr && pae->ErrCode != 0) why += " [err_code " + std::to_string(pae->ErrCode) + "]";
-    return why + " publishing " + m.id + " to " + m.subject;
+    if (pae != nullptr && pae->ErrCode == JSStreamMessageExceedsMaximumErr) why += " (raise the stream's max_msg_size)";
+    return why + " publishing " + (m.table.empty() ? std::string() : "the change of " + m.table + " at LSN " + m.lsn + " ") +
+           "(Nats-Msg-Id " + m.id + ") to " + m.subject;
   }
 };
 
@@ -255,6 +263,8 @@ class BasicNatsJetStreamSink {
   [[nodiscard]] std::uint64_t acked() const { std::lock_guard lock(state_->mu); return state_->total_acked; }
   // Acks the server marked duplicate (dropped by the duplicate window: re-sent after a restart).
   [[nodiscard]] std::uint64_t duplicates() const { std::lock_guard lock(state_->mu); return state_->total_duplicates; }
+  // Publishes the server refused because the one before them was not stored (the order guard).
+  [[nodiscard]] std::uint64_t order_refusals() const { std::lock_guard lock(state_->mu); return state_->total_order_refusals; }
   [[nodiscard]] const NatsJetStreamOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t max_payload() const noexcept { return max_payload_; }
 
@@ -367,7 +377,7 @@ class BasicNatsJetStreamSink {
         snapshot_table_ = std::string(table);
         txn_index_ = 0;
       }
-      return lsn.to_string() + (table.empty() ? std::string("-m") : "-" + std::string(table) + "-" + std::to_string(txn_index_++));
+      return lsn.to_string() + (table.empty() ? std::string("-m") : "-" + nats::subject_token(table) + "-" + std::to_string(txn_index_++));
     }
     if (txn.commit_lsn != txn_commit_) {
       txn_commit_ = txn.commit_lsn;
@@ -543,7 +553,9 @@ class BasicNatsJetStreamSink {
   Status failure_status() {
     detail::NatsPublishState& s = *state_;
     if (!s.first_failed) return ok_status();
-    const std::string msg = "NATS JetStream refused or lost a publish: " + s.failure;
+    std::string msg = "NATS JetStream refused or lost a publish: " + s.failure;
+    if (s.order_refusals > 0)
+      msg += " (" + std::to_string(s.order_refusals) + " publishes of the window refused by the order guard)";
     if (s.failure_fatal) return ReplicationError::fatal(msg);
     return ReplicationError::retry(msg + "; the batch is re-sent (the duplicate window drops what was stored)");
   }
@@ -569,6 +581,7 @@ class BasicNatsJetStreamSink {
     state_->in_flight = 0;
     state_->acked = 0;
     state_->first_failed.reset();
+    state_->order_refusals = 0;
     state_->failure.clear();
     state_->failure_fatal = false;
     next_ = 0;
