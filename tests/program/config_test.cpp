@@ -545,8 +545,9 @@ TEST_CASE("position_store azure: keys, the default blob, errors name the azure_ 
   CHECK(bad_key.describe().find("secret not base64") == std::string::npos);
   // Not checked unless the store is used.
   CHECK(load_ok(std::string(kMinimal) + "azure_container: Bad\n").azure.container == "Bad");
+}
 
-TEST_CASE("sink nats keys: defaults, lists, checks naming the key, secrets redacted") {
+TEST_CASE("sink nats keys, defaults, lists, checks naming the key, secrets redacted") {
   const Config d = load_ok(kMinimal);
   CHECK(d.nats.urls == std::vector<std::string>{"nats://127.0.0.1:4222"});
   CHECK(d.nats.subject_prefix == "cdc");

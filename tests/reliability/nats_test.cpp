@@ -206,7 +206,7 @@ TEST_CASE("nats program streams a workload into a 3-replica stream, exactly once
   require_exact(check_stream(s.stream, s.w, s.dir), s.w);
 }
 
-TEST_CASE("nats program killed 10 times during the workload: every change in the stream exactly once") {
+TEST_CASE("nats program killed 10 times during the workload, every change in the stream exactly once") {
   Setup s("nats_b");
   std::mt19937 rng(20261203);
   std::size_t kills = 0, streaming_kills = 0;
@@ -230,7 +230,7 @@ TEST_CASE("nats program killed 10 times during the workload: every change in the
   require_exact(check_stream(s.stream, s.w, s.dir), s.w);
 }
 
-TEST_CASE("nats nodes killed mid-stream: the quorum keeps publishing; two down holds the slot until they return") {
+TEST_CASE("nats nodes killed mid-stream, the quorum keeps publishing; two down holds the slot until they return") {
   Setup s("nats_c");
   NatsCluster& c = cluster();
   const std::string run_log = s.dir + "/run.log";
@@ -339,4 +339,40 @@ TEST_CASE("nats standby instance takes the slot over within 10 s of the active o
     REQUIRE(b->wait_exit(30s) == 0);
   }
   require_exact(check_stream(s.stream, s.w, s.dir), s.w);
+}
+
+TEST_CASE("nats program with refused credentials and a missing stream stop it with one line, exit 1") {
+  Setup s("nats_e");
+  NatsClusterOptions so;
+  so.nodes = 1;
+  so.extra_args = {"--user", "cdc", "--pass", "s3cret-right"};
+  NatsCluster secured(so);
+  secured.user = "cdc";
+  secured.password = "s3cret-right";
+  REQUIRE(secured.wait_ready(20s));
+  auto run = [&](const std::string& extra, bool create) {
+    std::string text = read_file(s.cfg);
+    if (!create) text.replace(text.find("nats_create_stream: true"), std::string("nats_create_stream: true").size(), "nats_create_stream: false");
+    text.replace(text.find("nats_url:"), text.find('\n', text.find("nats_url:")) - text.find("nats_url:"),
+                 "nats_url: [" + secured.url(0) + "]");
+    text.replace(text.find("nats_replicas: 3"), std::string("nats_replicas: 3").size(), "nats_replicas: 1");
+    const std::string path = s.dir + "/e_" + std::to_string(text.size() + extra.size()) + ".yaml";
+    write_file(path, text + extra);
+    const std::string log = path + ".log";
+    auto child = s.start(log, path);
+    const int rc = child->wait_exit(30s);
+    return std::make_pair(rc, read_file(log));
+  };
+  const auto [bad_rc, bad_log] = run("nats_user: cdc\nnats_password: s3cret-wrong\n", true);
+  INFO(bad_log);
+  CHECK(bad_rc == 1);
+  CHECK(count_occurrences(bad_log, "level=error") == 1);
+  CHECK(bad_log.find("refused the credentials") != std::string::npos);
+  CHECK(bad_log.find("s3cret-wrong") == std::string::npos);
+  const auto [missing_rc, missing_log] =
+      run("nats_user: cdc\nnats_password: s3cret-right\n", false);
+  INFO(missing_log);
+  CHECK(missing_rc == 1);
+  CHECK(count_occurrences(missing_log, "level=error") == 1);
+  CHECK(missing_log.find("does not exist") != std::string::npos);
 }

@@ -197,7 +197,7 @@ TEST_CASE("NatsJetStreamSink refuses a missing stream and a change above max_pay
                                      Catch::Contains("max_payload"));
 }
 
-TEST_CASE("NatsJetStreamSink: unreachable servers are retryable, refused credentials fatal") {
+TEST_CASE("NatsJetStreamSink unreachable servers are retryable, refused credentials fatal") {
   NatsJetStreamOptions o;
   o.urls = {"nats://127.0.0.1:" + std::to_string(free_loopback_port())};
   o.stream = "X";
@@ -228,7 +228,7 @@ TEST_CASE("NatsJetStreamSink: unreachable servers are retryable, refused credent
   CHECK(allowed.connect());
 }
 
-TEST_CASE("NatsJetStreamSink: two of three nodes down fails the flush; it succeeds when they return") {
+TEST_CASE("NatsJetStreamSink with two of three nodes down fails the flush; it succeeds when they return") {
   const std::string stream = stream_name();
   auto o = options_for(stream);
   o.ack_timeout = 1500ms;
@@ -268,7 +268,7 @@ TEST_CASE("NatsJetStreamSink: two of three nodes down fails the flush; it succee
   for (std::size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].headers["Nats-Msg-Id"] == "0/300-" + std::to_string(i));
 }
 
-TEST_CASE("NatsJetStreamSink order guard: nothing after a refused publish is stored ahead of it") {
+TEST_CASE("NatsJetStreamSink order guard, nothing after a refused publish is stored ahead of it") {
   // A stream whose max_msg_size refuses one message of the window (as a 503 during a leader
   // election would): with the guard the server refuses every later one of that flush too, so the
   // stream never holds a gap that a re-send would fill out of order; without it they are stored.
@@ -311,4 +311,29 @@ TEST_CASE("NatsJetStreamSink order guard: nothing after a refused publish is sto
   const auto [without_guard, none] = run(false);
   CHECK(without_guard == 19);  // 6..19 stored past the gap
   CHECK(none == 0);
+}
+
+TEST_CASE("NatsJetStreamSink sends a truncate goes to each table's subject, a logical message to _message") {
+  const std::string stream = stream_name();
+  auto o = options_for(stream);
+  Fixture f;
+  f.feed(0x100, wire::relation(16384, "public", "t1", kCols));
+  f.feed(0x101, wire::relation(16385, "public", "t2", kCols));
+  f.feed(0x110, wire::begin(0x600, 21, 0));
+  f.feed(0x120, wire::truncate({16384, 16385}, 0));
+  f.feed(0x130, wire::message(true, 0x130, "audit.v1", "hello"));
+  f.feed(0x140, wire::commit(0x600, 0x610, 0));
+  NatsJetStreamSink sink(o);
+  REQUIRE(sink.write(f.batcher.batch()));
+  REQUIRE(sink.flush());
+  auto msgs = read_stream(cluster(), stream, 3);
+  REQUIRE(msgs.size() == 3);
+  const std::string p = "t_" + stream;
+  CHECK(msgs[0].subject == p + ".public.t1");
+  CHECK(msgs[1].subject == p + ".public.t2");
+  CHECK(msgs[0].data == msgs[1].data);
+  CHECK(msgs[0].headers["Replicator-Op"] == "truncate");
+  CHECK(msgs[2].subject == p + "._message.audit%2Ev1");
+  CHECK(msgs[2].headers["Replicator-Op"] == "message");
+  for (std::size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].headers["Nats-Msg-Id"] == "0/600-" + std::to_string(i));
 }
