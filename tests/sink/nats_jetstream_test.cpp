@@ -16,6 +16,7 @@
 #include "replicator/sink/json_lines.hpp"
 #include "replicator/sink/nats_jetstream.hpp"
 #include "tests/support/nats_cluster.hpp"
+#include "tests/support/pki.hpp"
 #include "tests/support/policies.hpp"
 
 using namespace replicator;
@@ -226,6 +227,30 @@ TEST_CASE("NatsJetStreamSink unreachable servers are retryable, refused credenti
   o.password = "right-secret";
   NatsJetStreamSink allowed(o);
   CHECK(allowed.connect());
+
+  NatsClusterOptions to;
+  to.nodes = 1;
+  to.extra_args = {"--auth", "tok-right"};
+  NatsCluster tokened(to);
+  NatsJetStreamOptions t;
+  t.urls = tokened.urls();
+  t.stream = "TOK";
+  t.create_stream = true;
+  t.token = "tok-wrong";
+  std::this_thread::sleep_for(500ms);  // (no client of our own to wait with: it would need the token)
+  NatsJetStreamSink bad_token(t);
+  st = bad_token.connect();
+  REQUIRE_FALSE(st);
+  CHECK_FALSE(st.error().retryable());
+  CHECK_THAT(st.error().message, Catch::Contains("refused the credentials") && !Catch::Contains("tok-wrong"));
+  t.token = "tok-right";
+  NatsJetStreamSink good_token(t);
+  bool connected = false;
+  for (int i = 0; i < 50 && !connected; ++i) {  // JetStream may still be starting
+    connected = static_cast<bool>(good_token.connect());
+    if (!connected) std::this_thread::sleep_for(200ms);
+  }
+  CHECK(connected);
 }
 
 TEST_CASE("NatsJetStreamSink with two of three nodes down fails the flush; it succeeds when they return") {
@@ -336,4 +361,49 @@ TEST_CASE("NatsJetStreamSink sends a truncate goes to each table's subject, a lo
   CHECK(msgs[2].subject == p + "._message.audit%2Ev1");
   CHECK(msgs[2].headers["Replicator-Op"] == "message");
   for (std::size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].headers["Nats-Msg-Id"] == "0/600-" + std::to_string(i));
+}
+
+TEST_CASE("NatsJetStreamSink over TLS with a client certificate; a wrong CA is fatal") {
+  char tmpl[] = "/tmp/replicator-nats-pki-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  struct Remove {
+    std::string d;
+    ~Remove() { [[maybe_unused]] const int rc = std::system(("rm -rf '" + d + "'").c_str()); }
+  } remove{dir};
+  Pki pki(dir);
+  NatsClusterOptions so;
+  so.nodes = 1;
+  so.client_host = "localhost";  // the server certificate's name
+  so.extra_args = {"--tls", "--tlscert", pki.server_cert(), "--tlskey", pki.server_key(), "--tlsverify", "--tlscacert", pki.ca()};
+  NatsCluster tls(so);
+  tls.tls_ca = pki.ca();
+  tls.tls_cert = pki.client_cert();
+  tls.tls_key = pki.client_key();
+  REQUIRE(tls.wait_ready(20s));
+  NatsJetStreamOptions o;
+  o.urls = tls.urls();
+  o.stream = "TLS";
+  o.create_stream = true;
+  o.tls_ca = pki.ca();
+  o.tls_cert = pki.client_cert();
+  o.tls_key = pki.client_key();
+  NatsJetStreamSink ok(o);
+  auto st = ok.connect();
+  INFO((st ? std::string() : st.error().message));
+  CHECK(st);
+
+  o.tls_ca = pki.other_ca();
+  NatsJetStreamSink wrong_ca(o);
+  st = wrong_ca.connect();
+  REQUIRE_FALSE(st);
+  CHECK_FALSE(st.error().retryable());
+  CHECK_THAT(st.error().message, Catch::Contains("TLS"));
+
+  o.tls_ca = pki.ca();
+  o.tls_cert.clear();
+  o.tls_key.clear();
+  NatsJetStreamSink no_cert(o);
+  st = no_cert.connect();
+  REQUIRE_FALSE(st);  // the server requires a client certificate
 }

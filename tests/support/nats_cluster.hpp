@@ -49,6 +49,7 @@ struct NatsClusterOptions {
   int nodes = 3;
   std::vector<std::string> extra_args;  // e.g. {"--user", "u", "--pass", "p"}
   std::string config;                   // a config file's text (-c), e.g. "max_payload: 1MB"
+  std::string client_host = "127.0.0.1";  // in url(): "localhost" for a TLS certificate of that name
 };
 
 class NatsCluster {
@@ -85,7 +86,9 @@ class NatsCluster {
   }
 
   [[nodiscard]] int nodes() const noexcept { return options_.nodes; }
-  [[nodiscard]] std::string url(int i) const { return "nats://127.0.0.1:" + std::to_string(ports_[static_cast<std::size_t>(i)]); }
+  [[nodiscard]] std::string url(int i) const {
+    return "nats://" + options_.client_host + ":" + std::to_string(ports_[static_cast<std::size_t>(i)]);
+  }
   [[nodiscard]] std::vector<std::string> urls() const {
     std::vector<std::string> out;
     for (int i = 0; i < options_.nodes; ++i) out.push_back(url(i));
@@ -207,8 +210,9 @@ class NatsCluster {
     return ok;
   }
 
-  // Credentials the test's own clients use (the cluster may require them).
+  // Credentials and TLS the test's own clients use (the cluster may require them).
   std::string user, password;
+  std::string tls_ca, tls_cert, tls_key;
 
  private:
   static NatsClusterOptions with_nodes(int n) {
@@ -217,7 +221,10 @@ class NatsCluster {
     return o;
   }
   bool apply_auth(natsOptions* opts) const {
-    return user.empty() || natsOptions_SetUserInfo(opts, user.c_str(), password.c_str()) == NATS_OK;
+    if (!user.empty() && natsOptions_SetUserInfo(opts, user.c_str(), password.c_str()) != NATS_OK) return false;
+    if (tls_ca.empty()) return true;
+    return natsOptions_SetSecure(opts, true) == NATS_OK && natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str()) == NATS_OK &&
+           (tls_cert.empty() || natsOptions_LoadCertificatesChain(opts, tls_cert.c_str(), tls_key.c_str()) == NATS_OK);
   }
   bool jetstream_answers() const {
     bool ok = false;
