@@ -261,7 +261,8 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
     if (e.sqlstate == "55006") {
       // The slot is active for another walsender: another instance streams it. Wait as a standby,
       // quietly (one line, then debug), and take over when it is free (docs/scale-out.md).
-      if (!standby_logged) log.info("standby: the slot is in use by another instance; taking over when it is free",
+      if (!standby_logged) log.info("standby: the slot is in use by another walsender (another instance, or this one's "
+                                    "previous connection not yet ended); taking over when it is free",
                                     {{"slot", cfg.slot_name()}, {"retry_ms", delay.count()}});
       else log.debug("standby: slot still in use", {{"slot", cfg.slot_name()}, {"attempt", attempt}});
       standby_logged = true;
@@ -276,7 +277,10 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
                "not streamed");
     }
   };
-  observer.resumed = [&](Lsn from) { log.info("streaming resumed", {{"slot", cfg.slot_name()}, {"from", from}}); };
+  observer.resumed = [&](Lsn from) {
+    standby_logged = false;
+    log.info("streaming resumed", {{"slot", cfg.slot_name()}, {"from", from}});
+  };
   auto last_progress = Clock::now();
   const auto progress_every = std::chrono::seconds(30);
   std::uint64_t batches_logged = 0;
