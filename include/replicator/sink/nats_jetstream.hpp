@@ -17,6 +17,7 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -211,7 +213,10 @@ class BasicNatsJetStreamSink {
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = options_.ack_timeout.count();
-    jo.PublishAsync.MaxPending = static_cast<int64_t>(options_.max_in_flight);
+    // The window is ours (max_in_flight); libnats' own limit sits above it so that its count,
+    // which drops only after our ack handler returned, never stalls a publish.
+    jo.PublishAsync.MaxPending = static_cast<int64_t>(options_.max_in_flight) * 2 + 16;
+    jo.PublishAsync.StallWait = options_.ack_timeout.count();
     jo.PublishAsync.AckHandler = &detail::NatsPublishState::on_ack;
     jo.PublishAsync.AckHandlerClosure = state_.get();
     if (const natsStatus js = natsConnection_JetStream(&js_, conn_, &jo); js != NATS_OK) {
