@@ -487,8 +487,10 @@ class BasicNatsJetStreamSink {
 
   Status publish_some(std::unique_lock<std::mutex>& lock, bool wait_for_room) {
     detail::NatsPublishState& s = *state_;
+    // A failure stops publishing only when the window is full: what is in the window goes out
+    // anyway (the order guard refuses what follows a gap), which keeps one attempt's effect on
+    // the stream independent of when the failing ack arrives.
     while (next_ < s.out.size()) {
-      if (auto st = failure_status(); !st) return st;
       if (s.in_flight >= options_.max_in_flight) {
         if (!wait_for_room) return ok_status();
         if (auto st = wait_acks(lock, options_.max_in_flight - 1); !st) return st;
