@@ -23,6 +23,7 @@
 #include "replicator/core/slot_name.hpp"
 #include "replicator/metrics/http_server.hpp"
 #include "replicator/pg/connection.hpp"
+#include "replicator/sink/nats_options.hpp"
 
 extern char** environ;
 
@@ -450,7 +451,7 @@ const std::vector<KeyDef>& key_table() {
     key(t, "exclude_tables", &Config::exclude_tables, "drop these schema.table names", {.type = "list of globs"});
     key(t, "include_operations", &Config::include_operations, "only these operations", {.type = keep("list of " + operation_names("|")), .default_text = "[] (all)"});
 
-    key(t, "sink", &Config::sink, "where change events go (JSON lines)");
+    key(t, "sink", &Config::sink, "where change events go (JSON lines, or NATS JetStream messages)");
     key(t, "sink_file", &Config::sink_file, "JSON lines file (appended, fsync on flush)", {.type = "path", .default_text = "(required when sink: file)"});
     key(t, "sink_format", &Config::sink_format, "line format: this project's JSON (docs/json.md) or Debezium's change event envelope (docs/debezium.md)");
     key(t, "debezium_server_name", &Config::debezium_server_name, "source.name of Debezium envelopes (sink_format: debezium)");
@@ -462,6 +463,31 @@ const std::vector<KeyDef>& key_table() {
     key(t, "debezium_schemas", &Config::debezium_schemas, "write {\"schema\":..,\"payload\":..} like Kafka Connect's JSON converter with schemas.enable=true");
     key(t, "debezium_keys", &Config::debezium_keys, "write each line as {\"key\":<replica identity columns>,\"value\":<change event>}");
     key(t, "debezium_tombstones", &Config::debezium_tombstones, "follow each delete with a tombstone (null value) for log compaction");
+    key(t, "nats_url", &Config::nats, &NatsJetStreamOptions::urls, "NATS servers (sink: nats), e.g. [nats://n1:4222, nats://n2:4222]", {.type = "list of nats:// URLs"});
+    key(t, "nats_stream", &Config::nats, &NatsJetStreamOptions::stream, "JetStream stream the changes are stored in");
+    key(t, "nats_subject_prefix", &Config::nats, &NatsJetStreamOptions::subject_prefix, "subjects are <prefix>.<schema>.<table> (names escaped: bytes other than A-Za-z0-9_- as %XX)");
+    key(t, "nats_publish_transactions", &Config::nats, &NatsJetStreamOptions::publish_transactions, "also publish begin and commit events (on <prefix>.transaction)");
+    key(t, "nats_create_stream", &Config::nats, &NatsJetStreamOptions::create_stream, "create the stream when missing (subjects <prefix>.>, file storage); else refuse to start");
+    key(t, "nats_replicas", &Config::nats, &NatsJetStreamOptions::replicas, "replicas of a created stream (at most the JetStream servers of the cluster)", {.min = 1, .max = 5});
+    add({"nats_duplicate_window_s", "integer 0-604800", "0",
+         "duplicate window of a created stream: re-sends with the same Nats-Msg-Id within it are dropped (0: the server's 120 s)"},
+        [](Config& c, const RawValue& v) -> std::optional<std::string> {
+          std::int64_t s = 0;
+          if (auto e = parse_int(v, 0, 7 * 86'400, s)) return e;
+          c.nats.duplicate_window = std::chrono::seconds(s);
+          return std::nullopt;
+        },
+        [](const Config& c) { return std::to_string(c.nats.duplicate_window.count()); });
+    key(t, "nats_max_in_flight", &Config::nats, &NatsJetStreamOptions::max_in_flight, "publishes awaiting a JetStream ack at any time", {.min = 1, .max = 65'536});
+    key(t, "nats_ack_timeout_ms", &Config::nats, &NatsJetStreamOptions::ack_timeout, "no ack for this long fails the flush (retried with the reconnect backoff)", {.min = 100, .max = 600'000});
+    key(t, "nats_order_guard", &Config::nats, &NatsJetStreamOptions::order_guard, "chain Nats-Expected-Last-Msg-Id so a leader change cannot reorder the stream (false when several programs publish into one stream)");
+    key(t, "nats_creds_file", &Config::nats, &NatsJetStreamOptions::creds_file, "NATS credentials file (JWT + nkey seed)", {.type = "path", .default_text = "(none)"});
+    key(t, "nats_user", &Config::nats, &NatsJetStreamOptions::user, "NATS user (with nats_password)", {.default_text = "(none)"});
+    key(t, "nats_password", &Config::nats, &NatsJetStreamOptions::password, "NATS password; never logged", {.default_text = "(none)", .secret = true});
+    key(t, "nats_token", &Config::nats, &NatsJetStreamOptions::token, "NATS authentication token; never logged", {.default_text = "(none)", .secret = true});
+    key(t, "nats_tls_ca", &Config::nats, &NatsJetStreamOptions::tls_ca, "CA certificate(s) to verify the NATS servers (turns TLS on)", {.type = "path", .default_text = "(none)"});
+    key(t, "nats_tls_cert", &Config::nats, &NatsJetStreamOptions::tls_cert, "client certificate for NATS (with nats_tls_key)", {.type = "path", .default_text = "(none)"});
+    key(t, "nats_tls_key", &Config::nats, &NatsJetStreamOptions::tls_key, "client private key for NATS", {.type = "path", .default_text = "(none)"});
     key(t, "unchanged_toast", &Config::unchanged_toast, "unchanged TOAST columns: keep a marker, leave the column out, or fill from the old row (REPLICA IDENTITY FULL)");
     key(t, "include_columns", &Config::include_columns, "only these columns of the tables named (e.g. public.users.id); other tables keep every column", {.type = "list of table.column globs", .default_text = "[] (all)"});
     key(t, "exclude_columns", &Config::exclude_columns, "drop these columns (e.g. public.users.password_hash)", {.type = "list of table.column globs"});
@@ -676,6 +702,24 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
     if (auto p = azure_blob_options(c).problem()) return err("azure_" + p->field, p->message);
   }
   if (c.sink == SinkKind::file && c.sink_file.empty()) return err("sink_file", "required when sink is file");
+  if (c.sink == SinkKind::nats) {
+    const NatsJetStreamOptions& n = c.nats;
+    if (n.urls.empty()) return err("nats_url", "needs at least one server when sink is nats");
+    for (const auto& u : n.urls)
+      if (u.find(':') == std::string::npos) return err("nats_url", "must be nats://host:port (or tls://host:port), got " + quote_value(u));
+    if (n.stream.empty() || n.stream.find_first_of(" .*>\\/\t") != std::string::npos)
+      return err("nats_stream", "must be a stream name without spaces, '.', '*', '>', '/' or '\\'");
+    if (!nats::valid_subject_prefix(n.subject_prefix))
+      return err("nats_subject_prefix", "must be dot-separated tokens without spaces or wildcards, got " + quote_value(n.subject_prefix));
+    const int methods = (n.creds_file.empty() ? 0 : 1) + (n.user.empty() ? 0 : 1) + (n.token.empty() ? 0 : 1);
+    if (methods > 1) return err("nats_user", "set only one of nats_creds_file, nats_user (+ nats_password) and nats_token");
+    if (!n.password.empty() && n.user.empty()) return err("nats_password", "needs nats_user");
+    if (n.tls_cert.empty() != n.tls_key.empty())
+      return err(n.tls_cert.empty() ? "nats_tls_cert" : "nats_tls_key", "nats_tls_cert and nats_tls_key go together");
+    for (const auto& [name, path] : {std::pair<const char*, const std::string*>{"nats_creds_file", &n.creds_file},
+                                     {"nats_tls_ca", &n.tls_ca}, {"nats_tls_cert", &n.tls_cert}, {"nats_tls_key", &n.tls_key}})
+      if (!path->empty() && ::access(path->c_str(), R_OK) != 0) return err(name, "cannot read " + quote_value(*path));
+  }
   if (!c.batcher.spill_directory.empty()) {
     struct stat st {};
     if (::stat(c.batcher.spill_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(c.batcher.spill_directory.c_str(), W_OK | X_OK) != 0)

@@ -23,6 +23,7 @@
 #include "replicator/format/debezium_values.hpp"
 #include "replicator/pg/connection.hpp"
 #include "replicator/position/azure_blob_options.hpp"
+#include "replicator/sink/nats_options.hpp"
 #include "replicator/snapshot/snapshot.hpp"
 #include "replicator/transport/libpq.hpp"
 
@@ -34,7 +35,7 @@ inline constexpr int kExitFatal = 1;        // a fatal replication error (auth, 
 inline constexpr int kExitConfig = 2;       // bad command line or configuration: nothing was started
 
 enum class PositionStoreKind : std::uint8_t { memory, file, postgresql, azure };
-enum class SinkKind : std::uint8_t { stdout_lines, file };
+enum class SinkKind : std::uint8_t { stdout_lines, file, nats };
 enum class SinkFormat : std::uint8_t { json, debezium };  // docs/json.md, docs/debezium.md
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
 
@@ -46,8 +47,8 @@ using EnumNames = std::span<const std::pair<std::string_view, E>>;
 inline constexpr std::pair<std::string_view, PositionStoreKind> kPositionStoreNames[] = {
     {"memory", PositionStoreKind::memory}, {"file", PositionStoreKind::file}, {"postgresql", PositionStoreKind::postgresql},
     {"azure", PositionStoreKind::azure}};
-inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {{"stdout", SinkKind::stdout_lines},
-                                                                      {"file", SinkKind::file}};
+inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {
+    {"stdout", SinkKind::stdout_lines}, {"file", SinkKind::file}, {"nats", SinkKind::nats}};
 inline constexpr std::pair<std::string_view, SinkFormat> kSinkFormatNames[] = {{"json", SinkFormat::json},
                                                                               {"debezium", SinkFormat::debezium}};
 inline constexpr std::pair<std::string_view, ToastPolicy> kToastPolicyNames[] = {
@@ -167,6 +168,7 @@ struct Config {
   bool debezium_schemas = false;
   bool debezium_keys = false;
   bool debezium_tombstones = false;
+  NatsJetStreamOptions nats;  // sink: nats (README "NATS JetStream sink"); keys nats_*
 
   // Values: unchanged TOAST columns; per-table column lists ("table_glob.column_glob").
   ToastPolicy unchanged_toast = ToastPolicy::marker;

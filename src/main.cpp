@@ -18,6 +18,7 @@
 #include "config.hpp"
 #include "logging.hpp"
 #include "monitoring.hpp"
+#include "nats_sink.hpp"
 #include "signals.hpp"
 #include "replicator/core/backoff.hpp"
 #include "replicator/batch/batcher.hpp"
@@ -248,7 +249,9 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
   // 1. Replicator::run() connects, streams and rides out retryable errors (docs/guarantees.md);
   //    what it reports is logged here.
   auto& observer = replicator.observer();
+  bool standby_logged = false;  // "standby" is logged once per wait for the slot
   observer.started = [&] {
+    standby_logged = false;
     const auto& id = transport.identity();
     const auto& slot = transport.slot();
     log.info("streaming",
@@ -269,6 +272,16 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
   };
   observer.retrying = [&](const ReplicationError& e, std::string_view during, int attempt,
                           std::chrono::milliseconds delay) {
+    if (e.sqlstate == "55006") {
+      // The slot is active for another walsender: another instance streams it. Wait as a standby,
+      // quietly (one line, then debug), and take over when it is free (docs/scale-out.md).
+      if (!standby_logged) log.info("standby: the slot is in use by another walsender (another instance, or this one's "
+                                    "previous connection not yet ended); taking over when it is free",
+                                    {{"slot", cfg.slot_name()}, {"retry_ms", delay.count()}});
+      else log.debug("standby: slot still in use", {{"slot", cfg.slot_name()}, {"attempt", attempt}});
+      standby_logged = true;
+      return;
+    }
     log.warn(std::string(during) + " failed, reconnecting: " + error_text(e),
              {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate},
               {"attempt", attempt},
@@ -278,7 +291,10 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
                "not streamed");
     }
   };
-  observer.resumed = [&](Lsn from) { log.info("streaming resumed", {{"slot", cfg.slot_name()}, {"from", from}}); };
+  observer.resumed = [&](Lsn from) {
+    standby_logged = false;
+    log.info("streaming resumed", {{"slot", cfg.slot_name()}, {"from", from}});
+  };
   auto last_progress = Clock::now();
   const auto progress_every = std::chrono::seconds(30);
   std::uint64_t batches_logged = 0;
@@ -347,6 +363,11 @@ int stream(const Config& cfg, Logger& log, Store store, Sink sink) {
 
 template <class Store, class Formatter>
 int with_sink(const Config& cfg, Logger& log, Store store, Formatter formatter) {
+  if (cfg.sink == SinkKind::nats) {
+    BasicNatsJetStreamSink<Formatter> sink(cfg.nats, std::move(formatter));
+    if (auto e = connect_nats(sink, log)) return fail(log, "cannot use the NATS sink", *e);
+    return stream(cfg, log, std::move(store), std::move(sink));
+  }
   if (cfg.sink == SinkKind::file) {
     auto sink = BasicJsonLinesSink<Formatter>::open_file(cfg.sink_file, std::move(formatter));
     if (!sink) return fail(log, "cannot open sink_file", sink.error());
@@ -371,7 +392,9 @@ int with_sink(const Config& cfg, Logger& log, Store store) {
     };
     return with_sink(cfg, log, std::move(store), DebeziumFormatter(std::move(d)));
   }
-  return with_sink(cfg, log, std::move(store), format::ChangeJsonFormatter{});
+  // begin / commit lines: always for files; for NATS only with nats_publish_transactions.
+  return with_sink(cfg, log, std::move(store),
+                   format::ChangeJsonFormatter{cfg.sink != SinkKind::nats || cfg.nats.publish_transactions, true});
 }
 
 int run(const Config& cfg, Logger& log) {
@@ -384,7 +407,9 @@ int run(const Config& cfg, Logger& log) {
                         {"publication", cfg.publications()},
                         {"ssl_mode", cfg.source.sslmode},
                         {"position_store", to_string(cfg.position_store)},
-                        {"sink", cfg.sink == SinkKind::file ? cfg.sink_file : std::string("stdout")}});
+                        {"sink", cfg.sink == SinkKind::file   ? cfg.sink_file
+                                 : cfg.sink == SinkKind::nats ? "nats stream " + cfg.nats.stream
+                                                              : std::string("stdout")}});
   log.debug("connection settings", {{"libpq", cfg.source.redacted()}});
   switch (cfg.position_store) {
     case PositionStoreKind::memory: return with_sink(cfg, log, MemoryPositionStore{});
@@ -450,6 +475,8 @@ int main(int argc, char** argv) {
   log.add_secret(dsn_password(cfg->position_dsn));
   log.add_secret(cfg->azure.account_key);
   log.add_secret(cfg->azure.sas_token);
+  log.add_secret(cfg->nats.password);
+  log.add_secret(cfg->nats.token);
   for (const auto& w : environment_warnings(env)) log.warn(w);
   if (cli->print_config) {
     std::fputs(describe_config(*cfg).c_str(), stdout);

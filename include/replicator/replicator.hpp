@@ -70,6 +70,10 @@ struct ReplicatorOptions {
   // run(): waits between reconnects after a retryable error, resuming from the confirmed position.
   // nullopt: run() returns the first error instead (for callers with their own loop around recover()).
   std::optional<BackoffOptions> reconnect = BackoffOptions{};
+  // A standby's wait: while the slot is in use by another walsender (SQLSTATE 55006, another
+  // instance streams it), retries come at least this often, so it takes over soon after the
+  // active one dies whatever the backoff has grown to.
+  std::chrono::milliseconds slot_in_use_retry_max{2'000};
   ReplicatorObserver observer{};
 };
 
@@ -351,7 +355,8 @@ class Replicator {
     if constexpr (ClosableTransport<Transport>) transport_.close();
     started_ = false;
     ++stats_.retries;
-    const auto delay = backoff.next_delay();
+    auto delay = backoff.next_delay();
+    if (error.sqlstate == "55006") delay = std::min(delay, options_.slot_in_use_retry_max);
     if (options_.observer.retrying) options_.observer.retrying(error, during, backoff.attempts(), delay);
     return sleep_unless_stopped(delay, stop_requested);
   }

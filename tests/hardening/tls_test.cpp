@@ -13,6 +13,7 @@
 #include <string>
 
 #include "replicator/transport/libpq.hpp"
+#include "tests/support/pki.hpp"
 #include "tests/support/private_cluster.hpp"
 #include "tests/hardening/support.hpp"
 
@@ -21,34 +22,6 @@ using namespace replicator;
 using namespace replicator::test;
 
 namespace {
-
-void sh(const std::string& cmd) {
-  INFO(cmd);
-  REQUIRE(std::system(("set -e; " + cmd + " >/dev/null 2>&1").c_str()) == 0);
-}
-
-// A CA, a server certificate for "localhost" only (so 127.0.0.1 is a wrong host name for
-// verify-full), a client certificate for the role `cert_user`, and an unrelated second CA.
-struct Pki {
-  std::string dir;
-  std::string ca() const { return dir + "/ca.crt"; }
-  std::string other_ca() const { return dir + "/other_ca.crt"; }
-  std::string client_cert() const { return dir + "/client.crt"; }
-  std::string client_key() const { return dir + "/client.key"; }
-
-  explicit Pki(const std::string& d) : dir(d) {
-    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    sh("cd '" + dir + "' && openssl req -x509 " + ec + " -keyout ca.key -out ca.crt -days 2 -subj '/CN=replicator test CA'");
-    sh("cd '" + dir + "' && openssl req -x509 " + ec +
-       " -keyout other_ca.key -out other_ca.crt -days 2 -subj '/CN=some other CA'");
-    sh("cd '" + dir + "' && printf 'subjectAltName=DNS:localhost\\n' > server.ext && openssl req " + ec +
-       " -keyout server.key -out server.csr -subj '/CN=localhost' && openssl x509 -req -in server.csr -CA ca.crt "
-       "-CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext");
-    sh("cd '" + dir + "' && openssl req " + ec + " -keyout client.key -out client.csr -subj '/CN=cert_user' && "
-       "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2");
-    ::chmod(client_key().c_str(), 0600);  // libpq refuses a private key others can read
-  }
-};
 
 // One TLS cluster for the whole file: hostssl with a client certificate for cert_user, plain
 // host rules (TLS optional) for everyone else.

@@ -550,3 +550,30 @@ TEST_CASE("position_store azure: keys, the default blob, errors name the azure_ 
   // Not checked unless the store is used.
   CHECK(load_ok(std::string(kMinimal) + "azure_container: Bad\n").azure.container == "Bad");
 }
+
+TEST_CASE("sink nats keys, defaults, lists, checks naming the key, secrets redacted") {
+  const Config d = load_ok(kMinimal);
+  CHECK(d.nats.urls == std::vector<std::string>{"nats://127.0.0.1:4222"});
+  CHECK(d.nats.subject_prefix == "cdc");
+  CHECK(d.nats.order_guard);
+  const std::string nats = std::string(kMinimal) + "sink: nats\n";
+  const Config c = load_ok(nats + "nats_url: [nats://a:4222, nats://b:4222]\nnats_stream: CDC\nnats_replicas: 3\n"
+                                  "nats_user: cdc\nnats_password: pw-secret-1\nnats_duplicate_window_s: 300\n");
+  CHECK(c.sink == SinkKind::nats);
+  CHECK(c.nats.urls.size() == 2);
+  CHECK(c.nats.replicas == 3);
+  CHECK(c.nats.duplicate_window == std::chrono::seconds(300));
+  CHECK(describe_config(c).find("pw-secret-1") == std::string::npos);
+  CHECK(load_err(nats + "nats_subject_prefix: \"cdc.*\"\n").key == "nats_subject_prefix");
+  CHECK(load_err(nats + "nats_subject_prefix: \"a..b\"\n").key == "nats_subject_prefix");
+  CHECK(load_err(nats + "nats_stream: a.b\n").key == "nats_stream");
+  CHECK(load_err(nats + "nats_url: []\n").key == "nats_url");
+  CHECK(load_err(nats + "nats_replicas: 6\n").key == "nats_replicas");
+  CHECK(load_err(nats + "nats_password: x\n").key == "nats_password");
+  CHECK(load_err(nats + "nats_user: u\nnats_token: t\n").key == "nats_user");
+  CHECK(load_err(nats + "nats_tls_cert: /etc/hostname\n").key == "nats_tls_key");
+  CHECK(load_err(nats + "nats_creds_file: /nonexistent/x.creds\n").key == "nats_creds_file");
+  const auto bad = load_err(nats + "nats_token: [tok-secret]\n");
+  CHECK(bad.key == "nats_token");
+  CHECK(bad.describe().find("tok-secret") == std::string::npos);
+}
