@@ -5,11 +5,11 @@ BENCH_CLIENTS (comma list of client names to run; default all)."""
 import os
 import re
 import resource
-import select
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HOST, PORT, USER = os.environ["PGHOST"], os.environ["PGPORT"], os.environ.get("PGUSER", "postgres")
@@ -105,12 +105,24 @@ def proc_ticks(pid):
         return None
 
 
+def proc_peak_rss_kib(pid):
+    """VmHWM of a running process (its own peak, not the largest child's as getrusage reports)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_client(argv, slot, stdout=subprocess.DEVNULL):
     """Runs one client to completion; returns wall s, client CPU s, peak RSS KiB, walsender CPU s."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
-    ws_pid, ws_ticks = None, 0
+    ws_pid, ws_ticks, peak_kib = None, 0, 0
     while p.poll() is None:
         if ws_pid is None:
             ws_pid = walsender_cpu_ticks(slot)
@@ -118,6 +130,7 @@ def run_client(argv, slot, stdout=subprocess.DEVNULL):
             t = proc_ticks(ws_pid)
             if t is not None:
                 ws_ticks = t
+        peak_kib = max(peak_kib, proc_peak_rss_kib(p.pid))
         time.sleep(0.05)
     wall = time.monotonic() - t0
     err = p.stderr.read().decode(errors="replace")
@@ -125,7 +138,7 @@ def run_client(argv, slot, stdout=subprocess.DEVNULL):
         sys.exit(f"{argv[0]} exited {p.returncode}: {err[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, after.ru_maxrss, ws_ticks / TICKS
+    return wall, cpu, peak_kib, ws_ticks / TICKS
 
 
 def recvlogical_argv(slot, end, out="/dev/null"):
@@ -198,38 +211,44 @@ def take_marks(buf, now_us, lat):
     return rest[-24:]  # a marker cut by the chunk boundary is at most 18 bytes
 
 
+def read_marks(pipe, lat):
+    buf = b""
+    while True:
+        chunk = os.read(pipe.fileno(), 1 << 16)
+        if not chunk:
+            return
+        buf = take_marks(buf + chunk, time.time() * 1e6, lat)
+
+
 def latency():
     """Insert-to-reader latency on a trickle of single-row transactions (one every 10 ms)."""
     print(f"\nLatency: {LATENCY_ROWS} single-row transactions, one every 10 ms, synchronous_commit on\n")
     print("| client | p50 | p99 |")
     print("|---|---|---|")
     for name, argv in [("pg_recvlogical", lambda s: recvlogical_argv(s, None, "-")),
-                       ("replicator (defaults)", lambda s: replicator_argv(s, None, ["--sink=stdout"]))]:
-        slot = f"bench_latency_{name.split()[0]}"
+                       ("replicator (defaults)", lambda s: replicator_argv(s, None, ["--sink=stdout"])),
+                       ("replicator, batch_flush_when_idle false", lambda s: replicator_argv(
+                           s, None, ["--sink=stdout", "--batch-flush-when-idle=false"]))]:
+        slot = f"bench_latency_{abs(hash(name)) % 100000}"
         psql(f"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')")
         p = subprocess.Popen(argv(slot), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        lat = []
+        # A reader thread stamps each chunk the moment it arrives.
+        reader = threading.Thread(target=read_marks, args=(p.stdout, lat), daemon=True)
+        reader.start()
         time.sleep(1.0)  # connected and streaming
         writer = subprocess.Popen(["psql", "-X", "-q", "-h", HOST, "-p", PORT, "-U", USER, "-d", DB],
                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        seen, buf, lat = 0, b"", []
-        deadline = time.monotonic() + LATENCY_ROWS * 0.05 + 30
-        for i in range(LATENCY_ROWS):
+        for _ in range(LATENCY_ROWS):
             writer.stdin.write("INSERT INTO tick (mark) VALUES ('L' || lpad((extract(epoch from clock_timestamp()) "
-                               "* 1000000)::bigint::text, 16, '0') || 'E'); SELECT pg_sleep(0.01);\n")
+                               "* 1000000)::bigint::text, 16, '0') || 'E');\n")
             writer.stdin.flush()
-            # Read whatever arrived meanwhile (arrival time taken at once).
-            while True:
-                r, _, _ = select.select([p.stdout], [], [], 0)
-                if not r:
-                    break
-                buf = take_marks(buf + os.read(p.stdout.fileno(), 1 << 16), time.time() * 1e6, lat)
+            time.sleep(0.01)
         writer.stdin.close()
         writer.wait()
+        deadline = time.monotonic() + 10
         while len(lat) < LATENCY_ROWS and time.monotonic() < deadline:
-            r, _, _ = select.select([p.stdout], [], [], 0.5)
-            if not r:
-                continue
-            buf = take_marks(buf + os.read(p.stdout.fileno(), 1 << 16), time.time() * 1e6, lat)
+            time.sleep(0.1)
         p.terminate()
         p.wait()
         psql(f"SELECT pg_drop_replication_slot('{slot}')")
