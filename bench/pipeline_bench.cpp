@@ -139,6 +139,7 @@ void PipelineJsonLinesDevNull(benchmark::State& state) {
 
 // The decoded events of the whole file, kept with the decoder that owns their relations.
 struct DecodedEvents {
+  transport::ReplayTransport transport{stream_bytes()};  // the payloads the events point into
   pgoutput::PgOutputEventDecoder decoder;
   std::vector<ChangeEvent> events;
   std::size_t messages = 0, payload = 0;
@@ -147,14 +148,14 @@ struct DecodedEvents {
 const DecodedEvents& decoded() {
   static DecodedEvents* d = [] {
     auto* out = new DecodedEvents;
-    transport::ReplayTransport t(stream_bytes());
+    transport::ReplayTransport& t = out->transport;
     (void)t.start(Lsn::invalid());
     while (auto ev = t.poll(std::chrono::milliseconds(0))) {
       const auto* wal = std::get_if<WalMessage>(&*ev);
       if (wal == nullptr) break;  // EndOfStream
       ++out->messages;
       out->payload += wal->payload.size();
-      // Views stay valid: payloads point into the static stream bytes, relations into the decoder.
+      // Views stay valid: payloads point into the kept transport's bytes, relations into the decoder.
       (void)out->decoder.decode(*wal, [&](const ChangeEvent& e) -> Status {
         out->events.push_back(e);
         return ok_status();
