@@ -668,6 +668,9 @@ std::optional<ConfigError> validate_apply(const Config& c, const std::function<s
   if (c.snapshot_mode != snapshot::SnapshotMode::never)
     return err("snapshot_mode", "sink postgresql copies no initial snapshot yet: use snapshot_mode never and copy the "
                                 "tables first (e.g. pg_dump --snapshot of the slot's exported snapshot)");
+  if (c.unchanged_toast != ToastPolicy::marker)
+    return err("unchanged_toast", "sink postgresql leaves unchanged TOAST columns as they are on the target; "
+                                  "remove unchanged_toast");
   if (c.apply.on_conflict == ApplyConflictPolicy::keep_newer && c.apply.commit_time_column.empty())
     return err("apply_commit_time_column", "required when apply_on_conflict is keep_newer");
   for (const auto& m : c.apply_table_map) {

@@ -570,6 +570,7 @@ TEST_CASE("sink postgresql: the apply keys, the origin as the only position stor
   CHECK(load_err(apply + "position_store: file\nposition_file: /tmp/p\n").key == "position_store");
   CHECK(load_err(apply + "position_table: t\n").key == "position_table");
   CHECK(load_err(apply + "snapshot_mode: initial\n").key == "snapshot_mode");
+  CHECK(load_err(apply + "unchanged_toast: omit\n").key == "unchanged_toast");
   CHECK(load_err(apply + "apply_on_conflict: keep_newer\n").key == "apply_commit_time_column");
   CHECK(load_err(apply + "apply_table_map: [nodelimiter]\n").key == "apply_table_map");
   CHECK(load_err(apply + "apply_on_conflict: merge\n").key == "apply_on_conflict");

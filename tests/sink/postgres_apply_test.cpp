@@ -266,6 +266,43 @@ TEST_CASE("apply: types, replica identities, TOAST, TRUNCATE, a column added mid
   }
 }
 
+TEST_CASE("apply: transactions the origin already has are not applied again, whatever the source resends") {
+  Fixture f;
+  const auto keyless = f.table("resent", "a int, b text", "ALTER TABLE %t REPLICA IDENTITY FULL;");
+  f.publish();
+  // A second slot from the same point: it sends again everything the first one was confirmed for.
+  const std::string again = unique_name("apply_again");
+  CleanupSql drop_again{"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
+                        again + "'"};
+  auto r = f.make();
+  REQUIRE_OK(Fixture::start(r));
+  f.src.exec("SELECT pg_create_logical_replication_slot('" + again + "', 'pgoutput')");
+  for (int i = 0; i < 3; ++i) f.src.exec("INSERT INTO " + keyless + " VALUES (1, 'same')");
+  REQUIRE_OK(f.run_until_equal(r));
+  REQUIRE_OK(r.shutdown());
+  r.sink().disconnect();
+  r.transport().close();
+
+  // Positions kept elsewhere (nothing stored): the slot sends the three transactions again.
+  LibpqTransportOptions o;
+  o.slot_name = again;
+  o.publication_names = {f.pub};
+  LiveReplicator<PostgresApplySink, TransactionBatcher, MemoryPositionStore> r2(
+      LibpqTransport(env_config(), o), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{},
+      PostgresApplySink(target_config(), PostgresApplyOptions{.origin_name = f.origin}),
+      ReplicatorOptions{.slot_name = again});
+  REQUIRE_OK(r2.start());
+  f.src.exec("INSERT INTO " + keyless + " VALUES (2, 'new')");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline && r2.sink().stats().transactions < 1) {
+    auto more = r2.run_once(50ms);
+    REQUIRE(more);
+  }
+  f.check_equal();  // three (1, same) rows, not six
+  CHECK(r2.sink().stats().skipped_transactions == 3);
+  CHECK(r2.sink().stats().transactions == 1);
+}
+
 TEST_CASE("apply: a missing target table or column is named") {
   Fixture f;
   const auto t = f.table("missing", "id int PRIMARY KEY, v text, extra int");

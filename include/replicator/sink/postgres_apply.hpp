@@ -200,7 +200,14 @@ class ApplyEngine {
     std::vector<std::uint16_t> primary_key;  // source column indexes of the target's primary key
     std::string commit_time_col;             // quoted; empty: none
     std::vector<std::string> statements;     // cache keys of its prepared statements
+    const RelationInfo* relation = nullptr;  // the definition last seen (a fast check of the shape)
+    std::string shape;                       // its column names, NUL-separated
   };
+  static std::string shape_of(const RelationInfo& rel) {
+    std::string s;
+    for (const ColumnInfo& c : rel.columns) (s += c.name) += '\0';
+    return s;
+  }
 
   // ---- connection
 
@@ -510,10 +517,19 @@ class ApplyEngine {
 
   Result<Target*, ReplicationError> target(const RelationInfo& rel) {
     auto it = targets_.find(rel.oid);
-    if (it != targets_.end() && it->second.version == rel.version) return &it->second;
+    if (it != targets_.end() && it->second.version == rel.version) {
+      // A filter stage may hand on a narrowed copy of the table (fewer columns): same table, other shape.
+      Target& known = it->second;
+      if (known.relation == &rel || known.shape == shape_of(rel)) {
+        known.relation = &rel;
+        return &known;
+      }
+    }
     if (it != targets_.end()) forget(rel.oid);
     Target t;
     t.version = rel.version;
+    t.relation = &rel;
+    t.shape = shape_of(rel);
     t.source_name = rel.qualified_name();
     std::pair<std::string, std::string> name{rel.schema, rel.name};
     for (const auto& m : opt_.table_map) {
