@@ -549,6 +549,7 @@ TEST_CASE("position_store azure: keys, the default blob, errors name the azure_ 
   CHECK(bad_key.describe().find("secret not base64") == std::string::npos);
   // Not checked unless the store is used.
   CHECK(load_ok(std::string(kMinimal) + "azure_container: Bad\n").azure.container == "Bad");
+}
 
 TEST_CASE("sink postgresql: the apply keys, the origin as the only position store") {
   const std::string apply = std::string(kMinimal) + "sink: postgresql\napply_dsn: host=target dbname=copy password=tpw\n";
