@@ -455,7 +455,7 @@ const std::vector<KeyDef>& key_table() {
     key(t, "exclude_tables", &Config::exclude_tables, "drop these schema.table names", {.type = "list of globs"});
     key(t, "include_operations", &Config::include_operations, "only these operations", {.type = keep("list of " + operation_names("|")), .default_text = "[] (all)"});
 
-    key(t, "sink", &Config::sink, "where change events go (JSON lines, or NATS JetStream messages)");
+    key(t, "sink", &Config::sink, "where change events go: JSON lines (stdout, file), NATS JetStream messages (nats), or applied into another PostgreSQL (postgresql: apply_dsn, docs/apply.md)");
     key(t, "sink_file", &Config::sink_file, "JSON lines file (appended, fsync on flush)", {.type = "path", .default_text = "(required when sink: file)"});
     key(t, "sink_format", &Config::sink_format, "line format: this project's JSON (docs/json.md) or Debezium's change event envelope (docs/debezium.md)");
     key(t, "debezium_server_name", &Config::debezium_server_name, "source.name of Debezium envelopes (sink_format: debezium)");
@@ -492,6 +492,13 @@ const std::vector<KeyDef>& key_table() {
     key(t, "nats_tls_ca", &Config::nats, &NatsJetStreamOptions::tls_ca, "CA certificate(s) to verify the NATS servers (turns TLS on)", {.type = "path", .default_text = "(none)"});
     key(t, "nats_tls_cert", &Config::nats, &NatsJetStreamOptions::tls_cert, "client certificate for NATS (with nats_tls_key)", {.type = "path", .default_text = "(none)"});
     key(t, "nats_tls_key", &Config::nats, &NatsJetStreamOptions::tls_key, "client private key for NATS", {.type = "path", .default_text = "(none)"});
+
+    // sink: postgresql (docs/apply.md).
+    key(t, "apply_dsn", &Config::apply_dsn, "target database of sink: postgresql (settings it leaves out come from postgresql_*); secret", {.type = "libpq connection string", .default_text = "(required when sink: postgresql)", .secret = true});
+    key(t, "apply_table_map", &Config::apply_table_map, "apply a source table into a table of another name (e.g. public.orders=archive.orders)", {.type = "list of schema.table=schema.table", .default_text = "[] (same names)"});
+    key(t, "apply_on_conflict", &Config::apply, &PostgresApplyOptions::on_conflict, "an insert finds its key on the target: stop (error), keep the target's row (skip), overwrite it (upsert), or overwrite it when its apply_commit_time_column is older than the source commit (keep_newer)");
+    key(t, "apply_on_missing", &Config::apply, &PostgresApplyOptions::on_missing, "an update or delete finds no row on the target: stop (error), go on (skip), or insert the updated row (insert)");
+    key(t, "apply_commit_time_column", &Config::apply, &PostgresApplyOptions::commit_time_column, "keep_newer: the timestamptz column of the target tables compared with the source commit time", {.default_text = "(required when apply_on_conflict: keep_newer)"});
     key(t, "unchanged_toast", &Config::unchanged_toast, "unchanged TOAST columns: keep a marker, leave the column out, or fill from the old row (REPLICA IDENTITY FULL)");
     key(t, "include_columns", &Config::include_columns, "only these columns of the tables named (e.g. public.users.id); other tables keep every column", {.type = "list of table.column globs", .default_text = "[] (all)"});
     key(t, "exclude_columns", &Config::exclude_columns, "drop these columns (e.g. public.users.password_hash)", {.type = "list of table.column globs"});
@@ -619,11 +626,13 @@ bool readable_file(const std::string& path, std::string& why) {
   return true;
 }
 
-std::optional<ConfigError> check_position_dsn(const Config& c, const std::string& where) {
-  if (c.position_dsn.empty()) return std::nullopt;
-  auto parsed = parse_position_dsn(c.position_dsn);
+// position_dsn / apply_dsn: parses, and the port is a port.
+std::optional<ConfigError> check_dsn(const std::string& dsn, std::string_view key, const std::string& where) {
+  if (dsn.empty()) return std::nullopt;
+  auto parsed = parse_position_dsn(dsn);
   if (!parsed) {
     ConfigError e = parsed.error();
+    e.key = std::string(key);
     e.where = where;
     return e;
   }
@@ -632,12 +641,45 @@ std::optional<ConfigError> check_position_dsn(const Config& c, const std::string
     const auto& t = *parsed->port;
     const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), port);
     if (ec != std::errc{} || p != t.data() + t.size() || port < 1 || port > 65535)
-      return ConfigError{"position_dsn", "port must be an integer from 1 to 65535", where};
+      return ConfigError{std::string(key), "port must be an integer from 1 to 65535", where};
   }
   return std::nullopt;
 }
 
 bool valid_identifier_text(std::string_view s) { return !s.empty() && s.size() <= 63 && s.find('\0') == std::string_view::npos; }
+
+// sink: postgresql. The position is the target's replication origin, so another store is refused.
+std::optional<ConfigError> validate_apply(const Config& c, const std::function<std::string(std::string_view)>& where) {
+  auto err = [&](std::string_view key, std::string msg) { return ConfigError{std::string(key), std::move(msg), where(key)}; };
+  if (c.sink != SinkKind::postgresql) {
+    for (const char* key : {"apply_dsn", "apply_table_map", "apply_on_conflict", "apply_on_missing", "apply_commit_time_column"})
+      if (!where(key).empty()) return err(key, "is only used with sink: postgresql");
+    return std::nullopt;
+  }
+  if (c.apply_dsn.empty()) return err("apply_dsn", "required when sink is postgresql (the target database)");
+  if (auto e = check_dsn(c.apply_dsn, "apply_dsn", where("apply_dsn"))) return e;
+  if (!where("position_store").empty() || !where("position_file").empty() || !where("position_table").empty() ||
+      !where("position_dsn").empty()) {
+    const char* key = !where("position_store").empty() ? "position_store" : !where("position_file").empty() ? "position_file"
+                      : !where("position_table").empty() ? "position_table" : "position_dsn";
+    return err(key, "sink postgresql keeps the position in the target's replication origin, in the same transaction "
+                    "as the data: remove the position_* keys");
+  }
+  if (c.snapshot_mode != snapshot::SnapshotMode::never)
+    return err("snapshot_mode", "sink postgresql copies no initial snapshot yet: use snapshot_mode never and copy the "
+                                "tables first (e.g. pg_dump --snapshot of the slot's exported snapshot)");
+  if (c.unchanged_toast != ToastPolicy::marker)
+    return err("unchanged_toast", "sink postgresql leaves unchanged TOAST columns as they are on the target; "
+                                  "remove unchanged_toast");
+  if (c.apply.on_conflict == ApplyConflictPolicy::keep_newer && c.apply.commit_time_column.empty())
+    return err("apply_commit_time_column", "required when apply_on_conflict is keep_newer");
+  for (const auto& m : c.apply_table_map) {
+    const auto eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size() || m.find('=', eq + 1) != std::string::npos)
+      return err("apply_table_map", "entries are source=target (e.g. public.orders=archive.orders), got " + quote_value(m));
+  }
+  return std::nullopt;
+}
 
 // Cross-key checks after every key has its final value. `where` tells which source set a key.
 std::optional<ConfigError> validate(const Config& c, const std::function<std::string(std::string_view)>& where) {
@@ -702,7 +744,7 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
                               c.position_table.find('.', dot + 1) == std::string::npos;
     if (!ok) return err("position_table", "must be table or schema.table, each part 1-63 bytes, got " + quote_value(c.position_table));
   }
-  if (auto e = check_position_dsn(c, where("position_dsn"))) return e;
+  if (auto e = check_dsn(c.position_dsn, "position_dsn", where("position_dsn"))) return e;
   if (c.position_store == PositionStoreKind::azure) {
     if (auto p = azure_blob_options(c).problem()) return err("azure_" + p->field, p->message);
   }
@@ -725,6 +767,7 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
                                      {"nats_tls_ca", &n.tls_ca}, {"nats_tls_cert", &n.tls_cert}, {"nats_tls_key", &n.tls_key}})
       if (!path->empty() && ::access(path->c_str(), R_OK) != 0) return err(name, "cannot read " + quote_value(*path));
   }
+  if (auto e = validate_apply(c, where)) return e;
   if (!c.batcher.spill_directory.empty()) {
     struct stat st {};
     if (::stat(c.batcher.spill_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(c.batcher.spill_directory.c_str(), W_OK | X_OK) != 0)
@@ -802,6 +845,23 @@ AzureBlobOptions azure_blob_options(const Config& c) {
   AzureBlobOptions o = c.azure;
   if (o.blob.empty()) o.blob = c.slot_name() + ".position";
   return o;
+}
+
+ConnectionConfig connection_from_dsn(ConnectionConfig cc, const std::string& dsn) {
+  if (dsn.empty()) return cc;
+  auto d = parse_position_dsn(dsn);  // validated with the config already
+  if (!d) return cc;
+  if (d->host) cc.host = *d->host;
+  if (d->port) cc.port = static_cast<std::uint16_t>(std::stoi(*d->port));
+  if (d->dbname) cc.dbname = *d->dbname;
+  if (d->user) cc.user = *d->user;
+  if (d->password) cc.password = *d->password;
+  if (d->sslmode) cc.sslmode = *d->sslmode;
+  if (d->sslcert) cc.sslcert = *d->sslcert;
+  if (d->sslkey) cc.sslkey = *d->sslkey;
+  if (d->sslrootcert) cc.sslrootcert = *d->sslrootcert;
+  if (d->connect_timeout) cc.connect_timeout_s = std::atoi(d->connect_timeout->c_str());
+  return cc;
 }
 
 Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn) {
@@ -981,6 +1041,8 @@ Result<Config, ConfigError> load_config_text(std::string_view yaml, std::string_
     source[key] = v->where;
     if (auto msg = k.apply(cfg, *v)) return ConfigError{key, *msg, v->where};
   }
+  // sink: postgresql copies no snapshot (validate refuses one asked for): never is its default.
+  if (cfg.sink == SinkKind::postgresql && !source.count("snapshot_mode")) cfg.snapshot_mode = snapshot::SnapshotMode::never;
   if (auto e = validate(cfg, [&](std::string_view key) {
         auto it = source.find(std::string(key));
         return it == source.end() ? std::string() : it->second;

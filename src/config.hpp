@@ -24,6 +24,7 @@
 #include "replicator/pg/connection.hpp"
 #include "replicator/position/azure_blob_options.hpp"
 #include "replicator/sink/nats_options.hpp"
+#include "replicator/sink/postgres_apply.hpp"
 #include "replicator/snapshot/snapshot.hpp"
 #include "replicator/transport/libpq.hpp"
 
@@ -35,7 +36,7 @@ inline constexpr int kExitFatal = 1;        // a fatal replication error (auth, 
 inline constexpr int kExitConfig = 2;       // bad command line or configuration: nothing was started
 
 enum class PositionStoreKind : std::uint8_t { memory, file, postgresql, azure };
-enum class SinkKind : std::uint8_t { stdout_lines, file, nats };
+enum class SinkKind : std::uint8_t { stdout_lines, file, nats, postgresql };
 enum class SinkFormat : std::uint8_t { json, debezium };  // docs/json.md, docs/debezium.md
 enum class LogLevel : std::uint8_t { debug, info, warn, error };
 
@@ -48,7 +49,8 @@ inline constexpr std::pair<std::string_view, PositionStoreKind> kPositionStoreNa
     {"memory", PositionStoreKind::memory}, {"file", PositionStoreKind::file}, {"postgresql", PositionStoreKind::postgresql},
     {"azure", PositionStoreKind::azure}};
 inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {
-    {"stdout", SinkKind::stdout_lines}, {"file", SinkKind::file}, {"nats", SinkKind::nats}};
+    {"stdout", SinkKind::stdout_lines}, {"file", SinkKind::file}, {"nats", SinkKind::nats},
+    {"postgresql", SinkKind::postgresql}};
 inline constexpr std::pair<std::string_view, SinkFormat> kSinkFormatNames[] = {{"json", SinkFormat::json},
                                                                               {"debezium", SinkFormat::debezium}};
 inline constexpr std::pair<std::string_view, ToastPolicy> kToastPolicyNames[] = {
@@ -64,6 +66,12 @@ inline constexpr std::pair<std::string_view, StreamingMode> kStreamingNames[] = 
     {"false", StreamingMode::off}, {"true", StreamingMode::on}, {"parallel", StreamingMode::parallel}};
 inline constexpr std::pair<std::string_view, OriginFilter> kOriginNames[] = {{"any", OriginFilter::any},
                                                                             {"none", OriginFilter::none}};
+
+inline constexpr std::pair<std::string_view, ApplyConflictPolicy> kApplyConflictNames[] = {
+    {"error", ApplyConflictPolicy::error}, {"skip", ApplyConflictPolicy::skip},
+    {"upsert", ApplyConflictPolicy::upsert}, {"keep_newer", ApplyConflictPolicy::keep_newer}};
+inline constexpr std::pair<std::string_view, ApplyMissingPolicy> kApplyMissingNames[] = {
+    {"error", ApplyMissingPolicy::error}, {"skip", ApplyMissingPolicy::skip}, {"insert", ApplyMissingPolicy::insert}};
 
 constexpr EnumNames<PositionStoreKind> enum_names(PositionStoreKind) noexcept { return kPositionStoreNames; }
 constexpr EnumNames<SinkKind> enum_names(SinkKind) noexcept { return kSinkNames; }
@@ -93,6 +101,8 @@ constexpr EnumNames<format::IntervalHandlingMode> enum_names(format::IntervalHan
 constexpr EnumNames<format::BinaryHandlingMode> enum_names(format::BinaryHandlingMode) noexcept { return kBinaryModeNames; }
 constexpr EnumNames<format::TimePrecisionMode> enum_names(format::TimePrecisionMode) noexcept { return kTimePrecisionNames; }
 constexpr EnumNames<format::HstoreHandlingMode> enum_names(format::HstoreHandlingMode) noexcept { return kHstoreModeNames; }
+constexpr EnumNames<ApplyConflictPolicy> enum_names(ApplyConflictPolicy) noexcept { return kApplyConflictNames; }
+constexpr EnumNames<ApplyMissingPolicy> enum_names(ApplyMissingPolicy) noexcept { return kApplyMissingNames; }
 
 template <class E>
 concept NamedEnum = std::is_enum_v<E> && requires(E e) { enum_names(e); };
@@ -170,6 +180,12 @@ struct Config {
   bool debezium_tombstones = false;
   NatsJetStreamOptions nats;  // sink: nats (README "NATS JetStream sink"); keys nats_*
 
+  // sink: postgresql (docs/apply.md): the target, its conflict policies (origin_name: from the
+  // slot), table renames as "schema.table=schema.table".
+  std::string apply_dsn;  // secret (may hold a password)
+  PostgresApplyOptions apply;
+  std::vector<std::string> apply_table_map;
+
   // Values: unchanged TOAST columns; per-table column lists ("table_glob.column_glob").
   ToastPolicy unchanged_toast = ToastPolicy::marker;
   std::vector<std::string> include_columns;
@@ -238,6 +254,8 @@ struct DsnSettings {
 };
 // Errors never contain the DSN text (it may hold a password).
 [[nodiscard]] Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn);
+// `base` with what a validated DSN (position_dsn, apply_dsn) names.
+[[nodiscard]] ConnectionConfig connection_from_dsn(ConnectionConfig base, const std::string& dsn);
 
 // The Azure Blob store's settings from the azure_* keys, the blob defaulting to <slot>.position.
 AzureBlobOptions azure_blob_options(const Config& c);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <utility>
 
+#include "apply.hpp"
 #include "config.hpp"
 #include "logging.hpp"
 #include "monitoring.hpp"
@@ -50,20 +51,7 @@ using Clock = std::chrono::steady_clock;
 ConnectionConfig position_connection(const Config& c) {
   ConnectionConfig cc = c.source;
   cc.application_name = "replicator-position";
-  if (c.position_dsn.empty()) return cc;
-  auto dsn = parse_position_dsn(c.position_dsn);  // validated with the config already
-  if (!dsn) return cc;
-  if (dsn->host) cc.host = *dsn->host;
-  if (dsn->port) cc.port = static_cast<std::uint16_t>(std::stoi(*dsn->port));
-  if (dsn->dbname) cc.dbname = *dsn->dbname;
-  if (dsn->user) cc.user = *dsn->user;
-  if (dsn->password) cc.password = *dsn->password;
-  if (dsn->sslmode) cc.sslmode = *dsn->sslmode;
-  if (dsn->sslcert) cc.sslcert = *dsn->sslcert;
-  if (dsn->sslkey) cc.sslkey = *dsn->sslkey;
-  if (dsn->sslrootcert) cc.sslrootcert = *dsn->sslrootcert;
-  if (dsn->connect_timeout) cc.connect_timeout_s = std::atoi(dsn->connect_timeout->c_str());
-  return cc;
+  return connection_from_dsn(std::move(cc), c.position_dsn);
 }
 
 // The stream options with the slot's plugin (postgresql_plugin_name).
@@ -242,6 +230,7 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
   auto monitoring = Monitoring::start(cfg, log, cfg.source, kVersionNumber);
   if (!monitoring) return fail(log, "cannot start the metrics endpoint", monitoring.error());
   Monitoring& mon = **monitoring;
+  if constexpr (std::is_same_v<Sink, PostgresApplySink>) count_apply_conflicts(mon.metrics().registry());
 
   // 0. The initial snapshot (snapshot_mode), into the same store and sink the stream uses.
   if (auto code = initial_snapshot(cfg, log, replicator.position_store(), replicator.sink(), mon)) return *code;
@@ -406,11 +395,16 @@ int run(const Config& cfg, Logger& log) {
                         {"slot", cfg.slot_name()},
                         {"publication", cfg.publications()},
                         {"ssl_mode", cfg.source.sslmode},
-                        {"position_store", to_string(cfg.position_store)},
+                        {"position_store", cfg.sink == SinkKind::postgresql ? std::string_view("origin") : to_string(cfg.position_store)},
                         {"sink", cfg.sink == SinkKind::file   ? cfg.sink_file
                                  : cfg.sink == SinkKind::nats ? "nats stream " + cfg.nats.stream
-                                                              : std::string("stdout")}});
+                                                              : std::string(to_string(cfg.sink))}});
   log.debug("connection settings", {{"libpq", cfg.source.redacted()}});
+  if (cfg.sink == SinkKind::postgresql) {  // the position lives in the target (docs/apply.md)
+    auto sink = make_apply_sink(cfg, log);
+    auto store = sink.position_store();
+    return stream(cfg, log, std::move(store), std::move(sink));
+  }
   switch (cfg.position_store) {
     case PositionStoreKind::memory: return with_sink(cfg, log, MemoryPositionStore{});
     case PositionStoreKind::file: return with_sink(cfg, log, FilePositionStore(cfg.position_file));
@@ -477,6 +471,8 @@ int main(int argc, char** argv) {
   log.add_secret(cfg->azure.sas_token);
   log.add_secret(cfg->nats.password);
   log.add_secret(cfg->nats.token);
+  log.add_secret(cfg->apply_dsn);
+  log.add_secret(dsn_password(cfg->apply_dsn));
   for (const auto& w : environment_warnings(env)) log.warn(w);
   if (cli->print_config) {
     std::fputs(describe_config(*cfg).c_str(), stdout);

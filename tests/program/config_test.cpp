@@ -551,6 +551,36 @@ TEST_CASE("position_store azure: keys, the default blob, errors name the azure_ 
   CHECK(load_ok(std::string(kMinimal) + "azure_container: Bad\n").azure.container == "Bad");
 }
 
+TEST_CASE("sink postgresql: the apply keys, the origin as the only position store") {
+  const std::string apply = std::string(kMinimal) + "sink: postgresql\napply_dsn: host=target dbname=copy password=tpw\n";
+  const Config c = load_ok(apply + "apply_table_map: [public.a=archive.a]\napply_on_conflict: keep_newer\n"
+                                   "apply_commit_time_column: updated_at\napply_on_missing: insert\n");
+  CHECK(c.sink == SinkKind::postgresql);
+  CHECK(c.apply_dsn == "host=target dbname=copy password=tpw");
+  CHECK(c.apply_table_map == std::vector<std::string>{"public.a=archive.a"});
+  CHECK(c.apply.on_conflict == replicator::ApplyConflictPolicy::keep_newer);
+  CHECK(c.apply.on_missing == replicator::ApplyMissingPolicy::insert);
+  CHECK(c.apply.commit_time_column == "updated_at");
+  CHECK(c.snapshot_mode == replicator::snapshot::SnapshotMode::never);  // its default: no snapshot copy yet
+  const auto target = connection_from_dsn(c.source, c.apply_dsn);
+  CHECK(target.host == "target");
+  CHECK(target.dbname == "copy");
+  CHECK(describe_config(c).find("tpw") == std::string::npos);
+
+  CHECK(load_err(std::string(kMinimal) + "sink: postgresql\n").key == "apply_dsn");
+  CHECK(load_err(apply + "position_store: file\nposition_file: /tmp/p\n").key == "position_store");
+  CHECK(load_err(apply + "position_table: t\n").key == "position_table");
+  CHECK(load_err(apply + "snapshot_mode: initial\n").key == "snapshot_mode");
+  CHECK(load_err(apply + "unchanged_toast: omit\n").key == "unchanged_toast");
+  CHECK(load_err(apply + "apply_on_conflict: keep_newer\n").key == "apply_commit_time_column");
+  CHECK(load_err(apply + "apply_table_map: [nodelimiter]\n").key == "apply_table_map");
+  CHECK(load_err(apply + "apply_on_conflict: merge\n").key == "apply_on_conflict");
+  const auto bad_dsn = load_err(std::string(kMinimal) + "sink: postgresql\napply_dsn: 'host=x port=notaport password=zzz'\n");
+  CHECK(bad_dsn.key == "apply_dsn");
+  CHECK(bad_dsn.describe().find("zzz") == std::string::npos);
+  CHECK(load_err(std::string(kMinimal) + "apply_on_missing: skip\n").key == "apply_on_missing");  // without sink postgresql
+}
+
 TEST_CASE("sink nats keys, defaults, lists, checks naming the key, secrets redacted") {
   const Config d = load_ok(kMinimal);
   CHECK(d.nats.urls == std::vector<std::string>{"nats://127.0.0.1:4222"});

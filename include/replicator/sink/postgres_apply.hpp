@@ -1,0 +1,872 @@
+// PostgresApplySink: applies the stream to another PostgreSQL, each committed source transaction as
+// one target transaction in commit order, exactly once by a replication origin on the target (the
+// target commit carries the source commit's end LSN: pg_replication_origin_xact_setup). Its
+// position_store() reads that origin, so the position lives in the target with the data. Needs
+// libpq (//:replicator_postgres_apply). docs/apply.md.
+//   PostgresApplySink sink(target_cfg, {.origin_name = "replicator_my_slot"});
+//   auto store = sink.position_store();   // the origin: load() is where the target is
+//   Replicator r(LibpqTransport(...), PgOutputEventDecoder{}, TransactionBatcher{}, std::move(store), std::move(sink));
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "replicator/batch/batch.hpp"
+#include "replicator/change/event.hpp"
+#include "replicator/concepts.hpp"
+#include "replicator/core/error.hpp"
+#include "replicator/core/lsn.hpp"
+#include "replicator/pg/connection.hpp"
+#include "replicator/pg/detail/libpq_text.hpp"
+#include "replicator/position/position.hpp"
+
+namespace replicator {
+
+// What to do when an INSERT finds the row already there.
+enum class ApplyConflictPolicy : std::uint8_t {
+  error,       // stop with the row and the reason (default)
+  skip,        // keep the target's row
+  upsert,      // overwrite it with the source's row
+  keep_newer,  // overwrite it only when its commit_time_column is older than the source commit
+};
+// What to do when an UPDATE or DELETE finds no row.
+enum class ApplyMissingPolicy : std::uint8_t {
+  error,   // stop with the row and the reason (default)
+  skip,    // count it and go on
+  insert,  // update: insert the new row instead (delete: nothing to insert, counted as skipped)
+};
+enum class ApplyConflictKind : std::uint8_t {
+  insert_exists,   // INSERT of a key the target already has
+  update_missing,  // UPDATE of a row the target does not have
+  delete_missing,  // DELETE of a row the target does not have
+  update_older,    // keep_newer: the target's row is newer than the source's update (not applied)
+  delete_older,    // keep_newer: the target's row is newer than the source's delete (not applied)
+};
+inline constexpr std::size_t kApplyConflictKinds = 5;
+
+constexpr std::string_view to_string(ApplyConflictPolicy p) noexcept {
+  constexpr std::string_view names[] = {"error", "skip", "upsert", "keep_newer"};
+  return names[static_cast<std::size_t>(p)];
+}
+constexpr std::string_view to_string(ApplyMissingPolicy p) noexcept {
+  constexpr std::string_view names[] = {"error", "skip", "insert"};
+  return names[static_cast<std::size_t>(p)];
+}
+constexpr std::string_view to_string(ApplyConflictKind k) noexcept {
+  constexpr std::string_view names[] = {"insert_exists", "update_missing", "delete_missing", "update_older",
+                                        "delete_older"};
+  return names[static_cast<std::size_t>(k)];
+}
+
+// One conflict, as reported to PostgresApplyOptions::on_conflict_found.
+struct ApplyConflict {
+  ApplyConflictKind kind = ApplyConflictKind::insert_exists;
+  std::string table;               // the target table, schema.table
+  std::string key;                 // (col, ...)=(value, ...) as the source sent them
+  std::string_view resolution;     // "skipped", "updated", "inserted" ("error" never reaches the callback)
+  Lsn commit_lsn;                  // of the source transaction
+};
+
+// A source table applied into a differently named target table ("schema.table" both; a name
+// without a schema is in public).
+struct ApplyTableMapping {
+  std::string source;
+  std::string target;
+};
+
+struct PostgresApplyOptions {
+  std::string origin_name;  // the replication origin on the target (the program: "replicator_" + slot)
+  std::vector<ApplyTableMapping> table_map;  // unlisted tables keep their source name
+  ApplyConflictPolicy on_conflict = ApplyConflictPolicy::error;
+  ApplyMissingPolicy on_missing = ApplyMissingPolicy::error;
+  std::string commit_time_column;  // keep_newer: the target column (timestamptz) compared with the commit time
+  // false: synchronous_commit = off, as native apply: safe because the source is only confirmed
+  // up to the origin progress flush() forced to disk, and the origin moves with the data.
+  bool synchronous_commit = false;
+  // session_replication_role = replica, as native apply: no triggers, no FK checks on the target
+  // (the source already checked them; the order of a transaction's rows is the source's). Needs superuser.
+  bool replica_role = true;
+  std::function<void(const ApplyConflict&)> on_conflict_found{};  // each resolved conflict (log, metric)
+};
+
+struct ApplyStats {
+  std::uint64_t transactions = 0;          // source transactions committed on the target
+  std::uint64_t skipped_transactions = 0;  // already applied (at or below the origin): not applied again
+  std::uint64_t inserts = 0, updates = 0, deletes = 0, truncates = 0;
+  std::array<std::uint64_t, kApplyConflictKinds> conflicts{};  // by ApplyConflictKind
+  [[nodiscard]] std::uint64_t conflicts_total() const noexcept {
+    std::uint64_t n = 0;
+    for (auto c : conflicts) n += c;
+    return n;
+  }
+};
+
+namespace detail {
+
+// Compares a value as text where the type has no equality operator (json, xml, geometric types).
+inline constexpr std::string_view kTextEqualityTypes =
+    "'json','xml','point','line','lseg','box','path','polygon','circle'";
+
+// The engine behind PostgresApplySink and its position store (they share it, one thread).
+class ApplyEngine {
+ public:
+  ApplyEngine(ConnectionConfig cfg, PostgresApplyOptions options) : cfg_(std::move(cfg)), opt_(std::move(options)) {
+    if (cfg_.application_name == "replicator") cfg_.application_name = "replicator-apply";
+  }
+
+  Status write(const Batch& batch) {
+    if (auto st = connect(); !st) return st;
+    for (const ChangeEvent& e : batch.events()) {
+      auto st = std::visit([&](const auto& ev) { return apply(ev); }, e);
+      if (!st) return fail(st.error());
+    }
+    return ok_status();
+  }
+
+  // Rows written outside a source transaction (a snapshot's read events) commit here; then the
+  // origin progress is forced to disk, which is what the source may be confirmed up to.
+  Status flush() {
+    if (!conn_) return ok_status();
+    if (in_txn_ && implicit_txn_) {
+      if (auto r = conn_->exec("COMMIT", "apply: COMMIT"); !r) return fail(r.error());
+      in_txn_ = implicit_txn_ = false;
+    }
+    if (applied_ == flushed_for_) return ok_status();
+    auto r = conn_->exec("SELECT pg_catalog.pg_replication_origin_session_progress(true)",
+                         "apply: flushing the origin progress");
+    if (!r) return fail(r.error());
+    // NULL: no transaction of this origin wrote anything yet. A source transaction whose every
+    // change was skipped writes nothing, so the origin stays behind it: nothing of it to lose.
+    if (!r->is_null(0, 0)) {
+      auto lsn = Lsn::parse(r->value(0, 0));
+      if (!lsn) return fail(ReplicationError::fatal("apply: pg_replication_origin_session_progress is not an LSN"));
+      durable_ = *lsn;
+    }
+    flushed_for_ = applied_;
+    return ok_status();
+  }
+
+  // The origin's progress on the target, flushed (nullopt: nothing applied yet).
+  Result<std::optional<Position>, ReplicationError> load() {
+    if (auto st = connect(); !st) return st.error();
+    if (!durable_.is_valid()) return std::optional<Position>{};
+    Position p;
+    p.lsn = durable_;
+    p.saved_at = std::chrono::system_clock::now();
+    return std::optional<Position>{std::move(p)};
+  }
+
+  [[nodiscard]] const ApplyStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] Lsn applied_lsn() const noexcept { return applied_; }
+  [[nodiscard]] Lsn durable_lsn() const noexcept { return durable_; }
+  [[nodiscard]] const PostgresApplyOptions& options() const noexcept { return opt_; }
+  void disconnect() noexcept { reset(); }
+
+ private:
+  // A parameter's source: a column of the new or old tuple, or the commit time.
+  struct ParamRef {
+    enum class From : std::uint8_t { new_tuple, old_tuple, commit_time } from = From::new_tuple;
+    std::uint16_t column = 0;
+  };
+  struct Prepared {
+    std::string name;
+    std::vector<ParamRef> params;
+    bool returns_inserted = false;  // upsert: RETURNING (xmax = 0), no row: the update was not done
+  };
+  // A source table as the target has it.
+  struct Target {
+    std::uint64_t version = 0;
+    std::string source_name;  // schema.table on the source (messages)
+    std::string display;      // schema.table on the target (messages)
+    std::string name;         // "schema"."table"
+    std::vector<std::string> cols;           // quoted target column per source column
+    std::vector<bool> text_eq;               // compared as text (no equality operator)
+    std::vector<std::uint16_t> primary_key;  // source column indexes of the target's primary key
+    std::string commit_time_col;             // quoted; empty: none
+    std::vector<std::string> statements;     // cache keys of its prepared statements
+    const RelationInfo* relation = nullptr;  // the definition last seen (a fast check of the shape)
+    std::string shape;                       // its column names, NUL-separated
+  };
+  static std::string shape_of(const RelationInfo& rel) {
+    std::string s;
+    for (const ColumnInfo& c : rel.columns) (s += c.name) += '\0';
+    return s;
+  }
+
+  // ---- connection
+
+  Status connect() {
+    if (conn_ && conn_->is_open()) return ok_status();
+    reset();
+    if (opt_.origin_name.empty() || opt_.origin_name.size() > 512) {
+      return ReplicationError::fatal("apply: the replication origin name must be 1-512 characters");
+    }
+    auto c = PgConnection::connect(cfg_, ConnectionKind::normal);
+    if (!c) {
+      ReplicationError e = c.error();
+      e.message = "apply target: " + e.message;
+      return e;
+    }
+    conn_.emplace(std::move(*c));
+    std::string set = "SELECT pg_catalog.set_config('synchronous_commit', '" +
+                      std::string(opt_.synchronous_commit ? "on" : "off") + "', false)";
+    if (opt_.replica_role) set += ", pg_catalog.set_config('session_replication_role', 'replica', false)";
+    if (auto r = conn_->exec(set, "apply target: session settings"); !r) {
+      ReplicationError e = r.error();
+      if (e.sqlstate == "42501") e.message += " (session_replication_role = replica needs a superuser on the target)";
+      return drop(e);
+    }
+    const std::string name[] = {opt_.origin_name};
+    auto found = conn_->exec_params("SELECT pg_catalog.pg_replication_origin_oid($1) IS NOT NULL", name,
+                                    "apply target: looking up the replication origin");
+    if (!found) return drop(found.error());
+    if (found->value(0, 0) != "t") {
+      auto made = conn_->exec_params("SELECT pg_catalog.pg_replication_origin_create($1)", name,
+                                     "apply target: creating the replication origin");
+      if (!made && made.error().sqlstate != "23505") return drop(made.error());
+    }
+    auto setup = conn_->exec_params("SELECT pg_catalog.pg_replication_origin_session_setup($1)", name,
+                                    "apply target: replication origin session");
+    if (!setup) {
+      ReplicationError e = setup.error();
+      // Another session holds it: a killed predecessor's backend that has not noticed yet, or a
+      // second program on the same origin. Retrying outlives the first, and keeps refusing the second.
+      if (e.sqlstate == "55000") e.kind = ErrorKind::retryable;
+      return drop(e);
+    }
+    auto progress = conn_->exec("SELECT pg_catalog.pg_replication_origin_session_progress(true)",
+                                "apply target: reading the origin progress");
+    if (!progress) return drop(progress.error());
+    if (!progress->is_null(0, 0)) {
+      auto lsn = Lsn::parse(progress->value(0, 0));
+      if (!lsn) return drop(ReplicationError::fatal("apply target: the origin progress is not an LSN"));
+      applied_ = durable_ = flushed_for_ = *lsn;
+    }
+    return ok_status();
+  }
+
+  void reset() noexcept {
+    conn_.reset();
+    targets_.clear();
+    statements_.clear();
+    in_txn_ = implicit_txn_ = skipping_ = false;
+  }
+  ReplicationError drop(ReplicationError e) {
+    reset();
+    return e;
+  }
+  // After an error: roll the target transaction back (nothing of it was committed, the source
+  // sends it again), and reconnect next time when the connection may be broken.
+  ReplicationError fail(ReplicationError e) {
+    if (conn_ && conn_->is_open() && in_txn_) (void)conn_->exec("ROLLBACK", "apply: ROLLBACK");
+    in_txn_ = implicit_txn_ = skipping_ = false;
+    if (e.retryable() || !conn_ || !conn_->is_open()) reset();
+    return e;
+  }
+
+  // ---- transactions
+
+  Status begin(bool implicit) {
+    if (auto r = conn_->exec("BEGIN", "apply: BEGIN"); !r) return r.error();
+    in_txn_ = true;
+    implicit_txn_ = implicit;
+    return ok_status();
+  }
+
+  Status apply(const BeginEvent& e) {
+    if (in_txn_) {  // a transaction the stream did not finish (reconnect): the source sends it again
+      if (auto r = conn_->exec("ROLLBACK", "apply: ROLLBACK"); !r) return r.error();
+      in_txn_ = implicit_txn_ = false;
+    }
+    // Its commit lies below the origin: it was applied before (the origin moved with it).
+    skipping_ = e.txn.commit_lsn.is_valid() && e.txn.commit_lsn < applied_;
+    if (skipping_) {
+      ++stats_.skipped_transactions;
+      return ok_status();
+    }
+    commit_time_ = e.txn.commit_time;
+    commit_lsn_ = e.txn.commit_lsn;
+    return begin(false);
+  }
+
+  Status apply(const CommitEvent& e) {
+    if (skipping_) {
+      skipping_ = false;
+      return ok_status();
+    }
+    if (!in_txn_) return ok_status();
+    if (e.end_lsn <= applied_) {  // a commit without its Begin in this run that the target already has
+      if (auto r = conn_->exec("ROLLBACK", "apply: ROLLBACK"); !r) return r.error();
+      in_txn_ = false;
+      return ok_status();
+    }
+    // The origin moves in the same target transaction: committed here means never sent again.
+    const std::string setup = "SELECT pg_catalog.pg_replication_origin_xact_setup('" + e.end_lsn.to_string() +
+                              "'::pg_lsn, '" + std::string(e.txn.commit_time.format_iso8601().view()) +
+                              "'::timestamptz)";
+    if (auto r = conn_->exec(setup, "apply: origin of the transaction"); !r) return r.error();
+    if (auto r = conn_->exec("COMMIT", "apply: COMMIT"); !r) return r.error();
+    in_txn_ = implicit_txn_ = false;
+    applied_ = e.end_lsn;
+    ++stats_.transactions;
+    return ok_status();
+  }
+
+  Status apply(const SchemaChangeEvent& e) {
+    if (e.new_relation != nullptr) forget(e.new_relation->oid);
+    if (e.old_relation != nullptr) forget(e.old_relation->oid);
+    return ok_status();
+  }
+  Status apply(const MessageEventView&) { return ok_status(); }  // logical messages are not data
+  Status apply(const StreamAbortEvent&) { return ok_status(); }  // consumed by the batcher
+  Status apply(const TwoPhaseEvent&) { return ok_status(); }     // consumed by the batcher
+
+  Status apply(const TruncateEventView& e) {
+    if (skipping_) return ok_status();
+    if (!in_txn_) {
+      if (auto st = begin(true); !st) return st;
+    }
+    std::string sql = "TRUNCATE ONLY ";
+    bool first = true;
+    for (const RelationInfo* rel : e.relations) {
+      auto t = target(*rel);
+      if (!t) return t.error();
+      if (!first) sql += ", ";
+      sql += (*t)->name;
+      first = false;
+    }
+    if (first) return ok_status();
+    if (e.restart_identity) sql += " RESTART IDENTITY";
+    if (e.cascade) sql += " CASCADE";
+    if (auto r = conn_->exec(sql, "apply: TRUNCATE"); !r) return r.error();
+    ++stats_.truncates;
+    return ok_status();
+  }
+
+  Status apply(const RowChangeView& row) {
+    if (skipping_) return ok_status();
+    if (row.relation == nullptr) return ReplicationError::fatal("apply: a row change without its relation");
+    if (!in_txn_) {
+      if (auto st = begin(true); !st) return st;
+    }
+    auto t = target(*row.relation);
+    if (!t) return t.error();
+    switch (row.op) {
+      case ChangeOp::insert:
+      case ChangeOp::read: return insert(**t, row);
+      case ChangeOp::update: return update(**t, row);
+      case ChangeOp::delete_: return remove(**t, row);
+    }
+    return ok_status();
+  }
+
+  // ---- rows
+
+  Status insert(Target& t, const RowChangeView& row) {
+    auto stmt = insert_statement(t, row, opt_.on_conflict);
+    if (!stmt) return stmt.error();
+    auto res = run(**stmt, row);
+    if (!res) {
+      if (res.error().sqlstate == "23505" && opt_.on_conflict == ApplyConflictPolicy::error) {
+        return conflict_error(t, row, ApplyConflictKind::insert_exists, res.error().message,
+                              "set apply_on_conflict to skip, upsert or keep_newer to resolve it");
+      }
+      return res.error();
+    }
+    ++stats_.inserts;
+    if (opt_.on_conflict == ApplyConflictPolicy::error) return ok_status();
+    if ((*stmt)->returns_inserted) {
+      if (res->rows() == 1 && res->value(0, 0) == "t") return ok_status();
+      report(t, row, ApplyConflictKind::insert_exists, res->rows() == 1 ? "updated" : "skipped");
+    } else if (affected(*res) == 0) {
+      report(t, row, ApplyConflictKind::insert_exists, "skipped");
+    }
+    return ok_status();
+  }
+
+  Status update(Target& t, const RowChangeView& row) {
+    auto stmt = change_statement(t, row, 'U', keep_newer());
+    if (!stmt) return stmt.error();
+    auto res = run(**stmt, row);
+    if (!res) return res.error();
+    ++stats_.updates;
+    if (affected(*res) > 0) return ok_status();
+    return missing(t, row, ApplyConflictKind::update_missing);
+  }
+
+  Status remove(Target& t, const RowChangeView& row) {
+    auto stmt = change_statement(t, row, 'D', keep_newer());
+    if (!stmt) return stmt.error();
+    auto res = run(**stmt, row);
+    if (!res) return res.error();
+    ++stats_.deletes;
+    if (affected(*res) > 0) return ok_status();
+    return missing(t, row, ApplyConflictKind::delete_missing);
+  }
+
+  // An UPDATE / DELETE that changed nothing: the row is missing, or (keep_newer) newer.
+  Status missing(Target& t, const RowChangeView& row, ApplyConflictKind kind) {
+    const bool is_update = kind == ApplyConflictKind::update_missing;
+    if (keep_newer()) {
+      auto exists = change_statement(t, row, 'E', false);
+      if (!exists) return exists.error();
+      auto res = run(**exists, row);
+      if (!res) return res.error();
+      if (res->rows() > 0) {
+        report(t, row, is_update ? ApplyConflictKind::update_older : ApplyConflictKind::delete_older, "skipped");
+        return ok_status();
+      }
+    }
+    switch (opt_.on_missing) {
+      case ApplyMissingPolicy::error:
+        return conflict_error(t, row, kind, "no such row on the target",
+                              "set apply_on_missing to skip or insert to resolve it");
+      case ApplyMissingPolicy::skip: report(t, row, kind, "skipped"); return ok_status();
+      case ApplyMissingPolicy::insert: {
+        if (!is_update) {
+          report(t, row, kind, "skipped");
+          return ok_status();
+        }
+        for (ColumnValueView v : row.new_tuple) {
+          if (v.is_unchanged_toast()) {
+            return conflict_error(t, row, kind, "the row is missing and its unchanged TOAST columns were not sent",
+                                  "the row cannot be inserted from this update");
+          }
+        }
+        auto stmt = insert_statement(t, row, ApplyConflictPolicy::error);
+        if (!stmt) return stmt.error();
+        if (auto res = run(**stmt, row); !res) return res.error();
+        report(t, row, kind, "inserted");
+        return ok_status();
+      }
+    }
+    return ok_status();
+  }
+
+  [[nodiscard]] bool keep_newer() const noexcept { return opt_.on_conflict == ApplyConflictPolicy::keep_newer; }
+  static std::uint64_t affected(const PgResult& r) {
+    const char* n = PQcmdTuples(r.get());
+    return n == nullptr ? 0 : std::strtoull(n, nullptr, 10);
+  }
+
+  void report(const Target& t, const RowChangeView& row, ApplyConflictKind kind, std::string_view resolution) {
+    ++stats_.conflicts[static_cast<std::size_t>(kind)];
+    if (opt_.on_conflict_found) opt_.on_conflict_found({kind, t.display, key_text(t, row), resolution, commit_lsn_});
+  }
+  ReplicationError conflict_error(const Target& t, const RowChangeView& row, ApplyConflictKind kind,
+                                  std::string_view reason, std::string_view hint) {
+    ++stats_.conflicts[static_cast<std::size_t>(kind)];
+    return ReplicationError::fatal("apply: conflict " + std::string(to_string(kind)) + " on " + t.display +
+                                   " (source " + t.source_name + ") key " + key_text(t, row) + " in the transaction "
+                                   "committed at " + commit_lsn_.to_string() + ": " + std::string(reason) + "; " +
+                                   std::string(hint));
+  }
+
+  // (a, b)=(1, x): the columns that identify the row, as the source sent them.
+  std::string key_text(const Target& t, const RowChangeView& row) const {
+    const RelationInfo& rel = *row.relation;
+    const TupleView& tuple = row.op == ChangeOp::delete_ || (row.old_kind != OldTupleKind::none && row.op != ChangeOp::insert)
+                                 ? row.old_tuple
+                                 : row.new_tuple;
+    std::vector<std::uint16_t> cols;
+    for (std::uint16_t i = 0; i < rel.columns.size(); ++i)
+      if (rel.columns[i].is_key && rel.replica_identity != ReplicaIdentity::full) cols.push_back(i);
+    if (cols.empty()) cols = t.primary_key;
+    if (cols.empty())
+      for (std::uint16_t i = 0; i < rel.columns.size(); ++i) cols.push_back(i);
+    std::string names = "(", values = "(";
+    for (std::size_t k = 0; k < cols.size(); ++k) {
+      if (k > 0) {
+        names += ", ";
+        values += ", ";
+      }
+      names += rel.columns[cols[k]].name;
+      if (cols[k] >= tuple.size()) continue;
+      const ColumnValueView v = tuple[cols[k]];
+      if (v.is_null()) values += "NULL";
+      else if (v.is_unchanged_toast()) values += "(unchanged toast)";
+      else if (v.kind == ColumnKind::binary) values += "(" + std::to_string(v.bytes.size()) + " binary bytes)";
+      else values += detail::printable(v.text(), 100);
+    }
+    return names + ")=" + values + ")";
+  }
+
+  // ---- target tables
+
+  static std::pair<std::string, std::string> split_name(std::string_view qualified) {
+    const auto dot = qualified.find('.');
+    if (dot == std::string_view::npos) return {"public", std::string(qualified)};
+    return {std::string(qualified.substr(0, dot)), std::string(qualified.substr(dot + 1))};
+  }
+
+  Result<Target*, ReplicationError> target(const RelationInfo& rel) {
+    auto it = targets_.find(rel.oid);
+    if (it != targets_.end() && it->second.version == rel.version) {
+      // A filter stage may hand on a narrowed copy of the table (fewer columns): same table, other shape.
+      Target& known = it->second;
+      if (known.relation == &rel || known.shape == shape_of(rel)) {
+        known.relation = &rel;
+        return &known;
+      }
+    }
+    if (it != targets_.end()) forget(rel.oid);
+    Target t;
+    t.version = rel.version;
+    t.relation = &rel;
+    t.shape = shape_of(rel);
+    t.source_name = rel.qualified_name();
+    std::pair<std::string, std::string> name{rel.schema, rel.name};
+    for (const auto& m : opt_.table_map) {
+      if (m.source == t.source_name || (m.source.find('.') == std::string::npos && rel.schema == "public" &&
+                                        m.source == rel.name)) {
+        name = split_name(m.target);
+        break;
+      }
+    }
+    t.display = name.first + "." + name.second;
+    auto schema = conn_->quote_identifier(name.first);
+    if (!schema) return schema.error();
+    auto table = conn_->quote_identifier(name.second);
+    if (!table) return table.error();
+    t.name = *schema + "." + *table;
+    const std::string reg[] = {t.name};
+    auto oid = conn_->exec_params("SELECT pg_catalog.to_regclass($1)::oid", reg, "apply: looking up " + t.display);
+    if (!oid) return oid.error();
+    if (oid->is_null(0, 0)) {
+      return ReplicationError::fatal("apply: the target table " + t.display + " does not exist (source table " +
+                                     t.source_name + "); create it on the target, or map it with apply_table_map",
+                                     "42P01");
+    }
+    const std::string params[] = {std::string(oid->value(0, 0))};
+    auto cols = conn_->exec_params(
+        "SELECT a.attname, bt.typname IN (" + std::string(kTextEqualityTypes) + ") OR coalesce(et.typname IN (" +
+            std::string(kTextEqualityTypes) + "), false), coalesce(a.attnum = ANY (i.indkey), false), "
+            "a.atttypid = 'timestamptz'::regtype OR bt.oid = 'timestamptz'::regtype "
+            "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
+            "JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END "
+            "LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A' "
+            "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
+            "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped",
+        params, "apply: reading the columns of " + t.display);
+    if (!cols) return cols.error();
+    struct Col {
+      std::string_view name;
+      bool text_eq, in_pk, timestamptz;
+    };
+    std::vector<Col> found;
+    for (int r = 0; r < cols->rows(); ++r)
+      found.push_back({cols->value(r, 0), cols->value(r, 1) == "t", cols->value(r, 2) == "t", cols->value(r, 3) == "t"});
+    for (std::uint16_t i = 0; i < rel.columns.size(); ++i) {
+      const ColumnInfo& c = rel.columns[i];
+      const Col* match = nullptr;
+      for (const Col& f : found)
+        if (f.name == c.name) match = &f;
+      if (match == nullptr) {
+        return ReplicationError::fatal("apply: the target table " + t.display + " has no column \"" +
+                                       detail::printable(c.name) + "\" (source table " + t.source_name +
+                                       "); add it on the target first", "42703");
+      }
+      auto q = conn_->quote_identifier(c.name);
+      if (!q) return q.error();
+      t.cols.push_back(std::move(*q));
+      t.text_eq.push_back(match->text_eq);
+      if (match->in_pk) t.primary_key.push_back(i);
+    }
+    if (keep_newer()) {
+      const Col* ct = nullptr;
+      for (const Col& f : found)
+        if (f.name == opt_.commit_time_column) ct = &f;
+      if (ct == nullptr || !ct->timestamptz) {
+        return ReplicationError::fatal("apply: apply_on_conflict keep_newer needs a timestamptz column \"" +
+                                       detail::printable(opt_.commit_time_column) + "\" (apply_commit_time_column) "
+                                       "in the target table " + t.display);
+      }
+      auto q = conn_->quote_identifier(opt_.commit_time_column);
+      if (!q) return q.error();
+      t.commit_time_col = std::move(*q);
+    }
+    auto [pos, inserted] = targets_.insert_or_assign(rel.oid, std::move(t));
+    (void)inserted;
+    return &pos->second;
+  }
+
+  // A Relation message changed the table: its statements go (the target was altered first).
+  void forget(Oid oid) {
+    auto it = targets_.find(oid);
+    if (it == targets_.end()) return;
+    for (const std::string& key : it->second.statements) {
+      auto s = statements_.find(key);
+      if (s == statements_.end()) continue;
+      if (conn_ && conn_->is_open() && !(in_txn_ && aborted()))
+        (void)conn_->exec("DEALLOCATE " + s->second.name, "apply: DEALLOCATE");
+      statements_.erase(s);
+    }
+    targets_.erase(it);
+  }
+  [[nodiscard]] bool aborted() const noexcept {
+    return conn_ && PQtransactionStatus(conn_->get()) == PQTRANS_INERROR;
+  }
+
+  // ---- statements
+
+  Result<const Prepared*, ReplicationError> prepare(Target& t, std::string key, std::string sql,
+                                                    std::vector<ParamRef> params, bool returns_inserted) {
+    if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
+    Prepared p{"replicator_apply_" + std::to_string(next_statement_++), std::move(params), returns_inserted};
+    PgResult res(PQprepare(conn_->get(), p.name.c_str(), sql.c_str(), static_cast<int>(p.params.size()), nullptr));
+    if (!res.get() || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      return conn_->error_from_result(res.get(), "apply: preparing a statement for " + t.display);
+    }
+    t.statements.push_back(key);
+    auto [it, inserted] = statements_.emplace(std::move(key), std::move(p));
+    (void)inserted;
+    return &it->second;
+  }
+
+  // INSERT of the new tuple's columns, with the ON CONFLICT clause `policy` asks for.
+  Result<const Prepared*, ReplicationError> insert_statement(Target& t, const RowChangeView& row,
+                                                             ApplyConflictPolicy policy) {
+    const RelationInfo& rel = *row.relation;
+    std::string key = "I" + std::to_string(static_cast<int>(policy)) + ":" + std::to_string(rel.oid) + ":";
+    const std::uint16_t n = std::min<std::uint16_t>(row.new_tuple.size(), static_cast<std::uint16_t>(t.cols.size()));
+    std::uint16_t i = 0;
+    for (ColumnValueView v : row.new_tuple) {
+      if (i++ >= n) break;
+      key += v.is_unchanged_toast() ? '0' : '1';
+    }
+    if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
+    std::string cols, values, set;
+    std::vector<ParamRef> params;
+    i = 0;
+    for (ColumnValueView v : row.new_tuple) {
+      if (i >= n) break;
+      if (!v.is_unchanged_toast()) {
+        params.push_back({ParamRef::From::new_tuple, i});
+        if (!cols.empty()) {
+          cols += ", ";
+          values += ", ";
+        }
+        cols += t.cols[i];
+        values += "$" + std::to_string(params.size());
+        const bool in_pk = std::find(t.primary_key.begin(), t.primary_key.end(), i) != t.primary_key.end();
+        if (!in_pk) set += (set.empty() ? "" : ", ") + t.cols[i] + " = EXCLUDED." + t.cols[i];
+      }
+      ++i;
+    }
+    std::string sql = "INSERT INTO " + t.name + " AS \"target\" (" + cols + ") VALUES (" + values + ")";
+    bool returns = false;
+    if (policy == ApplyConflictPolicy::skip) {
+      sql += " ON CONFLICT DO NOTHING";
+    } else if (policy == ApplyConflictPolicy::upsert || policy == ApplyConflictPolicy::keep_newer) {
+      if (t.primary_key.empty() || set.empty()) {
+        sql += " ON CONFLICT DO NOTHING";  // nothing to update it by, or nothing to update
+      } else {
+        sql += " ON CONFLICT (";
+        for (std::size_t k = 0; k < t.primary_key.size(); ++k) sql += (k ? ", " : "") + t.cols[t.primary_key[k]];
+        sql += ") DO UPDATE SET " + set;
+        if (policy == ApplyConflictPolicy::keep_newer) {
+          params.push_back({ParamRef::From::commit_time, 0});
+          sql += " WHERE \"target\"." + t.commit_time_col + " IS NULL OR \"target\"." + t.commit_time_col + " < $" +
+                 std::to_string(params.size()) + "::timestamptz";
+        }
+        sql += " RETURNING (\"target\".xmax = 0)";
+        returns = true;
+      }
+    }
+    return prepare(t, std::move(key), std::move(sql), std::move(params), returns);
+  }
+
+  // 'U' update, 'D' delete, 'E' does the row exist: WHERE by the replica identity (all old columns
+  // for REPLICA IDENTITY FULL, exactly one row by ctid), NULLs as IS NULL; `newer_only` adds
+  // keep_newer's commit time condition.
+  Result<const Prepared*, ReplicationError> change_statement(Target& t, const RowChangeView& row, char op,
+                                                             bool newer_only) {
+    const RelationInfo& rel = *row.relation;
+    const bool full = row.old_kind == OldTupleKind::full;
+    const bool from_old = row.old_kind != OldTupleKind::none;
+    const TupleView& where_tuple = from_old ? row.old_tuple : row.new_tuple;
+    const std::uint16_t n = static_cast<std::uint16_t>(t.cols.size());
+    std::vector<std::uint16_t> where_cols;
+    for (std::uint16_t i = 0; i < n && i < rel.columns.size(); ++i)
+      if (full || rel.columns[i].is_key) where_cols.push_back(i);
+    if (where_cols.empty()) {
+      return ReplicationError::fatal("apply: " + std::string(op == 'D' ? "a DELETE" : "an UPDATE") + " on " +
+                                     t.source_name + " without a replica identity to find the row by");
+    }
+    std::string key = std::string(1, op) + (newer_only ? "n" : "") + (full ? "f" : from_old ? "o" : "k") + ":" +
+                      std::to_string(rel.oid) + ":";
+    std::vector<ColumnValueView> where_values;
+    for (std::uint16_t c : where_cols) {
+      if (c >= where_tuple.size()) return ReplicationError::fatal("apply: the old row of " + t.source_name + " is short");
+      where_values.push_back(where_tuple[c]);
+      if (where_values.back().is_unchanged_toast()) {
+        return ReplicationError::fatal("apply: a key column of " + t.source_name + " was not sent (unchanged TOAST)");
+      }
+      key += where_values.back().is_null() ? 'n' : 'v';
+    }
+    if (op == 'U') {
+      key += ':';
+      std::uint16_t i = 0;
+      for (ColumnValueView v : row.new_tuple) {
+        if (i++ >= n) break;
+        key += v.is_unchanged_toast() ? '0' : '1';
+      }
+    }
+    if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
+
+    std::vector<ParamRef> params;
+    std::string sql;
+    if (op == 'U') {
+      std::string set;
+      std::uint16_t i = 0;
+      for (ColumnValueView v : row.new_tuple) {
+        if (i >= n) break;
+        if (!v.is_unchanged_toast()) {  // unchanged TOAST: the target keeps its value
+          params.push_back({ParamRef::From::new_tuple, i});
+          set += (set.empty() ? "" : ", ") + t.cols[i] + " = $" + std::to_string(params.size());
+        }
+        ++i;
+      }
+      if (set.empty()) set = t.cols[where_cols.front()] + " = " + t.cols[where_cols.front()];
+      sql = "UPDATE " + t.name + " SET " + set;
+    } else if (op == 'D') {
+      sql = "DELETE FROM " + t.name;
+    } else {
+      sql = "SELECT 1 FROM " + t.name;
+    }
+    const ParamRef::From from = from_old ? ParamRef::From::old_tuple : ParamRef::From::new_tuple;
+    std::string cond;
+    for (std::size_t k = 0; k < where_cols.size(); ++k) {
+      const std::uint16_t c = where_cols[k];
+      if (!cond.empty()) cond += " AND ";
+      if (where_values[k].is_null()) {
+        cond += t.cols[c] + " IS NULL";
+        continue;
+      }
+      params.push_back({from, c});
+      const std::string p = "$" + std::to_string(params.size());
+      cond += t.text_eq[c] ? t.cols[c] + "::text = " + p + "::text" : t.cols[c] + " = " + p;
+    }
+    if (full && op != 'E') cond = "ctid = (SELECT ctid FROM " + t.name + " WHERE " + cond + " LIMIT 1)";
+    if (newer_only && !t.commit_time_col.empty()) {
+      params.push_back({ParamRef::From::commit_time, 0});
+      cond += " AND (" + t.commit_time_col + " IS NULL OR " + t.commit_time_col + " < $" +
+              std::to_string(params.size()) + "::timestamptz)";
+    }
+    sql += " WHERE " + cond;
+    if (op == 'E') sql += " LIMIT 1";
+    return prepare(t, std::move(key), std::move(sql), std::move(params), false);
+  }
+
+  // Runs a prepared statement with the row's values: text as text, binary as binary (the server
+  // reads each with the target column's type, so enum and domain OIDs need not match the source's).
+  Result<PgResult, ReplicationError> run(const Prepared& p, const RowChangeView& row) {
+    const std::size_t n = p.params.size();
+    values_.assign(n, nullptr);
+    lengths_.assign(n, 0);
+    formats_.assign(n, 0);
+    if (text_.size() < n) text_.resize(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      const ParamRef& ref = p.params[k];
+      if (ref.from == ParamRef::From::commit_time) {
+        text_[k].assign(commit_time_.format_iso8601().view());
+        values_[k] = text_[k].c_str();
+        continue;
+      }
+      const TupleView& tuple = ref.from == ParamRef::From::old_tuple ? row.old_tuple : row.new_tuple;
+      const ColumnValueView v = tuple[ref.column];
+      if (v.is_null()) continue;
+      if (v.kind == ColumnKind::binary) {
+        values_[k] = reinterpret_cast<const char*>(v.bytes.data());
+        lengths_[k] = static_cast<int>(v.bytes.size());
+        formats_[k] = 1;
+      } else {
+        text_[k].assign(v.text());  // libpq reads text parameters up to a NUL
+        values_[k] = text_[k].c_str();
+      }
+    }
+    PgResult res(PQexecPrepared(conn_->get(), p.name.c_str(), static_cast<int>(n), values_.data(), lengths_.data(),
+                                formats_.data(), 0));
+    const auto status = res.get() ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
+    const RelationInfo& rel = *row.relation;
+    return conn_->error_from_result(res.get(), "apply: " + std::string(to_string(row.op)) + " on " +
+                                                   rel.qualified_name());
+  }
+
+  ConnectionConfig cfg_;
+  PostgresApplyOptions opt_;
+  std::optional<PgConnection> conn_;
+  ApplyStats stats_;
+  Lsn applied_;  // the origin's progress: the end LSN of the last transaction committed on the target
+  Lsn durable_;  // the part of it flushed to disk on the target
+  Lsn flushed_for_;  // applied_ when flush() last forced the origin to disk
+  bool in_txn_ = false;
+  bool implicit_txn_ = false;  // opened for rows outside a source transaction (snapshot rows)
+  bool skipping_ = false;      // inside a transaction the target already has
+  PgTimestamp commit_time_{};
+  Lsn commit_lsn_;
+  std::unordered_map<Oid, Target> targets_;
+  std::unordered_map<std::string, Prepared> statements_;
+  std::uint64_t next_statement_ = 0;
+  std::vector<const char*> values_;
+  std::vector<int> lengths_, formats_;
+  std::vector<std::string> text_;
+};
+
+}  // namespace detail
+
+class PostgresApplySink {
+ public:
+  // The position store of this sink: the replication origin on the target. load() is the origin's
+  // flushed progress; save() has nothing to do, because the origin moved in each applied target
+  // transaction and flush() forced it to disk before the Replicator saves. A position past it
+  // (a keepalive after filtered or empty transactions) needs no record: nothing below it is unapplied.
+  class PositionStore {
+   public:
+    [[nodiscard]] Result<std::optional<Position>, ReplicationError> load() { return engine_->load(); }
+    Status save(const Position&) { return ok_status(); }
+    [[nodiscard]] Lsn origin_lsn() const noexcept { return engine_->durable_lsn(); }
+
+   private:
+    friend class PostgresApplySink;
+    explicit PositionStore(std::shared_ptr<detail::ApplyEngine> e) : engine_(std::move(e)) {}
+    std::shared_ptr<detail::ApplyEngine> engine_;
+  };
+
+  PostgresApplySink(ConnectionConfig target, PostgresApplyOptions options)
+      : engine_(std::make_shared<detail::ApplyEngine>(std::move(target), std::move(options))) {}
+
+  Status write(const Batch& batch) { return engine_->write(batch); }
+  Status flush() { return engine_->flush(); }
+
+  [[nodiscard]] PositionStore position_store() const { return PositionStore(engine_); }
+  [[nodiscard]] const ApplyStats& stats() const noexcept { return engine_->stats(); }
+  [[nodiscard]] Lsn applied_lsn() const noexcept { return engine_->applied_lsn(); }  // committed on the target
+  [[nodiscard]] Lsn durable_lsn() const noexcept { return engine_->durable_lsn(); }  // and flushed there
+  void disconnect() noexcept { engine_->disconnect(); }
+
+ private:
+  std::shared_ptr<detail::ApplyEngine> engine_;
+};
+
+static_assert(SinkPolicy<PostgresApplySink>);
+static_assert(PositionStorePolicy<PostgresApplySink::PositionStore>);
+
+}  // namespace replicator

@@ -1,0 +1,437 @@
+// PostgresApplySink between two real servers: the source of scripts/with_postgres.sh and a
+// private target cluster. Column types (arrays, json, numeric, timestamps, bytea, enums, domains)
+// in text and binary, every replica identity (duplicate rows of a keyless FULL table touched one at
+// a time), unchanged TOAST columns, TRUNCATE, a column added mid-stream, a large streamed
+// transaction, restarts without a duplicate (the origin is the position), the source confirmed only
+// up to the target's flushed origin, and every conflict policy.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "replicator/live.hpp"
+#include "replicator/sink/postgres_apply.hpp"
+#include "tests/support/env_config.hpp"
+#include "tests/support/pg.hpp"
+#include "tests/support/private_cluster.hpp"
+
+using namespace replicator;
+using namespace std::chrono_literals;
+using replicator::test::CleanupSql;
+using replicator::test::env_config;
+using replicator::test::PgSession;
+using replicator::test::PrivateCluster;
+using replicator::test::unique_name;
+
+// REQUIRE of a Status that shows the error's message.
+#define REQUIRE_OK(expr)                                    \
+  do {                                                      \
+    auto require_ok_status = (expr);                        \
+    INFO((require_ok_status ? std::string() : require_ok_status.error().message)); \
+    REQUIRE(require_ok_status);                             \
+  } while (false)
+
+namespace {
+
+using ApplyReplicator = LiveReplicator<PostgresApplySink, TransactionBatcher, PostgresApplySink::PositionStore>;
+
+// The target cluster, one per binary (a start costs a second or two).
+PrivateCluster& target_cluster() {
+  static PrivateCluster cluster;
+  return cluster;
+}
+
+ConnectionConfig target_config() {
+  ConnectionConfig c;
+  c.host = target_cluster().host();
+  c.port = target_cluster().port();
+  c.user = "postgres";
+  c.dbname = "postgres";
+  return c;
+}
+
+// Every row of `table` as text, sorted: equal lists are equal multisets (EXCEPT ALL both ways).
+std::vector<std::string> dump(const PgSession& db, const std::string& table) {
+  db.exec("SET TimeZone = 'UTC'");
+  std::vector<std::string> out;
+  for (const auto& row : db.query("SELECT t::text FROM " + table + " t")) out.push_back(row[0].value_or("NULL"));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// "" when equal, else the sizes and a few rows only one side has.
+std::string difference(const std::vector<std::string>& src, const std::vector<std::string>& tgt) {
+  if (src == tgt) return {};
+  std::vector<std::string> only_src, only_tgt;
+  std::set_difference(src.begin(), src.end(), tgt.begin(), tgt.end(), std::back_inserter(only_src));
+  std::set_difference(tgt.begin(), tgt.end(), src.begin(), src.end(), std::back_inserter(only_tgt));
+  std::string out = "source " + std::to_string(src.size()) + " rows, target " + std::to_string(tgt.size());
+  for (std::size_t i = 0; i < only_src.size() && i < 3; ++i) out += "; only source: " + only_src[i].substr(0, 200);
+  for (std::size_t i = 0; i < only_tgt.size() && i < 3; ++i) out += "; only target: " + only_tgt[i].substr(0, 200);
+  return out;
+}
+
+struct Fixture {
+  PgSession src;
+  PgSession tgt{target_cluster().params()};
+  std::string slot = unique_name("apply_slot");
+  std::string pub = unique_name("apply_pub");
+  std::string origin = "replicator_" + slot;
+  std::vector<std::string> tables;
+  CleanupSql drop_slot{"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
+                       slot + "'"};
+  CleanupSql drop_pub{"DROP PUBLICATION IF EXISTS " + pub};
+  std::vector<std::unique_ptr<CleanupSql>> drops;
+
+  // The same DDL on both sides; the table is published.
+  std::string table(const std::string& prefix, const std::string& columns, const std::string& after = "") {
+    const std::string name = unique_name(prefix);
+    const std::string ddl = "CREATE TABLE " + name + " (" + columns + ");" + after;
+    both(ddl.find("%t") == std::string::npos ? ddl : replace_all(ddl, "%t", name));
+    drops.push_back(std::make_unique<CleanupSql>("DROP TABLE IF EXISTS " + name + " CASCADE"));
+    tables.push_back(name);
+    return name;
+  }
+  void both(const std::string& sql) {
+    src.exec(sql);
+    tgt.exec(sql);
+  }
+  static std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+    return s;
+  }
+  void publish() {
+    std::string list;
+    for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
+    src.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + list);
+  }
+
+  ApplyReplicator make(PostgresApplyOptions options = {}, bool binary = false) {
+    if (options.origin_name.empty()) options.origin_name = origin;
+    LibpqTransportOptions o;
+    o.slot_name = slot;
+    o.publication_names = {pub};
+    o.proto_version = 2;
+    o.streaming = StreamingMode::on;
+    o.binary = binary;
+    PostgresApplySink sink(target_config(), std::move(options));
+    auto store = sink.position_store();
+    return ApplyReplicator(LibpqTransport(env_config(), o), PgOutputEventDecoder{}, TransactionBatcher{},
+                           std::move(store), std::move(sink),
+                           ReplicatorOptions{.slot_name = slot, .status_interval = 100ms});
+  }
+
+  static Status start(ApplyReplicator& r) {
+    Status st = ok_status();
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      st = r.start();
+      if (st || !st.error().retryable()) return st;
+      std::this_thread::sleep_for(200ms);
+    }
+    return st;
+  }
+
+  Lsn source_lsn() { return Lsn::parse(*src.scalar("SELECT pg_current_wal_lsn()::text")).value(); }
+  Lsn confirmed_flush() {
+    auto v = src.scalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+    return v ? Lsn::parse(*v).value() : Lsn{};
+  }
+  Lsn origin_flushed() {
+    auto v = tgt.scalar("SELECT pg_replication_origin_progress('" + origin + "', false)::text");
+    return v ? Lsn::parse(*v).value() : Lsn{};
+  }
+
+  // Runs until every table matches on both sides (or 60 s pass); the slot is never confirmed past
+  // what the target's origin holds.
+  Status run_until_equal(ApplyReplicator& r) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    auto next_check = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto more = r.run_once(50ms);
+      if (!more) return more.error();
+      if (std::chrono::steady_clock::now() < next_check) continue;
+      next_check = std::chrono::steady_clock::now() + 300ms;
+      const Lsn confirmed = confirmed_flush();
+      const Lsn held = r.sink().durable_lsn();
+      if (r.sink().applied_lsn().is_valid()) CHECK(confirmed <= std::max(held, r.flushed_lsn()));
+      if (equal()) return ok_status();
+    }
+    for (const auto& t : tables) {
+      INFO("table " << t);
+      CHECK(difference(dump(src, t), dump(tgt, t)) == "");
+    }
+    WARN("messages " << r.stats().messages << " events " << r.stats().events << " filtered " << r.stats().filtered
+         << " in_flight " << r.batcher().in_flight() << " wal_end " << r.stats().server_wal_end.to_string()
+         << " source " << source_lsn().to_string() << " confirmed " << confirmed_flush().to_string());
+    return ReplicationError::fatal("the target did not catch up within 60 s");
+  }
+  static Status run_until_error(ApplyReplicator& r) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto more = r.run_once(50ms);
+      if (!more) return more.error();
+    }
+    return ok_status();
+  }
+  bool equal() {
+    for (const auto& t : tables)
+      if (dump(src, t) != dump(tgt, t)) return false;
+    return true;
+  }
+  void check_equal() {
+    for (const auto& t : tables) {
+      INFO("table " << t);
+      CHECK(difference(dump(src, t), dump(tgt, t)) == "");
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("apply: types, replica identities, TOAST, TRUNCATE, a column added mid-stream, restart") {
+  Fixture f;
+  const bool binary = GENERATE(false, true);
+  INFO("binary " << binary);
+  const std::string mood = unique_name("mood"), pos = unique_name("posint");
+  f.both("CREATE TYPE " + mood + " AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN " + pos +
+         " AS int CHECK (VALUE > 0)");
+  CleanupSql drop_types_src{"DROP TYPE IF EXISTS " + mood + " CASCADE; DROP DOMAIN IF EXISTS " + pos + " CASCADE"};
+  const auto types = f.table("types", "id int PRIMARY KEY, a int[], s text[], j json, jb jsonb, n numeric(20,5), "
+                                      "ts timestamptz, t timestamp, d date, b bytea, e " + mood + ", p " + pos +
+                                      ", f float8, u uuid, txt text");
+  const auto full = f.table("full", "a int, j json, txt text", "ALTER TABLE %t REPLICA IDENTITY FULL;");
+  const auto byindex = f.table("byindex", "a int NOT NULL, b text NOT NULL, c text",
+                               "CREATE UNIQUE INDEX ON %t (a, b); ALTER TABLE %t REPLICA IDENTITY USING INDEX " +
+                                   std::string("%t_a_b_idx;"));
+  const auto nothing = f.table("nothing", "a int, b text", "ALTER TABLE %t REPLICA IDENTITY NOTHING;");
+  const auto toast = f.table("toast", "id int PRIMARY KEY, big text, other int",
+                             "ALTER TABLE %t ALTER COLUMN big SET STORAGE EXTERNAL;");
+  const auto trunc = f.table("trunc", "id serial PRIMARY KEY, v text");
+  f.publish();
+
+  auto r = f.make({}, binary);
+  REQUIRE_OK(Fixture::start(r));  // the slot exists from here on
+
+  f.src.exec("INSERT INTO " + types + " VALUES (1, '{1,2,NULL}', '{\"a b\",\"c,d\"}', '{\"k\": [1, 2]}', "
+             "'{\"x\": {\"y\": null}}', 12345.67891, '2024-02-29 12:34:56.789+05', '1999-12-31 23:59:59', "
+             "'2000-01-01', '\\x00ff10', 'happy', 7, 1.5e-300, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'it''s'), "
+             "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
+  f.src.exec("UPDATE " + types + " SET e = 'sad', n = -0.00001, a = '{}' WHERE id = 1");
+  f.src.exec("UPDATE " + types + " SET id = 3 WHERE id = 2");  // the key changes: found by the old key
+  f.src.exec("INSERT INTO " + full + " VALUES (1, '{\"a\": 1}', 'dup'), (1, '{\"a\": 1}', 'dup'), (2, NULL, NULL)");
+  f.src.exec("UPDATE " + full + " SET txt = 'changed' WHERE ctid = (SELECT ctid FROM " + full +
+             " WHERE a = 1 LIMIT 1)");  // one of two equal rows
+  f.src.exec("DELETE FROM " + full + " WHERE a = 2");  // NULLs in the old row
+  f.src.exec("INSERT INTO " + byindex + " VALUES (1, 'x', 'c1'), (1, 'y', NULL)");
+  f.src.exec("UPDATE " + byindex + " SET c = 'c2', b = 'z' WHERE a = 1 AND b = 'x'");
+  f.src.exec("DELETE FROM " + byindex + " WHERE b = 'y'");
+  f.src.exec("INSERT INTO " + nothing + " VALUES (1, 'only inserts')");
+  f.src.exec("INSERT INTO " + toast + " SELECT 1, string_agg(md5(i::text), '') , 1 FROM generate_series(1, 400) i");
+  f.src.exec("UPDATE " + toast + " SET other = 2 WHERE id = 1");  // big is not sent: left out of SET
+  f.src.exec("INSERT INTO " + trunc + " (v) SELECT 'r' || i FROM generate_series(1, 5) i");
+  f.src.exec("TRUNCATE " + trunc + " RESTART IDENTITY");
+  f.src.exec("INSERT INTO " + trunc + " (v) VALUES ('after')");  // id 1 again on both sides
+  // A streamed transaction (past logical_decoding_work_mem).
+  f.src.exec("INSERT INTO " + byindex + " SELECT i, 'bulk', repeat('x', 100) FROM generate_series(100, 6000) i");
+  REQUIRE_OK(f.run_until_equal(r));
+  f.check_equal();
+  CHECK(r.sink().stats().conflicts_total() == 0);
+
+  // A column added mid-stream: the target first, then the source.
+  f.tgt.exec("ALTER TABLE " + types + " ADD COLUMN added text DEFAULT 'tgt'");
+  f.src.exec("ALTER TABLE " + types + " ADD COLUMN added text DEFAULT 'tgt'");
+  f.src.exec("INSERT INTO " + types + " (id, added) VALUES (10, 'new column')");
+  f.src.exec("UPDATE " + types + " SET added = 'set' WHERE id = 1");
+  REQUIRE_OK(f.run_until_equal(r));
+
+  // Restart: what the target has is not applied again (a keyless table would show a duplicate).
+  const auto applied = r.sink().stats().transactions;
+  CHECK(applied > 0);
+  REQUIRE_OK(r.shutdown());
+  r.sink().disconnect();  // a process that ended: its target session lets go of the origin
+  {
+    auto r2 = f.make({}, binary);
+    REQUIRE_OK(Fixture::start(r2));
+    REQUIRE(r2.stored_position().has_value());  // from the origin
+    CHECK(r2.stored_position()->lsn == f.origin_flushed());
+    f.src.exec("INSERT INTO " + full + " VALUES (3, NULL, 'after restart')");
+    REQUIRE_OK(f.run_until_equal(r2));
+    f.check_equal();
+    CHECK(r2.sink().stats().transactions == 1);
+  }
+}
+
+TEST_CASE("apply: transactions the origin already has are not applied again, whatever the source resends") {
+  Fixture f;
+  const auto keyless = f.table("resent", "a int, b text", "ALTER TABLE %t REPLICA IDENTITY FULL;");
+  f.publish();
+  // A second slot from the same point: it sends again everything the first one was confirmed for.
+  const std::string again = unique_name("apply_again");
+  CleanupSql drop_again{"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
+                        again + "'"};
+  auto r = f.make();
+  REQUIRE_OK(Fixture::start(r));
+  f.src.exec("SELECT pg_create_logical_replication_slot('" + again + "', 'pgoutput')");
+  for (int i = 0; i < 3; ++i) f.src.exec("INSERT INTO " + keyless + " VALUES (1, 'same')");
+  REQUIRE_OK(f.run_until_equal(r));
+  REQUIRE_OK(r.shutdown());
+  r.sink().disconnect();
+  r.transport().close();
+
+  // Positions kept elsewhere (nothing stored): the slot sends the three transactions again.
+  LibpqTransportOptions o;
+  o.slot_name = again;
+  o.publication_names = {f.pub};
+  LiveReplicator<PostgresApplySink, TransactionBatcher, MemoryPositionStore> r2(
+      LibpqTransport(env_config(), o), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{},
+      PostgresApplySink(target_config(), PostgresApplyOptions{.origin_name = f.origin}),
+      ReplicatorOptions{.slot_name = again});
+  REQUIRE_OK(r2.start());
+  f.src.exec("INSERT INTO " + keyless + " VALUES (2, 'new')");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline && r2.sink().stats().transactions < 1) {
+    auto more = r2.run_once(50ms);
+    REQUIRE(more);
+  }
+  f.check_equal();  // three (1, same) rows, not six
+  CHECK(r2.sink().stats().skipped_transactions == 3);
+  CHECK(r2.sink().stats().transactions == 1);
+}
+
+TEST_CASE("apply: a missing target table or column is named") {
+  Fixture f;
+  const auto t = f.table("missing", "id int PRIMARY KEY, v text, extra int");
+  f.tgt.exec("ALTER TABLE " + t + " DROP COLUMN extra");
+  f.publish();
+  auto r = f.make();
+  REQUIRE_OK(Fixture::start(r));
+  f.src.exec("INSERT INTO " + t + " VALUES (1, 'a', 2)");
+  Status st = f.run_until_error(r);
+  REQUIRE_FALSE(st);
+  CHECK_FALSE(st.error().retryable());
+  CHECK_THAT(st.error().message, Catch::Contains("has no column \"extra\"") && Catch::Contains(t));
+
+  f.tgt.exec("DROP TABLE " + t);
+  r.sink().disconnect();
+  r.transport().close();
+  auto r2 = f.make();
+  REQUIRE_OK(Fixture::start(r2));
+  st = f.run_until_error(r2);
+  REQUIRE_FALSE(st);
+  CHECK_THAT(st.error().message, Catch::Contains("target table public." + t + " does not exist"));
+}
+
+TEST_CASE("apply: apply_table_map applies into a renamed table") {
+  Fixture f;
+  const auto t = f.table("mapped", "id int PRIMARY KEY, v text");
+  const auto renamed = unique_name("renamed");
+  f.tgt.exec("CREATE SCHEMA IF NOT EXISTS other; CREATE TABLE other." + renamed + " (id int PRIMARY KEY, v text)");
+  f.tgt.exec("DROP TABLE " + t);
+  f.publish();
+  PostgresApplyOptions o;
+  o.table_map = {{"public." + t, "other." + renamed}};
+  auto r = f.make(o);
+  REQUIRE_OK(Fixture::start(r));
+  f.src.exec("INSERT INTO " + t + " VALUES (1, 'a'), (2, 'b'); UPDATE " + t + " SET v = 'c' WHERE id = 2");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline && dump(f.tgt, "other." + renamed) != dump(f.src, t)) {
+    auto more = r.run_once(50ms);
+    REQUIRE(more);
+  }
+  CHECK(dump(f.tgt, "other." + renamed) == dump(f.src, t));
+}
+
+TEST_CASE("apply: conflict policies") {
+  Fixture f;
+  const auto t = f.table("conflict", "id int PRIMARY KEY, v text, at timestamptz");
+  f.publish();
+  // Rows only the target has: 1 (old), 2 (from the future), and none for 3.
+  f.tgt.exec("INSERT INTO " + t + " VALUES (1, 'target', '2000-01-01'), (2, 'target', '2999-01-01')");
+  std::vector<ApplyConflict> seen;
+
+  const auto policy = GENERATE(ApplyConflictPolicy::error, ApplyConflictPolicy::skip, ApplyConflictPolicy::upsert,
+                               ApplyConflictPolicy::keep_newer);
+  const auto missing = GENERATE(ApplyMissingPolicy::error, ApplyMissingPolicy::skip, ApplyMissingPolicy::insert);
+  if (policy == ApplyConflictPolicy::error && missing != ApplyMissingPolicy::error) return;
+  if (policy != ApplyConflictPolicy::error && missing == ApplyMissingPolicy::error) return;
+  INFO("on_conflict " << to_string(policy) << ", on_missing " << to_string(missing));
+  PostgresApplyOptions o;
+  o.on_conflict = policy;
+  o.on_missing = missing;
+  o.commit_time_column = "at";
+  o.on_conflict_found = [&](const ApplyConflict& c) { seen.push_back(c); };
+  auto r = f.make(o);
+  REQUIRE_OK(Fixture::start(r));
+  // 1 and 2 exist on the target: inserts conflict; 3 and 4 do not: update / delete find nothing.
+  f.src.exec("INSERT INTO " + t + " VALUES (1, 'source', now()), (2, 'source', now())");
+  f.src.exec("INSERT INTO " + t + " VALUES (3, 'x', now()), (4, 'y', now())");
+  auto run = [&](const std::function<bool()>& done) -> Status {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    auto next_check = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto more = r.run_once(50ms);
+      if (!more) return more.error();
+      if (std::chrono::steady_clock::now() < next_check) continue;
+      next_check = std::chrono::steady_clock::now() + 100ms;
+      if (done()) return ok_status();
+    }
+    return ReplicationError::fatal("not done within 20 s");
+  };
+  auto row = [&](int id) { return f.tgt.scalar("SELECT v FROM " + t + " WHERE id = " + std::to_string(id)); };
+
+  if (policy == ApplyConflictPolicy::error) {
+    auto st = run([] { return false; });
+    REQUIRE_FALSE(st);
+    CHECK_FALSE(st.error().retryable());
+    CHECK_THAT(st.error().message, Catch::Contains("conflict insert_exists") && Catch::Contains("(id)=(1)") &&
+                                       Catch::Contains("duplicate key"));
+    CHECK(r.sink().stats().conflicts[0] == 1);
+    CHECK(row(1) == "target");  // nothing of the transaction was applied
+    return;
+  }
+  // Once rows 3 and 4 arrived, the target loses them before the source changes them.
+  REQUIRE_OK(run([&] { return f.tgt.scalar("SELECT count(*) FROM " + t + " WHERE id IN (3, 4)") == "2"; }));
+  f.tgt.exec("DELETE FROM " + t + " WHERE id IN (3, 4)");
+  f.src.exec("UPDATE " + t + " SET v = 'updated', at = now() WHERE id = 3");
+  f.src.exec("DELETE FROM " + t + " WHERE id = 4");
+  f.src.exec("INSERT INTO " + t + " VALUES (5, 'marker', now())");
+  REQUIRE_OK(run([&] { return row(5).has_value(); }));
+
+  const auto& c = r.sink().stats().conflicts;
+  CHECK(c[static_cast<int>(ApplyConflictKind::insert_exists)] == 2);
+  CHECK(c[static_cast<int>(ApplyConflictKind::update_missing)] == 1);
+  CHECK(c[static_cast<int>(ApplyConflictKind::delete_missing)] == 1);
+  CHECK(seen.size() == 4);
+  for (const auto& s : seen) CHECK(s.table == "public." + t);
+  switch (policy) {
+    case ApplyConflictPolicy::skip:
+      CHECK(row(1) == "target");
+      CHECK(row(2) == "target");
+      break;
+    case ApplyConflictPolicy::upsert:
+      CHECK(row(1) == "source");
+      CHECK(row(2) == "source");
+      break;
+    case ApplyConflictPolicy::keep_newer:
+      CHECK(row(1) == "source");  // the target's row was older than the commit
+      CHECK(row(2) == "target");  // the target's row is newer
+      break;
+    default: break;
+  }
+  CHECK(row(3) == (missing == ApplyMissingPolicy::insert ? std::optional<std::string>("updated") : std::nullopt));
+  CHECK_FALSE(row(4).has_value());
+  if (policy == ApplyConflictPolicy::keep_newer) {
+    // An update older than the target's row is not applied, and counted.
+    f.tgt.exec("UPDATE " + t + " SET at = '2999-01-01' WHERE id = 5");
+    f.src.exec("UPDATE " + t + " SET v = 'older' WHERE id = 5");
+    f.src.exec("INSERT INTO " + t + " VALUES (6, 'marker', now())");
+    REQUIRE_OK(run([&] { return row(6).has_value(); }));
+    CHECK(row(5) == "marker");
+    CHECK(c[static_cast<int>(ApplyConflictKind::update_older)] == 1);
+  }
+}
