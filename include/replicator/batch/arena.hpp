@@ -42,9 +42,9 @@ class ChunkPool {
         retained_ -= c.capacity;
         return c;
       }
-      return ArenaChunk{std::make_unique<std::byte[]>(chunk_size_), chunk_size_};
+      return ArenaChunk{std::make_unique_for_overwrite<std::byte[]>(chunk_size_), chunk_size_};  // no zeroing: allocate() hands out uninitialised storage
     }
-    return ArenaChunk{std::make_unique<std::byte[]>(min_size), min_size};  // oversize value: own chunk
+    return ArenaChunk{std::make_unique_for_overwrite<std::byte[]>(min_size), min_size};  // oversize value: own chunk
   }
 
   void give(ArenaChunk chunk) {
