@@ -72,7 +72,8 @@ inline Corpus synthetic_corpus() {
     const std::string sid = std::to_string(id);
     w.u16(6).text(sid).text("customer-" + std::to_string(id % 997)).text(std::to_string(id % 10000) + ".25");
     w.text(id % 3 == 0 ? "shipped" : "new").text("2026-11-25 16:30:51.123456+00");
-    if (note.empty()) w.null(); else w.text(note);
+    if (note.empty()) w.null();
+    else w.text(note);
   };
   auto insert = [&](std::uint32_t oid, int id, std::string_view note = {}) {
     MessageWriter w('I');
@@ -98,7 +99,8 @@ inline Corpus synthetic_corpus() {
   }
   for (int i = 0; i < 500; ++i) {
     begin();
-    b.add(std::move(MessageWriter('D').u32(16384).u8('K').u16(6).text(std::to_string(i)).null().null().null().null().null())
+    b.add(std::move(
+              MessageWriter('D').u32(16384).u8('K').u16(6).text(std::to_string(i)).null().null().null().null().null())
               .bytes());
     commit();
   }
@@ -127,8 +129,8 @@ inline Corpus wide_corpus() {
   CorpusBuilder b;
   std::uint32_t xid = 5000;
   std::uint64_t lsn = kLsn;
-  const char* names[] = {"id", "account", "name", "balance", "updated_at", "active", "ref", "attrs",
-                         "score", "born", "code", "rank", "blob", "tags", "addr", "comment"};
+  const char* names[] = {"id",    "account", "name", "balance", "updated_at", "active", "ref",  "attrs",
+                         "score", "born",    "code", "rank",    "blob",       "tags",   "addr", "comment"};
   const std::uint32_t types[] = {23, 20, 25, 1700, 1184, 16, 2950, 3802, 701, 1082, 1043, 21, 17, 1009, 869, 25};
   MessageWriter r('R');
   r.u32(16400).cstr("public").cstr("wide_rows").u8('d').u16(16);
@@ -143,12 +145,14 @@ inline Corpus wide_corpus() {
       w.u32(16400).u8('N').u16(16);
       w.text(sid).text(std::to_string(9'000'000'000LL + id)).text("Customer \"" + sid + "\" Ltd.");
       w.text(std::to_string(id % 100000) + ".4200").text("2026-11-25 16:30:51.123456+00");
-      w.text(id % 2 ? "t" : "f").text("0b5c3f4e-8a5e-4c62-9f1b-3d2a" + std::string(8 - std::min<std::size_t>(8, sid.size()), '0') + sid);
+      w.text(id % 2 ? "t" : "f")
+          .text("0b5c3f4e-8a5e-4c62-9f1b-3d2a" + std::string(8 - std::min<std::size_t>(8, sid.size()), '0') + sid);
       w.text("{\"plan\": \"pro\", \"seats\": " + std::to_string(id % 50) + ", \"tags\": [\"a\", \"b\"]}");
       w.text("0.3333333333333333").text("1990-01-0" + std::to_string(1 + id % 9)).text("EU-" + sid);
       w.text(std::to_string(id % 32000)).text("\\x0102030405060708090a0b0c0d0e0f");
       w.text("{red,green,\"dark blue\"}").text("10.0." + std::to_string(id % 256) + ".1/32");
-      if (id % 4 == 0) w.null(); else w.text("line one\nline two\ttabbed");
+      if (id % 4 == 0) w.null();
+      else w.text("line one\nline two\ttabbed");
       b.add(std::move(w).bytes());
     }
     b.add(std::move(MessageWriter('C').u8(0).u64(lsn + 0x8000).u64(lsn + 0x8030).i64(kTime)).bytes());

@@ -58,13 +58,18 @@ struct ViewConsumer {
     for (pg::ColumnValueView v : t) sum += static_cast<std::size_t>(v.kind) + v.bytes.size();
   }
   void operator()(const pg::InsertView& m) { tuple(m.new_tuple); }
-  void operator()(const pg::UpdateView& m) { tuple(m.old_tuple); tuple(m.new_tuple); }
+  void operator()(const pg::UpdateView& m) {
+    tuple(m.old_tuple);
+    tuple(m.new_tuple);
+  }
   void operator()(const pg::DeleteView& m) { tuple(m.old_tuple); }
   void operator()(const pg::RelationView& m) {
     for (pg::RelationColumnView c : m.columns) sum += c.name.size() + c.type_oid;
   }
   template <class Other>
-  void operator()(const Other&) { sum += 1; }
+  void operator()(const Other&) {
+    sum += 1;
+  }
 };
 struct RefConsumer {
   std::size_t sum = 0;
@@ -72,13 +77,18 @@ struct RefConsumer {
     for (const ref::Column& c : t) sum += static_cast<std::size_t>(c.kind) + c.value.size();
   }
   void operator()(const ref::Insert& m) { tuple(m.new_tuple); }
-  void operator()(const ref::Update& m) { tuple(m.old_tuple); tuple(m.new_tuple); }
+  void operator()(const ref::Update& m) {
+    tuple(m.old_tuple);
+    tuple(m.new_tuple);
+  }
   void operator()(const ref::Delete& m) { tuple(m.old_tuple); }
   void operator()(const ref::Relation& m) {
     for (const ref::RelationColumn& c : m.columns) sum += c.name.size() + c.type_oid;
   }
   template <class Other>
-  void operator()(const Other&) { sum += 1; }
+  void operator()(const Other&) {
+    sum += 1;
+  }
 };
 
 void set_counters(benchmark::State& state, std::size_t allocations, const Corpus& c = corpus()) {
@@ -212,7 +222,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
     if (zc == 0) return;
     std::printf("\nzero-copy decoder: %.2f GB/s of pgoutput (GB = 1e9 bytes; the table's G/s is 2^30)\n", zc / 1e9);
     for (const char* other : {"MemorySum", "MemchrAbsent", "ReferenceDecode"}) {
-      if (get(other) > 0) std::printf("  ratio to %-16s %.3f  (%s: %.2f GB/s)\n", other, zc / get(other), other, get(other) / 1e9);
+      if (get(other) > 0)
+        std::printf("  ratio to %-16s %.3f  (%s: %.2f GB/s)\n", other, zc / get(other), other, get(other) / 1e9);
     }
   }
 
@@ -230,8 +241,7 @@ bool validate(const Corpus& c) {
     auto a = fast.decode(c.messages[i]);
     auto b = slow.decode(c.messages[i]);
     if (!a || !b) {
-      std::fprintf(stderr, "message %zu does not decode: %s\n", i,
-                   (!a ? a.error() : b.error()).describe().c_str());
+      std::fprintf(stderr, "message %zu does not decode: %s\n", i, (!a ? a.error() : b.error()).describe().c_str());
       return false;
     }
     const std::string diff = ref::first_difference(*a, *b);

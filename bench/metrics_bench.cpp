@@ -33,7 +33,8 @@ ScriptedTransport script() {
   ScriptedTransport t;
   const std::vector<wire::Col> cols = {{"id", 23, true}, {"v", 25, false}, {"n", 23, false}};
   std::uint64_t lsn = 0x1000;
-  for (std::uint32_t oid = 1; oid <= 4; ++oid) t.wal(lsn++, wire::relation(oid, "public", "t" + std::to_string(oid), cols));
+  for (std::uint32_t oid = 1; oid <= 4; ++oid)
+    t.wal(lsn++, wire::relation(oid, "public", "t" + std::to_string(oid), cols));
   for (int x = 0; x < 200; ++x) {
     const std::uint64_t end = lsn + 200;
     t.wal(lsn++, wire::begin(end, static_cast<std::uint32_t>(1000 + x), 1'000'000 + x));

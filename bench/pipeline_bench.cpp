@@ -113,7 +113,8 @@ void set_counters(benchmark::State& state, const Totals& t) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * t.messages));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * t.payload));
   state.counters["events_per_msg"] = static_cast<double>(t.events) / static_cast<double>(t.messages);
-  if (t.output != 0) state.counters["out_bytes_per_msg"] = static_cast<double>(t.output) / static_cast<double>(t.messages);
+  if (t.output != 0)
+    state.counters["out_bytes_per_msg"] = static_cast<double>(t.output) / static_cast<double>(t.messages);
 }
 
 void PipelineJsonToMemory(benchmark::State& state) {

@@ -6,7 +6,8 @@
 //   Wal2JsonEvents   Wal2JsonEventDecoder (simdjson On-Demand, one JSON object per change)
 // Counters: bytes_per_second (payload bytes; JSON is larger), items_per_second (row changes,
 // truncates and messages: the same count for both), allocs_per_change.
-//   BENCH_PGO=/tmp/replicator-bench/w2j_pgoutput.stream BENCH_W2J=/tmp/replicator-bench/w2j.stream bazel-bin/bench/wal2json_bench
+//   BENCH_PGO=/tmp/replicator-bench/w2j_pgoutput.stream BENCH_W2J=/tmp/replicator-bench/w2j.stream
+//   bazel-bin/bench/wal2json_bench
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -67,7 +68,8 @@ Stream load(const char* env, const char* fallback) {
   while (!reader.at_end()) {
     auto f = reader.next();
     if (!f) break;
-    const std::size_t after = static_cast<std::size_t>(s.file.data() + s.file.size() - (f->payload.data() + f->payload.size()));
+    const std::size_t after =
+        static_cast<std::size_t>(s.file.data() + s.file.size() - (f->payload.data() + f->payload.size()));
     s.messages.push_back(WalMessage{f->lsn, f->lsn, PgTimestamp{}, f->payload, 0, after});
     s.payload_bytes += f->payload.size();
   }

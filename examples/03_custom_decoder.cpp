@@ -41,10 +41,11 @@ class LineDecoder {
       tuple_.clear();
       for (std::string_view v : {f[2], f[3]}) {
         tuple_.push_back(std::byte{'t'});
-        for (int shift = 24; shift >= 0; shift -= 8) tuple_.push_back(static_cast<std::byte>((v.size() >> shift) & 0xFF));
+        for (int shift = 24; shift >= 0; shift -= 8)
+          tuple_.push_back(static_cast<std::byte>((v.size() >> shift) & 0xFF));
         for (char c : v) tuple_.push_back(static_cast<std::byte>(c));
       }
-      RowChangeView row{ChangeOp::insert, m.wal_start, txn_, &relation(f[1]), OldTupleKind::none, {},
+      RowChangeView row{ChangeOp::insert,    m.wal_start, txn_, &relation(f[1]), OldTupleKind::none, {},
                         TupleView(tuple_, 2)};
       return on_event(ChangeEvent{row});
     }

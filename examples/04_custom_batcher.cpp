@@ -88,10 +88,16 @@ int main() {
     std::vector<std::byte> bytes;
   };
   std::vector<Msg> script = {{0x100, relation(1, "public", "step", {"id", "what"})},
-                             {0x110, begin(0x200, 1)}, {0x120, insert(1, {"1", "reserve"})}, {0x130, commit(0x200, 0x208)},
-                             {0x210, begin(0x300, 2)}, {0x220, insert(1, {"2", "pay"})}, {0x230, marker()},
+                             {0x110, begin(0x200, 1)},
+                             {0x120, insert(1, {"1", "reserve"})},
+                             {0x130, commit(0x200, 0x208)},
+                             {0x210, begin(0x300, 2)},
+                             {0x220, insert(1, {"2", "pay"})},
+                             {0x230, marker()},
                              {0x240, commit(0x300, 0x308)},
-                             {0x310, begin(0x400, 3)}, {0x320, insert(1, {"3", "ship"})}, {0x330, commit(0x400, 0x408)}};
+                             {0x310, begin(0x400, 3)},
+                             {0x320, insert(1, {"3", "ship"})},
+                             {0x330, commit(0x400, 0x408)}};
   std::size_t next = 0;
   struct ScriptTransport {
     std::vector<Msg>* script;

@@ -28,9 +28,11 @@ int main(int argc, char** argv) {
   topts.proto_version = 2;
   topts.streaming = StreamingMode::on;
   JsonLinesReplicator r(LibpqTransport(ConnectionConfig{}, topts), PgOutputEventDecoder{}, TransactionBatcher{},
-                        FilePositionStore(argv[3]), JsonLinesSink::to_stdout(), ReplicatorOptions{.slot_name = argv[1]});
+                        FilePositionStore(argv[3]), JsonLinesSink::to_stdout(),
+                        ReplicatorOptions{.slot_name = argv[1]});
   if (auto st = r.run(g_stop); !st) {
-    std::fprintf(stderr, "error (%s): %s\n", st.error().retryable() ? "retryable" : "fatal", st.error().message.c_str());
+    std::fprintf(stderr, "error (%s): %s\n", st.error().retryable() ? "retryable" : "fatal",
+                 st.error().message.c_str());
     return 1;
   }
   std::fprintf(stderr, "stopped at %s\n", r.flushed_lsn().to_string().c_str());

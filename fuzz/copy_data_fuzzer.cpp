@@ -42,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(msg.size() == 18, "keepalive is not 18 bytes");
       require(k.wal_end.value() == be64(msg.data() + 1), "keepalive wal_end");
       // Answer it as the Replicator would and check the reply's layout.
-      const auto reply = proto::make_standby_status_update(k.wal_end, k.wal_end, k.wal_end, k.send_time,
-                                                           k.reply_requested);
+      const auto reply =
+          proto::make_standby_status_update(k.wal_end, k.wal_end, k.wal_end, k.send_time, k.reply_requested);
       require(reply[0] == std::byte{'r'}, "status update tag");
       require(be64(reply.data() + 1) == k.wal_end.value() && be64(reply.data() + 9) == k.wal_end.value(),
               "status update positions");

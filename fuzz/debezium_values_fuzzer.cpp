@@ -23,11 +23,13 @@ struct TypeCase {
   std::int32_t typmod;
 };
 constexpr TypeCase kTypes[] = {
-    {16, -1},   {1560, 1},  {1560, 16},  {1562, -1},  {21, -1},   {23, -1},   {20, -1},   {26, -1},   {700, -1},
-    {701, -1},  {1700, -1}, {1700, 655366}, {790, -1}, {25, -1},  {1042, 3},  {114, -1},  {3802, -1}, {142, -1},
-    {2950, -1}, {1082, -1}, {1083, -1}, {1083, 3},   {1266, -1},  {1114, -1}, {1114, 3},  {1184, -1}, {1186, -1},
-    {17, -1},   {600, -1},  {869, -1},  {650, -1},   {829, -1},   {774, -1},  {3220, -1}, {3904, -1}, {20000, -1},
-    {20001, -1}, {20002, -1}, {1007, -1}, {1231, 655366}, {1009, -1}, {1187, -1}, {1115, -1}, {1001, -1}, {20003, -1}, {3906, -1}, {3908, -1}, {3912, -1}, {3926, -1}};
+    {16, -1},    {1560, 1},   {1560, 16},  {1562, -1}, {21, -1},       {23, -1},   {20, -1},
+    {26, -1},    {700, -1},   {701, -1},   {1700, -1}, {1700, 655366}, {790, -1},  {25, -1},
+    {1042, 3},   {114, -1},   {3802, -1},  {142, -1},  {2950, -1},     {1082, -1}, {1083, -1},
+    {1083, 3},   {1266, -1},  {1114, -1},  {1114, 3},  {1184, -1},     {1186, -1}, {17, -1},
+    {600, -1},   {869, -1},   {650, -1},   {829, -1},  {774, -1},      {3220, -1}, {3904, -1},
+    {20000, -1}, {20001, -1}, {20002, -1}, {1007, -1}, {1231, 655366}, {1009, -1}, {1187, -1},
+    {1115, -1},  {1001, -1},  {20003, -1}, {3906, -1}, {3908, -1},     {3912, -1}, {3926, -1}};
 
 const f::DebeziumTypeCatalog& catalog() {
   static const f::DebeziumTypeCatalog cat = [] {
@@ -66,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   m.hstore = static_cast<f::HstoreHandlingMode>((data[1] >> 5) & 1);
   const std::span<const std::byte> value(reinterpret_cast<const std::byte*>(data + 2), size - 2);
   replicator::values::TypedValueView v{
-      replicator::ColumnValueView{binary ? replicator::ColumnKind::binary : replicator::ColumnKind::text, value}, tc.oid};
+      replicator::ColumnValueView{binary ? replicator::ColumnKind::binary : replicator::ColumnKind::text, value},
+      tc.oid};
   const auto type = f::resolve_debezium_type(catalog(), tc.oid, tc.typmod);
   std::string out = "[";
   const auto st = f::append_debezium_value(out, v, type, m, "__debezium_unavailable_value");

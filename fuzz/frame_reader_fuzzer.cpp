@@ -59,8 +59,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   replicator::pgoutput::PgOutputDecoder decoder;
   for (const Seen& s : frames) {
     auto m = decoder.decode(whole.subspan(s.payload_offset, s.size), s.payload_offset);
-    if (!m) require(m.error().offset >= s.payload_offset && m.error().offset <= s.payload_offset + s.size,
-                    "decode error offset outside the frame");
+    if (!m)
+      require(m.error().offset >= s.payload_offset && m.error().offset <= s.payload_offset + s.size,
+              "decode error offset outside the frame");
   }
 
   // The same bytes arriving in two chunks.

@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(q.version == "HTTP/1.1" || q.version == "HTTP/1.0", "version");
       require(q.headers <= kMaxHttpHeaders, "header count");
       const auto path = q.path();
-      require((path == "/" || inside(path, in)) && path.find_first_of("?#") == std::string_view::npos, "path");  // "/": an absolute-form target without a path
+      require((path == "/" || inside(path, in)) && path.find_first_of("?#") == std::string_view::npos,
+              "path");  // "/": an absolute-form target without a path
       const auto again = parse_http_request(in.substr(0, q.head_bytes), max);
       require(again.status == HttpParseStatus::complete && again.request.head_bytes == q.head_bytes &&
                   again.request.target == q.target && again.request.headers == q.headers,
@@ -43,13 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       break;
     }
-    case HttpParseStatus::incomplete:
-      require(size < max, "incomplete past the bound");
-      break;
+    case HttpParseStatus::incomplete: require(size < max, "incomplete past the bound"); break;
     case HttpParseStatus::malformed:
-    case HttpParseStatus::too_large:
-      require(!r.reason.empty(), "no reason");
-      break;
+    case HttpParseStatus::too_large: require(!r.reason.empty(), "no reason"); break;
   }
   return 0;
 }

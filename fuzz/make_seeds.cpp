@@ -131,8 +131,8 @@ int main(int argc, char** argv) {
   }
 
   int n = 0;
-  for (const char* text : {"0/0", "16/B374D848", "0/16B3748", "FFFFFFFF/FFFFFFFF", "a/b", "00000000/00000001",
-                           "1/0", "123456789/0", "0/", "/0", "G/0", "1/2/3", " 0/0"}) {
+  for (const char* text : {"0/0", "16/B374D848", "0/16B3748", "FFFFFFFF/FFFFFFFF", "a/b", "00000000/00000001", "1/0",
+                           "123456789/0", "0/", "/0", "G/0", "1/2/3", " 0/0"}) {
     const std::string_view t(text);
     write(root / "lsn", "lsn_" + std::to_string(n++),
           std::vector<std::byte>(reinterpret_cast<const std::byte*>(t.data()),
@@ -207,7 +207,9 @@ int main(int argc, char** argv) {
     // first 20 frames and its last) after the Relation / Type frames sent before them outside
     // stream blocks, so their rows decode. At most 24 per file, spread over it.
     {
-      auto tag = [&](std::size_t k) { return frames[k].payload.empty() ? '\0' : static_cast<char>(frames[k].payload[0]); };
+      auto tag = [&](std::size_t k) {
+        return frames[k].payload.empty() ? '\0' : static_cast<char>(frames[k].payload[0]);
+      };
       struct Unit {
         std::size_t first, last;
       };

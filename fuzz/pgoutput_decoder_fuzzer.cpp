@@ -48,7 +48,10 @@ struct Checker {
     }
     require(n == m.columns.size(), "relation column count differs");
   }
-  void operator()(const pg::TypeView& m) { str(m.schema); str(m.name); }
+  void operator()(const pg::TypeView& m) {
+    str(m.schema);
+    str(m.name);
+  }
   void operator()(const pg::OriginView& m) { str(m.name); }
   void operator()(const pg::InsertView& m) { tuple(m.new_tuple); }
   void operator()(const pg::UpdateView& m) {

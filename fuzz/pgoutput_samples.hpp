@@ -98,7 +98,9 @@ inline std::vector<std::byte> begin() {
 inline std::vector<std::byte> commit() {
   return std::move(MessageWriter('C').u8(0).u64(kLsn + 0x200).u64(kLsn + 0x230).i64(kTime)).bytes();
 }
-inline std::vector<std::byte> origin() { return std::move(MessageWriter('O').u64(kLsn + 0x180).cstr("node_a")).bytes(); }
+inline std::vector<std::byte> origin() {
+  return std::move(MessageWriter('O').u64(kLsn + 0x180).cstr("node_a")).bytes();
+}
 inline std::vector<std::byte> stream_start(bool first) {
   return std::move(MessageWriter('S').u32(kStreamXid).u8(first ? 1 : 0)).bytes();
 }
@@ -117,11 +119,13 @@ inline std::vector<std::byte> begin_prepare() {
       .bytes();
 }
 inline std::vector<std::byte> prepare(char tag) {
-  return std::move(MessageWriter(tag).u8(0).u64(kLsn + 0xA00).u64(kLsn + 0xA40).i64(kTime + 7).u32(kXid + 1).cstr("gid-1"))
+  return std::move(
+             MessageWriter(tag).u8(0).u64(kLsn + 0xA00).u64(kLsn + 0xA40).i64(kTime + 7).u32(kXid + 1).cstr("gid-1"))
       .bytes();
 }
 inline std::vector<std::byte> commit_prepared() {
-  return std::move(MessageWriter('K').u8(0).u64(kLsn + 0xB00).u64(kLsn + 0xB40).i64(kTime + 8).u32(kXid + 1).cstr("gid-1"))
+  return std::move(
+             MessageWriter('K').u8(0).u64(kLsn + 0xB00).u64(kLsn + 0xB40).i64(kTime + 8).u32(kXid + 1).cstr("gid-1"))
       .bytes();
 }
 inline std::vector<std::byte> rollback_prepared() {

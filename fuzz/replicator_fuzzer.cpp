@@ -51,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<std::byte> bytes(p, p + size);
 
   {
-    auto run = rf::run_replay(bytes, replicator::TransactionBatcher({}, rf::whole_transaction_options()), rf::RunOptions{});
+    auto run =
+        rf::run_replay(bytes, replicator::TransactionBatcher({}, rf::whole_transaction_options()), rf::RunOptions{});
     report(run, "run A (TransactionBatcher):");
   }
   {

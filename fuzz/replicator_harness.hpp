@@ -38,9 +38,9 @@ namespace replicator::fuzz {
 
 // What the decoder and the sink saw. The Replicator owns its policies, so they report here.
 struct Observed {
-  Lsn start;            // the stored position the run resumed from
-  Lsn sink_commit;      // highest end LSN of a Commit the sink received
-  Lsn no_data_end;      // highest end LSN of a completion that leaves nothing to write
+  Lsn start;        // the stored position the run resumed from
+  Lsn sink_commit;  // highest end LSN of a Commit the sink received
+  Lsn no_data_end;  // highest end LSN of a completion that leaves nothing to write
   // What the batcher holds, and whether it surely holds rows (then its commit reaches the sink).
   struct Held {
     Xid xid = 0;
@@ -50,12 +50,12 @@ struct Observed {
   std::vector<Held> open_streams;  // streamed transactions, by xid
   std::vector<Held> prepared;      // prepared transactions, by GID
   bool txn_has_data = false;       // the open normal or prepared transaction has rows, truncates or messages
-  std::string json;     // every line the sink got
+  std::string json;                // every line the sink got
   std::size_t lines = 0;
   std::size_t batches = 0;
-  std::size_t commits = 0;      // Commit events the sink got
-  bool check_shape = true;      // batches hold whole transactions (no split, no spill)
-  std::string violation;        // the first broken invariant; empty when none
+  std::size_t commits = 0;  // Commit events the sink got
+  bool check_shape = true;  // batches hold whole transactions (no split, no spill)
+  std::string violation;    // the first broken invariant; empty when none
 
   // The highest position that may be confirmed.
   [[nodiscard]] Lsn bound() const noexcept { return std::max({start, sink_commit, no_data_end}); }
@@ -145,7 +145,12 @@ class ObservingDecoder {
             } else if (auto* h = find_stream(ev.xid)) {
               h->has_data = false;  // its rows may all have been the subtransaction's
             }
-          } else if constexpr (requires { ev.kind; ev.gid; ev.end_lsn; ev.streamed; }) {  // two-phase
+          } else if constexpr (requires {
+                                 ev.kind;
+                                 ev.gid;
+                                 ev.end_lsn;
+                                 ev.streamed;
+                               }) {  // two-phase
             const std::string_view kind = to_string(ev.kind);
             if (kind == "begin_prepare") {
               observed_->txn_has_data = false;
@@ -199,7 +204,10 @@ class RecordingSink {
       // Stream Abort and two-phase events steer the batcher; a sink never gets them.
       const bool batcher_only = std::visit(
           [](const auto& ev) {
-            return std::is_same_v<std::decay_t<decltype(ev)>, StreamAbortEvent> || requires { ev.gid; ev.kind; };
+            return std::is_same_v<std::decay_t<decltype(ev)>, StreamAbortEvent> || requires {
+              ev.gid;
+              ev.kind;
+            };
           },
           e);
       if (batcher_only) observed_->violate("the sink got a " + std::string(event_name(e)) + " event");
@@ -233,8 +241,8 @@ class RecordingSink {
 };
 
 struct RunOptions {
-  Lsn stored;                    // resume from this stored position (invalid: nothing stored)
-  std::size_t fail_poll = 0;     // this poll fails like a dropped connection, then recover() (0: never)
+  Lsn stored;                        // resume from this stored position (invalid: nothing stored)
+  std::size_t fail_poll = 0;         // this poll fails like a dropped connection, then recover() (0: never)
   bool shutdown_after_error = true;  // shutdown() after a failed run_once, as a program would on exit
   bool check_shape = true;           // every batch holds whole transactions (not with split or spill)
   bool trace = false;                // record the confirmed position and the output size after each poll
@@ -248,9 +256,9 @@ struct RunResult {
   std::size_t polls = 0;
   std::size_t recovers = 0;
   std::vector<StandbyStatus> statuses;
-  std::string violation;                  // first broken invariant (observed's or the loop's)
-  std::vector<Lsn> trace_flushed;         // RunOptions::trace: after each poll
-  std::vector<std::size_t> trace_json;    // RunOptions::trace: observed.json.size() after each poll
+  std::string violation;                // first broken invariant (observed's or the loop's)
+  std::vector<Lsn> trace_flushed;       // RunOptions::trace: after each poll
+  std::vector<std::size_t> trace_json;  // RunOptions::trace: observed.json.size() after each poll
 };
 
 // Batcher options for whole-transaction batches whose every commit reaches the sink (the bound
@@ -266,8 +274,7 @@ namespace detail {
 // Every "offset N" in `message` names a byte of the file; at least one is there.
 inline bool names_offsets_within(std::string_view message, std::size_t file_size) {
   bool any = false;
-  for (std::size_t at = message.find("offset "); at != std::string_view::npos;
-       at = message.find("offset ", at + 1)) {
+  for (std::size_t at = message.find("offset "); at != std::string_view::npos; at = message.find("offset ", at + 1)) {
     std::size_t i = at + 7;
     if (i >= message.size() || message[i] < '0' || message[i] > '9') continue;
     std::uint64_t v = 0;
@@ -304,8 +311,7 @@ RunResult run_replay(std::vector<std::byte> bytes, Batcher batcher, const RunOpt
     ReplicatorOptions ropts;
     ropts.slot_name = "fuzz";
     Replicator r(test::FailingPoll<transport::ReplayTransport>(transport::ReplayTransport(std::move(bytes))),
-                 ObservingDecoder(&obs), std::move(batcher),
-                 std::move(store), RecordingSink(&obs), ropts);
+                 ObservingDecoder(&obs), std::move(batcher), std::move(store), RecordingSink(&obs), ropts);
     if (options.fail_poll != 0) r.transport().fail_nth_poll(options.fail_poll);
 
     Lsn last = r.flushed_lsn();

@@ -167,8 +167,7 @@ void fuzz_jsonb(Bytes b) {
 
 void fuzz_array(Bytes b, v::Oid type) {
   const auto r = v::decode_array_binary(b, type);
-  const v::TypedValueView typed(replicator::ColumnValueView{replicator::ColumnKind::binary, b},
-                                type);
+  const v::TypedValueView typed(replicator::ColumnValueView{replicator::ColumnKind::binary, b}, type);
   const auto typed_array = typed.as_array();
   if (!r) {
     require(!typed_array, "as_array accepts what decode_array_binary rejects");

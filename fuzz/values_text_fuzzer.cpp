@@ -63,10 +63,8 @@ void fuzz_int(std::string_view s, v::Oid type) {
       break;
     }
     const auto d = static_cast<std::uint64_t>(c - '0');
-    if (magnitude > (std::numeric_limits<std::uint64_t>::max() - d) / 10)
-      overflow = true;
-    else
-      magnitude = magnitude * 10 + d;
+    if (magnitude > (std::numeric_limits<std::uint64_t>::max() - d) / 10) overflow = true;
+    else magnitude = magnitude * 10 + d;
   }
   constexpr std::uint64_t kMaxMagnitude = std::uint64_t{1} << 63;  // of a negative int64
   const bool fits = !overflow && (negative ? magnitude <= kMaxMagnitude : magnitude < kMaxMagnitude);
@@ -176,8 +174,7 @@ void fuzz_bytea(std::string_view s) {
   }
   if (!r) return check_error(r.error(), v::oid::bytea, false);
   // Hex form, by TypedValueView::as_text (the library's bytea formatter).
-  const v::TypedValueView typed(
-      replicator::ColumnValueView{replicator::ColumnKind::text, bytes_of(s)}, v::oid::bytea);
+  const v::TypedValueView typed(replicator::ColumnValueView{replicator::ColumnKind::text, bytes_of(s)}, v::oid::bytea);
   const auto hex = typed.as_text();
   require(hex && *hex == "\\x" + replicator::fuzz::hex_lower(*r), "bytea as_text is not its hex form");
   const auto from_hex = v::parse_bytea_text(*hex);
@@ -201,8 +198,7 @@ void fuzz_bytea(std::string_view s) {
 
 void fuzz_array(std::string_view s, v::Oid type) {
   const auto r = v::parse_array_text(s, type);
-  const v::TypedValueView typed(
-      replicator::ColumnValueView{replicator::ColumnKind::text, bytes_of(s)}, type);
+  const v::TypedValueView typed(replicator::ColumnValueView{replicator::ColumnKind::text, bytes_of(s)}, type);
   const auto typed_array = typed.as_array();
   if (!r) {
     require(!typed_array, "as_array accepts what parse_array_text rejects");

@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::for_each_message(data, size, [&](std::span<const std::byte> msg, std::size_t offset) {
     padded.assign(msg.begin(), msg.end());
     padded.resize(msg.size() + simdjson::SIMDJSON_PADDING, std::byte{'x'});
-    const WalMessage a{Lsn{offset + 1}, Lsn{}, PgTimestamp{}, std::span(padded.data(), msg.size()), 0,
+    const WalMessage a{Lsn{offset + 1},           Lsn{}, PgTimestamp{}, std::span(padded.data(), msg.size()), 0,
                        simdjson::SIMDJSON_PADDING};
     const WalMessage b{Lsn{offset + 1}, Lsn{}, PgTimestamp{}, msg, 0, 0};
     std::vector<std::string> ea, eb;
@@ -83,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(ea == eb, "padded in place and copied disagree on the events");
     if (!sa) {
       require(!sa.error().retryable(), "a decoding error is retryable", sa.error().message);
-      require(sa.error().message.find("wal2json") != std::string::npos, "error does not say wal2json", sa.error().message);
+      require(sa.error().message.find("wal2json") != std::string::npos, "error does not say wal2json",
+              sa.error().message);
       require(sa.error().message == sb.error().message, "error messages differ", sa.error().message);
     }
   });

@@ -60,7 +60,8 @@ struct KeyDef {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -131,7 +132,8 @@ Apply double_key(At at, double min, double max) {
     char* end = nullptr;
     errno = 0;
     const double out = std::strtod(t.c_str(), &end);
-    if (t.empty() || end != t.c_str() + t.size() || errno != 0) return "must be " + what.str() + ", got " + quote_value(v.text);
+    if (t.empty() || end != t.c_str() + t.size() || errno != 0)
+      return "must be " + what.str() + ", got " + quote_value(v.text);
     if (!(out >= min && out <= max)) return "must be " + what.str() + ", got " + quote_value(v.text);
     at(c) = out;
     return std::nullopt;
@@ -370,15 +372,19 @@ void key_at(std::vector<KeyDef>& t, std::string_view name, At at, std::string_vi
     show = [at](const Config& c) { return std::string(to_string(at(c))); };
     type = enum_choices(enum_names(T{}));
   }
-  const KeyInfo info{name, o.type.empty() ? keep(std::move(type)) : o.type,
-                     o.default_text.empty() ? keep(show(default_config())) : o.default_text, help, o.secret, o.required};
+  const KeyInfo info{name,
+                     o.type.empty() ? keep(std::move(type)) : o.type,
+                     o.default_text.empty() ? keep(show(default_config())) : o.default_text,
+                     help,
+                     o.secret,
+                     o.required};
   t.push_back({info, std::move(apply), std::move(show)});
 }
 
 // A Config field.
 template <class T>
 void key(std::vector<KeyDef>& t, std::string_view name, T Config::*m, std::string_view help, KeyOptions o = {}) {
-  const auto at = [m](auto& c) -> auto& { return c.*m; };
+  const auto at = [m](auto& c) -> decltype(auto) { return (c.*m); };  // a reference
   key_at(t, name, at, help, o);
 }
 
@@ -386,7 +392,7 @@ void key(std::vector<KeyDef>& t, std::string_view name, T Config::*m, std::strin
 template <class S, class T>
 void key(std::vector<KeyDef>& t, std::string_view name, S Config::*part, T S::*m, std::string_view help,
          KeyOptions o = {}) {
-  const auto at = [part, m](auto& c) -> auto& { return (c.*part).*m; };
+  const auto at = [part, m](auto& c) -> decltype(auto) { return ((c.*part).*m); };  // a reference
   key_at(t, name, at, help, o);
 }
 
@@ -580,7 +586,8 @@ std::optional<ConfigError> collect_file(std::string_view yaml, std::string_view 
     return ConfigError{"", "invalid YAML: " + e.msg, where_of(e.mark, path)};
   }
   if (!root || root.IsNull()) return std::nullopt;  // an empty file: everything from env/flags/defaults
-  if (!root.IsMap()) return ConfigError{"", "the file must be a mapping of key: value lines", where_of(root.Mark(), path)};
+  if (!root.IsMap())
+    return ConfigError{"", "the file must be a mapping of key: value lines", where_of(root.Mark(), path)};
   std::unordered_map<std::string, std::string> seen_at;
   for (const auto& entry : root) {
     const YAML::Node& k = entry.first;
@@ -646,13 +653,18 @@ std::optional<ConfigError> check_dsn(const std::string& dsn, std::string_view ke
   return std::nullopt;
 }
 
-bool valid_identifier_text(std::string_view s) { return !s.empty() && s.size() <= 63 && s.find('\0') == std::string_view::npos; }
+bool valid_identifier_text(std::string_view s) {
+  return !s.empty() && s.size() <= 63 && s.find('\0') == std::string_view::npos;
+}
 
 // sink: postgresql. The position is the target's replication origin, so another store is refused.
 std::optional<ConfigError> validate_apply(const Config& c, const std::function<std::string(std::string_view)>& where) {
-  auto err = [&](std::string_view key, std::string msg) { return ConfigError{std::string(key), std::move(msg), where(key)}; };
+  auto err = [&](std::string_view key, std::string msg) {
+    return ConfigError{std::string(key), std::move(msg), where(key)};
+  };
   if (c.sink != SinkKind::postgresql) {
-    for (const char* key : {"apply_dsn", "apply_table_map", "apply_on_conflict", "apply_on_missing", "apply_commit_time_column"})
+    for (const char* key :
+         {"apply_dsn", "apply_table_map", "apply_on_conflict", "apply_on_missing", "apply_commit_time_column"})
       if (!where(key).empty()) return err(key, "is only used with sink: postgresql");
     return std::nullopt;
   }
@@ -660,30 +672,38 @@ std::optional<ConfigError> validate_apply(const Config& c, const std::function<s
   if (auto e = check_dsn(c.apply_dsn, "apply_dsn", where("apply_dsn"))) return e;
   if (!where("position_store").empty() || !where("position_file").empty() || !where("position_table").empty() ||
       !where("position_dsn").empty()) {
-    const char* key = !where("position_store").empty() ? "position_store" : !where("position_file").empty() ? "position_file"
-                      : !where("position_table").empty() ? "position_table" : "position_dsn";
-    return err(key, "sink postgresql keeps the position in the target's replication origin, in the same transaction "
-                    "as the data: remove the position_* keys");
+    const char* key = !where("position_store").empty()   ? "position_store"
+                      : !where("position_file").empty()  ? "position_file"
+                      : !where("position_table").empty() ? "position_table"
+                                                         : "position_dsn";
+    return err(key,
+               "sink postgresql keeps the position in the target's replication origin, in the same transaction "
+               "as the data: remove the position_* keys");
   }
   if (c.snapshot_mode != snapshot::SnapshotMode::never)
-    return err("snapshot_mode", "sink postgresql copies no initial snapshot yet: use snapshot_mode never and copy the "
-                                "tables first (e.g. pg_dump --snapshot of the slot's exported snapshot)");
+    return err("snapshot_mode",
+               "sink postgresql copies no initial snapshot yet: use snapshot_mode never and copy the "
+               "tables first (e.g. pg_dump --snapshot of the slot's exported snapshot)");
   if (c.unchanged_toast != ToastPolicy::marker)
-    return err("unchanged_toast", "sink postgresql leaves unchanged TOAST columns as they are on the target; "
-                                  "remove unchanged_toast");
+    return err("unchanged_toast",
+               "sink postgresql leaves unchanged TOAST columns as they are on the target; "
+               "remove unchanged_toast");
   if (c.apply.on_conflict == ApplyConflictPolicy::keep_newer && c.apply.commit_time_column.empty())
     return err("apply_commit_time_column", "required when apply_on_conflict is keep_newer");
   for (const auto& m : c.apply_table_map) {
     const auto eq = m.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == m.size() || m.find('=', eq + 1) != std::string::npos)
-      return err("apply_table_map", "entries are source=target (e.g. public.orders=archive.orders), got " + quote_value(m));
+      return err("apply_table_map",
+                 "entries are source=target (e.g. public.orders=archive.orders), got " + quote_value(m));
   }
   return std::nullopt;
 }
 
 // Cross-key checks after every key has its final value. `where` tells which source set a key.
 std::optional<ConfigError> validate(const Config& c, const std::function<std::string(std::string_view)>& where) {
-  auto err = [&](std::string_view key, std::string msg) { return ConfigError{std::string(key), std::move(msg), where(key)}; };
+  auto err = [&](std::string_view key, std::string msg) {
+    return ConfigError{std::string(key), std::move(msg), where(key)};
+  };
   for (const auto& k : key_table()) {
     if (!k.info.required) continue;
     if (k.show(c).empty())
@@ -699,36 +719,41 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
   if (slot_name_problem(c.stream.slot_name) == SlotNameProblem::too_long)
     return err("postgresql_slot_name", "must be at most 63 characters");
   for (const auto& p : c.stream.publication_names)
-    if (!valid_identifier_text(p)) return err("postgresql_publication_name", "must be 1-63 bytes, got " + quote_value(p));
+    if (!valid_identifier_text(p))
+      return err("postgresql_publication_name", "must be 1-63 bytes, got " + quote_value(p));
   if (c.plugin_name != "pgoutput" && c.plugin_name != "wal2json")
-    return err("postgresql_plugin_name", "unknown output plugin " + quote_value(c.plugin_name) + "; use pgoutput or wal2json");
+    return err("postgresql_plugin_name",
+               "unknown output plugin " + quote_value(c.plugin_name) + "; use pgoutput or wal2json");
   if (c.plugin_name == "wal2json") {  // pgoutput's protocol options have no wal2json counterpart
-    const std::string why = " is a pgoutput option; wal2json has none (remove it or use postgresql_plugin_name: pgoutput)";
+    const std::string why =
+        " is a pgoutput option; wal2json has none (remove it or use postgresql_plugin_name: pgoutput)";
     if (c.stream.binary) return err("binary", "binary" + why);
     if (c.stream.streaming != StreamingMode::off) return err("streaming", "streaming" + why);
     if (c.stream.two_phase) return err("two_phase", "two_phase" + why);
     if (c.stream.origin != OriginFilter::any) return err("origin", "origin" + why);
   }
-  if (c.stream.streaming == StreamingMode::on && c.stream.proto_version < 2) return err("streaming", "needs proto_version 2 or higher");
+  if (c.stream.streaming == StreamingMode::on && c.stream.proto_version < 2)
+    return err("streaming", "needs proto_version 2 or higher");
   if (c.stream.streaming == StreamingMode::parallel && c.stream.proto_version < 4)
     return err("streaming", "parallel needs proto_version 4 (PostgreSQL 16 or later)");
   if (c.stream.failover_slot && c.stream.temporary_slot)
     return err("postgresql_failover_slot", "a temporary slot cannot be a failover slot (postgresql_temp_slot is true)");
   if (c.stream.two_phase && c.stream.proto_version < 3) return err("two_phase", "needs proto_version 3 or higher");
   if (c.stream.temporary_slot && !c.stream.create_slot)
-    return err("postgresql_temp_slot", "a temporary slot is created on every start; postgresql_create_slot must be true");
+    return err("postgresql_temp_slot",
+               "a temporary slot is created on every start; postgresql_create_slot must be true");
   if (c.stream.temporary_slot && c.snapshot_mode == snapshot::SnapshotMode::initial_only)
-    return err("snapshot_mode", "initial_only needs a permanent slot (a temporary slot is gone when the program exits)");
+    return err("snapshot_mode",
+               "initial_only needs a permanent slot (a temporary slot is gone when the program exits)");
   if (!c.source.sslkey.empty() && c.source.sslcert.empty())
     return err("postgresql_ssl_key", "set postgresql_ssl_cert too (a key without a certificate is unused)");
   if (!c.source.sslcert.empty() && c.source.sslkey.empty())
     return err("postgresql_ssl_cert", "set postgresql_ssl_key too (the certificate's private key)");
   if (c.source.sslmode.starts_with("verify-") && c.source.sslrootcert.empty())
     return err("postgresql_ssl_root_cert", "required when postgresql_ssl_mode is " + c.source.sslmode);
-  const std::pair<std::string_view, const std::string*> files[] = {
-      {"postgresql_ssl_cert", &c.source.sslcert},
-      {"postgresql_ssl_key", &c.source.sslkey},
-      {"postgresql_ssl_root_cert", &c.source.sslrootcert}};
+  const std::pair<std::string_view, const std::string*> files[] = {{"postgresql_ssl_cert", &c.source.sslcert},
+                                                                   {"postgresql_ssl_key", &c.source.sslkey},
+                                                                   {"postgresql_ssl_root_cert", &c.source.sslrootcert}};
   for (const auto& [key, path] : files) {
     std::string why;
     if (!path->empty() && !readable_file(*path, why)) return err(key, "cannot read '" + *path + "': " + why);
@@ -742,7 +767,9 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
                         : valid_identifier_text(std::string_view(c.position_table).substr(0, dot)) &&
                               valid_identifier_text(std::string_view(c.position_table).substr(dot + 1)) &&
                               c.position_table.find('.', dot + 1) == std::string::npos;
-    if (!ok) return err("position_table", "must be table or schema.table, each part 1-63 bytes, got " + quote_value(c.position_table));
+    if (!ok)
+      return err("position_table",
+                 "must be table or schema.table, each part 1-63 bytes, got " + quote_value(c.position_table));
   }
   if (auto e = check_dsn(c.position_dsn, "position_dsn", where("position_dsn"))) return e;
   if (c.position_store == PositionStoreKind::azure) {
@@ -753,25 +780,32 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
     const NatsJetStreamOptions& n = c.nats;
     if (n.urls.empty()) return err("nats_url", "needs at least one server when sink is nats");
     for (const auto& u : n.urls)
-      if (u.find(':') == std::string::npos) return err("nats_url", "must be nats://host:port (or tls://host:port), got " + quote_value(u));
+      if (u.find(':') == std::string::npos)
+        return err("nats_url", "must be nats://host:port (or tls://host:port), got " + quote_value(u));
     if (n.stream.empty() || n.stream.find_first_of(" .*>\\/\t") != std::string::npos)
       return err("nats_stream", "must be a stream name without spaces, '.', '*', '>', '/' or '\\'");
     if (!nats::valid_subject_prefix(n.subject_prefix))
-      return err("nats_subject_prefix", "must be dot-separated tokens without spaces or wildcards, got " + quote_value(n.subject_prefix));
+      return err("nats_subject_prefix",
+                 "must be dot-separated tokens without spaces or wildcards, got " + quote_value(n.subject_prefix));
     const int methods = (n.creds_file.empty() ? 0 : 1) + (n.user.empty() ? 0 : 1) + (n.token.empty() ? 0 : 1);
-    if (methods > 1) return err("nats_user", "set only one of nats_creds_file, nats_user (+ nats_password) and nats_token");
+    if (methods > 1)
+      return err("nats_user", "set only one of nats_creds_file, nats_user (+ nats_password) and nats_token");
     if (!n.password.empty() && n.user.empty()) return err("nats_password", "needs nats_user");
     if (n.tls_cert.empty() != n.tls_key.empty())
       return err(n.tls_cert.empty() ? "nats_tls_cert" : "nats_tls_key", "nats_tls_cert and nats_tls_key go together");
     for (const auto& [name, path] : {std::pair<const char*, const std::string*>{"nats_creds_file", &n.creds_file},
-                                     {"nats_tls_ca", &n.tls_ca}, {"nats_tls_cert", &n.tls_cert}, {"nats_tls_key", &n.tls_key}})
+                                     {"nats_tls_ca", &n.tls_ca},
+                                     {"nats_tls_cert", &n.tls_cert},
+                                     {"nats_tls_key", &n.tls_key}})
       if (!path->empty() && ::access(path->c_str(), R_OK) != 0) return err(name, "cannot read " + quote_value(*path));
   }
   if (auto e = validate_apply(c, where)) return e;
   if (!c.batcher.spill_directory.empty()) {
     struct stat st {};
-    if (::stat(c.batcher.spill_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(c.batcher.spill_directory.c_str(), W_OK | X_OK) != 0)
-      return err("spill_directory", "must be an existing, writable directory, got " + quote_value(c.batcher.spill_directory));
+    if (::stat(c.batcher.spill_directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+        ::access(c.batcher.spill_directory.c_str(), W_OK | X_OK) != 0)
+      return err("spill_directory",
+                 "must be an existing, writable directory, got " + quote_value(c.batcher.spill_directory));
   }
   for (const auto* key : {"include_columns", "exclude_columns"}) {
     for (const auto& entry : std::string_view(key) == "include_columns" ? c.include_columns : c.exclude_columns) {
@@ -785,7 +819,8 @@ std::optional<ConfigError> validate(const Config& c, const std::function<std::st
       return err("include_operations", "unknown operation " + quote_value(op) + "; use " + OperationSet::names_text());
   }
   if (c.reconnect.max < c.reconnect.initial)
-    return err("reconnect_max_ms", "must be at least reconnect_initial_ms (" + std::to_string(c.reconnect.initial.count()) + ")");
+    return err("reconnect_max_ms",
+               "must be at least reconnect_initial_ms (" + std::to_string(c.reconnect.initial.count()) + ")");
   return std::nullopt;
 }
 
@@ -870,8 +905,8 @@ Result<DsnSettings, ConfigError> parse_position_dsn(const std::string& dsn) {
   if (opts == nullptr) {
     // libpq's message may quote part of the string (a password): say only that it is malformed.
     if (errmsg) PQfreemem(errmsg);
-    return ConfigError{"position_dsn",
-                       "not a valid libpq connection string (key=value pairs or a postgresql:// URI)", ""};
+    return ConfigError{"position_dsn", "not a valid libpq connection string (key=value pairs or a postgresql:// URI)",
+                       ""};
   }
   DsnSettings out;
   std::optional<ConfigError> error;
@@ -980,7 +1015,8 @@ Result<CommandLine, ConfigError> parse_command_line(int argc, const char* const*
       continue;
     }
     if (arg.substr(0, 2) != "--" || arg.size() == 2)
-      return ConfigError{std::string(arg), "unexpected argument (flags look like --key=value; see --help)", "command line"};
+      return ConfigError{std::string(arg), "unexpected argument (flags look like --key=value; see --help)",
+                         "command line"};
     std::string name(arg.substr(2));
     std::optional<std::string> value;
     if (const auto eq = name.find('='); eq != std::string::npos) {
@@ -1020,7 +1056,8 @@ Result<Config, ConfigError> load_config_text(std::string_view yaml, std::string_
   for (const auto& k : key_table()) {
     const std::string name = env_name(k.info.name);
     if (auto it = env.find(name); it != env.end() && !it->second.empty())
-      got.env.emplace(std::string(k.info.name), RawValue{RawValue::Kind::scalar, it->second, {}, "environment " + name});
+      got.env.emplace(std::string(k.info.name),
+                      RawValue{RawValue::Kind::scalar, it->second, {}, "environment " + name});
   }
   for (const auto& [key, value] : cli.overrides) {
     got.flag.insert_or_assign(key, RawValue{RawValue::Kind::scalar, value, {}, "flag " + flag_name(key)});
@@ -1042,7 +1079,8 @@ Result<Config, ConfigError> load_config_text(std::string_view yaml, std::string_
     if (auto msg = k.apply(cfg, *v)) return ConfigError{key, *msg, v->where};
   }
   // sink: postgresql copies no snapshot (validate refuses one asked for): never is its default.
-  if (cfg.sink == SinkKind::postgresql && !source.count("snapshot_mode")) cfg.snapshot_mode = snapshot::SnapshotMode::never;
+  if (cfg.sink == SinkKind::postgresql && !source.count("snapshot_mode"))
+    cfg.snapshot_mode = snapshot::SnapshotMode::never;
   if (auto e = validate(cfg, [&](std::string_view key) {
         auto it = source.find(std::string(key));
         return it == source.end() ? std::string() : it->second;

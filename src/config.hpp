@@ -31,9 +31,9 @@
 namespace replicator::program {
 
 // Exit codes of the program (documented in docs/program.md).
-inline constexpr int kExitOk = 0;           // stopped by SIGINT/SIGTERM (or the server ended the stream)
-inline constexpr int kExitFatal = 1;        // a fatal replication error (auth, permission, missing publication...)
-inline constexpr int kExitConfig = 2;       // bad command line or configuration: nothing was started
+inline constexpr int kExitOk = 0;      // stopped by SIGINT/SIGTERM (or the server ended the stream)
+inline constexpr int kExitFatal = 1;   // a fatal replication error (auth, permission, missing publication...)
+inline constexpr int kExitConfig = 2;  // bad command line or configuration: nothing was started
 
 enum class PositionStoreKind : std::uint8_t { memory, file, postgresql, azure };
 enum class SinkKind : std::uint8_t { stdout_lines, file, nats, postgresql };
@@ -46,13 +46,16 @@ enum class LogLevel : std::uint8_t { debug, info, warn, error };
 template <class E>
 using EnumNames = std::span<const std::pair<std::string_view, E>>;
 inline constexpr std::pair<std::string_view, PositionStoreKind> kPositionStoreNames[] = {
-    {"memory", PositionStoreKind::memory}, {"file", PositionStoreKind::file}, {"postgresql", PositionStoreKind::postgresql},
+    {"memory", PositionStoreKind::memory},
+    {"file", PositionStoreKind::file},
+    {"postgresql", PositionStoreKind::postgresql},
     {"azure", PositionStoreKind::azure}};
-inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {
-    {"stdout", SinkKind::stdout_lines}, {"file", SinkKind::file}, {"nats", SinkKind::nats},
-    {"postgresql", SinkKind::postgresql}};
+inline constexpr std::pair<std::string_view, SinkKind> kSinkNames[] = {{"stdout", SinkKind::stdout_lines},
+                                                                       {"file", SinkKind::file},
+                                                                       {"nats", SinkKind::nats},
+                                                                       {"postgresql", SinkKind::postgresql}};
 inline constexpr std::pair<std::string_view, SinkFormat> kSinkFormatNames[] = {{"json", SinkFormat::json},
-                                                                              {"debezium", SinkFormat::debezium}};
+                                                                               {"debezium", SinkFormat::debezium}};
 inline constexpr std::pair<std::string_view, ToastPolicy> kToastPolicyNames[] = {
     {"marker", ToastPolicy::marker}, {"omit", ToastPolicy::omit}, {"from_old", ToastPolicy::from_old}};
 inline constexpr std::pair<std::string_view, LogLevel> kLogLevelNames[] = {
@@ -65,11 +68,13 @@ inline constexpr std::pair<std::string_view, snapshot::SnapshotMode> kSnapshotMo
 inline constexpr std::pair<std::string_view, StreamingMode> kStreamingNames[] = {
     {"false", StreamingMode::off}, {"true", StreamingMode::on}, {"parallel", StreamingMode::parallel}};
 inline constexpr std::pair<std::string_view, OriginFilter> kOriginNames[] = {{"any", OriginFilter::any},
-                                                                            {"none", OriginFilter::none}};
+                                                                             {"none", OriginFilter::none}};
 
 inline constexpr std::pair<std::string_view, ApplyConflictPolicy> kApplyConflictNames[] = {
-    {"error", ApplyConflictPolicy::error}, {"skip", ApplyConflictPolicy::skip},
-    {"upsert", ApplyConflictPolicy::upsert}, {"keep_newer", ApplyConflictPolicy::keep_newer}};
+    {"error", ApplyConflictPolicy::error},
+    {"skip", ApplyConflictPolicy::skip},
+    {"upsert", ApplyConflictPolicy::upsert},
+    {"keep_newer", ApplyConflictPolicy::keep_newer}};
 inline constexpr std::pair<std::string_view, ApplyMissingPolicy> kApplyMissingNames[] = {
     {"error", ApplyMissingPolicy::error}, {"skip", ApplyMissingPolicy::skip}, {"insert", ApplyMissingPolicy::insert}};
 
@@ -83,29 +88,44 @@ constexpr EnumNames<StreamingMode> enum_names(StreamingMode) noexcept { return k
 constexpr EnumNames<OriginFilter> enum_names(OriginFilter) noexcept { return kOriginNames; }
 // Debezium handling modes (docs/debezium.md), spelt as Debezium's properties spell them.
 inline constexpr std::pair<std::string_view, format::DecimalHandlingMode> kDecimalModeNames[] = {
-    {"precise", format::DecimalHandlingMode::precise}, {"double", format::DecimalHandlingMode::double_},
+    {"precise", format::DecimalHandlingMode::precise},
+    {"double", format::DecimalHandlingMode::double_},
     {"string", format::DecimalHandlingMode::string}};
 inline constexpr std::pair<std::string_view, format::IntervalHandlingMode> kIntervalModeNames[] = {
     {"numeric", format::IntervalHandlingMode::numeric}, {"string", format::IntervalHandlingMode::string}};
 inline constexpr std::pair<std::string_view, format::BinaryHandlingMode> kBinaryModeNames[] = {
-    {"bytes", format::BinaryHandlingMode::bytes}, {"base64", format::BinaryHandlingMode::base64},
-    {"base64-url-safe", format::BinaryHandlingMode::base64_url_safe}, {"hex", format::BinaryHandlingMode::hex}};
+    {"bytes", format::BinaryHandlingMode::bytes},
+    {"base64", format::BinaryHandlingMode::base64},
+    {"base64-url-safe", format::BinaryHandlingMode::base64_url_safe},
+    {"hex", format::BinaryHandlingMode::hex}};
 inline constexpr std::pair<std::string_view, format::TimePrecisionMode> kTimePrecisionNames[] = {
     {"adaptive", format::TimePrecisionMode::adaptive},
     {"adaptive_time_microseconds", format::TimePrecisionMode::adaptive_time_microseconds},
     {"connect", format::TimePrecisionMode::connect}};
 inline constexpr std::pair<std::string_view, format::HstoreHandlingMode> kHstoreModeNames[] = {
     {"json", format::HstoreHandlingMode::json}, {"map", format::HstoreHandlingMode::map}};
-constexpr EnumNames<format::DecimalHandlingMode> enum_names(format::DecimalHandlingMode) noexcept { return kDecimalModeNames; }
-constexpr EnumNames<format::IntervalHandlingMode> enum_names(format::IntervalHandlingMode) noexcept { return kIntervalModeNames; }
-constexpr EnumNames<format::BinaryHandlingMode> enum_names(format::BinaryHandlingMode) noexcept { return kBinaryModeNames; }
-constexpr EnumNames<format::TimePrecisionMode> enum_names(format::TimePrecisionMode) noexcept { return kTimePrecisionNames; }
-constexpr EnumNames<format::HstoreHandlingMode> enum_names(format::HstoreHandlingMode) noexcept { return kHstoreModeNames; }
+constexpr EnumNames<format::DecimalHandlingMode> enum_names(format::DecimalHandlingMode) noexcept {
+  return kDecimalModeNames;
+}
+constexpr EnumNames<format::IntervalHandlingMode> enum_names(format::IntervalHandlingMode) noexcept {
+  return kIntervalModeNames;
+}
+constexpr EnumNames<format::BinaryHandlingMode> enum_names(format::BinaryHandlingMode) noexcept {
+  return kBinaryModeNames;
+}
+constexpr EnumNames<format::TimePrecisionMode> enum_names(format::TimePrecisionMode) noexcept {
+  return kTimePrecisionNames;
+}
+constexpr EnumNames<format::HstoreHandlingMode> enum_names(format::HstoreHandlingMode) noexcept {
+  return kHstoreModeNames;
+}
 constexpr EnumNames<ApplyConflictPolicy> enum_names(ApplyConflictPolicy) noexcept { return kApplyConflictNames; }
 constexpr EnumNames<ApplyMissingPolicy> enum_names(ApplyMissingPolicy) noexcept { return kApplyMissingNames; }
 
 template <class E>
-concept NamedEnum = std::is_enum_v<E> && requires(E e) { enum_names(e); };
+concept NamedEnum = std::is_enum_v<E> && requires(E e) {
+  enum_names(e);
+};
 
 // The config spelling of a value.
 template <NamedEnum E>
@@ -144,7 +164,7 @@ struct Config {
   PositionStoreKind position_store = PositionStoreKind::memory;
   std::string position_file;
   std::string position_table = "replicator_positions";  // in schema public unless schema.table
-  std::string position_dsn;  // secret (may hold a password); empty: the source database
+  std::string position_dsn;                             // secret (may hold a password); empty: the source database
   // position_store: azure (the azure_* keys); an empty blob means <slot>.position (azure_blob_options()).
   AzureBlobOptions azure;
 
@@ -156,7 +176,7 @@ struct Config {
     l.max_age = std::chrono::milliseconds(100);
     return l;
   }();
-  BatcherOptions batcher;  // memory_limit_bytes 16 MiB; spill_directory empty: $TMPDIR, else /tmp
+  BatcherOptions batcher;             // memory_limit_bytes 16 MiB; spill_directory empty: $TMPDIR, else /tmp
   bool batch_flush_when_idle = true;  // ReplicatorOptions::flush_when_idle
 
   // Filters (globs over "schema.table"; operations insert/update/delete/truncate).
@@ -199,7 +219,7 @@ struct Config {
   BackoffOptions reconnect;
 
   // Metrics and slot health (docs/metrics.md).
-  std::string metrics_address;                  // host:port of GET /metrics, /healthz, /readyz; empty: off
+  std::string metrics_address;                   // host:port of GET /metrics, /healthz, /readyz; empty: off
   std::int64_t slot_check_interval_ms = 10'000;  // pg_replication_slots polled this often
   std::int64_t heartbeat_interval_ms = 0;        // nothing published for this long: write a heartbeat (0: off)
   std::string heartbeat_query;                   // empty: pg_logical_emit_message(false, 'replicator_heartbeat', ...)
@@ -229,7 +249,7 @@ struct ConfigError {
 
 // Parsed command line: the config file path, --key=value overrides (by config key), actions.
 struct CommandLine {
-  std::string config_path;  // empty: no file (REPLICATOR_CONFIG is used when set)
+  std::string config_path;                                     // empty: no file (REPLICATOR_CONFIG is used when set)
   std::vector<std::pair<std::string, std::string>> overrides;  // (config key, value) in order
   bool help = false;
   bool version = false;

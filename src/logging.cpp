@@ -117,7 +117,8 @@ void Logger::log(LogLevel level, std::string_view msg, std::initializer_list<Fie
   // Defence in depth: nothing should pass a secret here, but if a server or library message
   // ever echoes one, it is masked.
   for (const auto& s : secrets_) {
-    for (std::size_t pos = line.find(s); pos != std::string::npos; pos = line.find(s, pos + 3)) line.replace(pos, s.size(), "***");
+    for (std::size_t pos = line.find(s); pos != std::string::npos; pos = line.find(s, pos + 3))
+      line.replace(pos, s.size(), "***");
   }
   writer_(line);
 }

@@ -1,7 +1,8 @@
 // Structured log lines for the `replicator` program: one logfmt line per event on stderr,
 //   time=2026-01-02T03:04:05.678Z level=info msg="streaming" slot=s1 lsn=0/16B3748
 // Registered secrets (passwords, DSNs) are replaced with *** in every line before it is written.
-//   Logger log(LogLevel::info);  log.add_secret(cfg.source.password);  log.info("connected", {{"host", cfg.source.host}});
+//   Logger log(LogLevel::info);  log.add_secret(cfg.source.password);  log.info("connected", {{"host",
+//   cfg.source.host}});
 #pragma once
 
 #include <cstdint>

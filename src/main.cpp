@@ -66,8 +66,8 @@ ChangeFilter change_filter(const Config& c) {
   OperationSet ops = OperationSet::all();
   if (!c.include_operations.empty()) {
     for (const auto& [name, op] : OperationSet::kNames) {
-      const bool listed = std::find(c.include_operations.begin(), c.include_operations.end(), name) !=
-                          c.include_operations.end();
+      const bool listed =
+          std::find(c.include_operations.begin(), c.include_operations.end(), name) != c.include_operations.end();
       if (!listed) ops = ops.without(op);
     }
   }
@@ -112,8 +112,7 @@ int fail(Logger& log, std::string_view what, const ReplicationError& e) {
 // slot's exported snapshot into the sink as read events and save the consistent point as the
 // position. Returns the exit code when the program ends here (initial_only, fatal error, stop).
 template <class Store, class Sink>
-std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store, Sink& sink,
-                                    Monitoring& monitoring) {
+std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store, Sink& sink, Monitoring& monitoring) {
   if (cfg.stream.temporary_slot) {
     if (cfg.snapshot_mode != snapshot::SnapshotMode::never)
       log.warn("snapshot_mode is ignored with a temporary slot (the snapshot needs a permanent slot): streaming only");
@@ -127,7 +126,8 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
   so.create_slot = cfg.stream.create_slot;
   so.two_phase = cfg.stream.two_phase;
   so.tables = TableFilter{cfg.include_tables, cfg.exclude_tables};
-  so.format = cfg.stream.binary ? snapshot::CopyFormat::binary : snapshot::CopyFormat::text;  // values like the stream's
+  so.format =
+      cfg.stream.binary ? snapshot::CopyFormat::binary : snapshot::CopyFormat::text;  // values like the stream's
   so.parallelism = cfg.snapshot_parallelism;
   // A bar redrawn in place on a terminal; log lines otherwise.
   const bool tty = ::isatty(STDERR_FILENO) == 1;
@@ -154,9 +154,10 @@ std::optional<int> initial_snapshot(const Config& cfg, Logger& log, Store& store
                                   {"parallelism", cfg.snapshot_parallelism},
                                   {"format", to_string(so.format)}});
     if (cfg.position_store == PositionStoreKind::memory) {
-      log.warn("position_store memory keeps no record of an unfinished snapshot: if this process is killed "
-               "before the copy completes, the next start streams without the missing rows; drop the slot "
-               "then, or use position_store file or postgresql");
+      log.warn(
+          "position_store memory keeps no record of an unfinished snapshot: if this process is killed "
+          "before the copy completes, the next start streams without the missing rows; drop the slot "
+          "then, or use position_store file or postgresql");
     }
   };
   std::mutex log_mutex;  // tables finish on the copy threads
@@ -243,20 +244,20 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
     standby_logged = false;
     const auto& id = transport.identity();
     const auto& slot = transport.slot();
-    log.info("streaming",
-             {{"slot", cfg.slot_name()},
-              {"publication", cfg.publications()},
-              {"slot_created", slot ? slot->created : false},
-              {"temporary", cfg.stream.temporary_slot},
-              {"resume_from", replicator.stored_position() ? replicator.stored_position()->lsn.to_string()
-                                                            : std::string("slot")},
-              {"confirmed_flush", slot ? slot->confirmed_flush : Lsn{}},
-              {"system_id", id ? id->systemid : std::string()},
-              {"timeline", id ? static_cast<std::int64_t>(id->timeline) : 0},
-              {"server_version", transport.server_version()}});
+    log.info("streaming", {{"slot", cfg.slot_name()},
+                           {"publication", cfg.publications()},
+                           {"slot_created", slot ? slot->created : false},
+                           {"temporary", cfg.stream.temporary_slot},
+                           {"resume_from", replicator.stored_position() ? replicator.stored_position()->lsn.to_string()
+                                                                        : std::string("slot")},
+                           {"confirmed_flush", slot ? slot->confirmed_flush : Lsn{}},
+                           {"system_id", id ? id->systemid : std::string()},
+                           {"timeline", id ? static_cast<std::int64_t>(id->timeline) : 0},
+                           {"server_version", transport.server_version()}});
     if (cfg.plugin_name == "wal2json" && !transport.wal2json_numbers_as_strings()) {
-      log.warn("this wal2json (before 2.6) refused numeric-data-types-as-string: NaN and Infinity in numeric and "
-               "float columns arrive as null (upgrade wal2json to keep them)");
+      log.warn(
+          "this wal2json (before 2.6) refused numeric-data-types-as-string: NaN and Infinity in numeric and "
+          "float columns arrive as null (upgrade wal2json to keep them)");
     }
   };
   observer.retrying = [&](const ReplicationError& e, std::string_view during, int attempt,
@@ -264,9 +265,11 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
     if (e.sqlstate == "55006") {
       // The slot is active for another walsender: another instance streams it. Wait as a standby,
       // quietly (one line, then debug), and take over when it is free (docs/scale-out.md).
-      if (!standby_logged) log.info("standby: the slot is in use by another walsender (another instance, or this one's "
-                                    "previous connection not yet ended); taking over when it is free",
-                                    {{"slot", cfg.slot_name()}, {"retry_ms", delay.count()}});
+      if (!standby_logged)
+        log.info(
+            "standby: the slot is in use by another walsender (another instance, or this one's "
+            "previous connection not yet ended); taking over when it is free",
+            {{"slot", cfg.slot_name()}, {"retry_ms", delay.count()}});
       else log.debug("standby: slot still in use", {{"slot", cfg.slot_name()}, {"attempt", attempt}});
       standby_logged = true;
       return;
@@ -276,8 +279,9 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
               {"attempt", attempt},
               {"delay_ms", delay.count()}});
     if (cfg.stream.temporary_slot) {
-      log.warn("the temporary slot is recreated at the current WAL position: changes made while disconnected are "
-               "not streamed");
+      log.warn(
+          "the temporary slot is recreated at the current WAL position: changes made while disconnected are "
+          "not streamed");
     }
   };
   observer.resumed = [&](Lsn from) {
@@ -295,14 +299,15 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
       log.info("large transaction spilled to disk",
                {{"spilled_transactions", spill.transactions},
                 {"memory_limit_bytes", cfg.batcher.memory_limit_bytes},
-                {"spill_directory", cfg.batcher.spill_directory.empty() ? std::string("(TMPDIR)")
-                                                                        : cfg.batcher.spill_directory}});
+                {"spill_directory",
+                 cfg.batcher.spill_directory.empty() ? std::string("(TMPDIR)") : cfg.batcher.spill_directory}});
     }
     if (const auto n = replicator.batcher().unknown_commit_prepared(); n != unknown_prepared_logged) {
       unknown_prepared_logged = n;  // docs/two_phase.md: its PREPARE came before where this run started
-      log.warn("COMMIT PREPARED of a transaction whose PREPARE was not received: its changes were not streamed "
-               "(was the slot confirmed past it by another consumer?)",
-               {{"count", n}});
+      log.warn(
+          "COMMIT PREPARED of a transaction whose PREPARE was not received: its changes were not streamed "
+          "(was the slot confirmed past it by another consumer?)",
+          {{"count", n}});
     }
     if (log.enabled(LogLevel::debug) && replicator.stats().batches != batches_logged) {
       batches_logged = replicator.stats().batches;
@@ -395,7 +400,8 @@ int run(const Config& cfg, Logger& log) {
                         {"slot", cfg.slot_name()},
                         {"publication", cfg.publications()},
                         {"ssl_mode", cfg.source.sslmode},
-                        {"position_store", cfg.sink == SinkKind::postgresql ? std::string_view("origin") : to_string(cfg.position_store)},
+                        {"position_store",
+                         cfg.sink == SinkKind::postgresql ? std::string_view("origin") : to_string(cfg.position_store)},
                         {"sink", cfg.sink == SinkKind::file   ? cfg.sink_file
                                  : cfg.sink == SinkKind::nats ? "nats stream " + cfg.nats.stream
                                                               : std::string(to_string(cfg.sink))}});
@@ -423,8 +429,8 @@ int run(const Config& cfg, Logger& log) {
     }
     case PositionStoreKind::azure: {
       AzureBlobPositionStore store(azure_blob_options(cfg));  // options validated with the config
-      log.info("position blob", {{"url", store.display_url()},
-                                 {"auth", cfg.azure.sas_token.empty() ? "shared_key" : "sas_token"}});
+      log.info("position blob",
+               {{"url", store.display_url()}, {"auth", cfg.azure.sas_token.empty() ? "shared_key" : "sas_token"}});
       return with_sink(cfg, log, std::move(store));
     }
   }

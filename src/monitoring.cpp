@@ -52,7 +52,8 @@ void Monitoring::start_slot_monitor() {
     if (what != "heartbeat") metrics_.record_slot_check_failure();
     // Once per failing streak: the replication connection reports its own errors.
     if (what == "heartbeat") {
-      log_.warn("heartbeat failed: " + e.message, {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate}});
+      log_.warn("heartbeat failed: " + e.message,
+                {{"sqlstate", e.sqlstate.empty() ? std::string("none") : e.sqlstate}});
     } else if (!check_failing_) {
       check_failing_ = true;
       log_.warn(std::string(what) + " failed: " + e.message,
@@ -81,23 +82,25 @@ void Monitoring::on_health(const SlotHealth& h) {
     return;
   }
   if (over && !warned_retained_) {
-    log_.warn("replication slot retains more WAL than slot_retained_wal_warn_bytes: the server cannot remove it; "
-              "is the program behind, or the publication idle (heartbeat_interval_ms)?",
-              {{"slot", cfg_.slot_name()},
-               {"retained_wal_bytes", h.retained_wal_bytes},
-               {"warn_bytes", warn_at},
-               {"wal_status", h.slot.wal_status}});
+    log_.warn(
+        "replication slot retains more WAL than slot_retained_wal_warn_bytes: the server cannot remove it; "
+        "is the program behind, or the publication idle (heartbeat_interval_ms)?",
+        {{"slot", cfg_.slot_name()},
+         {"retained_wal_bytes", h.retained_wal_bytes},
+         {"warn_bytes", warn_at},
+         {"wal_status", h.slot.wal_status}});
   } else if (!over && warned_retained_) {
     log_.info("replication slot retained WAL is below slot_retained_wal_warn_bytes again",
               {{"slot", cfg_.slot_name()}, {"retained_wal_bytes", h.retained_wal_bytes}});
   }
   warned_retained_ = over;
   if (h.unreserved() && !warned_unreserved_) {
-    log_.warn("REPLICATION SLOT AT RISK: wal_status is unreserved: it retains more WAL than max_slot_wal_keep_size "
-               "and will be invalidated (changes lost) at the next checkpoint unless it catches up now",
-               {{"slot", cfg_.slot_name()},
-                {"retained_wal_bytes", h.retained_wal_bytes},
-                {"safe_wal_size", h.safe_wal_size ? std::to_string(*h.safe_wal_size) : std::string("null")}});
+    log_.warn(
+        "REPLICATION SLOT AT RISK: wal_status is unreserved: it retains more WAL than max_slot_wal_keep_size "
+        "and will be invalidated (changes lost) at the next checkpoint unless it catches up now",
+        {{"slot", cfg_.slot_name()},
+         {"retained_wal_bytes", h.retained_wal_bytes},
+         {"safe_wal_size", h.safe_wal_size ? std::to_string(*h.safe_wal_size) : std::string("null")}});
   }
   warned_unreserved_ = h.unreserved();
 }

@@ -46,8 +46,8 @@ TEST_CASE("A live stack without a server fails its start as retryable") {
   const char* dir = std::getenv("TEST_TMPDIR");
   const std::string pos = std::string(dir ? dir : "/tmp") + "/live-test-" + std::to_string(::getpid()) + ".pos";
   JsonLinesReplicator r(LibpqTransport(cfg, {.slot_name = "live_test", .publication_names = {"pub"}}),
-                        PgOutputEventDecoder{}, TransactionBatcher{}, FilePositionStore(pos), JsonLinesSink::to_stdout(),
-                        {.slot_name = "live_test", .reconnect = std::nullopt});
+                        PgOutputEventDecoder{}, TransactionBatcher{}, FilePositionStore(pos),
+                        JsonLinesSink::to_stdout(), {.slot_name = "live_test", .reconnect = std::nullopt});
   auto st = r.start();
   REQUIRE_FALSE(st);
   CHECK(st.error().retryable());

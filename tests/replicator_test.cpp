@@ -167,7 +167,8 @@ TEST_CASE("a store that keeps failing never lets the slot move") {
 
 TEST_CASE("the transport failing its Nth poll: recover() and continue without loss") {
   FailingReplay t{ReplayTransport(stream_file(4, 2))};
-  R<FailingReplay> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{}, kManualRecovery);
+  R<FailingReplay> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{},
+                     kManualRecovery);
   REQUIRE(r.start());
   r.transport().fail_nth_poll(8);  // inside transaction 2 or 3
   std::atomic<bool> stop{false};
@@ -178,8 +179,7 @@ TEST_CASE("the transport failing its Nth poll: recover() and continue without lo
   REQUIRE(r.recover());
   CHECK(r.transport().start_lsn() == confirmed);
   REQUIRE(r.run(stop));
-  CHECK(durable_ids(r.sink()) ==
-        std::vector<std::string>{"1", "100", "2", "200", "3", "300", "4", "400"});
+  CHECK(durable_ids(r.sink()) == std::vector<std::string>{"1", "100", "2", "200", "3", "300", "4", "400"});
 }
 
 TEST_CASE("a send_status failure surfaces, after the position was saved") {
@@ -425,7 +425,8 @@ TEST_CASE("run() retries a failing start, then streams; each attempt reported") 
   ReplicatorOptions o = recovering(rec);
   ScriptedTransport* transport = nullptr;
   auto count = o.observer.retrying;
-  o.observer.retrying = [&](const ReplicationError& e, std::string_view during, int attempt, std::chrono::milliseconds d) {
+  o.observer.retrying = [&](const ReplicationError& e, std::string_view during, int attempt,
+                            std::chrono::milliseconds d) {
     count(e, during, attempt, d);
     if (attempt == 3) transport->fail_start(false);  // the server is back
   };

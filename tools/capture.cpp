@@ -82,13 +82,16 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--plugin") o.plugin = value();
     else if (a == "--start-lsn") o.start_lsn = parse_lsn_arg(a, value());
     else if (a == "--end-lsn") o.end_lsn = parse_lsn_arg(a, value());
-    else if (a == "--output") { o.output = value(); have_output = true; }
-    else if (a == "--idle-timeout-ms") {
+    else if (a == "--output") {
+      o.output = value();
+      have_output = true;
+    } else if (a == "--idle-timeout-ms") {
       const char* v = value();
       char* end = nullptr;
       errno = 0;
       const long ms = std::strtol(v, &end, 10);
-      if (errno != 0 || end == v || *end != '\0' || ms <= 0) die(std::string("--idle-timeout-ms: not a positive number: ") + v);
+      if (errno != 0 || end == v || *end != '\0' || ms <= 0)
+        die(std::string("--idle-timeout-ms: not a positive number: ") + v);
       o.idle_timeout_ms = ms;
     } else if (a == "--option") {
       const std::string kv = value();
@@ -139,9 +142,9 @@ std::string one_line(const char* message) {
 }
 
 PgTimestamp now() {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   return PgTimestamp::from_unix_micros(us);
 }
 
@@ -182,7 +185,8 @@ class Capture {
         send_status(false);
         last_status = t;
       }
-      const auto wait = std::min<std::chrono::steady_clock::duration>(idle - (t - last_data), std::chrono::milliseconds(500));
+      const auto wait =
+          std::min<std::chrono::steady_clock::duration>(idle - (t - last_data), std::chrono::milliseconds(500));
       const int fd = PQsocket(conn_);
       if (fd < 0) die("the connection has no socket");
       fd_set rd;
@@ -194,7 +198,8 @@ class Capture {
       tv.tv_usec = static_cast<suseconds_t>(us % 1'000'000);
       const int rc = select(fd + 1, &rd, nullptr, nullptr, &tv);
       if (rc < 0 && errno != EINTR) die(std::string("select: ") + std::strerror(errno));
-      if (rc > 0 && PQconsumeInput(conn_) == 0) die("reading the replication stream: " + one_line(PQerrorMessage(conn_)));
+      if (rc > 0 && PQconsumeInput(conn_) == 0)
+        die("reading the replication stream: " + one_line(PQerrorMessage(conn_)));
     }
     send_status(false);
   }
@@ -298,7 +303,8 @@ int main(int argc, char** argv) {
 
   if (o.create_slot) {
     std::string sql = "CREATE_REPLICATION_SLOT " + quote_ident(o.slot) + (o.temporary ? " TEMPORARY" : "") +
-                      " LOGICAL " + quote_ident(o.plugin) + " (SNAPSHOT 'nothing'" + (o.two_phase ? ", TWO_PHASE true" : "") + ")";
+                      " LOGICAL " + quote_ident(o.plugin) + " (SNAPSHOT 'nothing'" +
+                      (o.two_phase ? ", TWO_PHASE true" : "") + ")";
     exec_command(conn, sql, PGRES_TUPLES_OK, "creating the replication slot");
   }
 

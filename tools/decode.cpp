@@ -27,7 +27,8 @@ bool allowed(const replicator::pgoutput::Message& m, int proto) {
                       std::holds_alternative<StreamCommitView>(m) || std::holds_alternative<StreamAbortView>(m);
   const bool two_phase = std::holds_alternative<BeginPrepareView>(m) || std::holds_alternative<PrepareView>(m) ||
                          std::holds_alternative<CommitPreparedView>(m) ||
-                         std::holds_alternative<RollbackPreparedView>(m) || std::holds_alternative<StreamPrepareView>(m);
+                         std::holds_alternative<RollbackPreparedView>(m) ||
+                         std::holds_alternative<StreamPrepareView>(m);
   if (stream && proto < 2) return false;
   if (two_phase && proto < 3) return false;
   if (const auto* a = std::get_if<StreamAbortView>(&m); a && a->has_abort_info && proto < 4) return false;

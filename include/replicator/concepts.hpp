@@ -105,7 +105,9 @@ concept OpeningTransport = IdentifiedTransport<T> && requires(T& t) {
 // Checks, at each (re)connect, that the server still matches a stored position (cluster,
 // timeline, slot, WAL not ahead): expect_resume(const Position&). LibpqTransport.
 template <class T>
-concept ResumeCheckingTransport = requires(T& t, const Position& p) { t.expect_resume(p); };
+concept ResumeCheckingTransport = requires(T& t, const Position& p) {
+  t.expect_resume(p);
+};
 
 // Ends the stream cleanly with a final status: finish(const StandbyStatus&) -> Status. Without it
 // shutdown() sends the final status with send_status(). LibpqTransport.
@@ -117,13 +119,17 @@ concept FinishingTransport = requires(T& t, const StandbyStatus& s) {
 // Drops its connection so that recover()'s start() reconnects (a live stream may be mid-COPY):
 // close(). LibpqTransport.
 template <class T>
-concept ClosableTransport = requires(T& t) { t.close(); };
+concept ClosableTransport = requires(T& t) {
+  t.close();
+};
 
 // A live source whose stream never ends by itself (static constexpr bool endless_stream = true): an
 // EndOfStream from it means the server ended COPY (shutting down, walsender stopped), which run()
 // treats as retryable, as pg_recvlogical does. LibpqTransport. A replayed file's end ends run().
 template <class T>
-concept EndlessTransport = requires { requires T::endless_stream; };
+concept EndlessTransport = requires {
+  requires T::endless_stream;
+};
 
 // A batcher that hands a spilled transaction out in pieces: after release(), refill() ->
 // Result<bool, ReplicationError> loads the next piece (true: there is one). BasicBatcher.
@@ -142,6 +148,8 @@ concept ConfirmLimitedBatcher = requires(const T& b) {
 // A decoder that keeps superseded relation definitions alive for batches in flight and frees
 // them when told none are: release_retired(). PgOutputEventDecoder.
 template <class T>
-concept RetiringDecoder = requires(T& d) { d.release_retired(); };
+concept RetiringDecoder = requires(T& d) {
+  d.release_retired();
+};
 
 }  // namespace replicator

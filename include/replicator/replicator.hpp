@@ -52,10 +52,10 @@ struct ReplicatorObserver {
 };
 
 struct ReplicatorOptions {
-  std::string slot_name{};       // stored with the position; a stored position of another slot is refused
-  std::uint64_t system_id = 0;   // 0: take it from the transport when it knows it (LibpqTransport does)
+  std::string slot_name{};      // stored with the position; a stored position of another slot is refused
+  std::uint64_t system_id = 0;  // 0: take it from the transport when it knows it (LibpqTransport does)
   std::uint32_t timeline = 0;
-  Lsn start_lsn{};               // when the store holds no position (0/0: where the slot is)
+  Lsn start_lsn{};  // when the store holds no position (0/0: where the slot is)
   // run() stops cleanly once everything up to here is durable in the sink and confirmed (like
   // pg_recvlogical --endpos; 0/0: run until stopped).
   Lsn end_lsn{};
@@ -86,8 +86,8 @@ struct ReplicatorStats {
   std::uint64_t saves = 0;           // successful position saves
   std::uint64_t status_updates = 0;
   std::uint64_t keepalives = 0;
-  std::uint64_t retries = 0;     // retryable errors run() waited out
-  std::uint64_t reconnects = 0;  // successful resumes after one
+  std::uint64_t retries = 0;         // retryable errors run() waited out
+  std::uint64_t reconnects = 0;      // successful resumes after one
   std::uint64_t bytes_received = 0;  // WAL message payload bytes
   Lsn server_wal_end{};              // the server's WAL end, from the last message or keepalive
 };
@@ -287,7 +287,9 @@ class Replicator {
   // Positions: received (written), durable and saved (flushed: what the server is told).
   [[nodiscard]] Lsn written_lsn() const noexcept { return written_; }
   [[nodiscard]] Lsn flushed_lsn() const noexcept { return flushed_; }
-  [[nodiscard]] Lsn durable_lsn() const noexcept { return std::max(pending_, flushed_); }  // in the sink, maybe not saved yet
+  [[nodiscard]] Lsn durable_lsn() const noexcept {
+    return std::max(pending_, flushed_);
+  }  // in the sink, maybe not saved yet
   [[nodiscard]] const std::optional<Position>& stored_position() const noexcept { return stored_; }
   [[nodiscard]] const ReplicatorStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const ReplicatorOptions& options() const noexcept { return options_; }

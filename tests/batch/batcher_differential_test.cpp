@@ -58,9 +58,16 @@ struct Workload {
       const std::string id = std::to_string(next_id++);
       const std::string v(static_cast<std::size_t>(pick(300)), 'a' + static_cast<char>(pick(26)));
       switch (pick(10)) {
-        case 0: put(wire::message(true, lsn, "pfx", v, sx ? std::optional<std::uint32_t>(xid_for_rows) : std::nullopt)); break;
-        case 1: put(wire::delete_(1, 'K', {id, std::nullopt}, sx ? std::optional<std::uint32_t>(xid_for_rows) : std::nullopt)); break;
-        case 2: put(wire::update(1, 0, {}, {id, v}, sx ? std::optional<std::uint32_t>(xid_for_rows) : std::nullopt)); break;
+        case 0:
+          put(wire::message(true, lsn, "pfx", v, sx ? std::optional<std::uint32_t>(xid_for_rows) : std::nullopt));
+          break;
+        case 1:
+          put(wire::delete_(1, 'K', {id, std::nullopt},
+                            sx ? std::optional<std::uint32_t>(xid_for_rows) : std::nullopt));
+          break;
+        case 2:
+          put(wire::update(1, 0, {}, {id, v}, sx ? std::optional<std::uint32_t>(xid_for_rows) : std::nullopt));
+          break;
         default: put(wire::insert(1, {id, v}, sx ? std::optional<std::uint32_t>(xid_for_rows) : std::nullopt)); break;
       }
     }

@@ -32,7 +32,8 @@ Bytes prepare(char tag, std::uint64_t prepare_lsn, std::uint64_t end_lsn, std::u
 Bytes commit_prepared(std::uint64_t commit_lsn, std::uint64_t end_lsn, std::uint32_t xid, std::string_view gid) {
   return wire::Writer('K').u8(0).u64(commit_lsn).u64(end_lsn).u64(3000).u32(xid).cstr(gid).take();
 }
-Bytes rollback_prepared(std::uint64_t prepare_end, std::uint64_t rollback_end, std::uint32_t xid, std::string_view gid) {
+Bytes rollback_prepared(std::uint64_t prepare_end, std::uint64_t rollback_end, std::uint32_t xid,
+                        std::string_view gid) {
   return wire::Writer('r').u8(0).u64(prepare_end).u64(rollback_end).u64(1000).u64(3000).u32(xid).cstr(gid).take();
 }
 
@@ -69,7 +70,8 @@ BatcherOptions spilling(std::size_t limit = 64 * 1024) {
 using R = Replicator<ScriptedTransport, PgOutputEventDecoder, TransactionBatcher, FlakyStore, RecordingSink>;
 
 R make(Script& s, BatcherOptions o = spilling()) {
-  return R(std::move(s.t), PgOutputEventDecoder{}, TransactionBatcher(ByTransactions{}, o), FlakyStore{}, RecordingSink{});
+  return R(std::move(s.t), PgOutputEventDecoder{}, TransactionBatcher(ByTransactions{}, o), FlakyStore{},
+           RecordingSink{});
 }
 
 // Runs until the script is consumed; checks that no save ever passes what the sink made durable.

@@ -44,8 +44,8 @@ std::string config(const std::string& slot, const std::string& pub, const std::s
   return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
          "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
          "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" +
-         "postgresql_slot_name: " + slot + "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\n" + extra;
 }
 
@@ -77,8 +77,7 @@ struct Cleanup {
               db.quote_literal(slot));
       db.exec("DROP PUBLICATION IF EXISTS " + db.quote_ident(pub));
       db.exec("DROP TABLE IF EXISTS " + db.quote_ident(table));
-    } catch (...) {
-    }
+    } catch (...) {}
   }
 };
 
@@ -157,7 +156,8 @@ TEST_CASE("a 100k-row transaction streams through a 4 MB memory limit: spilled, 
   for (const auto& line : read_lines(out)) {
     if (line.find("\"op\":\"insert\"") != std::string::npos) ids.push_back(row_id(line));
     // Messages are not filtered by publication: other tests of the shared server emit their own.
-    if (line.find("\"op\":\"message\"") != std::string::npos && line.find("\"prefix\":\"bigtxn\"") != std::string::npos) {
+    if (line.find("\"op\":\"message\"") != std::string::npos &&
+        line.find("\"prefix\":\"bigtxn\"") != std::string::npos) {
       CHECK(line.find("\"transactional\":true") != std::string::npos);
       message_after = ids.empty() ? -2 : ids.back();
     }
@@ -200,8 +200,7 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
       for (const auto& g : gids) {
         try {
           db.exec("ROLLBACK PREPARED " + db.quote_literal(g));
-        } catch (...) {
-        }
+        } catch (...) {}
       }
     }
   } prepared_cleanup{db, {gid_commit, gid_rollback}};
@@ -227,7 +226,8 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
     REQUIRE(wait_streaming(db, slot, child));
     tx.exec("BEGIN");
     // ids from 10001: the later rows 50 and 100 must not wait for the prepared transaction's locks.
-    tx.exec("INSERT INTO " + t + " SELECT 10000 + g, 'prepared' FROM generate_series(1, " + std::to_string(rows) + ") g");
+    tx.exec("INSERT INTO " + t + " SELECT 10000 + g, 'prepared' FROM generate_series(1, " + std::to_string(rows) +
+            ") g");
     tx.exec("SELECT pg_logical_emit_message(true, 'tp', 'inside prepared')");
     tx.exec("PREPARE TRANSACTION " + tx.quote_literal(gid_commit));
     after_prepare = lsn_of(db.scalar("SELECT pg_current_wal_insert_lsn()::text").value());
@@ -241,8 +241,8 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
     INFO(read_file(err));
     REQUIRE(seen);
     REQUIRE(wait_until([&] { return count_with(out, "\"transactional\":false") >= 1; }, 10s));
-    std::this_thread::sleep_for(500ms);  // a few status intervals: let positions be saved
-    CHECK(count_with(out, "\"v\":\"prepared\"") == 0);  // held, not written
+    std::this_thread::sleep_for(500ms);                            // a few status intervals: let positions be saved
+    CHECK(count_with(out, "\"v\":\"prepared\"") == 0);             // held, not written
     CHECK(count_with(out, "\"prefix\":\"tp\",\"content\"") == 1);  // only the non-transactional message
     CHECK(count_with(out, "\"id\":\"50\"") == 0);
     child.signal(SIGTERM);
@@ -253,7 +253,8 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
   const std::string pos = read_file(dir + "/pos");
   INFO(pos);
   const std::string confirmed =
-      db.scalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot))
+      db.scalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = " +
+                db.quote_literal(slot))
           .value();
   CHECK(lsn_of(confirmed) < after_prepare);
 
@@ -261,7 +262,9 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
   {
     Child child({program_path(), "--config", cfg}, dir + "/stdout2", err);
     REQUIRE(wait_streaming(db, slot, child));
-    const bool seen = wait_until([&] { return count_with(out, "\"v\":\"prepared\"") >= static_cast<std::size_t>(rows) || !child.running(); }, 30s);
+    const bool seen = wait_until(
+        [&] { return count_with(out, "\"v\":\"prepared\"") >= static_cast<std::size_t>(rows) || !child.running(); },
+        30s);
     INFO(read_file(err));
     REQUIRE(seen);
     std::this_thread::sleep_for(300ms);
@@ -269,8 +272,8 @@ TEST_CASE("two-phase: only COMMIT PREPARED reaches the sink, also across a resta
     REQUIRE(child.wait_exit(20s) == 0);
   }
   CHECK(count_with(out, "\"v\":\"prepared\"") == static_cast<std::size_t>(rows));  // once each
-  CHECK(count_with(out, "\"id\":\"50\"") == 0);           // rolled back: never
-  CHECK(count_with(out, "\"id\":\"100\"") >= 1);          // at least once (may repeat after the restart)
+  CHECK(count_with(out, "\"id\":\"50\"") == 0);                                    // rolled back: never
+  CHECK(count_with(out, "\"id\":\"100\"") >= 1);  // at least once (may repeat after the restart)
   // The transactional message came with its (committed prepared) transaction, between its begin
   // and commit; the non-transactional one on its own.
   const auto lines = read_lines(out);
@@ -359,5 +362,6 @@ TEST_CASE("SIGKILL while a spilled transaction is being handed on: after a resta
     if (seen[static_cast<std::size_t>(i)] > 1) ++repeated;
   }
   CHECK(missing == 0);  // at-least-once: nothing lost; what was written before the kill may repeat
-  WARN("SIGKILL with " << at_kill << " of " << kRows << " rows in the sink; " << repeated << " repeated after the restart");
+  WARN("SIGKILL with " << at_kill << " of " << kRows << " rows in the sink; " << repeated
+                       << " repeated after the restart");
 }

@@ -50,7 +50,8 @@ TEST_CASE("spill file round-trips every event kind") {
       MessageEventView{Lsn{0x40}, Lsn{0x41}, txn, true, "pfx",
                        std::as_bytes(std::span<const char>(content.data(), content.size()))},
       SchemaChangeEvent{Lsn{0x50}, txn, &a, &b},
-      TwoPhaseEvent{TwoPhaseKind::prepare, Lsn{0x60}, txn, "gid-1", Lsn{0x61}, Lsn{0x62}, Lsn{0x62}, PgTimestamp{}, true},
+      TwoPhaseEvent{TwoPhaseKind::prepare, Lsn{0x60}, txn, "gid-1", Lsn{0x61}, Lsn{0x62}, Lsn{0x62}, PgTimestamp{},
+                    true},
       CommitEvent{Lsn{0x70}, txn, Lsn{0x78}},
   };
   for (const auto& e : in) REQUIRE(file->append(e));
@@ -101,8 +102,12 @@ TEST_CASE("spill file reads back in bounded pieces and skips aborted subtransact
   for (int i = 0; i < kRows; ++i) {
     const Xid xid = (i % 10 == 3) ? 101 : 100;  // every tenth row in subtransaction 101
     auto bytes = tuple_bytes({std::to_string(i), big});
-    REQUIRE(file->append(RowChangeView{ChangeOp::insert, Lsn{static_cast<std::uint64_t>(i + 2)},
-                                       TxnContext{xid, 100, Lsn{}, PgTimestamp{}, true}, &a, OldTupleKind::none, {},
+    REQUIRE(file->append(RowChangeView{ChangeOp::insert,
+                                       Lsn{static_cast<std::uint64_t>(i + 2)},
+                                       TxnContext{xid, 100, Lsn{}, PgTimestamp{}, true},
+                                       &a,
+                                       OldTupleKind::none,
+                                       {},
                                        TupleView(bytes, 2)}));
   }
   CHECK(file->bytes() > std::uint64_t{kRows} * 300);

@@ -25,8 +25,8 @@ TEST_CASE("RowChangeView helpers find columns by name") {
   auto decoded = pgoutput::decode_message(msg, false);
   REQUIRE(decoded);
   const auto& u = std::get<pgoutput::UpdateView>(*decoded);
-  RowChangeView row{ChangeOp::update, Lsn{0x10}, TxnContext{7, 7, Lsn{0x20}, PgTimestamp{5}, false}, &rel,
-                    u.old_kind, u.old_tuple, u.new_tuple};
+  RowChangeView row{ChangeOp::update, Lsn{0x10},  TxnContext{7, 7, Lsn{0x20}, PgTimestamp{5}, false}, &rel, u.old_kind,
+                    u.old_tuple,      u.new_tuple};
 
   CHECK(row.column_index("id") == 0);
   CHECK(row.column_index("blob") == 2);

@@ -96,7 +96,8 @@ TEST_CASE("transaction_unit: change events name their unit by the top-level xid"
   CHECK(b.role == TxnRole::opens);
   CHECK(b.streamed);
 
-  const auto c = transaction_unit(CommitEvent{Lsn{0x200}, TxnContext{5, 5, Lsn{0x1F0}, PgTimestamp{}, false}, Lsn{0x208}});
+  const auto c =
+      transaction_unit(CommitEvent{Lsn{0x200}, TxnContext{5, 5, Lsn{0x1F0}, PgTimestamp{}, false}, Lsn{0x208}});
   CHECK(c.role == TxnRole::ends);
   CHECK_FALSE(c.streamed);
   CHECK(c.xid == 5);

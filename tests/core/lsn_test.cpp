@@ -18,8 +18,8 @@ TEST_CASE("Lsn parses and formats the server's X/Y form") {
 }
 
 TEST_CASE("Lsn rejects malformed text") {
-  for (const char* bad : {"", "/", "0/", "/0", "0", "0x1/0", "G/0", "1/2/3", "123456789/0", "0/123456789", " 0/0",
-                          "0/0 ", "-1/0"}) {
+  for (const char* bad :
+       {"", "/", "0/", "/0", "0", "0x1/0", "G/0", "1/2/3", "123456789/0", "0/123456789", " 0/0", "0/0 ", "-1/0"}) {
     INFO(bad);
     auto r = Lsn::parse(bad);
     REQUIRE_FALSE(r);

@@ -14,8 +14,8 @@
 namespace replicator::test {
 
 // streaming_v4.stream comes from PostgreSQL 16 (protocol 4, streaming=parallel), the rest from 15.
-inline constexpr const char* kCorpusFiles[] = {"basic.stream", "binary.stream", "streaming.stream",
-                                               "two_phase.stream", "streaming_v4.stream"};
+inline constexpr const char* kCorpusFiles[] = {"basic.stream", "binary.stream", "streaming.stream", "two_phase.stream",
+                                               "streaming_v4.stream"};
 
 inline std::string corpus_path(const std::string& name) { return runfile("tests/data/" + name); }
 

@@ -36,7 +36,8 @@ RelationInfo users() {
   r.schema = "public";
   r.name = "users";
   r.version = 7;
-  r.columns = {{"id", 23, -1, true}, {"email", 25, -1, false}, {"password_hash", 25, -1, false}, {"bio", 25, -1, false}};
+  r.columns = {
+      {"id", 23, -1, true}, {"email", 25, -1, false}, {"password_hash", 25, -1, false}, {"bio", 25, -1, false}};
   return r;
 }
 
@@ -52,7 +53,8 @@ TEST_CASE("ColumnFilter: globs, several rules, exclude wins, cached per definiti
   const RelationInfo rel = users();
   ColumnFilter none;
   CHECK(none.mask(rel) == nullptr);
-  ColumnFilter f({{"public.users", {}, {"pass*"}}, {"users", {"id", "email", "password_hash"}, {}}, {"other", {}, {"id"}}});
+  ColumnFilter f(
+      {{"public.users", {}, {"pass*"}}, {"users", {"id", "email", "password_hash"}, {}}, {"other", {}, {"id"}}});
   const std::vector<bool>* m = f.mask(rel);
   REQUIRE(m != nullptr);
   CHECK(*m == std::vector<bool>{true, true, false, false});
@@ -94,7 +96,7 @@ TEST_CASE("TOAST policies on an update with a FULL old row") {
   const RelationInfo rel = users();
   const auto old_bytes = tuple_bytes({"1", "a@b", "xyz", "long bio"});
   const auto new_bytes = tuple_bytes({"1", "c@d", "xyz", std::nullopt}, 3);
-  RowChangeView row{ChangeOp::update, Lsn{1}, {}, &rel, OldTupleKind::full, TupleView(old_bytes, 4),
+  RowChangeView row{ChangeOp::update,       Lsn{1}, {}, &rel, OldTupleKind::full, TupleView(old_bytes, 4),
                     TupleView(new_bytes, 4)};
   RowShaper shaper;
   CHECK(shaper.apply(ChangeEvent{row}, nullptr, ToastPolicy::marker) != nullptr);

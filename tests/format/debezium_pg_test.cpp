@@ -65,7 +65,8 @@ TEST_CASE("Debezium envelopes for a workload equal the expected documents, in bo
   const std::string full_name = name + "_full";
   const std::string t = db.quote_ident(name), tf = db.quote_ident(full_name);
   test::CleanupSql drop("DROP TABLE IF EXISTS " + t + ", " + tf);
-  db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, name text, price numeric(10,2), ok bool, at timestamptz,"
+  db.exec("CREATE TABLE " + t +
+          " (id int PRIMARY KEY, name text, price numeric(10,2), ok bool, at timestamptz,"
           " day date, tags text[], data jsonb, raw bytea, big text, n int8, f float8, ts timestamp(3), u uuid)");
   db.exec("CREATE TABLE " + tf + " (id int PRIMARY KEY, v text)");
   db.exec("ALTER TABLE " + tf + " REPLICA IDENTITY FULL");
@@ -78,11 +79,13 @@ TEST_CASE("Debezium envelopes for a workload equal the expected documents, in bo
     db.exec("COMMIT");
     return x;
   };
-  const std::string x0 = xid(
-      "INSERT INTO " + t + " VALUES (1, 'Anne ⛵', 12.50, true, '2024-05-01 10:00:00.5+00', '2024-05-01',"
-      " '{a,NULL,\"b c\"}', '{\"k\": [1, 2]}', '\\x0001ff', repeat('x', 10), 9007199254740993, 'NaN',"
-      " '2024-05-01 10:00:00.123', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');"
-      " INSERT INTO " + tf + " VALUES (7, 'seven')");
+  const std::string x0 =
+      xid("INSERT INTO " + t +
+          " VALUES (1, 'Anne ⛵', 12.50, true, '2024-05-01 10:00:00.5+00', '2024-05-01',"
+          " '{a,NULL,\"b c\"}', '{\"k\": [1, 2]}', '\\x0001ff', repeat('x', 10), 9007199254740993, 'NaN',"
+          " '2024-05-01 10:00:00.123', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');"
+          " INSERT INTO " +
+          tf + " VALUES (7, 'seven')");
   const std::string big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 300))";
   const std::string x2 = xid("UPDATE " + t + " SET big = " + big + " WHERE id = 1");
   const std::string x3 = xid("UPDATE " + t + " SET name = 'Bob' WHERE id = 1");  // big: unchanged TOAST
@@ -91,9 +94,12 @@ TEST_CASE("Debezium envelopes for a workload equal the expected documents, in bo
   const std::string x6 = xid("DELETE FROM " + tf);
   const std::string x7 = xid("TRUNCATE " + t + ", " + tf);
 
-  const std::string src_head = "\"source\":{\"version\":\"test\",\"connector\":\"postgresql\",\"name\":\"dbserver1\","
-                               "\"ts_ms\":TS,\"snapshot\":\"false\",\"db\":\"" + dbname + "\",\"sequence\":SEQ,"
-                               "\"schema\":\"public\",\"table\":\"";
+  const std::string src_head =
+      "\"source\":{\"version\":\"test\",\"connector\":\"postgresql\",\"name\":\"dbserver1\","
+      "\"ts_ms\":TS,\"snapshot\":\"false\",\"db\":\"" +
+      dbname +
+      "\",\"sequence\":SEQ,"
+      "\"schema\":\"public\",\"table\":\"";
   auto src = [&](const std::string& table, const std::string& x) {
     return src_head + table + "\",\"txId\":" + x + ",\"lsn\":LSN,\"xmin\":null}";
   };
@@ -125,10 +131,10 @@ TEST_CASE("Debezium envelopes for a workload equal the expected documents, in bo
       "{\"before\":{\"id\":7,\"v\":\"sept\"},\"after\":null," + src(full_name, x6) + ",\"op\":\"d\"" + ts_ms +
           ",\"transaction\":" + txn(x6, 1, 1) + "}",
       "null",
-      "{\"before\":null,\"after\":null," + src(name, x7) + ",\"op\":\"t\"" + ts_ms + ",\"transaction\":" +
-          txn(x7, 1, 1) + "}",
-      "{\"before\":null,\"after\":null," + src(full_name, x7) + ",\"op\":\"t\"" + ts_ms + ",\"transaction\":" +
-          txn(x7, 2, 1) + "}",
+      "{\"before\":null,\"after\":null," + src(name, x7) + ",\"op\":\"t\"" + ts_ms +
+          ",\"transaction\":" + txn(x7, 1, 1) + "}",
+      "{\"before\":null,\"after\":null," + src(full_name, x7) + ",\"op\":\"t\"" + ts_ms +
+          ",\"transaction\":" + txn(x7, 2, 1) + "}",
   };
 
   std::vector<std::string> per_mode[2];
@@ -143,7 +149,7 @@ TEST_CASE("Debezium envelopes for a workload equal the expected documents, in bo
     CHECK(lines[0] == expected_head[0]);
     CHECK(lines[1] == expected_head[1]);
     // x2: a new 9600-character big value.
-    CHECK(lines[2].find("\"big\":\"" ) != std::string::npos);
+    CHECK(lines[2].find("\"big\":\"") != std::string::npos);
     CHECK(lines[2].find(src(name, x2)) != std::string::npos);
     // x3: the unchanged TOAST value is Debezium's placeholder.
     CHECK(lines[3].rfind(row3_prefix, 0) == 0);
@@ -186,8 +192,8 @@ TEST_CASE("a JSON lines sink with the Debezium format, through a live Replicator
   ReplicatorOptions ropts;
   ropts.slot_name = slot;
   LiveReplicator<DebeziumLinesSink, TransactionBatcher, MemoryPositionStore> r(
-      LibpqTransport(cfg, topts), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{},
-      std::move(*sink), ropts);
+      LibpqTransport(cfg, topts), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{}, std::move(*sink),
+      ropts);
   REQUIRE(r.start());
   db.exec("INSERT INTO " + t + " VALUES (1, 'a'), (2, 'b')");
   db.exec("UPDATE " + t + " SET v = 'c' WHERE id = 2");

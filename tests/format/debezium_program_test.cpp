@@ -30,12 +30,13 @@ TEST_CASE("replicator with sink_format: debezium") {
   const std::string dir = test_tmpdir();
   const std::string cfg = dir + "/dbz.yaml";
   write_file(cfg, "postgresql_host: '" + env_or("PGHOST", "127.0.0.1") + "'\n" +
-                      "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
-                      "postgresql_database: '" + env_or("PGDATABASE", "postgres") + "'\n" +
-                      "postgresql_user: '" + env_or("PGUSER", "postgres") + "'\n" +
-                      "postgresql_slot_name: " + slot + "\npostgresql_publication_name: " + pub + "\n" +
+                      "postgresql_port: " + env_or("PGPORT", "5432") + "\n" + "postgresql_database: '" +
+                      env_or("PGDATABASE", "postgres") + "'\n" + "postgresql_user: '" + env_or("PGUSER", "postgres") +
+                      "'\n" + "postgresql_slot_name: " + slot + "\npostgresql_publication_name: " + pub + "\n" +
                       "snapshot_mode: never\nbinary: true\nsink_format: debezium\ndebezium_server_name: shop\n"
-                      "exclude_columns: [\"" + table + ".secret\"]\nunchanged_toast: from_old\n"
+                      "exclude_columns: [\"" +
+                      table +
+                      ".secret\"]\nunchanged_toast: from_old\n"
                       "batch_max_delay_ms: 10\n");
   const std::string out = dir + "/dbz.out", err = dir + "/dbz.err";
   Child p({program_path(), "--config", cfg}, out, err);
@@ -46,7 +47,8 @@ TEST_CASE("replicator with sink_format: debezium") {
                          db.quote_literal(slot)) == "1";
       },
       20s));
-  db.exec("INSERT INTO " + t + " VALUES (1, 'a', 's', (SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 300)))");
+  db.exec("INSERT INTO " + t +
+          " VALUES (1, 'a', 's', (SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 300)))");
   db.exec("UPDATE " + t + " SET v = 'b' WHERE id = 1");
   db.exec("DELETE FROM " + t + " WHERE id = 1");
   REQUIRE(wait_until([&] { return read_lines(out).size() >= 3; }, 20s));
@@ -84,16 +86,16 @@ TEST_CASE("replicator with the debezium handling-mode keys, schemas, keys and to
   db.exec("DROP TYPE IF EXISTS dbzp_mood CASCADE; DROP DOMAIN IF EXISTS dbzp_qty CASCADE");
   db.exec("CREATE TYPE dbzp_mood AS ENUM ('sad', 'ok')");
   db.exec("CREATE DOMAIN dbzp_qty AS int2");
-  db.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, m dbzp_mood, q dbzp_qty, n numeric(6,3), iv interval, by bytea)");
+  db.exec("CREATE TABLE " + t +
+          " (id int PRIMARY KEY, m dbzp_mood, q dbzp_qty, n numeric(6,3), iv interval, by bytea)");
   db.exec("CREATE PUBLICATION " + db.quote_ident(pub) + " FOR TABLE " + t);
 
   const std::string dir = test_tmpdir();
   const std::string cfg = dir + "/dbzm.yaml";
   write_file(cfg, "postgresql_host: '" + env_or("PGHOST", "127.0.0.1") + "'\n" +
-                      "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
-                      "postgresql_database: '" + env_or("PGDATABASE", "postgres") + "'\n" +
-                      "postgresql_user: '" + env_or("PGUSER", "postgres") + "'\n" +
-                      "postgresql_slot_name: " + slot + "\npostgresql_publication_name: " + pub + "\n" +
+                      "postgresql_port: " + env_or("PGPORT", "5432") + "\n" + "postgresql_database: '" +
+                      env_or("PGDATABASE", "postgres") + "'\n" + "postgresql_user: '" + env_or("PGUSER", "postgres") +
+                      "'\n" + "postgresql_slot_name: " + slot + "\npostgresql_publication_name: " + pub + "\n" +
                       "snapshot_mode: never\nsink_format: debezium\ndebezium_server_name: shop\n"
                       "debezium_decimal_handling_mode: string\ndebezium_interval_handling_mode: string\n"
                       "debezium_binary_handling_mode: hex\ndebezium_schemas: true\ndebezium_keys: true\n"
@@ -116,15 +118,21 @@ TEST_CASE("replicator with the debezium handling-mode keys, schemas, keys and to
   REQUIRE(lines.size() == 3);  // insert, delete, tombstone
   const std::string& c = lines[0];
   CHECK(c.rfind("{\"key\":{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,"
-                "\"field\":\"id\"}],\"optional\":false,\"name\":\"shop.public." + table + ".Key\"},\"payload\":{\"id\":7}},"
-                "\"value\":{\"schema\":", 0) == 0);
+                "\"field\":\"id\"}],\"optional\":false,\"name\":\"shop.public." +
+                    table +
+                    ".Key\"},\"payload\":{\"id\":7}},"
+                    "\"value\":{\"schema\":",
+                0) == 0);
   CHECK(c.find("{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,"
                "\"parameters\":{\"allowed\":\"sad,ok\"},\"field\":\"m\"}") != std::string::npos);
   CHECK(c.find("{\"type\":\"int16\",\"optional\":true,\"field\":\"q\"}") != std::string::npos);  // domain over int2
   CHECK(c.find("\"payload\":{\"before\":null,\"after\":{\"id\":7,\"m\":\"ok\",\"q\":12,\"n\":\"-1.500\","
                "\"iv\":\"P0Y0M1DT0H0M1S\",\"by\":\"0a0b\"}") != std::string::npos);
   CHECK(lines[1].find(",\"op\":\"d\",") != std::string::npos);
-  CHECK(lines[2] == "{\"key\":{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,"
-                    "\"field\":\"id\"}],\"optional\":false,\"name\":\"shop.public." + table + ".Key\"},\"payload\":"
-                    "{\"id\":7}},\"value\":null}");
+  CHECK(lines[2] ==
+        "{\"key\":{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,"
+        "\"field\":\"id\"}],\"optional\":false,\"name\":\"shop.public." +
+            table +
+            ".Key\"},\"payload\":"
+            "{\"id\":7}},\"value\":null}");
 }

@@ -70,8 +70,9 @@ TEST_CASE("random bytes through the Debezium value mapping") {
     s ^= s << 17;
     return s;
   };
-  const Oid types[] = {oid::bool_, oid::int2, oid::int8, oid::float4, oid::numeric, oid::timestamp, oid::timestamptz,
-                       oid::date, oid::uuid, oid::jsonb, oid::bytea, oid::int4_array, oid::date_array, 600};
+  const Oid types[] = {oid::bool_,     oid::int2,        oid::int8,       oid::float4, oid::numeric,
+                       oid::timestamp, oid::timestamptz, oid::date,       oid::uuid,   oid::jsonb,
+                       oid::bytea,     oid::int4_array,  oid::date_array, 600};
   std::size_t failures = 0;
   for (int iter = 0; iter < 20000; ++iter) {
     std::vector<std::byte> bytes(next() % 40);
@@ -91,8 +92,8 @@ TEST_CASE("snapshot reads, messages and a truncate of two tables") {
   a.name = "a";
   b.name = "b";
   a.columns = {{"id", oid::int4, -1, true}};
-  const std::vector<std::byte> tuple{std::byte{'t'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{1},
-                                     std::byte{'5'}};
+  const std::vector<std::byte> tuple{std::byte{'t'}, std::byte{0}, std::byte{0},
+                                     std::byte{0},   std::byte{1}, std::byte{'5'}};
   DebeziumOptions o;
   o.server_name = "srv";
   o.database = "db";
@@ -113,20 +114,25 @@ TEST_CASE("snapshot reads, messages and a truncate of two tables") {
   const RelationInfo* both[] = {&a, &b};
   REQUIRE(fmt.lines(out, ChangeEvent{TruncateEventView{Lsn{0x20}, txn, both, false, false}}));
   const std::string_view hi = "hi";
-  REQUIRE(fmt.lines(out, ChangeEvent{MessageEventView{Lsn{0x30}, Lsn{0x30}, txn, true, "pfx", std::as_bytes(std::span(hi.data(), hi.size()))}}));
+  REQUIRE(fmt.lines(out, ChangeEvent{MessageEventView{Lsn{0x30}, Lsn{0x30}, txn, true, "pfx",
+                                                      std::as_bytes(std::span(hi.data(), hi.size()))}}));
   REQUIRE(fmt.lines(out, ChangeEvent{CommitEvent{Lsn{0x40}, txn, Lsn{0x140}}}));
   const auto first_nl = out.find('\n');
   const std::string l1 = out.substr(0, first_nl);
   CHECK(l1.find("\"ts_ms\":5,\"snapshot\":\"false\"") != std::string::npos);
   CHECK(l1.find("\"table\":\"a\",\"txId\":9,\"lsn\":32,") != std::string::npos);
-  CHECK(l1.find("\"op\":\"t\",\"ts_ms\":42,\"transaction\":{\"id\":\"9\",\"total_order\":1,\"data_collection_order\":1}}") !=
-        std::string::npos);
+  CHECK(
+      l1.find(
+          "\"op\":\"t\",\"ts_ms\":42,\"transaction\":{\"id\":\"9\",\"total_order\":1,\"data_collection_order\":1}}") !=
+      std::string::npos);
   CHECK(out.find("\"table\":\"b\"") != std::string::npos);
-  CHECK(out.find("\"op\":\"m\",\"ts_ms\":42,\"message\":{\"prefix\":\"pfx\",\"content\":\"aGk=\"}}\n") != std::string::npos);
+  CHECK(out.find("\"op\":\"m\",\"ts_ms\":42,\"message\":{\"prefix\":\"pfx\",\"content\":\"aGk=\"}}\n") !=
+        std::string::npos);
   // After the commit, the next change's sequence names that commit's LSN (0x100 = 256).
   out.clear();
-  RowChangeView ins{ChangeOp::insert, Lsn{0x200}, TxnContext{10, 10, Lsn{0x300}, PgTimestamp{}, false}, &a,
-                    OldTupleKind::none, {}, TupleView(tuple, 1)};
+  RowChangeView ins{
+      ChangeOp::insert,   Lsn{0x200}, TxnContext{10, 10, Lsn{0x300}, PgTimestamp{}, false}, &a, OldTupleKind::none, {},
+      TupleView(tuple, 1)};
   REQUIRE(fmt.lines(out, ChangeEvent{ins}));
   CHECK(out.find("\"sequence\":\"[\\\"256\\\",\\\"512\\\"]\"") != std::string::npos);
 }

@@ -29,7 +29,7 @@ namespace {
 
 struct Col {
   std::string name, ddl;
-  std::string row1, row2;  // SQL literals (row 3 is all NULL)
+  std::string row1, row2;    // SQL literals (row 3 is all NULL)
   std::string want1, want2;  // Debezium's default encoding through the JSON converter
 };
 
@@ -71,8 +71,8 @@ const std::vector<Col> kCols = {
     {"ttz", "timetz", "'10:15:30.5+02'", "'00:00:00-01:30'", "\"08:15:30.5Z\"", "\"01:30:00Z\""},
     // INTERVAL -> INT64 MicroDuration, months as 365.25 / 12 days:
     // ((14 * 30.4375 + 3) days + 04:05:06.78) = 37091106780000 us
-    {"iv", "interval", "'1 year 2 mons 3 days 04:05:06.78'", "'-1 years -2 mons +3 days -04:05:06.5'",
-     "37091106780000", "-36572706500000"},
+    {"iv", "interval", "'1 year 2 mons 3 days 04:05:06.78'", "'-1 years -2 mons +3 days -04:05:06.5'", "37091106780000",
+     "-36572706500000"},
     // BYTEA -> BYTES (base64 through the JSON converter)
     {"by", "bytea", "'\\x0001ff'", "'\\x'", "\"AAH/\"", "\"\""},
     // JSON, JSONB -> STRING io.debezium.data.Json; XML -> io.debezium.data.Xml; UUID -> io.debezium.data.Uuid
@@ -87,7 +87,8 @@ const std::vector<Col> kCols = {
      "{\"x\":0.0,\"y\":0.0,\"wkb\":\"AQEAAAAAAAAAAAAAAAAAAAAAAAAA\",\"srid\":null}"},
     // INET, CIDR, MACADDR, MACADDR8 -> STRING
     {"ip", "inet", "'192.168.0.1/24'", "'::1'", "\"192.168.0.1/24\"", "\"::1\""},
-    {"ip6", "inet", "'2001:db8:0:0:1:0:0:1/64'", "'::ffff:10.0.0.1'", "\"2001:db8::1:0:0:1/64\"", "\"::ffff:10.0.0.1\""},
+    {"ip6", "inet", "'2001:db8:0:0:1:0:0:1/64'", "'::ffff:10.0.0.1'", "\"2001:db8::1:0:0:1/64\"",
+     "\"::ffff:10.0.0.1\""},
     {"cidr", "cidr", "'10.0.0.0/8'", "'2001:db8::/32'", "\"10.0.0.0/8\"", "\"2001:db8::/32\""},
     {"cidr2", "cidr", "'192.168.1.7/32'", "'fe80::1:2/128'", "\"192.168.1.7/32\"", "\"fe80::1:2/128\""},
     {"mac", "macaddr", "'08:00:2b:01:02:03'", "'ff:ff:ff:ff:ff:ff'", "\"08:00:2b:01:02:03\"", "\"ff:ff:ff:ff:ff:ff\""},
@@ -99,7 +100,8 @@ const std::vector<Col> kCols = {
     {"rn", "numrange", "'[1.5,2.5]'", "'(,)'", "\"[1.5,2.5]\"", "\"(,)\""},
     {"rts", "tsrange", "'[2024-01-01,2024-01-02 10:00:00.25)'", "'(,0044-03-15 12:00:00 BC]'",
      "\"[\\\"2024-01-01 00:00:00\\\",\\\"2024-01-02 10:00:00.25\\\")\"", "\"(,\\\"0044-03-15 12:00:00 BC\\\"]\""},
-    {"rtz", "tstzrange", "'[2024-01-01 00:00:00+00,)'", "'empty'", "\"[\\\"2024-01-01 00:00:00+00\\\",)\"", "\"empty\""},
+    {"rtz", "tstzrange", "'[2024-01-01 00:00:00+00,)'", "'empty'", "\"[\\\"2024-01-01 00:00:00+00\\\",)\"",
+     "\"empty\""},
     {"rd", "daterange", "'[2024-01-01,2024-01-31]'", "'empty'", "\"[2024-01-01,2024-02-01)\"", "\"empty\""},
     // ENUM -> STRING io.debezium.data.Enum
     {"e", "dbz_mood", "'happy'", "'sad'", "\"happy\"", "\"sad\""},
@@ -200,7 +202,8 @@ struct Fixture {
       if (!st) FAIL(st.error().message);
     });
     std::vector<std::string> v;
-    for (std::size_t p = 0, n; (n = out.find('\n', p)) != std::string::npos; p = n + 1) v.push_back(out.substr(p, n - p));
+    for (std::size_t p = 0, n; (n = out.find('\n', p)) != std::string::npos; p = n + 1)
+      v.push_back(out.substr(p, n - p));
     return v;
   }
 };
@@ -335,10 +338,14 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
       CHECK(parser.parse(p).error() == simdjson::SUCCESS);
     }
     const std::string& c = l[0];
-    CHECK(c.rfind("{\"key\":{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,"
-                  "\"field\":\"id\"}],\"optional\":false,\"name\":\"srv.public." + f.table + ".Key\"},"
+    CHECK(c.rfind(
+              "{\"key\":{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,"
+              "\"field\":\"id\"}],\"optional\":false,\"name\":\"srv.public." +
+                  f.table +
+                  ".Key\"},"
                   "\"payload\":{\"id\":1}},\"value\":{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"struct\","
-                  "\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},", 0) == 0);
+                  "\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},",
+              0) == 0);
     // Field schemas as Debezium declares them (docs: schema names and parameters).
     for (const char* want : {
              "{\"type\":\"boolean\",\"optional\":true,\"field\":\"b1\"}",
@@ -353,11 +360,15 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
              "\"field\":\"nv\"}",
              "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
              "\"parameters\":{\"scale\":\"2\"},\"field\":\"m\"}",
-             "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\",\"version\":1,\"field\":\"tstz\"}",
-             "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTime\",\"version\":1,\"field\":\"ttz\"}",
-             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroDuration\",\"version\":1,\"field\":\"iv\"}",
+             "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\",\"version\":1,"
+             "\"field\":\"tstz\"}",
+             "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTime\",\"version\":1,\"field\":"
+             "\"ttz\"}",
+             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroDuration\",\"version\":1,"
+             "\"field\":\"iv\"}",
              "{\"type\":\"bytes\",\"optional\":true,\"field\":\"by\"}",
-             "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"jb\"}",
+             "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":"
+             "\"jb\"}",
              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Xml\",\"version\":1,\"field\":\"x\"}",
              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Uuid\",\"version\":1,\"field\":\"u\"}",
              "\"name\":\"io.debezium.data.geometry.Point\",\"version\":1,\"doc\":\"Geometry (POINT)\",\"field\":\"p\"}",
@@ -368,10 +379,13 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
              "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"h\"}",
              "{\"type\":\"array\",\"items\":{\"type\":\"int32\",\"optional\":true},\"optional\":true,\"field\":\"ai\"}",
              "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1,\"field\":\"d\"}",
-             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\",\"version\":1,\"field\":\"t\"}",
+             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\",\"version\":1,\"field\":"
+             "\"t\"}",
              "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Time\",\"version\":1,\"field\":\"t3\"}",
-             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\",\"version\":1,\"field\":\"ts\"}",
-             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,\"field\":\"ts3\"}",
+             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\",\"version\":1,"
+             "\"field\":\"ts\"}",
+             "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,\"field\":"
+             "\"ts3\"}",
              "\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"}",
              "\"name\":\"srv.public.",
          }) {
@@ -380,7 +394,8 @@ TEST_CASE("Debezium's type mapping for every type, each handling mode, both wire
     }
     CHECK(c.find("],\"optional\":true,\"name\":\"srv.public." + f.table + ".Value\",\"field\":\"after\"}") !=
           std::string::npos);
-    CHECK(c.find("],\"optional\":false,\"name\":\"srv.public." + f.table + ".Envelope\"},\"payload\":{\"before\":null,"
+    CHECK(c.find("],\"optional\":false,\"name\":\"srv.public." + f.table +
+                 ".Envelope\"},\"payload\":{\"before\":null,"
                  "\"after\":{\"id\":1,\"b\":true,") != std::string::npos);
     // The delete: key {"id":2}; then the tombstone with the same key and a null value.
     CHECK(l[3].find("\"payload\":{\"id\":2}},\"value\":{\"schema\"") != std::string::npos);

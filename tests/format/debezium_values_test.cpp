@@ -63,7 +63,7 @@ TEST_CASE("Java's Double.toString and Float.toString, as Jackson prints FLOAT64 
 TEST_CASE("decimals - Decimal bytes, VariableScaleDecimal, BigDecimal text") {
   // precise numeric(p,s): base64 of BigInteger.toByteArray of the unscaled value
   CHECK(value("0.00", o::numeric, (10 << 16 | 2) + 4) == "\"AA==\"");
-  CHECK(value("1.28", o::numeric, (10 << 16 | 2) + 4) == "\"AIA=\"");  // 128 needs a sign byte
+  CHECK(value("1.28", o::numeric, (10 << 16 | 2) + 4) == "\"AIA=\"");   // 128 needs a sign byte
   CHECK(value("-1.28", o::numeric, (10 << 16 | 2) + 4) == "\"gA==\"");  // -128 fits one byte
   CHECK(value("-1.29", o::numeric, (10 << 16 | 2) + 4) == "\"/38=\"");  // -129 = FF 7F
   // numeric without scale: {"scale", "value"} with trailing zeros stripped
@@ -86,7 +86,7 @@ TEST_CASE("decimals - Decimal bytes, VariableScaleDecimal, BigDecimal text") {
 }
 
 TEST_CASE("money - text with currency symbols and grouping, and cash_send's int64 cents") {
-  CHECK(value("$1,234.50", 790) == "\"AeI6\"");     // 123450 = 01 E2 3A -> Decimal scale 2
+  CHECK(value("$1,234.50", 790) == "\"AeI6\"");  // 123450 = 01 E2 3A -> Decimal scale 2
   CHECK(value("-$0.01", 790) == "\"/w==\"");
   CHECK(value("($0.01)", 790) == "\"/w==\"");
   CHECK(binary_value(be({0, 0, 0, 0, 0, 1, 0xE2, 0x3A}), 790) == "\"AeI6\"");  // 123450 cents
@@ -119,7 +119,7 @@ TEST_CASE("bits - little-endian bytes, bit(1) as boolean, bit_send") {
   CHECK(value("100000001", 1562, 33) == "\"AQE=\"");         // bit 8 and bit 0
   CHECK(binary_value(be({0, 0, 0, 16, 0x00, 0x32}), 1560, 16) == "\"MgA=\"");
   CHECK(binary_value(be({0, 0, 0, 3, 0xA0}), 1562, -1) == "\"BQ==\"");  // 101
-  CHECK(binary_value(be({0, 0, 0, 9, 0xA0}), 1562, -1) == "<error>");  // 9 bits need 2 bytes
+  CHECK(binary_value(be({0, 0, 0, 9, 0xA0}), 1562, -1) == "<error>");   // 9 bits need 2 bytes
   CHECK(value("012", 1562, 5) == "<error>");
 }
 
@@ -153,7 +153,13 @@ TEST_CASE("bytea, point, hstore, strings") {
         "{\"x\":-1.0E300,\"y\":0.25,\"wkb\":\"AQEAAACcdQCIPOQ3/gAAAAAAANA/\",\"srid\":null}");
   CHECK(value("(1,2", 600) == "<error>");
   DebeziumTypeCatalog cat;
-  cat.add({.oid = 20000, .kind = 'b', .name = "hstore", .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
+  cat.add({.oid = 20000,
+           .kind = 'b',
+           .name = "hstore",
+           .base_type = 0,
+           .base_typmod = -1,
+           .element_type = 0,
+           .enum_labels = {}});
   CHECK(value(R"("a b"=>"x\"y", "c"=>NULL)", 20000, -1, {}, cat) == R"("{\"a b\":\"x\\\"y\",\"c\":null}")");
   DebeziumValueModes map;
   map.hstore = HstoreHandlingMode::map;
@@ -172,10 +178,34 @@ TEST_CASE("bytea, point, hstore, strings") {
 
 TEST_CASE("catalog resolution - enums, domains over domains, arrays of enums; their schemas") {
   DebeziumTypeCatalog cat;
-  cat.add({.oid = 30000, .kind = 'e', .name = "mood", .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {"sad", "ok"}});
-  cat.add({.oid = 30001, .kind = 'b', .name = "_mood", .base_type = 0, .base_typmod = -1, .element_type = 30000, .enum_labels = {}});
-  cat.add({.oid = 30002, .kind = 'd', .name = "money2", .base_type = o::numeric, .base_typmod = (8 << 16 | 2) + 4, .element_type = 0, .enum_labels = {}});
-  cat.add({.oid = 30003, .kind = 'd', .name = "money3", .base_type = 30002, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
+  cat.add({.oid = 30000,
+           .kind = 'e',
+           .name = "mood",
+           .base_type = 0,
+           .base_typmod = -1,
+           .element_type = 0,
+           .enum_labels = {"sad", "ok"}});
+  cat.add({.oid = 30001,
+           .kind = 'b',
+           .name = "_mood",
+           .base_type = 0,
+           .base_typmod = -1,
+           .element_type = 30000,
+           .enum_labels = {}});
+  cat.add({.oid = 30002,
+           .kind = 'd',
+           .name = "money2",
+           .base_type = o::numeric,
+           .base_typmod = (8 << 16 | 2) + 4,
+           .element_type = 0,
+           .enum_labels = {}});
+  cat.add({.oid = 30003,
+           .kind = 'd',
+           .name = "money3",
+           .base_type = 30002,
+           .base_typmod = -1,
+           .element_type = 0,
+           .enum_labels = {}});
   const auto e = resolve_debezium_type(cat, 30000, -1);
   CHECK(e.scalar.kind == DebeziumKind::enum_);
   const auto a = resolve_debezium_type(cat, 30001, -1);
@@ -188,13 +218,21 @@ TEST_CASE("catalog resolution - enums, domains over domains, arrays of enums; th
   CHECK(value("1.28", 30003, -1, {}, cat) == "\"AIA=\"");
   std::string s;
   append_field_schema(s, a, {}, true, "moods");
-  CHECK(s == "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\","
-             "\"version\":1,\"parameters\":{\"allowed\":\"sad,ok\"}},\"optional\":true,\"field\":\"moods\"}");
+  CHECK(s ==
+        "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\","
+        "\"version\":1,\"parameters\":{\"allowed\":\"sad,ok\"}},\"optional\":true,\"field\":\"moods\"}");
   s.clear();
   append_field_schema(s, d, {}, false, "p");
-  CHECK(s == "{\"type\":\"bytes\",\"optional\":false,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
-             "\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"8\"},\"field\":\"p\"}");
-  cat.add({.oid = 30004, .kind = 'd', .name = "ints", .base_type = o::int4_array, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
+  CHECK(s ==
+        "{\"type\":\"bytes\",\"optional\":false,\"name\":\"org.apache.kafka.connect.data.Decimal\",\"version\":1,"
+        "\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"8\"},\"field\":\"p\"}");
+  cat.add({.oid = 30004,
+           .kind = 'd',
+           .name = "ints",
+           .base_type = o::int4_array,
+           .base_typmod = -1,
+           .element_type = 0,
+           .enum_labels = {}});
   const auto da = resolve_debezium_type(cat, 30004, -1);  // a domain over int4[] is an array of INT32
   CHECK(da.is_array);
   CHECK(da.scalar.kind == DebeziumKind::int32);
@@ -206,15 +244,61 @@ TEST_CASE("catalog resolution - enums, domains over domains, arrays of enums; th
 
 TEST_CASE("random bytes through every Debezium mapping, text and binary") {
   DebeziumTypeCatalog cat;
-  cat.add({.oid = 20000, .kind = 'b', .name = "hstore", .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
-  cat.add({.oid = 20001, .kind = 'e', .name = "e", .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {"a"}});
-  cat.add({.oid = 20002, .kind = 'b', .name = "ltree", .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
-  const std::pair<Oid, std::int32_t> types[] = {
-      {o::bool_, -1}, {1560, 1}, {1560, 16}, {1562, -1}, {o::int2, -1}, {o::int8, -1}, {o::float4, -1},
-      {o::float8, -1}, {o::numeric, -1}, {o::numeric, (10 << 16 | 2) + 4}, {790, -1}, {o::text, -1}, {o::jsonb, -1},
-      {o::uuid, -1}, {o::date, -1}, {o::time, 3}, {1266, -1}, {o::timestamp, -1}, {o::timestamptz, -1}, {1186, -1},
-      {o::bytea, -1}, {600, -1}, {869, -1}, {650, -1}, {829, -1}, {774, -1}, {3220, -1}, {20000, -1}, {20001, -1},
-      {20002, -1}, {o::int4_array, -1}, {o::numeric_array, -1}, {1187, -1}, {3904, -1}};
+  cat.add({.oid = 20000,
+           .kind = 'b',
+           .name = "hstore",
+           .base_type = 0,
+           .base_typmod = -1,
+           .element_type = 0,
+           .enum_labels = {}});
+  cat.add({.oid = 20001,
+           .kind = 'e',
+           .name = "e",
+           .base_type = 0,
+           .base_typmod = -1,
+           .element_type = 0,
+           .enum_labels = {"a"}});
+  cat.add({.oid = 20002,
+           .kind = 'b',
+           .name = "ltree",
+           .base_type = 0,
+           .base_typmod = -1,
+           .element_type = 0,
+           .enum_labels = {}});
+  const std::pair<Oid, std::int32_t> types[] = {{o::bool_, -1},
+                                                {1560, 1},
+                                                {1560, 16},
+                                                {1562, -1},
+                                                {o::int2, -1},
+                                                {o::int8, -1},
+                                                {o::float4, -1},
+                                                {o::float8, -1},
+                                                {o::numeric, -1},
+                                                {o::numeric, (10 << 16 | 2) + 4},
+                                                {790, -1},
+                                                {o::text, -1},
+                                                {o::jsonb, -1},
+                                                {o::uuid, -1},
+                                                {o::date, -1},
+                                                {o::time, 3},
+                                                {1266, -1},
+                                                {o::timestamp, -1},
+                                                {o::timestamptz, -1},
+                                                {1186, -1},
+                                                {o::bytea, -1},
+                                                {600, -1},
+                                                {869, -1},
+                                                {650, -1},
+                                                {829, -1},
+                                                {774, -1},
+                                                {3220, -1},
+                                                {20000, -1},
+                                                {20001, -1},
+                                                {20002, -1},
+                                                {o::int4_array, -1},
+                                                {o::numeric_array, -1},
+                                                {1187, -1},
+                                                {3904, -1}};
   std::uint64_t x = 0x9E3779B97F4A7C15ull;
   auto next = [&] {
     x ^= x << 13;
@@ -223,15 +307,18 @@ TEST_CASE("random bytes through every Debezium mapping, text and binary") {
     return x;
   };
   static constexpr char alphabet[] = "0123456789-+.:,()[]{}\"\\=> abcdefxINaf$";
-  const DebeziumValueModes modes[] = {{}, {DecimalHandlingMode::string, IntervalHandlingMode::string,
-                                           BinaryHandlingMode::hex, TimePrecisionMode::connect, HstoreHandlingMode::map, 2}};
+  const DebeziumValueModes modes[] = {
+      {},
+      {DecimalHandlingMode::string, IntervalHandlingMode::string, BinaryHandlingMode::hex, TimePrecisionMode::connect,
+       HstoreHandlingMode::map, 2}};
   std::size_t ok = 0, errors = 0;
   for (int iter = 0; iter < 40000; ++iter) {
     const auto [type, typmod] = types[next() % std::size(types)];
     std::vector<std::byte> bytes(next() % 24);
     const bool binary = next() % 2 == 0;
     for (auto& b : bytes)
-      b = static_cast<std::byte>(binary ? next() : static_cast<unsigned char>(alphabet[next() % (sizeof alphabet - 1)]));
+      b = static_cast<std::byte>(binary ? next()
+                                        : static_cast<unsigned char>(alphabet[next() % (sizeof alphabet - 1)]));
     values::TypedValueView v{ColumnValueView{binary ? ColumnKind::binary : ColumnKind::text, bytes}, type};
     std::string out;
     if (append_debezium_value(out, v, resolve_debezium_type(cat, type, typmod), modes[next() % 2], "u")) ++ok;
@@ -246,14 +333,25 @@ TEST_CASE("a row of scalar types formats without heap allocation once warm") {
   rel.oid = 5;
   rel.schema = "public";
   rel.name = "t";
-  const std::vector<std::pair<Oid, std::string>> cols = {
-      {o::int4, "7"}, {o::bool_, "t"}, {o::int8, "-9223372036854775808"}, {o::float8, "1.5e300"},
-      {o::numeric, "617283.945050"}, {790, "-$1,234.50"}, {o::text, "caf\xc3\xa9 \"x\""},
-      {o::timestamptz, "2024-05-01 12:00:00.5+02"}, {o::timestamp, "2024-05-01 10:00:00.123456"},
-      {o::date, "2024-02-29"}, {o::time, "23:59:59.999999"}, {1266, "10:15:30.5+02"},
-      {1186, "1 year 2 mons 3 days 04:05:06.78"}, {o::bytea, "\\x0001ff"},
-      {o::uuid, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"}, {o::jsonb, "{\"a\": [1, 2]}"}, {1560, "0000000000110010"},
-      {600, "(1.5,-2)"}, {869, "192.168.0.1/24"}};
+  const std::vector<std::pair<Oid, std::string>> cols = {{o::int4, "7"},
+                                                         {o::bool_, "t"},
+                                                         {o::int8, "-9223372036854775808"},
+                                                         {o::float8, "1.5e300"},
+                                                         {o::numeric, "617283.945050"},
+                                                         {790, "-$1,234.50"},
+                                                         {o::text, "caf\xc3\xa9 \"x\""},
+                                                         {o::timestamptz, "2024-05-01 12:00:00.5+02"},
+                                                         {o::timestamp, "2024-05-01 10:00:00.123456"},
+                                                         {o::date, "2024-02-29"},
+                                                         {o::time, "23:59:59.999999"},
+                                                         {1266, "10:15:30.5+02"},
+                                                         {1186, "1 year 2 mons 3 days 04:05:06.78"},
+                                                         {o::bytea, "\\x0001ff"},
+                                                         {o::uuid, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"},
+                                                         {o::jsonb, "{\"a\": [1, 2]}"},
+                                                         {1560, "0000000000110010"},
+                                                         {600, "(1.5,-2)"},
+                                                         {869, "192.168.0.1/24"}};
   std::vector<std::byte> tuple;
   for (std::size_t i = 0; i < cols.size(); ++i) {
     rel.columns.push_back({"c" + std::to_string(i), cols[i].first, -1, i == 0});
@@ -269,8 +367,13 @@ TEST_CASE("a row of scalar types formats without heap allocation once warm") {
     opts.schemas = schemas;
     opts.keys = schemas;
     DebeziumFormatter fmt(opts);
-    RowChangeView row{ChangeOp::insert, Lsn{0x10}, TxnContext{5, 5, Lsn{0x20}, PgTimestamp{1}, false}, &rel,
-                      OldTupleKind::none, {}, TupleView(tuple, cols.size())};
+    RowChangeView row{ChangeOp::insert,
+                      Lsn{0x10},
+                      TxnContext{5, 5, Lsn{0x20}, PgTimestamp{1}, false},
+                      &rel,
+                      OldTupleKind::none,
+                      {},
+                      TupleView(tuple, cols.size())};
     std::string out;
     out.reserve(1 << 16);
     REQUIRE(fmt.lines(out, ChangeEvent{row}));  // warms the per-table cache and the scratch buffers

@@ -16,7 +16,6 @@
 #include "tests/support/counting_allocator.hpp"
 #include "tests/support/policies.hpp"
 
-
 using namespace replicator;
 using namespace replicator::format;
 using namespace replicator::pgoutput;
@@ -34,50 +33,63 @@ std::vector<std::byte> relation_payload(Xid stream_xid = 0) {
 TEST_CASE("Transaction control objects") {
   std::string out;
   append_begin_json(out, Lsn{0x100}, BeginView{Lsn{0x200}, PgTimestamp{0}, 7});
-  CHECK(out == R"({"op":"begin","lsn":"0/100","xid":7,"final_lsn":"0/200","commit_time":"2000-01-01T00:00:00.000000Z"})");
+  CHECK(out ==
+        R"({"op":"begin","lsn":"0/100","xid":7,"final_lsn":"0/200","commit_time":"2000-01-01T00:00:00.000000Z"})");
   out.clear();
   append_commit_json(out, Lsn{0x208}, 7, CommitView{0, Lsn{0x200}, Lsn{0x208}, PgTimestamp{1}});
-  CHECK(out ==
-        R"({"op":"commit","lsn":"0/208","xid":7,"commit_lsn":"0/200","end_lsn":"0/208","commit_time":"2000-01-01T00:00:00.000001Z"})");
+  CHECK(
+      out ==
+      R"({"op":"commit","lsn":"0/208","xid":7,"commit_lsn":"0/200","end_lsn":"0/208","commit_time":"2000-01-01T00:00:00.000001Z"})");
   out.clear();
   append_origin_json(out, Lsn{1}, 7, OriginView{Lsn{0xABCDEF}, "node \"a\""});
   CHECK(out == R"({"op":"origin","lsn":"0/1","xid":7,"origin_lsn":"0/ABCDEF","name":"node \"a\""})");
   out.clear();
   append_stream_start_json(out, Lsn{1}, StreamStartView{600, true});
   append_stream_stop_json(out, Lsn{2}, 600);
-  CHECK(out == R"({"op":"stream_start","lsn":"0/1","xid":600,"first_segment":true}{"op":"stream_stop","lsn":"0/2","xid":600})");
+  CHECK(
+      out ==
+      R"({"op":"stream_start","lsn":"0/1","xid":600,"first_segment":true}{"op":"stream_stop","lsn":"0/2","xid":600})");
   out.clear();
   append_stream_commit_json(out, Lsn{3}, StreamCommitView{600, 0, Lsn{4}, Lsn{5}, PgTimestamp{0}});
-  CHECK(out ==
-        R"({"op":"stream_commit","lsn":"0/3","xid":600,"commit_lsn":"0/4","end_lsn":"0/5","commit_time":"2000-01-01T00:00:00.000000Z"})");
+  CHECK(
+      out ==
+      R"({"op":"stream_commit","lsn":"0/3","xid":600,"commit_lsn":"0/4","end_lsn":"0/5","commit_time":"2000-01-01T00:00:00.000000Z"})");
   out.clear();
   append_stream_abort_json(out, Lsn{3}, StreamAbortView{600, 601, false, {}, {}});
   CHECK(out == R"({"op":"stream_abort","lsn":"0/3","xid":600,"subxid":601})");
   out.clear();
   append_stream_abort_json(out, Lsn{3}, StreamAbortView{600, 600, true, Lsn{0x99}, PgTimestamp{0}});
-  CHECK(out ==
-        R"({"op":"stream_abort","lsn":"0/3","xid":600,"subxid":600,"abort_lsn":"0/99","abort_time":"2000-01-01T00:00:00.000000Z"})");
+  CHECK(
+      out ==
+      R"({"op":"stream_abort","lsn":"0/3","xid":600,"subxid":600,"abort_lsn":"0/99","abort_time":"2000-01-01T00:00:00.000000Z"})");
   out.clear();
   append_begin_prepare_json(out, Lsn{1}, BeginPrepareView{Lsn{2}, Lsn{3}, PgTimestamp{0}, 9, "g"});
-  CHECK(out ==
-        R"({"op":"begin_prepare","lsn":"0/1","xid":9,"gid":"g","prepare_lsn":"0/2","end_lsn":"0/3","prepare_time":"2000-01-01T00:00:00.000000Z"})");
+  CHECK(
+      out ==
+      R"({"op":"begin_prepare","lsn":"0/1","xid":9,"gid":"g","prepare_lsn":"0/2","end_lsn":"0/3","prepare_time":"2000-01-01T00:00:00.000000Z"})");
   out.clear();
   append_prepare_json(out, Lsn{1}, PrepareView{0, Lsn{2}, Lsn{3}, PgTimestamp{0}, 9, "g"});
   CHECK_THAT(out, Catch::StartsWith(R"({"op":"prepare","lsn":"0/1","xid":9,"gid":"g","prepare_lsn":"0/2")"));
   out.clear();
   append_commit_prepared_json(out, Lsn{1}, CommitPreparedView{0, Lsn{2}, Lsn{3}, PgTimestamp{0}, 9, "g"});
-  CHECK_THAT(out, Catch::StartsWith(R"({"op":"commit_prepared","lsn":"0/1","xid":9,"gid":"g","commit_lsn":"0/2","end_lsn":"0/3")"));
+  CHECK_THAT(out, Catch::StartsWith(
+                      R"({"op":"commit_prepared","lsn":"0/1","xid":9,"gid":"g","commit_lsn":"0/2","end_lsn":"0/3")"));
   out.clear();
-  append_rollback_prepared_json(out, Lsn{1}, RollbackPreparedView{0, Lsn{2}, Lsn{3}, PgTimestamp{0}, PgTimestamp{0}, 9, "g"});
-  CHECK_THAT(out, Catch::StartsWith(R"({"op":"rollback_prepared","lsn":"0/1","xid":9,"gid":"g","prepare_end_lsn":"0/2","rollback_end_lsn":"0/3")"));
+  append_rollback_prepared_json(out, Lsn{1},
+                                RollbackPreparedView{0, Lsn{2}, Lsn{3}, PgTimestamp{0}, PgTimestamp{0}, 9, "g"});
+  CHECK_THAT(
+      out,
+      Catch::StartsWith(
+          R"({"op":"rollback_prepared","lsn":"0/1","xid":9,"gid":"g","prepare_end_lsn":"0/2","rollback_end_lsn":"0/3")"));
   out.clear();
   append_stream_prepare_json(out, Lsn{1}, StreamPrepareView{0, Lsn{2}, Lsn{3}, PgTimestamp{0}, 9, "g"});
   CHECK_THAT(out, Catch::StartsWith(R"({"op":"stream_prepare","lsn":"0/1","xid":9,"gid":"g")"));
   out.clear();
   const std::byte content[] = {std::byte{0}, std::byte{0xFF}, std::byte{0x10}};
   append_message_json(out, Lsn{5}, 0, LogicalMessageView{0, 0, Lsn{5}, "p", content});
-  CHECK(out ==
-        R"({"op":"message","lsn":"0/5","xid":0,"transactional":false,"message_lsn":"0/5","prefix":"p","content":"00ff10"})");
+  CHECK(
+      out ==
+      R"({"op":"message","lsn":"0/5","xid":0,"transactional":false,"message_lsn":"0/5","prefix":"p","content":"00ff10"})");
 }
 
 TEST_CASE("JsonMessageFormatter: relations, truncate, xids from Begin and Stream Start") {
@@ -91,7 +103,7 @@ TEST_CASE("JsonMessageFormatter: relations, truncate, xids from Begin and Stream
   };
   // A change before its Relation message cannot be named.
   const std::vector<std::byte> ins = {std::byte{'I'}, std::byte{0}, std::byte{0}, std::byte{0x40}, std::byte{0},
-                                      std::byte{'N'}, std::byte{0}, std::byte{2}, std::byte{'n'}, std::byte{'n'}};
+                                      std::byte{'N'}, std::byte{0}, std::byte{2}, std::byte{'n'},  std::byte{'n'}};
   auto r = feed(ins, false);
   REQUIRE_FALSE(r);
   CHECK(r.error().offset == 4242);
@@ -107,15 +119,17 @@ TEST_CASE("JsonMessageFormatter: relations, truncate, xids from Begin and Stream
   REQUIRE(feed(begin, false));
   CHECK(fmt.current_xid() == 740);
   REQUIRE(feed(relation_payload(), false));
-  CHECK(out ==
-        R"({"op":"relation","lsn":"0/1","xid":740,"oid":16384,"schema":"public","table":"t","replica_identity":"default","columns":[{"name":"id","type_oid":23,"type_modifier":-1,"key":true},{"name":"name","type_oid":25,"type_modifier":-1,"key":false}]})");
+  CHECK(
+      out ==
+      R"({"op":"relation","lsn":"0/1","xid":740,"oid":16384,"schema":"public","table":"t","replica_identity":"default","columns":[{"name":"id","type_oid":23,"type_modifier":-1,"key":true},{"name":"name","type_oid":25,"type_modifier":-1,"key":false}]})");
   REQUIRE(fmt.relations().find(16384) != nullptr);
   REQUIRE(feed(ins, false));
   CHECK(out == R"({"op":"insert","lsn":"0/1","xid":740,"schema":"public","table":"t","new":{"id":null,"name":null}})");
-  const std::vector<std::byte> truncate = {std::byte{'T'}, std::byte{0}, std::byte{0}, std::byte{0}, std::byte{1},
+  const std::vector<std::byte> truncate = {std::byte{'T'}, std::byte{0}, std::byte{0}, std::byte{0},    std::byte{1},
                                            std::byte{3},   std::byte{0}, std::byte{0}, std::byte{0x40}, std::byte{0}};
   REQUIRE(feed(truncate, false));
-  CHECK(out == R"({"op":"truncate","lsn":"0/1","xid":740,"tables":["public.t"],"cascade":true,"restart_identity":true})");
+  CHECK(out ==
+        R"({"op":"truncate","lsn":"0/1","xid":740,"tables":["public.t"],"cascade":true,"restart_identity":true})");
   auto bad_truncate = truncate;
   bad_truncate[9] = std::byte{1};
   CHECK_FALSE(feed(bad_truncate, false));
@@ -129,8 +143,8 @@ TEST_CASE("JsonMessageFormatter: relations, truncate, xids from Begin and Stream
   CHECK(fmt.current_xid() == 0);
 
   // Inside a stream each data message carries its (sub)transaction xid.
-  const std::vector<std::byte> start = {std::byte{'S'}, std::byte{0}, std::byte{0}, std::byte{2}, std::byte{0x58},
-                                        std::byte{1}};  // xid 600
+  const std::vector<std::byte> start = {std::byte{'S'}, std::byte{0},    std::byte{0},
+                                        std::byte{2},   std::byte{0x58}, std::byte{1}};  // xid 600
   REQUIRE(feed(start, false));
   CHECK(fmt.current_xid() == 600);
   REQUIRE(feed(relation_payload(600), true));

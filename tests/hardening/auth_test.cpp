@@ -47,9 +47,10 @@ struct ScramServer {
     pg->sql("GRANT SELECT ON sales.orders TO cdc_reader", "app");
     pg->sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", "app");
     // position_store: postgresql without CREATE anywhere: the owner makes the table beforehand.
-    pg->sql("CREATE TABLE sales.replicator_positions (slot_name text PRIMARY KEY, lsn pg_lsn NOT NULL, "
-            "timeline bigint NOT NULL, system_id numeric(20,0) NOT NULL, saved_at timestamptz NOT NULL)",
-            "app");
+    pg->sql(
+        "CREATE TABLE sales.replicator_positions (slot_name text PRIMARY KEY, lsn pg_lsn NOT NULL, "
+        "timeline bigint NOT NULL, system_id numeric(20,0) NOT NULL, saved_at timestamptz NOT NULL)",
+        "app");
     pg->sql("GRANT SELECT, INSERT, UPDATE ON sales.replicator_positions TO cdc_reader", "app");
     // The same without REPLICATION, and one with REPLICATION but without SELECT.
     pg->sql("CREATE ROLE no_repl LOGIN PASSWORD '" + kPassword + "'");
@@ -95,16 +96,15 @@ void check_no_password(const std::string& out, const std::string& err) {
 
 // Runs the program until it streams, inserts a row, waits for it, stops it; returns stdout, stderr.
 std::pair<std::string, std::string> stream_one(const Target& t, const std::string& slot, const std::string& extra,
-                                               const std::string& marker,
-                                               const std::vector<std::string>& env = {}) {
+                                               const std::string& marker, const std::vector<std::string>& env = {}) {
   const std::string dir = scratch_dir("auth_stream");
   write_file(dir + "/c.yaml", program_config(t, slot, "cdc_pub", extra));
   Child child({program_path(), "--config", dir + "/c.yaml", "--log-level=debug"}, dir + "/out", dir + "/err", env);
   const bool up = wait_until([&] { return active(slot) || !child.running(); }, 30s) && child.running();
   INFO(read_file(dir + "/err"));
   REQUIRE(up);
-  server().pg->sql("INSERT INTO sales.orders VALUES (" + std::to_string(100 + static_cast<int>(marker.size())) +
-                       ", '" + marker + "') ON CONFLICT (id) DO UPDATE SET note = excluded.note",
+  server().pg->sql("INSERT INTO sales.orders VALUES (" + std::to_string(100 + static_cast<int>(marker.size())) + ", '" +
+                       marker + "') ON CONFLICT (id) DO UPDATE SET note = excluded.note",
                    "app");
   REQUIRE(wait_until([&] { return read_file(dir + "/out").find(marker) != std::string::npos; }, 30s));
   child.signal(SIGTERM);
@@ -124,8 +124,8 @@ TEST_CASE("scram-sha-256: the right password streams; the password is never prin
   }
   SECTION("position_store postgresql in a table the owner created (no CREATE privilege anywhere)") {
     const auto [out, err] =
-        stream_one(as("cdc_reader", kPassword), slot, "position_store: postgresql\nposition_table: sales.replicator_positions\n",
-                   "position_in_table");
+        stream_one(as("cdc_reader", kPassword), slot,
+                   "position_store: postgresql\nposition_table: sales.replicator_positions\n", "position_in_table");
     CHECK(error_lines(err).empty());
     CHECK(server().pg->sql("SELECT count(*) FROM sales.replicator_positions WHERE slot_name = '" + slot + "'", "app") ==
           "1");

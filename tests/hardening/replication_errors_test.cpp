@@ -116,8 +116,8 @@ std::string fatal_line_for(const PrivateCluster& pg, const std::string& slot, co
   REQUIRE(r.code == 1);
   const auto errors = error_lines(r.err);
   REQUIRE(errors.size() == 1);
-  CHECK_THAT(errors[0], Catch::Contains(slot) && Catch::Contains("sqlstate=55000") &&
-                            Catch::Contains("Drop and re-create"));
+  CHECK_THAT(errors[0],
+             Catch::Contains(slot) && Catch::Contains("sqlstate=55000") && Catch::Contains("Drop and re-create"));
   return errors[0];
 }
 
@@ -202,8 +202,7 @@ TEST_CASE("17 and 18 name why a slot was invalidated (wal_removed; idle_timeout 
     lose_wal(pg, table, slot);
     CHECK(invalidation_reason(pg, slot) == "wal_removed");
     const std::string line = fatal_line_for(pg, slot, pub);
-    CHECK_THAT(line, Catch::Contains("invalidation_reason = wal_removed") &&
-                         Catch::Contains("max_slot_wal_keep_size"));
+    CHECK_THAT(line, Catch::Contains("invalidation_reason = wal_removed") && Catch::Contains("max_slot_wal_keep_size"));
   }
 }
 
@@ -230,8 +229,8 @@ TEST_CASE("a slot idle past idle_replication_slot_timeout on 18 is invalidated a
   }
   REQUIRE(invalidation_reason(pg, slot) == "idle_timeout");
   const std::string line = fatal_line_for(pg, slot, pub);
-  CHECK_THAT(line, Catch::Contains("invalidation_reason = idle_timeout") &&
-                       Catch::Contains("idle_replication_slot_timeout"));
+  CHECK_THAT(line,
+             Catch::Contains("invalidation_reason = idle_timeout") && Catch::Contains("idle_replication_slot_timeout"));
 }
 
 TEST_CASE("a PostgreSQL 13 server is refused at start with one line naming the supported majors") {
@@ -247,7 +246,8 @@ TEST_CASE("a PostgreSQL 13 server is refused at start with one line naming the s
   CHECK(r.code == 1);
   const auto errors = error_lines(r.err);
   REQUIRE(errors.size() == 1);
-  CHECK_THAT(errors[0], Catch::Contains("PostgreSQL 13") && Catch::Contains("is not supported as a replication source") &&
+  CHECK_THAT(errors[0], Catch::Contains("PostgreSQL 13") &&
+                            Catch::Contains("is not supported as a replication source") &&
                             Catch::Contains("PostgreSQL 14 to 18"));
   // Refused before anything was created on the server.
   CHECK(pg.sql("SELECT count(*) FROM pg_replication_slots") == "0");
@@ -352,8 +352,8 @@ TEST_CASE("a stored position from another cluster, another timeline or beyond th
     CHECK(run.code == 1);
     const auto errors = error_lines(run.err);
     REQUIRE(errors.size() == 1);
-    CHECK_THAT(errors[0], Catch::Contains("timeline changed") && Catch::Contains("timeline 2") &&
-                              Catch::Contains("timeline 1"));
+    CHECK_THAT(errors[0],
+               Catch::Contains("timeline changed") && Catch::Contains("timeline 2") && Catch::Contains("timeline 1"));
     CHECK(pg.sql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" + slot + "'") == confirmed);
   }
 }

@@ -84,9 +84,9 @@ inline std::string scratch_dir(const std::string& name) {
 }
 
 struct ProgramRun {
-  int code = -1;     // exit code; -1: still running after the timeout (then killed)
-  std::string out;   // stdout (JSON lines)
-  std::string err;   // stderr (logfmt)
+  int code = -1;    // exit code; -1: still running after the timeout (then killed)
+  std::string out;  // stdout (JSON lines)
+  std::string err;  // stderr (logfmt)
 };
 
 // Writes `yaml` to a file in `dir` and runs the program on it until it exits by itself.

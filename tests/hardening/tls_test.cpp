@@ -87,8 +87,10 @@ TEST_CASE("every sslmode against a server with ssl = on") {
     std::string mode, host, root, tls;
   };
   const Case cases[] = {
-      {"disable", "127.0.0.1", "", "f"},          {"allow", "127.0.0.1", "", "f"},  // allow tries plain first
-      {"prefer", "127.0.0.1", "", "t"},           {"require", "127.0.0.1", "", "t"},  // no CA needed
+      {"disable", "127.0.0.1", "", "f"},
+      {"allow", "127.0.0.1", "", "f"},  // allow tries plain first
+      {"prefer", "127.0.0.1", "", "t"},
+      {"require", "127.0.0.1", "", "t"},          // no CA needed
       {"verify-ca", "127.0.0.1", pki.ca(), "t"},  // the CA is checked, the host name is not
       {"verify-full", "localhost", pki.ca(), "t"},
   };
@@ -175,7 +177,8 @@ TEST_CASE("the program over TLS: verify-full streams; wrong CA or host exits 1 w
     write_file(dir + "/ok.yaml", yaml);
     Child child({program_path(), "--config", dir + "/ok.yaml"}, dir + "/ok.out", dir + "/ok.err");
     auto active = [&] {
-      return srv.pg->sql("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = '" + slot + "'") == "1";
+      return srv.pg->sql("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = '" + slot + "'") ==
+             "1";
     };
     REQUIRE(wait_until([&] { return active() || !child.running(); }, 30s));
     srv.pg->sql("INSERT INTO tls_t VALUES (1, 'over_tls')");
@@ -243,7 +246,8 @@ TEST_CASE("the program over TLS: verify-full streams; wrong CA or host exits 1 w
     };
     const Bad bad[] = {
         {"postgresql_ssl_key",
-         "postgresql_ssl_cert: " + yaml_quote(pki.client_cert()) + "\npostgresql_ssl_key: " + yaml_quote(missing) + "\n",
+         "postgresql_ssl_cert: " + yaml_quote(pki.client_cert()) + "\npostgresql_ssl_key: " + yaml_quote(missing) +
+             "\n",
          missing},
         {"postgresql_ssl_key",
          "postgresql_ssl_cert: " + yaml_quote(pki.client_cert()) + "\npostgresql_ssl_key: " + yaml_quote(a_directory) +

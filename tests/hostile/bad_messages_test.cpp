@@ -70,8 +70,9 @@ void good_transaction(File& f, std::uint32_t xid, std::uint64_t end) {
 }
 
 replicator::fuzz::RunResult run(const Bytes& bytes) {
-  auto r = replicator::fuzz::run_replay(bytes, replicator::TransactionBatcher({}, replicator::fuzz::whole_transaction_options()),
-                                        replicator::fuzz::RunOptions{});
+  auto r = replicator::fuzz::run_replay(
+      bytes, replicator::TransactionBatcher({}, replicator::fuzz::whole_transaction_options()),
+      replicator::fuzz::RunOptions{});
   INFO("violation: " << r.violation);
   REQUIRE(r.violation.empty());
   return r;
@@ -91,7 +92,8 @@ bool offset_within(const std::string& m, std::size_t from, std::size_t to) {
   for (std::size_t at = m.find("offset "); at != std::string::npos; at = m.find("offset ", at + 1)) {
     std::size_t i = at + 7, v = 0;
     bool digits = false;
-    for (; i < m.size() && m[i] >= '0' && m[i] <= '9'; ++i, digits = true) v = v * 10 + static_cast<std::size_t>(m[i] - '0');
+    for (; i < m.size() && m[i] >= '0' && m[i] <= '9'; ++i, digits = true)
+      v = v * 10 + static_cast<std::size_t>(m[i] - '0');
     if (digits && v >= from && v <= to) return true;
   }
   return false;
@@ -122,7 +124,8 @@ TEST_CASE("A change for an unknown relation after a good transaction: only the g
     bad = std::move(MessageWriter('U').u32(samples::kOtherRelation).u8('N').u16(1).text("1")).bytes();
   if (body == "delete")
     bad = std::move(MessageWriter('D').u32(samples::kOtherRelation).u8('K').u16(1).text("1")).bytes();
-  if (body == "truncate") bad = std::move(MessageWriter('T').u32(2).u8(0).u32(kRel).u32(samples::kOtherRelation)).bytes();
+  if (body == "truncate")
+    bad = std::move(MessageWriter('T').u32(2).u8(0).u32(kRel).u32(samples::kOtherRelation)).bytes();
   const std::size_t at = f.add(bad);
   f.add(commit(0x3000300, 0x3000330));
   auto r = run(f.bytes);
@@ -184,19 +187,31 @@ TEST_CASE("Column counts that do not match the relation are refused at the messa
   cases.push_back({"insert with 3 of 4 columns",
                    std::move(MessageWriter('I').u32(kRel).u8('N').u16(3).text("1").text("a").null()).bytes(),
                    "different width"});
-  cases.push_back({"insert with 5 of 4 columns",
-                   std::move(MessageWriter('I').u32(kRel).u8('N').u16(5).text("1").text("a").null().null().null()).bytes(),
-                   "different width"});
+  cases.push_back(
+      {"insert with 5 of 4 columns",
+       std::move(MessageWriter('I').u32(kRel).u8('N').u16(5).text("1").text("a").null().null().null()).bytes(),
+       "different width"});
   cases.push_back({"update with a 2-column key",
-                   std::move(MessageWriter('U').u32(kRel).u8('K').u16(2).text("1").null().u8('N').u16(4).text("1").text("a").null().null())
+                   std::move(MessageWriter('U')
+                                 .u32(kRel)
+                                 .u8('K')
+                                 .u16(2)
+                                 .text("1")
+                                 .null()
+                                 .u8('N')
+                                 .u16(4)
+                                 .text("1")
+                                 .text("a")
+                                 .null()
+                                 .null())
                        .bytes(),
                    "different width"});
   cases.push_back({"delete with a 1-column old row",
                    std::move(MessageWriter('D').u32(kRel).u8('O').u16(1).text("1")).bytes(), "different width"});
-  cases.push_back({"insert claiming 32767 columns", std::move(MessageWriter('I').u32(kRel).u8('N').u16(0x7FFF).text("1")).bytes(),
-                   "truncated"});
-  cases.push_back({"insert claiming -1 columns", std::move(MessageWriter('I').u32(kRel).u8('N').u16(0xFFFF).text("1")).bytes(),
-                   "negative length"});
+  cases.push_back({"insert claiming 32767 columns",
+                   std::move(MessageWriter('I').u32(kRel).u8('N').u16(0x7FFF).text("1")).bytes(), "truncated"});
+  cases.push_back({"insert claiming -1 columns",
+                   std::move(MessageWriter('I').u32(kRel).u8('N').u16(0xFFFF).text("1")).bytes(), "negative length"});
   for (const Case& c : cases) {
     File f;
     good_transaction(f, 700, 0x3000200);
@@ -217,8 +232,9 @@ TEST_CASE("Column counts that do not match the relation are refused at the messa
 TEST_CASE("A Relation message whose column count runs past its end is a typed error") {
   File f;
   good_transaction(f, 700, 0x3000200);
-  Bytes bad = std::move(MessageWriter('R').u32(16500).cstr("public").cstr("t").u8('d').u16(0x7FFF).u8(1).cstr("id").u32(23))
-                  .bytes();
+  Bytes bad =
+      std::move(MessageWriter('R').u32(16500).cstr("public").cstr("t").u8('d').u16(0x7FFF).u8(1).cstr("id").u32(23))
+          .bytes();
   const std::size_t at = f.add(bad);
   auto r = run(f.bytes);
   REQUIRE(r.error);
@@ -237,7 +253,8 @@ TEST_CASE("Stream segments and commits of a transaction whose first segment neve
     f.add(samples::stream_stop());
     f.add(samples::stream_commit());
     auto r = run(f.bytes);
-    expect_error(r, "Stream Start continues transaction " + std::to_string(xid) + " whose first segment was not received", at);
+    expect_error(
+        r, "Stream Start continues transaction " + std::to_string(xid) + " whose first segment was not received", at);
     CHECK(r.flushed == Lsn{0x3000200});
   }
   SECTION("a Stream Commit without any segment") {
@@ -330,7 +347,8 @@ TEST_CASE("The decode program exits 1 naming the offset for each defect") {
     File f;
     good_transaction(f, 700, 0x3000200);
     f.add(begin(701, 0x3000300));
-    const std::size_t at = f.add(std::move(MessageWriter('I').u32(kRel).u8('N').u16(3).text("1").text("a").null()).bytes());
+    const std::size_t at =
+        f.add(std::move(MessageWriter('I').u32(kRel).u8('N').u16(3).text("1").text("a").null()).bytes());
     cases.push_back({"narrow_tuple", f, at});
   }
   {

@@ -45,7 +45,8 @@ std::vector<FrameRef> frames_of(const Bytes& b) {
 RunResult run(Bytes bytes) {
   RunOptions o;
   o.trace = true;
-  return replicator::fuzz::run_replay(std::move(bytes), TransactionBatcher({}, replicator::fuzz::whole_transaction_options()), o);
+  return replicator::fuzz::run_replay(std::move(bytes),
+                                      TransactionBatcher({}, replicator::fuzz::whole_transaction_options()), o);
 }
 
 // The smallest "offset N" in an error message.
@@ -54,7 +55,8 @@ std::size_t first_offset(const std::string& m) {
   for (std::size_t at = m.find("offset "); at != std::string::npos; at = m.find("offset ", at + 1)) {
     std::size_t i = at + 7, v = 0;
     bool digits = false;
-    for (; i < m.size() && m[i] >= '0' && m[i] <= '9'; ++i, digits = true) v = v * 10 + static_cast<std::size_t>(m[i] - '0');
+    for (; i < m.size() && m[i] >= '0' && m[i] <= '9'; ++i, digits = true)
+      v = v * 10 + static_cast<std::size_t>(m[i] - '0');
     if (digits) best = std::min(best, v);
   }
   return best;
@@ -90,8 +92,9 @@ Reference reference(const std::string& name) {
 std::vector<std::size_t> interesting(const std::vector<FrameRef>& frames, bool neighbours = true) {
   std::vector<std::size_t> out;
   for (std::size_t k = 0; k < frames.size(); ++k) {
-    const bool near_other = (frames[k].tag != 'I') || (neighbours && ((k > 0 && frames[k - 1].tag != 'I') ||
-                                                                      (k + 1 < frames.size() && frames[k + 1].tag != 'I')));
+    const bool near_other =
+        (frames[k].tag != 'I') ||
+        (neighbours && ((k > 0 && frames[k - 1].tag != 'I') || (k + 1 < frames.size() && frames[k + 1].tag != 'I')));
     if (frames.size() <= 200 || near_other || k % 64 == 0) out.push_back(k);
   }
   return out;
@@ -157,7 +160,8 @@ void cut_everywhere(const std::string& name) {
       ++runs;
     }
     // Inside frame k: in its header, right after it, and in the middle of the payload.
-    for (std::size_t cut : {f.offset + 12 + (f.size - 12) / 2, f.offset + 1, f.offset + 5, f.offset + 11, f.offset + 12}) {
+    for (std::size_t cut :
+         {f.offset + 12 + (f.size - 12) / 2, f.offset + 1, f.offset + 5, f.offset + 11, f.offset + 12}) {
       if (cut >= f.offset + f.size) continue;  // an empty payload: the cut would be the boundary
       if (f.tag == 'I' && frames.size() > 200 && cut != f.offset + 12 + (f.size - 12) / 2) continue;
       auto r = run(Bytes(ref.bytes.begin(), ref.bytes.begin() + static_cast<std::ptrdiff_t>(cut)));

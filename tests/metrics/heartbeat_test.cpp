@@ -23,14 +23,16 @@ constexpr std::uint64_t kWarnBytes = 16ull << 20;
 
 std::uint64_t retained(const PgSession& db, const std::string& slot) {
   return std::stoull(db.scalar("SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint "
-                               "FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot))
+                               "FROM pg_replication_slots WHERE slot_name = " +
+                               db.quote_literal(slot))
                          .value_or("0"));
 }
 
 // About 60 MB of WAL in `db`'s table `table` (created here), in 6 transactions.
 void heavy_writes(const PgSession& db, const std::string& table) {
   db.exec("CREATE TABLE IF NOT EXISTS " + table + " (id bigint, pad text)");
-  for (int t = 0; t < 6; ++t) db.exec("INSERT INTO " + table + " SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 40000) g");
+  for (int t = 0; t < 6; ++t)
+    db.exec("INSERT INTO " + table + " SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 40000) g");
 }
 
 struct Figures {
@@ -76,12 +78,21 @@ Figures run_case(bool heartbeats) {
   std::this_thread::sleep_for(2s);  // a few heartbeat intervals, no checkpoint yet
   f.during_same_db = retained(db, slot);
   if (f.during_same_db > kWarnBytes) {  // the guardrail: a warning line and the metric while above
-    CHECK(wait_until([&] { return read_file(dir + "/err.log").find("retains more WAL than slot_retained_wal_warn_bytes") != std::string::npos; }, 10s));
+    CHECK(wait_until(
+        [&] {
+          return read_file(dir + "/err.log").find("retains more WAL than slot_retained_wal_warn_bytes") !=
+                 std::string::npos;
+        },
+        10s));
     CHECK(exposed(http_get("127.0.0.1", port, "/metrics").body, "replicator_slot_retained_wal_warning") == "1");
   }
   f.after_same_db = settle();
   if (f.during_same_db > kWarnBytes && f.after_same_db < kWarnBytes) {
-    CHECK(wait_until([&] { return read_file(dir + "/err.log").find("below slot_retained_wal_warn_bytes again") != std::string::npos; }, 10s));
+    CHECK(wait_until(
+        [&] {
+          return read_file(dir + "/err.log").find("below slot_retained_wal_warn_bytes again") != std::string::npos;
+        },
+        10s));
   }
   {
     PgSession elsewhere(pg.params(otherdb));
@@ -97,8 +108,8 @@ Figures run_case(bool heartbeats) {
   CHECK(program.wait_exit(30s) == 0);
   std::cout << "heartbeats " << (heartbeats ? "on " : "off") << ": retained WAL 2 s after 60 MB into an unpublished "
             << "table: " << f.during_same_db << " bytes, after a CHECKPOINT: " << f.after_same_db
-            << "; 2 s after 60 MB into another database: " << f.during_other_db << ", after a CHECKPOINT: "
-            << f.after_other_db << "; heartbeats written: " << f.heartbeats << "\n";
+            << "; 2 s after 60 MB into another database: " << f.during_other_db
+            << ", after a CHECKPOINT: " << f.after_other_db << "; heartbeats written: " << f.heartbeats << "\n";
   return f;
 }
 
@@ -130,7 +141,8 @@ TEST_CASE("a slot past max_slot_wal_keep_size is unreserved and the program warn
   REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
   const std::uint16_t port = free_port();
   write_file(dir + "/replicator.yaml",
-             program_config(slot, pub, "metrics_address: 127.0.0.1:" + std::to_string(port) + "\nslot_check_interval_ms: 200\n",
+             program_config(slot, pub,
+                            "metrics_address: 127.0.0.1:" + std::to_string(port) + "\nslot_check_interval_ms: 200\n",
                             pg.host(), std::to_string(pg.port())));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/out.jsonl", dir + "/err.log");
   INFO(read_file(dir + "/err.log"));
@@ -138,10 +150,14 @@ TEST_CASE("a slot past max_slot_wal_keep_size is unreserved and the program warn
   heavy_writes(db, unique_name("ur_other"));
   for (int i = 0; i < 3; ++i) db.exec("SELECT pg_switch_wal()");
   const bool warned = wait_until(
-      [&] { return read_file(dir + "/err.log").find("REPLICATION SLOT AT RISK: wal_status is unreserved") != std::string::npos; },
+      [&] {
+        return read_file(dir + "/err.log").find("REPLICATION SLOT AT RISK: wal_status is unreserved") !=
+               std::string::npos;
+      },
       20s);
   INFO("wal_status now: " << db.scalar("SELECT wal_status FROM pg_replication_slots WHERE slot_name = " +
-                                       db.quote_literal(slot)).value_or("(no slot)"));
+                                       db.quote_literal(slot))
+                                 .value_or("(no slot)"));
   CHECK(warned);
   CHECK(read_file(dir + "/err.log").find("level=warn msg=\"REPLICATION SLOT AT RISK") != std::string::npos);
   program.signal(SIGTERM);

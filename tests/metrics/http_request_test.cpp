@@ -30,10 +30,10 @@ TEST_CASE("prefixes of a valid head are incomplete", "[http]") {
 }
 
 TEST_CASE("malformed request lines", "[http]") {
-  for (const char* bad : {"\r\n\r\n", "GET\r\n\r\n", "GET /\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET / HTTP/2.0\r\n\r\n",
-                          "GET / HTTP/1.1 \r\n\r\n", "G(T / HTTP/1.1\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n",
-                          "GET /a\x01 HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\n\n", "GET / HTTP/1.1\rX\r\n\r\n",
-                          "\x16\x03\x01\x02\x01\xfc\x03\x03\r\n"}) {
+  for (const char* bad : {"\r\n\r\n", "GET\r\n\r\n", "GET /\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n",
+                          "GET / HTTP/2.0\r\n\r\n", "GET / HTTP/1.1 \r\n\r\n", "G(T / HTTP/1.1\r\n\r\n",
+                          "GET metrics HTTP/1.1\r\n\r\n", "GET /a\x01 HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\n\n",
+                          "GET / HTTP/1.1\rX\r\n\r\n", "\x16\x03\x01\x02\x01\xfc\x03\x03\r\n"}) {
     INFO(bad);
     CHECK(parse_http_request(bad).status == HttpParseStatus::malformed);
   }
@@ -42,9 +42,10 @@ TEST_CASE("malformed request lines", "[http]") {
 }
 
 TEST_CASE("malformed header lines", "[http]") {
-  for (const char* bad : {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", "GET / HTTP/1.1\r\n: empty\r\n\r\n",
-                          "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
-                          "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"}) {
+  for (const char* bad :
+       {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", "GET / HTTP/1.1\r\n: empty\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+        "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"}) {
     INFO(bad);
     CHECK(parse_http_request(bad).status == HttpParseStatus::malformed);
   }

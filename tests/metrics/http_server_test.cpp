@@ -63,8 +63,10 @@ TEST_CASE("malformed and huge requests get 400 and 431", "[http]") {
   const auto port = server->port();
   CHECK(http_raw("127.0.0.1", port, "BLAH\r\n\r\n").status == 400);
   CHECK(http_raw("127.0.0.1", port, "GET / HTTP/9.9\r\n\r\n").status == 400);
-  CHECK(http_raw("127.0.0.1", port, std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11) + "\r\n").status == 400);
-  CHECK(http_raw("127.0.0.1", port, "GET /metrics HTTP/1.1\r\nX: " + std::string(64 * 1024, 'h') + "\r\n\r\n").status == 431);
+  CHECK(http_raw("127.0.0.1", port, std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11) + "\r\n").status ==
+        400);
+  CHECK(http_raw("127.0.0.1", port, "GET /metrics HTTP/1.1\r\nX: " + std::string(64 * 1024, 'h') + "\r\n\r\n").status ==
+        431);
   std::string many = "GET /metrics HTTP/1.1\r\n";
   for (int i = 0; i < 200; ++i) many += "H" + std::to_string(i) + ": v\r\n";
   CHECK(http_raw("127.0.0.1", port, many + "\r\n").status == 431);
@@ -79,7 +81,7 @@ TEST_CASE("a slow client times out with 408 and does not stall others", "[http]"
   auto server = start_server(m, o);
   const auto port = server->port();
   TcpClient slow("127.0.0.1", port);
-  REQUIRE(slow.send_all("GET /met"));  // and nothing more
+  REQUIRE(slow.send_all("GET /met"));   // and nothing more
   TcpClient silent("127.0.0.1", port);  // sends nothing at all
   const auto began = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) REQUIRE(http_get("127.0.0.1", port, "/healthz", 2s).status == 200);

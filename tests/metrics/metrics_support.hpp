@@ -45,8 +45,9 @@ inline std::string require_tool(const std::string& name) {
   for (const char* dir : {"/usr/bin/", "/usr/local/bin/", "/bin/"}) {
     if (executable(std::string(dir) + name)) return std::string(dir) + name;
   }
-  FAIL(name + " is not installed: apt-get install prometheus (scripts/install_deps.sh installs it; the "
-              "README test command runs that)");
+  FAIL(name +
+       " is not installed: apt-get install prometheus (scripts/install_deps.sh installs it; the "
+       "README test command runs that)");
   return {};
 }
 
@@ -60,16 +61,16 @@ inline std::string quote_yaml(const std::string& s) {
 inline std::string program_config(const std::string& slot, const std::string& pub, const std::string& extra = {},
                                   const std::string& host = env_or("PGHOST", "127.0.0.1"),
                                   const std::string& port = env_or("PGPORT", "5432")) {
-  return "postgresql_host: " + quote_yaml(host) + "\n" +
-         "postgresql_port: " + port + "\n" +
+  return "postgresql_host: " + quote_yaml(host) + "\n" + "postgresql_port: " + port + "\n" +
          "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" +
-         "postgresql_slot_name: " + slot + "\npostgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\npostgresql_publication_name: " + quote_yaml(pub) + "\n" +
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\nsnapshot_mode: never\n" + extra;
 }
 
 // Waits until the program's /readyz answers 200 (true), or it exited or `timeout` passed (false).
-inline bool wait_ready(Child& program, std::uint16_t metrics_port, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+inline bool wait_ready(Child& program, std::uint16_t metrics_port,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
   return wait_until(
              [&] {
                if (!program.running()) return true;
@@ -104,11 +105,11 @@ class Prometheus {
     write_file(dir + "/prometheus.yml", cfg);
     REQUIRE(std::system(("mkdir -p '" + dir + "/tsdb'").c_str()) == 0);
     log_ = dir + "/prometheus.log";
-    child_ = std::make_unique<Child>(std::vector<std::string>{bin, "--config.file=" + dir + "/prometheus.yml",
-                                                              "--storage.tsdb.path=" + dir + "/tsdb",
-                                                              "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-                                                              "--log.level=warn"},
-                                     dir + "/prometheus.out", log_);
+    child_ = std::make_unique<Child>(
+        std::vector<std::string>{bin, "--config.file=" + dir + "/prometheus.yml",
+                                 "--storage.tsdb.path=" + dir + "/tsdb",
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--log.level=warn"},
+        dir + "/prometheus.out", log_);
     const bool ready = wait_until(
         [&] {
           if (!child_->running()) return true;
@@ -142,7 +143,8 @@ class Prometheus {
     if (doc["data"]["result"].get(result) != simdjson::SUCCESS) return out;
     for (auto series : result) {
       std::string_view v;
-      if (series["value"].at(1).get(v) == simdjson::SUCCESS) out.push_back(std::strtod(std::string(v).c_str(), nullptr));
+      if (series["value"].at(1).get(v) == simdjson::SUCCESS)
+        out.push_back(std::strtod(std::string(v).c_str(), nullptr));
     }
     return out;
   }

@@ -17,7 +17,8 @@ TEST_CASE("Prometheus scrapes the program; its API agrees with the workload", "[
   const std::string table = unique_name("prom_t"), pub = unique_name("prom_pub"), slot = unique_name("prom_slot");
   CleanupSql drop_table("DROP TABLE IF EXISTS " + table);
   CleanupSql drop_pub("DROP PUBLICATION IF EXISTS " + pub);
-  CleanupSql drop_slot("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+  CleanupSql drop_slot("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
+                       slot + "'");
   db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v text)");
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
 
@@ -25,9 +26,10 @@ TEST_CASE("Prometheus scrapes the program; its API agrees with the workload", "[
   REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
   const std::uint16_t metrics_port = free_port();
   const std::string metrics_address = "127.0.0.1:" + std::to_string(metrics_port);
-  write_file(dir + "/replicator.yaml",
-             program_config(slot, pub, "metrics_address: " + metrics_address + "\nslot_check_interval_ms: 500\nsink: file\nsink_file: " +
-                                           quote_yaml(dir + "/out.jsonl") + "\n"));
+  write_file(dir + "/replicator.yaml", program_config(slot, pub,
+                                                      "metrics_address: " + metrics_address +
+                                                          "\nslot_check_interval_ms: 500\nsink: file\nsink_file: " +
+                                                          quote_yaml(dir + "/out.jsonl") + "\n"));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/stdout", dir + "/err.log");
   INFO(read_file(dir + "/err.log"));
   REQUIRE(wait_ready(program, metrics_port));
@@ -69,7 +71,8 @@ TEST_CASE("Prometheus scrapes the program; its API agrees with the workload", "[
   CHECK(prom.query_value("up{job=\"replicator\"}").value_or(-1) == 1);
   CHECK(prom.query_value("replicator_streaming").value_or(-1) == 1);
   CHECK(prom.query_value("replicator_slot_active").value_or(-1) == 1);
-  CHECK(wait_until([&] { return prom.query_value("replicator_slot_wal_status{status=\"reserved\"}").value_or(0) == 1; }, 30s));
+  CHECK(wait_until([&] { return prom.query_value("replicator_slot_wal_status{status=\"reserved\"}").value_or(0) == 1; },
+                   30s));
   CHECK(prom.query_value("replicator_confirmed_lsn").value_or(0) > 0);
   CHECK(prom.query_value("replicator_batches_total").value_or(0) >= 1);
 

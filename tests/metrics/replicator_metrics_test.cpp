@@ -90,7 +90,9 @@ TEST_CASE("ReplicatorMetrics counts what the Replicator did", "[metrics]") {
 
 TEST_CASE("lag while a transaction is not yet confirmed", "[metrics]") {
   ScriptedTransport t;
-  t.wal(0x100, wire::relation(1, "public", "t", kCols)).wal(0x120, wire::begin(0x900, 1)).wal(0x130, wire::insert(1, {"1", "a"}));
+  t.wal(0x100, wire::relation(1, "public", "t", kCols))
+      .wal(0x120, wire::begin(0x900, 1))
+      .wal(0x130, wire::insert(1, {"1", "a"}));
   t.keepalive(0x1000);
   R r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{}, RecordingSink{});
   ReplicatorMetrics m;
@@ -102,7 +104,7 @@ TEST_CASE("lag while a transaction is not yet confirmed", "[metrics]") {
   }
   const std::string text = m.expose();
   CHECK(sample(text, "replicator_confirmed_lsn") == "0");
-  CHECK(sample(text, "replicator_lag_bytes") == "0");  // nothing confirmed yet: unknown, not 4096
+  CHECK(sample(text, "replicator_lag_bytes") == "0");                       // nothing confirmed yet: unknown, not 4096
   CHECK(sample(text, "replicator_received_lsn") == std::to_string(0x130));  // the keepalive's end waits for the commit
 }
 
@@ -110,12 +112,16 @@ TEST_CASE("retryable errors count by class, sqlstate and reason; state follows",
   ScriptedTransport t = workload();
   t.fail_nth_poll(3);
   ReplicatorOptions o;
-  o.reconnect = BackoffOptions{std::chrono::milliseconds(1), std::chrono::milliseconds(2), 2.0, std::chrono::milliseconds(0)};
+  o.reconnect =
+      BackoffOptions{std::chrono::milliseconds(1), std::chrono::milliseconds(2), 2.0, std::chrono::milliseconds(0)};
   R r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, MemoryPositionStore{}, RecordingSink{}, o);
   ReplicatorMetrics m;
   m.attach(r);
   bool was_ready = false, ready_while_retrying = true;
-  r.observer().started = [&, inner = r.observer().started] { inner(); was_ready = m.ready(); };
+  r.observer().started = [&, inner = r.observer().started] {
+    inner();
+    was_ready = m.ready();
+  };
   r.observer().retrying = [&, inner = r.observer().retrying](const ReplicationError& e, std::string_view d, int a,
                                                              std::chrono::milliseconds delay) {
     inner(e, d, a, delay);

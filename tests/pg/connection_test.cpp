@@ -116,13 +116,13 @@ TEST_CASE("ConnectionConfig::validate rejects bad sslmode, negative timeout, NUL
 }
 
 TEST_CASE("classify_sqlstate: fatal and retryable classes") {
-  for (const char* fatal : {"28000", "28P01", "42501", "3D000", "42704", "42710", "08P01", "22023", "42601",
-                            "55000", "58P01", "XX000", "0A000", "", "1234", "123456"}) {
+  for (const char* fatal : {"28000", "28P01", "42501", "3D000", "42704", "42710", "08P01", "22023", "42601", "55000",
+                            "58P01", "XX000", "0A000", "", "1234", "123456"}) {
     INFO(fatal);
     CHECK(classify_sqlstate(fatal) == ErrorKind::fatal);
   }
-  for (const char* retry : {"08000", "08003", "08006", "08001", "08004", "57P01", "57P02", "57P03", "55006",
-                            "53000", "53100", "53200", "53300", "40001", "40P01", "57014", "58030"}) {
+  for (const char* retry : {"08000", "08003", "08006", "08001", "08004", "57P01", "57P02", "57P03", "55006", "53000",
+                            "53100", "53200", "53300", "40001", "40P01", "57014", "58030"}) {
     INFO(retry);
     CHECK(classify_sqlstate(retry) == ErrorKind::retryable);
   }

@@ -34,7 +34,8 @@ PgConnection connect(const ConnectionConfig& cfg) {
 TEST_CASE("slot health of a fresh slot, and of none", "[slot_health]") {
   PgSession db;
   const std::string slot = unique_name("health");
-  CleanupSql drop("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+  CleanupSql drop("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot +
+                  "'");
   db.exec("SELECT pg_create_logical_replication_slot('" + slot + "', 'pgoutput')");
   auto conn = connect(env_config());
   auto h = check_slot_health(conn, slot);
@@ -60,14 +61,16 @@ TEST_CASE("slot health of a fresh slot, and of none", "[slot_health]") {
 TEST_CASE("heartbeats write WAL; heartbeat_query runs instead; a failing one is an error", "[slot_health]") {
   auto conn = connect(env_config());
   PgSession db;
-  const auto before = Lsn::parse(*db.scalar("SELECT pg_current_wal_insert_lsn()"));  // not flushed yet: the WAL writer does
+  const auto before =
+      Lsn::parse(*db.scalar("SELECT pg_current_wal_insert_lsn()"));  // not flushed yet: the WAL writer does
   REQUIRE(before);
   REQUIRE(emit_heartbeat(conn));
   const auto after = Lsn::parse(*db.scalar("SELECT pg_current_wal_insert_lsn()"));
   CHECK(*after > *before);
   const std::string table = unique_name("hb");
   CleanupSql drop("DROP TABLE IF EXISTS " + table);
-  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, at timestamptz); INSERT INTO " + table + " VALUES (1, NULL)");
+  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, at timestamptz); INSERT INTO " + table +
+          " VALUES (1, NULL)");
   REQUIRE(emit_heartbeat(conn, "UPDATE " + table + " SET at = now() WHERE id = 1"));
   CHECK(db.scalar("SELECT at IS NOT NULL FROM " + table) == "t");
   auto bad = emit_heartbeat(conn, "UPDATE no_such_table_here SET x = 1");
@@ -78,7 +81,8 @@ TEST_CASE("heartbeats write WAL; heartbeat_query runs instead; a failing one is 
 TEST_CASE("SlotMonitor checks at its interval and writes heartbeats only when idle", "[slot_health]") {
   PgSession db;
   const std::string slot = unique_name("monitor");
-  CleanupSql drop("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+  CleanupSql drop("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot +
+                  "'");
   db.exec("SELECT pg_create_logical_replication_slot('" + slot + "', 'pgoutput')");
   std::atomic<int> checks{0}, heartbeats{0}, failures{0};
   SlotMonitorOptions o;

@@ -6,8 +6,8 @@
 #include "tests/support/pg.hpp"
 
 using namespace replicator;
-using replicator::test::env_config;
 using replicator::test::CleanupSql;
+using replicator::test::env_config;
 using replicator::test::PgSession;
 using replicator::test::unique_name;
 
@@ -29,8 +29,8 @@ Connections connect_both() {
 
 // Drops a slot at scope end if it still exists.
 CleanupSql drop_slot_later(const std::string& slot) {
-  return CleanupSql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
-                    slot + "'");
+  return CleanupSql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot +
+                    "'");
 }
 
 }  // namespace

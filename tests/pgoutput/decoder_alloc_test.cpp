@@ -16,7 +16,6 @@
 #include "replicator/transport/frame.hpp"
 #include "tests/support/counting_allocator.hpp"
 
-
 namespace pg = replicator::pgoutput;
 using replicator::fuzz::MessageWriter;
 using replicator::fuzz::Sample;
@@ -36,11 +35,22 @@ struct Consumer {
   }
   void operator()(const pg::RelationView& m) {
     sum += m.oid + m.schema.size() + m.name.size();
-    for (pg::RelationColumnView c : m.columns) sum += c.flags + c.name.size() + c.type_oid + static_cast<std::size_t>(c.type_modifier);
+    for (pg::RelationColumnView c : m.columns)
+      sum += c.flags + c.name.size() + c.type_oid + static_cast<std::size_t>(c.type_modifier);
   }
-  void operator()(const pg::InsertView& m) { sum += m.xid; tuple(m.new_tuple); }
-  void operator()(const pg::UpdateView& m) { sum += m.xid; tuple(m.old_tuple); tuple(m.new_tuple); }
-  void operator()(const pg::DeleteView& m) { sum += m.xid; tuple(m.old_tuple); }
+  void operator()(const pg::InsertView& m) {
+    sum += m.xid;
+    tuple(m.new_tuple);
+  }
+  void operator()(const pg::UpdateView& m) {
+    sum += m.xid;
+    tuple(m.old_tuple);
+    tuple(m.new_tuple);
+  }
+  void operator()(const pg::DeleteView& m) {
+    sum += m.xid;
+    tuple(m.old_tuple);
+  }
   void operator()(const pg::TruncateView& m) {
     for (std::uint32_t oid : m.relation_oids) sum += oid;
     sum += m.cascade() + m.restart_identity();
@@ -54,7 +64,9 @@ struct Consumer {
   void operator()(const pg::OriginView& m) { sum += m.name.size(); }
   void operator()(const pg::TypeView& m) { sum += m.name.size(); }
   template <class Other>
-  void operator()(const Other&) { sum += 1; }
+  void operator()(const Other&) {
+    sum += 1;
+  }
 };
 
 // Every sample message, plus bulk transactions of inserts with many and long columns (TOAST-sized).
@@ -74,10 +86,13 @@ std::vector<Sample> big_mixed_sequence() {
       }
       all.push_back({"bulk_insert", std::move(w).bytes()});
     }
-    all.push_back({"toast_insert",
-                   std::move(MessageWriter('I').u32(replicator::fuzz::samples::kRelation).u8('N').u16(2).text("1").text(
-                                 std::string(100000, 'x')))
-                       .bytes()});
+    all.push_back({"toast_insert", std::move(MessageWriter('I')
+                                                 .u32(replicator::fuzz::samples::kRelation)
+                                                 .u8('N')
+                                                 .u16(2)
+                                                 .text("1")
+                                                 .text(std::string(100000, 'x')))
+                                       .bytes()});
     all.push_back({"commit", replicator::fuzz::samples::commit()});
   }
   return all;
@@ -152,7 +167,8 @@ TEST_CASE("decoding and iterating a large mixed sequence allocates nothing") {
     for (const Sample& s : messages) {
       if (s.bytes.size() < 2) continue;
       auto m = pg::decode_message(std::span<const std::byte>(s.bytes.data(), s.bytes.size() - 1), false, 12345);
-      if (m) ++decoded; else failed += m.error().offset >= 12345 ? 1 : 0;
+      if (m) ++decoded;
+      else failed += m.error().offset >= 12345 ? 1 : 0;
     }
   }
   const std::size_t after = replicator::test::heap_allocations();

@@ -130,7 +130,9 @@ std::vector<std::string> texts(TupleView t) {
 using Strings = std::vector<std::string>;
 
 template <class T>
-concept Decodable = requires(PgOutputDecoder& d, T&& t) { d.decode(std::forward<T>(t)); };
+concept Decodable = requires(PgOutputDecoder& d, T&& t) {
+  d.decode(std::forward<T>(t));
+};
 
 }  // namespace
 
@@ -306,7 +308,13 @@ TEST_CASE("Truncate with options") {
 TEST_CASE("Message, transactional and not, with binary content") {
   for (std::uint8_t flags : {0, 1}) {
     Msg m('M');
-    m.u8(flags).u64(0x55).cstr("my.prefix").i32(4).raw(std::string_view("a\0\xff" "b", 4));
+    m.u8(flags)
+        .u64(0x55)
+        .cstr("my.prefix")
+        .i32(4)
+        .raw(std::string_view("a\0\xff"
+                              "b",
+                              4));
     auto v = decode_as<LogicalMessageView>(m);
     CHECK(v.transactional() == (flags == 1));
     CHECK(v.lsn == Lsn{0x55});

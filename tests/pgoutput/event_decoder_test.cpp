@@ -298,7 +298,7 @@ TEST_CASE("captured two_phase.stream: committed prepared rows arrive once, rolle
   auto r = replay_file("two_phase.stream");
   REQUIRE_FALSE(r.error);
   CHECK(r.values["p1"] == 1);
-  CHECK(r.values["p2"] == 0);  // ROLLBACK PREPARED
+  CHECK(r.values["p2"] == 0);      // ROLLBACK PREPARED
   CHECK(r.values["big"] == 1000);  // Stream Prepare, then COMMIT PREPARED
   CHECK(r.kinds["begin"] == r.kinds["commit"]);
 }

@@ -227,7 +227,8 @@ TEST_CASE("basic.stream: protocol 1 with every replica identity, TOAST, TRUNCATE
 
   // Deletes: key for DEFAULT / USING INDEX, whole row for FULL.
   std::map<std::string, std::pair<OldTupleKind, Row>> deletes;
-  for (const auto* d : c.all<DeleteView>()) deletes[c.name_of(d->relation_oid)] = {d->old_kind, tuple_values(d->old_tuple)};
+  for (const auto* d : c.all<DeleteView>())
+    deletes[c.name_of(d->relation_oid)] = {d->old_kind, tuple_values(d->old_tuple)};
   CHECK(deletes["t_default"] == std::pair{OldTupleKind::key, Row{"3", null, null, null, null, null}});
   CHECK(deletes["t_full"] == std::pair{OldTupleKind::full, Row{"2", null}});
   CHECK(deletes["t_index"] == std::pair{OldTupleKind::key, Row{null, "c2", null}});
@@ -253,8 +254,8 @@ TEST_CASE("basic.stream: protocol 1 with every replica identity, TOAST, TRUNCATE
     if (m == nullptr) continue;
     CHECK(m->lsn == c.messages[i].lsn);
     if (m->transactional()) {
-      tx = m->prefix == "corpus.tx" && bytes_hex(m->content) == bytes_hex(std::as_bytes(std::span(
-                                                                    std::string_view("hello transactional"))));
+      tx = m->prefix == "corpus.tx" &&
+           bytes_hex(m->content) == bytes_hex(std::as_bytes(std::span(std::string_view("hello transactional"))));
       CHECK(xids[i] != 0);
     } else {
       nontx = m->prefix == "corpus.nontx" && bytes_hex(m->content) == "00ff10";
@@ -290,12 +291,12 @@ TEST_CASE("binary.stream: binary=true sends 'b' columns in the types' send forma
     CHECK(v.kind == ColumnKind::binary);
     first.push_back(bytes_hex(v.bytes));
   }
-  CHECK(first[0] == "00000001");          // int4
+  CHECK(first[0] == "00000001");  // int4
   CHECK(first[1] == bytes_hex(std::as_bytes(std::span(std::string_view("text")))));
-  CHECK(first[2] == "deadbeef");          // bytea
+  CHECK(first[2] == "deadbeef");                                                   // bytea
   CHECK(first[5] == bytes_hex(std::as_bytes(std::span(std::string_view("ok")))));  // enum: its label
-  CHECK(first[6] == "3ff8000000000000");  // float8 1.5
-  CHECK(first[7] == "01");                // bool
+  CHECK(first[6] == "3ff8000000000000");                                           // float8 1.5
+  CHECK(first[7] == "01");                                                         // bool
   CHECK(tuple_values(inserts[1]->new_tuple)[1] == null);
   const auto updates = c.all<UpdateView>();
   REQUIRE(updates.size() == 1);
@@ -374,7 +375,8 @@ TEST_CASE("streaming.stream: Stream Start/Stop/Commit/Abort with per-message xid
   CHECK(small);
 }
 
-TEST_CASE("streaming_v4.stream: protocol 4 (PostgreSQL 16, streaming=parallel) Stream Abort carries abort LSN and time") {
+TEST_CASE(
+    "streaming_v4.stream: protocol 4 (PostgreSQL 16, streaming=parallel) Stream Abort carries abort LSN and time") {
   const Corpus c = load("streaming_v4.stream");
   const auto starts = c.all<StreamStartView>();
   const auto commits = c.all<StreamCommitView>();
@@ -525,8 +527,8 @@ TEST_CASE("The decode program prints one JSON line per message of each corpus fi
       std::ofstream f(dir + "/bad.stream", std::ios::binary);
       f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     }
-    const int bad = std::system((decode + " '" + dir + "/bad.stream' > '" + dir + "/bad.jsonl' 2> '" + dir +
-                                 "/bad.err'").c_str());
+    const int bad =
+        std::system((decode + " '" + dir + "/bad.stream' > '" + dir + "/bad.jsonl' 2> '" + dir + "/bad.err'").c_str());
     REQUIRE(WIFEXITED(bad));
     CHECK(WEXITSTATUS(bad) == 1);
     std::ifstream lines_in(dir + "/bad.jsonl");
@@ -539,8 +541,8 @@ TEST_CASE("The decode program prints one JSON line per message of each corpus fi
                               Catch::Contains("at offset " + std::to_string(bad_payload_offset)));
   }
   // Protocol checks: stream messages are refused with --proto-version 1.
-  const int rc = std::system((decode + " '" + test::corpus_path("streaming.stream") +
-                              "' --proto-version 1 > /dev/null 2>&1").c_str());
+  const int rc = std::system(
+      (decode + " '" + test::corpus_path("streaming.stream") + "' --proto-version 1 > /dev/null 2>&1").c_str());
   REQUIRE(WIFEXITED(rc));
   CHECK(WEXITSTATUS(rc) == 1);
 }

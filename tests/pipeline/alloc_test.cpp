@@ -15,7 +15,6 @@
 #include "tests/support/policies.hpp"
 #include "tests/support/counting_allocator.hpp"
 
-
 using namespace replicator;
 using namespace replicator::test;
 using namespace std::chrono_literals;

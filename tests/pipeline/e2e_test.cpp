@@ -27,21 +27,21 @@ namespace {
 
 // One row change as the sink saw it, owned.
 struct Row {
-  std::string op;      // insert / update / delete / truncate
-  std::string table;   // unqualified
-  std::string key;     // first column of the row (new, or old for deletes)
+  std::string op;                                            // insert / update / delete / truncate
+  std::string table;                                         // unqualified
+  std::string key;                                           // first column of the row (new, or old for deletes)
   std::map<std::string, std::optional<std::string>> values;  // new tuple
   Xid xid = 0;
-  Lsn commit_end;      // end LSN of its transaction (from the commit that followed)
+  Lsn commit_end;  // end LSN of its transaction (from the commit that followed)
 };
 
 // Sink state shared with the test: what was written and what is durable.
 struct Recorder {
   std::vector<Row> written;
   std::vector<Row> durable;
-  Lsn durable_end;                 // last commit end LSN made durable
-  std::set<Xid> durable_xids;      // transactions durable in the sink
-  int fail_flushes = 0;            // the next N flushes fail (and lose what was written)
+  Lsn durable_end;                     // last commit end LSN made durable
+  std::set<Xid> durable_xids;          // transactions durable in the sink
+  int fail_flushes = 0;                // the next N flushes fail (and lose what was written)
   std::vector<std::size_t> open_rows;  // rows of the transaction being written, to stamp its end
 
   Status on_event(const ChangeEvent& e) {
@@ -308,8 +308,7 @@ TEST_CASE("live: every change once and in order; restart without loss; failing f
   // --- run 5: only unpublished tables change; keepalives still move the slot -----------------------
   const std::size_t before5 = rec.durable.size();
   const Lsn before_writes = Lsn::parse(*f.db.scalar("SELECT pg_current_wal_insert_lsn()::text")).value();
-  for (int i = 0; i < 5; ++i)
-    f.db.exec("INSERT INTO " + f.other + " SELECT g, 'x' FROM generate_series(1, 100) g");
+  for (int i = 0; i < 5; ++i) f.db.exec("INSERT INTO " + f.other + " SELECT g, 'x' FROM generate_series(1, 100) g");
   {
     auto r5 = f.make(rec, 2s);  // asks for a keepalive after 1 s of silence
     REQUIRE(f.start(r5));

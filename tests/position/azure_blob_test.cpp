@@ -23,11 +23,11 @@ using namespace replicator;
 using replicator::test::Azurite;
 
 // REQUIRE that a Status is ok, showing its message when it is not.
-#define REQUIRE_OK(expr)                                        \
-  do {                                                          \
-    const auto st_ = (expr);                                    \
-    INFO((st_ ? std::string() : st_.error().message));          \
-    REQUIRE(static_cast<bool>(st_));                            \
+#define REQUIRE_OK(expr)                               \
+  do {                                                 \
+    const auto st_ = (expr);                           \
+    INFO((st_ ? std::string() : st_.error().message)); \
+    REQUIRE(static_cast<bool>(st_));                   \
   } while (0)
 
 namespace {
@@ -62,14 +62,13 @@ long put_raw(const AzureBlobOptions& o, const std::string& text) {
   const auto e = *AzureEndpoint::parse(o.endpoint, why);
   const std::string path = e.path + "/" + o.container + "/" + o.blob;
   std::vector<std::pair<std::string, std::string>> std_headers = {{"Content-Length", std::to_string(text.size())},
-                                                                 {"Content-Type", "text/plain"}};
-  std::vector<std::pair<std::string, std::string>> ms = {{"x-ms-blob-type", "BlockBlob"},
-                                                        {"x-ms-date", detail::http_date_now()},
-                                                        {"x-ms-version", "2021-08-06"}};
+                                                                  {"Content-Type", "text/plain"}};
+  std::vector<std::pair<std::string, std::string>> ms = {
+      {"x-ms-blob-type", "BlockBlob"}, {"x-ms-date", detail::http_date_now()}, {"x-ms-version", "2021-08-06"}};
   const auto auth = detail::shared_key_authorization(e.account, *detail::base64_decode(o.account_key),
                                                      {"PUT", std_headers, ms, "/" + e.account + path, {}});
-  detail::HttpRequest req{"PUT", e.scheme + "://" + e.host + path,
-                          {"Content-Type: text/plain", "Authorization: " + *auth}, text};
+  detail::HttpRequest req{
+      "PUT", e.scheme + "://" + e.host + path, {"Content-Type: text/plain", "Authorization: " + *auth}, text};
   for (const auto& [n, v] : ms) req.headers.push_back(n + ": " + v);
   detail::CurlSession s;
   return s.perform(req, {}).status;
@@ -334,12 +333,18 @@ TEST_CASE("AzureBlobOptions names the field that is wrong") {
   CHECK(with([](auto& x) { x.endpoint = "https://user@acct1.blob.core.windows.net"; }) == "endpoint");
   CHECK(with([](auto& x) { x.endpoint = "ftp://acct1"; }) == "endpoint");
   CHECK(with([](auto& x) { x.endpoint = "https://10.1.2.3"; }) == "account");  // names no account
-  CHECK(with([](auto& x) { x.endpoint = "https://10.1.2.3"; x.account = "acct1"; }) == "ok");
+  CHECK(with([](auto& x) {
+          x.endpoint = "https://10.1.2.3";
+          x.account = "acct1";
+        }) == "ok");
   CHECK(with([](auto& x) { x.account = "Bad_Name"; }) == "account");
   CHECK(with([](auto& x) { x.sas_token = "sv=1&sig=x"; }) == "account_key");  // both
   CHECK(with([](auto& x) { x.account_key.clear(); }) == "account_key");       // neither
   CHECK(with([](auto& x) { x.account_key = "not base64!"; }) == "account_key");
-  CHECK(with([](auto& x) { x.account_key.clear(); x.sas_token = "sv=1"; }) == "sas_token");
+  CHECK(with([](auto& x) {
+          x.account_key.clear();
+          x.sas_token = "sv=1";
+        }) == "sas_token");
   CHECK(with([](auto& x) { x.container = "Up"; }) == "container");
   CHECK(with([](auto& x) { x.container = "a--b"; }) == "container");
   CHECK(with([](auto& x) { x.blob = "/abs"; }) == "blob");
@@ -359,7 +364,8 @@ TEST_CASE("AzureBlobOptions names the field that is wrong") {
 TEST_CASE("Shared Key string-to-sign follows the documented layout") {
   detail::AzureSignedRequest r{"PUT",
                                {{"Content-Length", "7"}, {"Content-Type", "application/json"}, {"If-Match", "\"0x1\""}},
-                               {{"x-ms-version", "2021-08-06"}, {"X-MS-Date", "Thu, 03 Dec 2026 17:00:00 GMT"},
+                               {{"x-ms-version", "2021-08-06"},
+                                {"X-MS-Date", "Thu, 03 Dec 2026 17:00:00 GMT"},
                                 {"x-ms-blob-type", "  Block   Blob "}},
                                "/devstoreaccount1/devstoreaccount1/c/b",
                                {{"restype", "container"}, {"Comp", "list"}}};
@@ -389,8 +395,9 @@ TEST_CASE("The position blob is one line of JSON with the LSN as X/Y") {
             " { \"timeline\" : 1 , \"slot\":\"\",\"lsn\":\"0/1\",\"system_id\":\"0\",\"saved_at_unix_us\":0,"
             "\"version\":1 } ")
             .position);
-  for (const char* bad : {"", "{}", "{\"version\":2,\"lsn\":\"0/1\",\"slot\":\"s\",\"system_id\":\"0\",\"timeline\":1,"
-                                  "\"saved_at_unix_us\":0}",
+  for (const char* bad : {"", "{}",
+                          "{\"version\":2,\"lsn\":\"0/1\",\"slot\":\"s\",\"system_id\":\"0\",\"timeline\":1,"
+                          "\"saved_at_unix_us\":0}",
                           "{\"version\":1,\"lsn\":\"0/1\",\"slot\":\"s\",\"system_id\":\"0\",\"timeline\":1}",
                           "{\"version\":1,\"version\":1}", "{\"lsn\":\"0/1\\\"\"}", "[1]",
                           "{\"version\":1,\"lsn\":\"zz\",\"slot\":\"s\",\"system_id\":\"0\",\"timeline\":1,"

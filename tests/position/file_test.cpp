@@ -15,8 +15,8 @@ using namespace replicator;
 
 namespace {
 std::string temp_dir() {
-  std::string tmpl = (std::getenv("TEST_TMPDIR") ? std::string(std::getenv("TEST_TMPDIR")) : std::string("/tmp")) +
-                     "/posXXXXXX";
+  std::string tmpl =
+      (std::getenv("TEST_TMPDIR") ? std::string(std::getenv("TEST_TMPDIR")) : std::string("/tmp")) + "/posXXXXXX";
   REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
   return tmpl;
 }

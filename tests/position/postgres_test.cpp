@@ -46,22 +46,22 @@ TEST_CASE("PostgresPositionStore round-trips and upserts one row per slot") {
   CHECK(a.load().value()->lsn == Lsn{0x1000000000});
   CHECK(b.load().value()->lsn == Lsn{0x42});
   CHECK(db.scalar("SELECT count(*) FROM public." + db.quote_ident(table)) == "2");
-  CHECK(db.scalar("SELECT lsn::text FROM public." + db.quote_ident(table) + " WHERE slot_name = " +
-                  db.quote_literal(slot_a)) == "10/0");
+  CHECK(db.scalar("SELECT lsn::text FROM public." + db.quote_ident(table) +
+                  " WHERE slot_name = " + db.quote_literal(slot_a)) == "10/0");
 
-  SECTION("a position of another slot is refused") {
-    REQUIRE_FALSE(a.save(sample(slot_b, 1)));
-  }
+  SECTION("a position of another slot is refused") { REQUIRE_FALSE(a.save(sample(slot_b, 1))); }
   SECTION("a damaged row is a clear error") {
-    db.exec("UPDATE public." + db.quote_ident(table) + " SET timeline = -1 WHERE slot_name = " +
-            db.quote_literal(slot_a));
+    db.exec("UPDATE public." + db.quote_ident(table) +
+            " SET timeline = -1 WHERE slot_name = " + db.quote_literal(slot_a));
     auto bad = a.load();
     REQUIRE_FALSE(bad);
     CHECK_THAT(bad.error().message, Catch::Contains("timeline") && Catch::Contains(slot_a));
   }
   SECTION("the connection is re-made after it was lost") {
-    db.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'replicator' AND "
-            "pid <> pg_backend_pid() AND query LIKE '%" + table + "%'");
+    db.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'replicator' AND "
+        "pid <> pg_backend_pid() AND query LIKE '%" +
+        table + "%'");
     // The first call may see the dead connection (retryable); the store reconnects afterwards.
     auto first = a.save(sample(slot_a, 0x2000000000));
     if (!first) CHECK(first.error().retryable());

@@ -41,9 +41,10 @@ std::uint64_t lsn_of(const std::string& text) {
 }
 
 std::uint64_t confirmed_flush(const PgSession& db, const std::string& slot) {
-  return lsn_of(db.scalar("SELECT coalesce(confirmed_flush_lsn::text, '0/0') FROM pg_replication_slots WHERE slot_name = " +
-                          db.quote_literal(slot))
-                    .value_or("0/0"));
+  return lsn_of(
+      db.scalar("SELECT coalesce(confirmed_flush_lsn::text, '0/0') FROM pg_replication_slots WHERE slot_name = " +
+                db.quote_literal(slot))
+          .value_or("0/0"));
 }
 
 // The LSN in the blob (0: none, or Azurite down).
@@ -71,8 +72,9 @@ std::string config(const std::string& slot, const std::string& pub, const Azurit
          "postgresql_publication_name: " + pub + "\n" +
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\nreconnect_max_ms: 500\nsnapshot_mode: never\n"
          "position_store: azure\n"
-         "azure_endpoint: " + az.endpoint() + "\n" + "azure_account_key: '" + Azurite::kKey + "'\n" +
-         "azure_container: " + container + "\n" + "azure_blob: " + blob + "\n";
+         "azure_endpoint: " +
+         az.endpoint() + "\n" + "azure_account_key: '" + Azurite::kKey + "'\n" + "azure_container: " + container +
+         "\n" + "azure_blob: " + blob + "\n";
 }
 
 }  // namespace
@@ -121,7 +123,8 @@ TEST_CASE("the program keeps its position in Azure Blob storage and rides out an
   {
     Child child({program_path(), "--config", cfg}, out, err);
     INFO(read_file(err));
-    REQUIRE(wait_until([&] { return read_file(err).find("msg=streaming") != std::string::npos || !child.running(); }, 30s));
+    REQUIRE(
+        wait_until([&] { return read_file(err).find("msg=streaming") != std::string::npos || !child.running(); }, 30s));
     REQUIRE(child.running());
     insert(1, 10);
     REQUIRE(wait_until([&] { return has_ids(1, 10) && settled(0); }, 20s));
@@ -157,7 +160,8 @@ TEST_CASE("the program keeps its position in Azure Blob storage and rides out an
     const std::string err2 = dir + "/err2.log";
     Child child({program_path(), "--config", cfg}, dir + "/out2.jsonl", err2);
     INFO(read_file(err2));
-    REQUIRE(wait_until([&] { return read_file(err2).find("msg=streaming") != std::string::npos || !child.running(); }, 30s));
+    REQUIRE(wait_until([&] { return read_file(err2).find("msg=streaming") != std::string::npos || !child.running(); },
+                       30s));
     CHECK_THAT(read_file(err2), Catch::Contains("resume_from=" + Lsn{final_saved}.to_string()));
     child.signal(SIGTERM);
     CHECK(child.wait_exit(20s) == 0);

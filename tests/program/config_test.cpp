@@ -85,9 +85,15 @@ TEST_CASE("every key parses from the file") {
                            "postgresql_plugin_name: pgoutput\n"
                            "postgresql_start_lsn: 16/B374D848\n"
                            "postgresql_ssl_mode: verify-full\n"
-                           "postgresql_ssl_cert: " + cert + "\n"
-                           "postgresql_ssl_key: " + key + "\n"
-                           "postgresql_ssl_root_cert: " + ca + "\n"
+                           "postgresql_ssl_cert: " +
+                           cert +
+                           "\n"
+                           "postgresql_ssl_key: " +
+                           key +
+                           "\n"
+                           "postgresql_ssl_root_cert: " +
+                           ca +
+                           "\n"
                            "postgresql_create_slot: no\n"
                            "postgresql_drop_slot_on_exit: yes\n"
                            "postgresql_temp_slot: false\n"
@@ -201,7 +207,8 @@ TEST_CASE("out-of-range values") {
   }
   CHECK(load_err(std::string(kMinimal) + "proto_version: 5\n").key == "proto_version");
   CHECK(load_err(std::string(kMinimal) + "status_interval_ms: 5\n").key == "status_interval_ms");
-  CHECK(load_err(std::string(kMinimal) + "reconnect_initial_ms: 500\nreconnect_max_ms: 100\n").key == "reconnect_max_ms");
+  CHECK(load_err(std::string(kMinimal) + "reconnect_initial_ms: 500\nreconnect_max_ms: 100\n").key ==
+        "reconnect_max_ms");
   CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 65535\n").source.port == 65535);
   CHECK(load_ok(std::string(kMinimal) + "postgresql_port: 1\n").source.port == 1);
 }
@@ -218,7 +225,8 @@ TEST_CASE("unreadable cert and key files name the key and the path") {
   const std::string missing = temp_path("no-such-cert.pem");
   const std::string key = temp_path("key2.pem");
   std::ofstream(key) << "x";
-  const auto e = load_err(std::string(kMinimal) + "postgresql_ssl_cert: " + missing + "\npostgresql_ssl_key: " + key + "\n");
+  const auto e =
+      load_err(std::string(kMinimal) + "postgresql_ssl_cert: " + missing + "\npostgresql_ssl_key: " + key + "\n");
   CHECK(e.key == "postgresql_ssl_cert");
   CHECK(e.message.find(missing) != std::string::npos);
   CHECK(e.message.find("No such file") != std::string::npos);
@@ -251,11 +259,13 @@ TEST_CASE("cross-key rules") {
   CHECK(load_err(std::string(kMinimal) + "proto_version: 2\ntwo_phase: true\n").key == "two_phase");
   CHECK(load_err(std::string(kMinimal) + "postgresql_temp_slot: true\npostgresql_create_slot: false\n").key ==
         "postgresql_temp_slot");
-  CHECK(load_err(std::string(kMinimal) + "position_store: postgresql\nposition_table: a.b.c\n").key == "position_table");
-  const auto slot = load_err("postgresql_database: d\npostgresql_publication_name: p\npostgresql_slot_name: \"Bad Slot;\"\n");
+  CHECK(load_err(std::string(kMinimal) + "position_store: postgresql\nposition_table: a.b.c\n").key ==
+        "position_table");
+  const auto slot =
+      load_err("postgresql_database: d\npostgresql_publication_name: p\npostgresql_slot_name: \"Bad Slot;\"\n");
   CHECK(slot.key == "postgresql_slot_name");
-  CHECK(load_err("postgresql_database: d\npostgresql_publication_name: p\npostgresql_slot_name: " + std::string(64, 'a') +
-                 "\n")
+  CHECK(load_err("postgresql_database: d\npostgresql_publication_name: p\npostgresql_slot_name: " +
+                 std::string(64, 'a') + "\n")
             .key == "postgresql_slot_name");
 }
 
@@ -263,8 +273,8 @@ TEST_CASE("plugins: pgoutput and wal2json; pgoutput options refused with wal2jso
   const auto o = load_err(std::string(kMinimal) + "postgresql_plugin_name: test_decoding\n");
   CHECK(o.key == "postgresql_plugin_name");
   CHECK(o.message.find("use pgoutput or wal2json") != std::string::npos);
-  for (const char* option : {"binary: true\n", "streaming: true\nproto_version: 2\n", "two_phase: true\nproto_version: 3\n",
-                             "origin: none\n"}) {
+  for (const char* option : {"binary: true\n", "streaming: true\nproto_version: 2\n",
+                             "two_phase: true\nproto_version: 3\n", "origin: none\n"}) {
     INFO(option);
     const auto e = load_err(std::string(kMinimal) + "postgresql_plugin_name: wal2json\n" + option);
     CHECK(e.message.find("is a pgoutput option; wal2json has none") != std::string::npos);
@@ -285,7 +295,8 @@ TEST_CASE("YAML syntax errors and shapes") {
 TEST_CASE("precedence: flag > env > file > default") {
   const std::string yaml = std::string(kMinimal) + "postgresql_host: from-file\npostgresql_port: 1111\n";
   CHECK(load_ok(yaml).source.host == "from-file");
-  const Environment env{{"REPLICATOR_POSTGRESQL_HOST", "from-env"}, {"REPLICATOR_BATCH_MAX_CHANGES", "7"},
+  const Environment env{{"REPLICATOR_POSTGRESQL_HOST", "from-env"},
+                        {"REPLICATOR_BATCH_MAX_CHANGES", "7"},
                         {"REPLICATOR_INCLUDE_TABLES", "a.*, b.c"}};
   const Config e = load_ok(yaml, env);
   CHECK(e.source.host == "from-env");
@@ -316,7 +327,8 @@ TEST_CASE("a bad value from env or a flag says where it came from") {
 
 TEST_CASE("password sources: PGPASSWORD is the fallback") {
   CHECK(load_ok(kMinimal, {{"PGPASSWORD", "pgpw"}}).source.password == "pgpw");
-  CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n", {{"PGPASSWORD", "pgpw"}}).source.password == "filepw");
+  CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n", {{"PGPASSWORD", "pgpw"}}).source.password ==
+        "filepw");
   CHECK(load_ok(std::string(kMinimal) + "postgresql_password: filepw\n",
                 {{"PGPASSWORD", "pgpw"}, {"REPLICATOR_POSTGRESQL_PASSWORD", "envpw"}})
             .source.password == "envpw");
@@ -334,7 +346,8 @@ TEST_CASE("the password never appears in errors or the printed config") {
     CHECK(e.describe().find(pw) == std::string::npos);
   }
   SECTION("printed config") {
-    const Config c = load_ok(std::string(kMinimal) + "postgresql_password: " + pw + "\nposition_dsn: password=" + pw + "\n");
+    const Config c =
+        load_ok(std::string(kMinimal) + "postgresql_password: " + pw + "\nposition_dsn: password=" + pw + "\n");
     const std::string printed = describe_config(c);
     CHECK(printed.find(pw) == std::string::npos);
     CHECK(printed.find("postgresql_password: '<redacted>'") != std::string::npos);
@@ -342,7 +355,8 @@ TEST_CASE("the password never appears in errors or the printed config") {
 }
 
 TEST_CASE("command line parsing") {
-  const CommandLine c = args({"--config", "/etc/r.yaml", "--postgresql-temp-slot", "--log-level=debug", "--print-config"});
+  const CommandLine c =
+      args({"--config", "/etc/r.yaml", "--postgresql-temp-slot", "--log-level=debug", "--print-config"});
   CHECK(c.config_path == "/etc/r.yaml");
   CHECK(c.print_config);
   REQUIRE(c.overrides.size() == 2);
@@ -421,10 +435,12 @@ TEST_CASE("position_dsn: key=value and URI forms; errors never echo it") {
   CHECK(uri->port == "6001");
   CHECK(uri->password == "pw123");
 
-  const auto bad = load_err(std::string(kMinimal) + "position_store: postgresql\nposition_dsn: \"host='unclosed password=pw123\"\n");
+  const auto bad =
+      load_err(std::string(kMinimal) + "position_store: postgresql\nposition_dsn: \"host='unclosed password=pw123\"\n");
   CHECK(bad.key == "position_dsn");
   CHECK(bad.describe().find("pw123") == std::string::npos);
-  const auto unsupported = load_err(std::string(kMinimal) + "position_dsn: \"dbname=x options=-cfoo password=pw123\"\n");
+  const auto unsupported =
+      load_err(std::string(kMinimal) + "position_dsn: \"dbname=x options=-cfoo password=pw123\"\n");
   CHECK(unsupported.key == "position_dsn");
   CHECK(unsupported.message.find("'options' is not supported") != std::string::npos);
   CHECK(unsupported.describe().find("pw123") == std::string::npos);
@@ -538,8 +554,9 @@ TEST_CASE("position_store azure: keys, the default blob, errors name the azure_ 
   CHECK(load_err(azure).key == "azure_account_key");  // neither key nor SAS
   CHECK(load_err(std::string(kMinimal) + "position_store: azure\nazure_account_key: '" + key + "'\n").key ==
         "azure_endpoint");
-  const auto remote_http = load_err(std::string(kMinimal) + "position_store: azure\nazure_container: positions\n" +
-                                    "azure_account_key: '" + key + "'\nazure_endpoint: http://acct1.blob.core.windows.net\n");
+  const auto remote_http =
+      load_err(std::string(kMinimal) + "position_store: azure\nazure_container: positions\n" + "azure_account_key: '" +
+               key + "'\nazure_endpoint: http://acct1.blob.core.windows.net\n");
   CHECK(remote_http.key == "azure_endpoint");
   CHECK_THAT(remote_http.message, Catch::Contains("loopback"));
   CHECK(load_err(azure + "azure_account_key: '" + key + "'\nazure_container: Bad\n").key == "azure_container");
@@ -552,9 +569,11 @@ TEST_CASE("position_store azure: keys, the default blob, errors name the azure_ 
 }
 
 TEST_CASE("sink postgresql: the apply keys, the origin as the only position store") {
-  const std::string apply = std::string(kMinimal) + "sink: postgresql\napply_dsn: host=target dbname=copy password=tpw\n";
-  const Config c = load_ok(apply + "apply_table_map: [public.a=archive.a]\napply_on_conflict: keep_newer\n"
-                                   "apply_commit_time_column: updated_at\napply_on_missing: insert\n");
+  const std::string apply =
+      std::string(kMinimal) + "sink: postgresql\napply_dsn: host=target dbname=copy password=tpw\n";
+  const Config c = load_ok(apply +
+                           "apply_table_map: [public.a=archive.a]\napply_on_conflict: keep_newer\n"
+                           "apply_commit_time_column: updated_at\napply_on_missing: insert\n");
   CHECK(c.sink == SinkKind::postgresql);
   CHECK(c.apply_dsn == "host=target dbname=copy password=tpw");
   CHECK(c.apply_table_map == std::vector<std::string>{"public.a=archive.a"});
@@ -575,10 +594,12 @@ TEST_CASE("sink postgresql: the apply keys, the origin as the only position stor
   CHECK(load_err(apply + "apply_on_conflict: keep_newer\n").key == "apply_commit_time_column");
   CHECK(load_err(apply + "apply_table_map: [nodelimiter]\n").key == "apply_table_map");
   CHECK(load_err(apply + "apply_on_conflict: merge\n").key == "apply_on_conflict");
-  const auto bad_dsn = load_err(std::string(kMinimal) + "sink: postgresql\napply_dsn: 'host=x port=notaport password=zzz'\n");
+  const auto bad_dsn =
+      load_err(std::string(kMinimal) + "sink: postgresql\napply_dsn: 'host=x port=notaport password=zzz'\n");
   CHECK(bad_dsn.key == "apply_dsn");
   CHECK(bad_dsn.describe().find("zzz") == std::string::npos);
-  CHECK(load_err(std::string(kMinimal) + "apply_on_missing: skip\n").key == "apply_on_missing");  // without sink postgresql
+  CHECK(load_err(std::string(kMinimal) + "apply_on_missing: skip\n").key ==
+        "apply_on_missing");  // without sink postgresql
 }
 
 TEST_CASE("sink nats keys, defaults, lists, checks naming the key, secrets redacted") {
@@ -587,8 +608,9 @@ TEST_CASE("sink nats keys, defaults, lists, checks naming the key, secrets redac
   CHECK(d.nats.subject_prefix == "cdc");
   CHECK(d.nats.order_guard);
   const std::string nats = std::string(kMinimal) + "sink: nats\n";
-  const Config c = load_ok(nats + "nats_url: [nats://a:4222, nats://b:4222]\nnats_stream: CDC\nnats_replicas: 3\n"
-                                  "nats_user: cdc\nnats_password: pw-secret-1\nnats_duplicate_window_s: 300\n");
+  const Config c = load_ok(nats +
+                           "nats_url: [nats://a:4222, nats://b:4222]\nnats_stream: CDC\nnats_replicas: 3\n"
+                           "nats_user: cdc\nnats_password: pw-secret-1\nnats_duplicate_window_s: 300\n");
   CHECK(c.sink == SinkKind::nats);
   CHECK(c.nats.urls.size() == 2);
   CHECK(c.nats.replicas == 3);

@@ -113,8 +113,8 @@ std::string base_config(const std::string& slot, const std::string& pub, const s
   return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
          "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
          "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" +
-         "postgresql_slot_name: " + slot + "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
          "status_interval_ms: 200\n"
          "batch_max_delay_ms: 10\n" +
          extra;
@@ -161,7 +161,8 @@ struct RunResult {
 };
 
 // Runs the program to completion (it must exit by itself within `timeout`).
-RunResult run_to_exit(const std::vector<std::string>& args, const std::string& dir, std::chrono::milliseconds timeout = 30s) {
+RunResult run_to_exit(const std::vector<std::string>& args, const std::string& dir,
+                      std::chrono::milliseconds timeout = 30s) {
   std::vector<std::string> argv{program_path()};
   argv.insert(argv.end(), args.begin(), args.end());
   const std::string out = dir + "/" + unique_name("out") + ".jsonl";
@@ -266,8 +267,8 @@ TEST_CASE("streams every change once, stops on SIGTERM with exit 0, resumes afte
   CHECK(log1.find("level=error") == std::string::npos);
 
   // The server's confirmed position is not past the last event written.
-  const auto confirmed = db.scalar("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " +
-                                   db.quote_literal(slot));
+  const auto confirmed =
+      db.scalar("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot));
   REQUIRE(confirmed);
 
   // ---- changes while stopped, then a second run: exactly the new changes, nothing twice
@@ -307,11 +308,15 @@ TEST_CASE("bad configuration exits 2 with one line naming the key, and starts no
       {"wrong type", "batch_max_changes: lots\n", "batch_max_changes: must be an integer", {}},
       {"port out of range", "", "postgresql_port: must be an integer from 1 to 65535", {"--postgresql-port=70000"}},
       {"bad lsn", "postgresql_start_lsn: nowhere\n", "postgresql_start_lsn: must be an LSN", {}},
-      {"unreadable cert", "postgresql_ssl_cert: /nonexistent/client.crt\npostgresql_ssl_key: /nonexistent/client.key\n",
-       "postgresql_ssl_cert: cannot read '/nonexistent/client.crt'", {}},
+      {"unreadable cert",
+       "postgresql_ssl_cert: /nonexistent/client.crt\npostgresql_ssl_key: /nonexistent/client.key\n",
+       "postgresql_ssl_cert: cannot read '/nonexistent/client.crt'",
+       {}},
       {"bad ssl mode", "postgresql_ssl_mode: sometimes\n", "postgresql_ssl_mode: must be one of", {}},
-      {"wal2json with a pgoutput option", "postgresql_plugin_name: wal2json\nbinary: true\n",
-       "binary: binary is a pgoutput option; wal2json has none", {}},
+      {"wal2json with a pgoutput option",
+       "postgresql_plugin_name: wal2json\nbinary: true\n",
+       "binary: binary is a pgoutput option; wal2json has none",
+       {}},
       {"invalid yaml", "include_tables: [a, b\n", "invalid YAML", {}},
       {"unknown flag", "", "--slot-name: unknown flag; did you mean --postgresql-slot-name?", {"--slot-name=x"}},
       {"file sink without a file", "sink: file\n", "sink_file: required when sink is file", {}},
@@ -402,8 +407,7 @@ TEST_CASE("a role without REPLICATION is fatal (exit 1), and the password never 
     db.exec("GRANT SELECT ON " + table + " TO " + role);
     const std::string out = dir + "/ok.jsonl";
     const std::string err = dir + "/ok.log";
-    Child child({program_path(), "--config", cfg, "--postgresql-user=" + role}, out, err,
-                {"PGPASSWORD=" + password});
+    Child child({program_path(), "--config", cfg, "--postgresql-user=" + role}, out, err, {"PGPASSWORD=" + password});
     const bool streaming = wait_streaming(db, slot, child, err);
     INFO(read_file(err));
     REQUIRE(streaming);
@@ -431,7 +435,8 @@ TEST_CASE("a terminated walsender is retried: the program reconnects and loses n
   const std::string table = unique_name("e2e_retry");
   const std::string pub = unique_name("retry_pub");
   const std::string slot = unique_name("retry");
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
+                     drop_slot_sql(slot));
   db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
   const std::string dir = scratch("e2e_retry");
@@ -471,7 +476,8 @@ TEST_CASE("a temporary slot exists only while the program runs") {
   const std::string table = unique_name("e2e_temp");
   const std::string pub = unique_name("temp_pub");
   const std::string slot = unique_name("temp");
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
+                     drop_slot_sql(slot));
   db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
   const std::string dir = scratch("e2e_temp");
@@ -519,7 +525,8 @@ TEST_CASE("SIGKILL at random moments: no committed change is lost, the slot neve
   const std::string table = unique_name("e2e_kill");
   const std::string pub = unique_name("kill_pub");
   const std::string slot = unique_name("kill");
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
+                     drop_slot_sql(slot));
   db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v int)");
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
   const std::string dir = scratch("e2e_kill");
@@ -553,7 +560,8 @@ TEST_CASE("SIGKILL at random moments: no committed change is lost, the slot neve
                         ", " + std::to_string(next_id + n - 1) + ") g;";
       for (int i = next_id; i < next_id + n; ++i) expected.insert("insert " + std::to_string(i) + " 0");
       if (tx % 3 == 0) {
-        sql += " UPDATE " + table + " SET v = " + std::to_string(tx + 1) + " WHERE id = " + std::to_string(next_id) + ";";
+        sql +=
+            " UPDATE " + table + " SET v = " + std::to_string(tx + 1) + " WHERE id = " + std::to_string(next_id) + ";";
         expected.insert("update " + std::to_string(next_id) + " " + std::to_string(tx + 1));
       }
       if (tx % 5 == 0 && n > 1) {
@@ -574,8 +582,8 @@ TEST_CASE("SIGKILL at random moments: no committed change is lost, the slot neve
   };
   std::vector<Sample> samples;
   auto sample = [&] {
-    const auto c = db.scalar("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " +
-                             db.quote_literal(slot));
+    const auto c =
+        db.scalar("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot));
     if (!c) return;
     // Read the sink after the server's position: whatever was confirmed must already be there.
     samples.push_back({lsn_value(*c), committed_xids(sink)});
@@ -679,8 +687,9 @@ TEST_CASE("filters, a file sink and drop_slot_on_exit") {
   const std::string sink = dir + "/out.jsonl";
   const std::string cfg = dir + "/c.yaml";
   write_file(cfg, base_config(slot, pub,
-                              "sink: file\nsink_file: " + sink + "\npostgresql_drop_slot_on_exit: true\n"
-                              "include_tables: [public.e2e_keep_*]\ninclude_operations: [insert, delete]\n"));
+                              "sink: file\nsink_file: " + sink +
+                                  "\npostgresql_drop_slot_on_exit: true\n"
+                                  "include_tables: [public.e2e_keep_*]\ninclude_operations: [insert, delete]\n"));
   Child child({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
   REQUIRE(wait_streaming(db, slot, child, dir + "/err.log"));
   db.exec("INSERT INTO " + skip + " VALUES (1)");
@@ -705,8 +714,7 @@ TEST_CASE("a stop signal while waiting to reconnect exits 0") {
   const std::string dir = scratch("e2e_down");
   const std::string cfg = dir + "/c.yaml";
   // Port 1 on localhost: connection refused, a retryable error.
-  write_file(cfg, base_config(unique_name("down"), "p", "reconnect_initial_ms: 50\nreconnect_max_ms: 200\n") +
-                      "");
+  write_file(cfg, base_config(unique_name("down"), "p", "reconnect_initial_ms: 50\nreconnect_max_ms: 200\n") + "");
   Child child({program_path(), "--config", cfg, "--postgresql-host=127.0.0.1", "--postgresql-port=1"},
               dir + "/out.jsonl", dir + "/err.log");
   REQUIRE(wait_until([&] { return count_lines_with(read_file(dir + "/err.log"), "reconnecting") >= 3; }, 20s));
@@ -724,7 +732,8 @@ TEST_CASE("position_store postgresql: the position row round-trips in another da
   const std::string pub = unique_name("pgpos_pub");
   const std::string slot = unique_name("pgpos");
   const std::string posdb = unique_name("posdb");
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " + drop_slot_sql(slot));
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
+                     drop_slot_sql(slot));
   db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
   db.exec("CREATE DATABASE " + posdb);

@@ -37,7 +37,8 @@ std::string config(const std::string& slot, const std::string& pub, const std::s
          "status_interval_ms: 200\n"
          "batch_max_delay_ms: 10\n"
          "position_store: file\n"
-         "position_file: " + dir + "/" + slot + ".pos\n";
+         "position_file: " +
+         dir + "/" + slot + ".pos\n";
 }
 
 // Lines that are row changes, truncates or messages (begin/commit lines are compared too, but
@@ -55,9 +56,12 @@ bool slot_active(const PgSession& db, const std::string& slot) {
 }
 
 bool wait_streaming(const PgSession& db, const std::string& slot, Child& child, const std::string& log) {
-  return wait_until([&] { return (slot_active(db, slot) && read_file(log).find("msg=streaming") != std::string::npos) ||
-                                 !child.running(); },
-                    30s) &&
+  return wait_until(
+             [&] {
+               return (slot_active(db, slot) && read_file(log).find("msg=streaming") != std::string::npos) ||
+                      !child.running();
+             },
+             30s) &&
          child.running();
 }
 
@@ -70,10 +74,13 @@ TEST_CASE("program with wal2json streams the same JSON lines as with pgoutput, r
   const std::string pub = unique_name("w2j_pub");
   const std::string slot_p = unique_name("w2j_pgo");
   const std::string slot_w = unique_name("w2j_w2j");
-  const std::string drop_slots = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('" +
-                                 slot_p + "', '" + slot_w + "')";
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + a + ", " + other + "; " + drop_slots);
-  db.exec("CREATE TABLE " + a + " (id int PRIMARY KEY, v text, n numeric(10,2), f float8, ts timestamptz, flag bool, "
+  const std::string drop_slots =
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('" + slot_p + "', '" +
+      slot_w + "')";
+  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + a + ", " + other + "; " +
+                     drop_slots);
+  db.exec("CREATE TABLE " + a +
+          " (id int PRIMARY KEY, v text, n numeric(10,2), f float8, ts timestamptz, flag bool, "
           "b bytea, doc jsonb, big text)");
   db.exec("ALTER TABLE " + a + " ALTER COLUMN big SET STORAGE EXTERNAL");
   db.exec("CREATE TABLE " + other + " (id int PRIMARY KEY)");
@@ -86,13 +93,16 @@ TEST_CASE("program with wal2json streams the same JSON lines as with pgoutput, r
 
   auto workload = [&](int from) {
     const std::string f = std::to_string(from);
-    db.exec("INSERT INTO " + a + " SELECT g, 'row \"' || g || '\"', g * 1.25, g / 4.0, '2026-01-01 00:00:00+00'::timestamptz "
-            "+ g * interval '1 minute', g % 2 = 0, decode(md5(g::text), 'hex'), jsonb_build_object('g', g, 's', 'x\ny'), "
-            "(SELECT string_agg(md5((g * 1000 + k)::text), '') FROM generate_series(1, 100) k) "
-            "FROM generate_series(" + f + ", " + f + " + 9) g");
-    db.exec("BEGIN; UPDATE " + a + " SET v = 'changed' WHERE id < " + f + " + 3; DELETE FROM " + a + " WHERE id = " + f +
-            " + 9; INSERT INTO " + other + " VALUES (" + f + "); SELECT pg_logical_emit_message(true, 'app', 'm" + f +
-            "'); COMMIT");
+    db.exec(
+        "INSERT INTO " + a +
+        " SELECT g, 'row \"' || g || '\"', g * 1.25, g / 4.0, '2026-01-01 00:00:00+00'::timestamptz "
+        "+ g * interval '1 minute', g % 2 = 0, decode(md5(g::text), 'hex'), jsonb_build_object('g', g, 's', 'x\ny'), "
+        "(SELECT string_agg(md5((g * 1000 + k)::text), '') FROM generate_series(1, 100) k) "
+        "FROM generate_series(" +
+        f + ", " + f + " + 9) g");
+    db.exec("BEGIN; UPDATE " + a + " SET v = 'changed' WHERE id < " + f + " + 3; DELETE FROM " + a +
+            " WHERE id = " + f + " + 9; INSERT INTO " + other + " VALUES (" + f +
+            "); SELECT pg_logical_emit_message(true, 'app', 'm" + f + "'); COMMIT");
     db.exec("UPDATE " + a + " SET id = id + 100 WHERE id = " + f + " + 8");
   };
   constexpr std::size_t kChanges = 10 + 3 + 1 + 1 + 1;  // inserts, updates, delete, message, key update
@@ -108,7 +118,8 @@ TEST_CASE("program with wal2json streams the same JSON lines as with pgoutput, r
     REQUIRE(w_streaming);
     workload(1);
     db.exec("TRUNCATE " + a);
-    const bool done = wait_until([&] { return count_changes(out_p) >= kChanges + 1 && count_changes(out_w) >= kChanges + 1; }, 30s);
+    const bool done =
+        wait_until([&] { return count_changes(out_p) >= kChanges + 1 && count_changes(out_w) >= kChanges + 1; }, 30s);
     INFO(read_file(err_w));
     REQUIRE(done);
     std::this_thread::sleep_for(300ms);  // anything extra would show up now
@@ -124,7 +135,7 @@ TEST_CASE("program with wal2json streams the same JSON lines as with pgoutput, r
     INFO("line " << i);
     CHECK(lines_w[i] == lines_p[i]);
   }
-  CHECK(read_file(out_w).find(other) == std::string::npos);  // not in the publication
+  CHECK(read_file(out_w).find(other) == std::string::npos);    // not in the publication
   CHECK(read_file(out_w).find("\\\\x") != std::string::npos);  // bytea in PostgreSQL's text form
   CHECK(read_file(err_w).find("level=error") == std::string::npos);
 

@@ -89,17 +89,21 @@ TEST_CASE("apply kill test: SIGKILLed 10 times, the target equals the source wit
           for (unsigned i = 0; i < 1 + rng() % 5; ++i) {
             const int id = 1 + static_cast<int>(rng() % static_cast<unsigned>(next_id));
             switch (rng() % 6) {
-              case 0: sql += "INSERT INTO " + keyed + " VALUES (" + std::to_string(next_id++) + ", 1, 'i', now());"; break;
-              case 1: sql += "UPDATE " + keyed + " SET v = v + 1, at = now() WHERE id = " + std::to_string(id) + ";"; break;
+              case 0:
+                sql += "INSERT INTO " + keyed + " VALUES (" + std::to_string(next_id++) + ", 1, 'i', now());";
+                break;
+              case 1:
+                sql += "UPDATE " + keyed + " SET v = v + 1, at = now() WHERE id = " + std::to_string(id) + ";";
+                break;
               case 2: sql += "DELETE FROM " + keyed + " WHERE id = " + std::to_string(id) + ";"; break;
               case 3: sql += "INSERT INTO " + keyless + " VALUES (" + std::to_string(id % 10) + ", 'dup');"; break;
               case 4:
-                sql += "DELETE FROM " + keyless + " WHERE ctid = (SELECT ctid FROM " + keyless + " WHERE a = " +
-                       std::to_string(id % 10) + " LIMIT 1);";
+                sql += "DELETE FROM " + keyless + " WHERE ctid = (SELECT ctid FROM " + keyless +
+                       " WHERE a = " + std::to_string(id % 10) + " LIMIT 1);";
                 break;
               default:
-                sql += "UPDATE " + keyed + " SET id = " + std::to_string(next_id++) + " WHERE id = " +
-                       std::to_string(id) + ";";
+                sql += "UPDATE " + keyed + " SET id = " + std::to_string(next_id++) +
+                       " WHERE id = " + std::to_string(id) + ";";
             }
           }
         }
@@ -139,8 +143,8 @@ TEST_CASE("apply kill test: SIGKILLed 10 times, the target equals the source wit
 
   // A last run catches up, then stops cleanly.
   auto child = start_run();
-  const bool equal = wait_until([&] { return rows(src, keyed) == rows(tgt, keyed) && rows(src, keyless) == rows(tgt, keyless); },
-                                120s);
+  const bool equal = wait_until(
+      [&] { return rows(src, keyed) == rows(tgt, keyed) && rows(src, keyless) == rows(tgt, keyless); }, 120s);
   INFO(read_file(err_logs.back()));
   REQUIRE(child->running());
   child->signal(SIGTERM);

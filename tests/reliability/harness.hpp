@@ -54,7 +54,8 @@ inline std::string program_config(const Server& s, const std::string& slot, cons
                                   const std::string& extra) {
   std::string out = "postgresql_host: " + yaml_quote(s.host) + "\npostgresql_port: " + s.port + "\n" +
                     "postgresql_database: " + yaml_quote(s.database) + "\npostgresql_user: " + yaml_quote(s.user) +
-                    "\npostgresql_slot_name: " + slot + "\npostgresql_publication_name: " + yaml_quote(publication) + "\n";
+                    "\npostgresql_slot_name: " + slot + "\npostgresql_publication_name: " + yaml_quote(publication) +
+                    "\n";
   const std::string wrapped = "\n" + extra;
   for (const char* line : {"batch_max_changes: 500", "batch_max_delay_ms: 20", "status_interval_ms: 100",
                            "reconnect_initial_ms: 20", "reconnect_max_ms: 300"}) {
@@ -88,7 +89,8 @@ inline bool confirmed_at_least(const PgSession& db, const std::string& slot, con
 }
 
 inline bool slot_active(const PgSession& db, const std::string& slot) {
-  return db.scalar("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = " + db.quote_literal(slot)) == "1";
+  return db.scalar("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = " +
+                   db.quote_literal(slot)) == "1";
 }
 
 inline std::string drop_slot_sql(const std::string& slot) {
@@ -110,8 +112,14 @@ namespace replicator::test {
 // /proc/<pid>/root<dir> shows the tmpfs from outside and `nsenter -t <pid> -m` can remount it.
 inline std::vector<std::string> in_private_tmpfs(const std::string& dir, const std::string& size,
                                                  const std::vector<std::string>& argv) {
-  std::vector<std::string> out{"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-                               "mount -t tmpfs -o size=" + size + " tmpfs \"$0\" && exec \"$@\"", dir};
+  std::vector<std::string> out{"/usr/bin/unshare",
+                               "-m",
+                               "--propagation",
+                               "private",
+                               "/bin/sh",
+                               "-c",
+                               "mount -t tmpfs -o size=" + size + " tmpfs \"$0\" && exec \"$@\"",
+                               dir};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
 }

@@ -41,14 +41,14 @@ TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only r
   const std::uint64_t target_changes =
       env_number("KILL_TEST_CHANGES", long_run ? 1'000'000 : env_number("KILL_TEST_DEFAULT_CHANGES", 200'000));
   const std::uint64_t min_kills = env_number("KILL_TEST_KILLS", long_run ? 100 : 20);
-  const auto pace =
-      std::chrono::seconds(env_number("KILL_TEST_SECONDS", long_run ? 300 : env_number("KILL_TEST_DEFAULT_SECONDS", 40)));
+  const auto pace = std::chrono::seconds(
+      env_number("KILL_TEST_SECONDS", long_run ? 300 : env_number("KILL_TEST_DEFAULT_SECONDS", 40)));
   const auto seed = static_cast<std::uint32_t>(env_number("KILL_TEST_SEED", 20261125));
   // Streaming of in-progress transactions (proto 2): large ones arrive in chunks before their commit.
   const bool streaming = env_or("KILL_TEST_STREAMING") == "1";
-  std::cout << "kill test" << (streaming ? " (streaming)" : "") << ": " << target_changes << " changes, >= " << min_kills
-            << " kills, workload paced over "
-            << pace.count() << " s, seed " << seed << std::endl;
+  std::cout << "kill test" << (streaming ? " (streaming)" : "") << ": " << target_changes
+            << " changes, >= " << min_kills << " kills, workload paced over " << pace.count() << " s, seed " << seed
+            << std::endl;
   const auto t0 = std::chrono::steady_clock::now();
 
   PgSession db;
@@ -80,7 +80,8 @@ TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only r
     try {
       PgSession s;
       DurableSize durable(probe_log);
-      const std::string sql = "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " + s.quote_literal(slot);
+      const std::string sql =
+          "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = " + s.quote_literal(slot);
       while (sampling) {
         const auto c = s.scalar(sql);
         if (c) samples.push_back({parse_lsn(*c), durable.read()});
@@ -199,16 +200,16 @@ TEST_CASE("kill test: SIGKILL at random moments loses nothing, duplicates only r
   const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0);
 
   std::cout << "kill test: " << kills << " SIGKILLs (" << kills_during_workload << " while the workload ran, "
-            << kills_while_streaming << " while streaming, " << kills_after_fsync
-            << " right after a sink fdatasync), "
-            << r.expected << " committed changes in " << w.stats().committed << " transactions (" << w.stats().rolled_back
-            << " rolled back), " << r.delivered << " delivered, " << r.missing << " lost, " << r.extra << " extra, "
-            << r.duplicates << " duplicates (" << r.duplicates_before_resume_lsn
+            << kills_while_streaming << " while streaming, " << kills_after_fsync << " right after a sink fdatasync), "
+            << r.expected << " committed changes in " << w.stats().committed << " transactions ("
+            << w.stats().rolled_back << " rolled back), " << r.delivered << " delivered, " << r.missing << " lost, "
+            << r.extra << " extra, " << r.duplicates << " duplicates (" << r.duplicates_before_resume_lsn
             << " with a change LSN before the resume position, in transactions committed after it), "
             << r.incomplete_txns << " transactions cut by a kill, " << log.txns.size() << " transaction blocks, "
             << flush.samples << " confirmed_flush_lsn samples (" << flush.ahead_of_last_commit
-            << " past the last durable commit by keepalive advance, " << flush.violations << " ahead of the durable sink), "
-            << durable.records() << " fdatasync records, " << elapsed.count() << " s" << std::endl;
+            << " past the last durable commit by keepalive advance, " << flush.violations
+            << " ahead of the durable sink), " << durable.records() << " fdatasync records, " << elapsed.count() << " s"
+            << std::endl;
   print_all("delivery", r.problems);
   print_all("final state", state_diffs);
   if (!flush.example.empty()) print_all("confirmed_flush_lsn", {flush.example});

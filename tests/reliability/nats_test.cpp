@@ -44,9 +44,11 @@ std::string nats_config(const std::string& stream, const std::string& dir) {
   std::string urls;
   for (const auto& u : cluster().urls()) urls += (urls.empty() ? "" : ", ") + yaml_quote(u);
   return "postgresql_create_slot: false\nsink: nats\nnats_url: [" + urls + "]\nnats_stream: " + stream +
-         "\nnats_subject_prefix: " + stream + "\nnats_create_stream: true\nnats_replicas: 3\n"
+         "\nnats_subject_prefix: " + stream +
+         "\nnats_create_stream: true\nnats_replicas: 3\n"
          "nats_publish_transactions: true\nnats_ack_timeout_ms: 2000\n"
-         "position_store: file\nposition_file: " + yaml_quote(dir + "/position") + "\n";
+         "position_store: file\nposition_file: " +
+         yaml_quote(dir + "/position") + "\n";
 }
 
 // A workload on its own thread, joined (and stopped) even when a REQUIRE fails.
@@ -81,8 +83,8 @@ struct StreamCheck {
   std::size_t missing = 0;
   std::size_t duplicates = 0;
   std::size_t extra = 0;
-  std::size_t out_of_order = 0;      // Nats-Msg-Id (commit LSN, index) not above the previous one
-  std::size_t incomplete_txns = 0;   // begin without commit in the stream
+  std::size_t out_of_order = 0;     // Nats-Msg-Id (commit LSN, index) not above the previous one
+  std::size_t incomplete_txns = 0;  // begin without commit in the stream
   std::vector<std::string> problems;
 };
 
@@ -108,9 +110,11 @@ StreamCheck check_stream(const std::string& stream, const Workload& w, const std
       r.problems.push_back("message " + std::to_string(m.seq) + " without a stable id");
       continue;
     }
-    const std::pair<std::uint64_t, std::uint64_t> key{parse_hex_lsn(id.substr(0, dash)), std::stoull(id.substr(dash + 1))};
+    const std::pair<std::uint64_t, std::uint64_t> key{parse_hex_lsn(id.substr(0, dash)),
+                                                      std::stoull(id.substr(dash + 1))};
     if (key <= last) {
-      if (r.out_of_order++ < 5) r.problems.push_back("out of commit order at stream seq " + std::to_string(m.seq) + ": " + id);
+      if (r.out_of_order++ < 5)
+        r.problems.push_back("out of commit order at stream seq " + std::to_string(m.seq) + ": " + id);
     }
     auto& per = last_per_subject[m.subject];
     if (key <= per && r.out_of_order < 5) r.problems.push_back("out of order on subject " + m.subject + ": " + id);
@@ -160,8 +164,12 @@ struct Setup {
   std::string cfg;
   CleanupSql cleanup;
   explicit Setup(const std::string& name)
-      : w({}, name), slot(unique_name(name + "_slot")), stream(unique_name(name)), dir(make_scratch_dir(name)),
-        cfg(dir + "/replicator.yaml"), cleanup(w.drop_sql() + "; " + drop_slot_sql(slot)) {
+      : w({}, name),
+        slot(unique_name(name + "_slot")),
+        stream(unique_name(name)),
+        dir(make_scratch_dir(name)),
+        cfg(dir + "/replicator.yaml"),
+        cleanup(w.drop_sql() + "; " + drop_slot_sql(slot)) {
     w.create(db);
     db.exec("SELECT pg_create_logical_replication_slot(" + db.quote_literal(slot) + ", 'pgoutput')");
     for (auto& c : stream)
@@ -280,8 +288,12 @@ TEST_CASE("nats nodes killed mid-stream, the quorum keeps publishing; two down h
   CHECK(log.find("level=error") == std::string::npos);
   CHECK(log.find("JetStream") != std::string::npos);  // the failed flushes were logged as retries
   std::size_t retries = 0, refused_order = 0;
-  for (std::size_t p = log.find("failed, reconnecting"); p != std::string::npos; p = log.find("failed, reconnecting", p + 1)) ++retries;
-  for (std::size_t p = log.find("refused by the order guard"); p != std::string::npos; p = log.find("refused by the order guard", p + 1)) ++refused_order;
+  for (std::size_t p = log.find("failed, reconnecting"); p != std::string::npos;
+       p = log.find("failed, reconnecting", p + 1))
+    ++retries;
+  for (std::size_t p = log.find("refused by the order guard"); p != std::string::npos;
+       p = log.find("refused by the order guard", p + 1))
+    ++refused_order;
   std::cout << "node kills: " << retries << " retried flushes, " << refused_order
             << " of them with later publishes refused by the order guard (Nats-Expected-Last-Msg-Id)" << std::endl;
   require_exact(check_stream(s.stream, s.w, s.dir), s.w);
@@ -295,10 +307,13 @@ TEST_CASE("nats standby instance takes the slot over within 10 s of the active o
   const auto port_a = free_loopback_port(), port_b = free_loopback_port();
   auto config_for = [&](std::uint16_t metrics_port) {
     std::string text = read_file(s.cfg);
-    text.replace(text.find("position_store: file"), std::string("position_store: file").size(), "position_store: postgresql");
+    text.replace(text.find("position_store: file"), std::string("position_store: file").size(),
+                 "position_store: postgresql");
     // The default backoff (up to 30 s): the standby's wait for a slot in use is capped anyway.
-    text.replace(text.find("reconnect_max_ms: 300"), std::string("reconnect_max_ms: 300").size(), "reconnect_max_ms: 30000");
-    text.replace(text.find("reconnect_initial_ms: 20"), std::string("reconnect_initial_ms: 20").size(), "reconnect_initial_ms: 1000");
+    text.replace(text.find("reconnect_max_ms: 300"), std::string("reconnect_max_ms: 300").size(),
+                 "reconnect_max_ms: 30000");
+    text.replace(text.find("reconnect_initial_ms: 20"), std::string("reconnect_initial_ms: 20").size(),
+                 "reconnect_initial_ms: 1000");
     text += "position_table: " + table + "\nmetrics_address: 127.0.0.1:" + std::to_string(metrics_port) + "\n";
     const std::string path = s.dir + "/instance_" + std::to_string(metrics_port) + ".yaml";
     write_file(path, text);
@@ -309,7 +324,8 @@ TEST_CASE("nats standby instance takes the slot over within 10 s of the active o
   {
     Background bg(s.w, 2, 12000, 14s);
     auto a = s.start(log_a, cfg_a);
-    const bool a_streams = wait_until([&] { return read_file(log_a).find("msg=streaming ") != std::string::npos; }, 30s);
+    const bool a_streams =
+        wait_until([&] { return read_file(log_a).find("msg=streaming ") != std::string::npos; }, 30s);
     INFO(read_file(log_a));
     REQUIRE(a_streams);
     auto b = s.start(log_b, cfg_b);
@@ -329,7 +345,11 @@ TEST_CASE("nats standby instance takes the slot over within 10 s of the active o
     std::cout << "standby streaming " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
               << " ms after the active instance's SIGKILL" << std::endl;
     CHECK(took < 10s);
-    CHECK(wait_until([&] { return http_get("127.0.0.1", port_b, "/metrics").body.find("\nreplicator_streaming 1") != std::string::npos; }, 5s));
+    CHECK(wait_until(
+        [&] {
+          return http_get("127.0.0.1", port_b, "/metrics").body.find("\nreplicator_streaming 1") != std::string::npos;
+        },
+        5s));
     bg.join();
     const std::string end = *s.db.scalar("SELECT pg_current_wal_lsn()");
     REQUIRE(wait_until([&] { return confirmed_at_least(s.db, s.slot, end) || !b->running(); }, 60s));
@@ -352,7 +372,9 @@ TEST_CASE("nats program with refused credentials and a missing stream stop it wi
   REQUIRE(secured.wait_ready(20s));
   auto run = [&](const std::string& extra, bool create) {
     std::string text = read_file(s.cfg);
-    if (!create) text.replace(text.find("nats_create_stream: true"), std::string("nats_create_stream: true").size(), "nats_create_stream: false");
+    if (!create)
+      text.replace(text.find("nats_create_stream: true"), std::string("nats_create_stream: true").size(),
+                   "nats_create_stream: false");
     text.replace(text.find("nats_url:"), text.find('\n', text.find("nats_url:")) - text.find("nats_url:"),
                  "nats_url: [" + secured.url(0) + "]");
     text.replace(text.find("nats_replicas: 3"), std::string("nats_replicas: 3").size(), "nats_replicas: 1");
@@ -369,8 +391,7 @@ TEST_CASE("nats program with refused credentials and a missing stream stop it wi
   CHECK(count_occurrences(bad_log, "level=error") == 1);
   CHECK(bad_log.find("refused the credentials") != std::string::npos);
   CHECK(bad_log.find("s3cret-wrong") == std::string::npos);
-  const auto [missing_rc, missing_log] =
-      run("nats_user: cdc\nnats_password: s3cret-right\n", false);
+  const auto [missing_rc, missing_log] = run("nats_user: cdc\nnats_password: s3cret-right\n", false);
   INFO(missing_log);
   CHECK(missing_rc == 1);
   CHECK(count_occurrences(missing_log, "level=error") == 1);

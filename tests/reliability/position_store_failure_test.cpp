@@ -71,7 +71,8 @@ class BackgroundWorkload {
 };
 
 // Samples the slot's confirmed_flush_lsn for `how_long`.
-std::vector<std::uint64_t> sample_confirmed(const PgSession& db, const std::string& slot, std::chrono::milliseconds how_long) {
+std::vector<std::uint64_t> sample_confirmed(const PgSession& db, const std::string& slot,
+                                            std::chrono::milliseconds how_long) {
   std::vector<std::uint64_t> out;
   const auto end = std::chrono::steady_clock::now() + how_long;
   while (std::chrono::steady_clock::now() < end) {
@@ -121,7 +122,8 @@ void file_store_failure(const FileStoreFault& fault) {
   const std::string cfg = dir + "/replicator.yaml";
   write_file(cfg, program_config(Server::shared(), slot, w.publication(),
                                  "postgresql_create_slot: false\nreconnect_initial_ms: 50\nreconnect_max_ms: 400\n"
-                                 "sink: file\nsink_file: " + yaml_quote(sink) + "\nposition_store: file\nposition_file: " +
+                                 "sink: file\nsink_file: " +
+                                     yaml_quote(sink) + "\nposition_store: file\nposition_file: " +
                                      yaml_quote(posdir + "/position") + "\n"));
   Child child(fault.argv(posdir, cfg), dir + "/stdout.log", err);
   const pid_t pid = child.pid();
@@ -153,7 +155,7 @@ void file_store_failure(const FileStoreFault& fault) {
   CHECK(!during.empty());
   CHECK(ahead == 0);
   CHECK(parse_lsn(wal_after) > *last_saved);  // the workload went on: there was something to confirm
-  CHECK(retries >= 2);                          // retried, not given up
+  CHECK(retries >= 2);                        // retried, not given up
   CHECK(child.running());
 
   // Repair: the saves succeed again and the slot catches up with the end of the workload.
@@ -194,7 +196,9 @@ TEST_CASE("file position store: its directory replaced by a file stops the slot;
   FileStoreFault f;
   f.name = "directory replaced by a file";
   f.error_text = "Not a directory";
-  f.argv = [](const std::string&, const std::string& cfg) { return std::vector<std::string>{program_path(), "--config", cfg}; };
+  f.argv = [](const std::string&, const std::string& cfg) {
+    return std::vector<std::string>{program_path(), "--config", cfg};
+  };
   f.visible = [](pid_t, const std::string& posdir) { return posdir; };
   f.break_store = [](pid_t, const std::string& posdir) {
     REQUIRE(std::rename(posdir.c_str(), (posdir + ".away").c_str()) == 0);
@@ -208,7 +212,8 @@ TEST_CASE("file position store: its directory replaced by a file stops the slot;
   file_store_failure(f);
 }
 
-TEST_CASE("file position store on a file system remounted read-only: the slot stops; the save is retried and catches up") {
+TEST_CASE(
+    "file position store on a file system remounted read-only: the slot stops; the save is retried and catches up") {
   // The program runs in a mount namespace of its own with a tmpfs on the position directory, which
   // the test remounts read-only (EROFS) and back. Needs CAP_SYS_ADMIN (root, outside a sandbox).
   if (std::system("unshare -m true >/dev/null 2>&1") != 0) {
@@ -219,9 +224,17 @@ TEST_CASE("file position store on a file system remounted read-only: the slot st
   f.name = "read-only file system";
   f.error_text = "Read-only file system";
   f.argv = [](const std::string& posdir, const std::string& cfg) {
-    return std::vector<std::string>{"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-                                    "mount -t tmpfs -o size=8m tmpfs \"$1\" && exec \"$2\" --config \"$3\"", "sh",
-                                    posdir, program_path(), cfg};
+    return std::vector<std::string>{"/usr/bin/unshare",
+                                    "-m",
+                                    "--propagation",
+                                    "private",
+                                    "/bin/sh",
+                                    "-c",
+                                    "mount -t tmpfs -o size=8m tmpfs \"$1\" && exec \"$2\" --config \"$3\"",
+                                    "sh",
+                                    posdir,
+                                    program_path(),
+                                    cfg};
   };
   // /proc/PID/root shows the file system as the program sees it (its mount namespace).
   f.visible = [](pid_t pid, const std::string& posdir) { return "/proc/" + std::to_string(pid) + "/root" + posdir; };
@@ -249,9 +262,11 @@ TEST_CASE("postgresql position store: its database down stops the slot; the save
   const std::string cfg = dir + "/replicator.yaml";
   write_file(cfg, program_config(Server::shared(), slot, w.publication(),
                                  "postgresql_create_slot: false\nreconnect_initial_ms: 50\nreconnect_max_ms: 400\n"
-                                 "sink: file\nsink_file: " + yaml_quote(sink) +
+                                 "sink: file\nsink_file: " +
+                                     yaml_quote(sink) +
                                      "\nposition_store: postgresql\nposition_table: positions.replicator\n"
-                                     "position_dsn: " + yaml_quote(target.conninfo() + " connect_timeout=2") + "\n"));
+                                     "position_dsn: " +
+                                     yaml_quote(target.conninfo() + " connect_timeout=2") + "\n"));
   {
     PgSession t(target.params());
     t.exec("CREATE SCHEMA positions");
@@ -294,10 +309,9 @@ TEST_CASE("postgresql position store: its database down stops the slot; the save
   CHECK(parse_lsn(*before) <= *last_saved);
   const std::string log_broken = read_file(err);
   const std::size_t retries = count_occurrences(log_broken, "position store") - failures_before;
-  std::cout << "postgresql store failure: " << during.size() << " samples while down, confirmed before "
-            << *before << ", confirmed max "
-            << lsn_text(during.empty() ? 0 : *std::max_element(during.begin(), during.end())) << ", source WAL at "
-            << wal_after << ", " << retries << " failed saves logged" << std::endl;
+  std::cout << "postgresql store failure: " << during.size() << " samples while down, confirmed before " << *before
+            << ", confirmed max " << lsn_text(during.empty() ? 0 : *std::max_element(during.begin(), during.end()))
+            << ", source WAL at " << wal_after << ", " << retries << " failed saves logged" << std::endl;
   INFO(log_broken.substr(log_broken.size() > 4000 ? log_broken.size() - 4000 : 0));
   CHECK(!during.empty());
   CHECK(ahead == 0);

@@ -30,7 +30,8 @@ namespace {
 // Every "streaming resumed ... from=X" of the program's log.
 std::vector<std::uint64_t> resumed_from(const std::string& log) {
   std::vector<std::uint64_t> out;
-  for (auto p = log.find("msg=\"streaming resumed\""); p != std::string::npos; p = log.find("msg=\"streaming resumed\"", p + 1)) {
+  for (auto p = log.find("msg=\"streaming resumed\""); p != std::string::npos;
+       p = log.find("msg=\"streaming resumed\"", p + 1)) {
     const auto eol = log.find('\n', p);
     const std::string line = log.substr(p, eol - p);
     const auto f = line.find(" from=");
@@ -58,11 +59,13 @@ TEST_CASE("server restarts (fast and immediate) mid-stream: the program reconnec
   write_file(cfg, program_config(server, slot, w.publication(),
                                  "postgresql_create_slot: false\npostgresql_connect_timeout_s: 2\n"
                                  "replication_timeout_ms: 5000\nreconnect_max_ms: 500\n"
-                                 "sink: file\nsink_file: " + yaml_quote(sink) +
+                                 "sink: file\nsink_file: " +
+                                     yaml_quote(sink) +
                                      "\nposition_store: file\nposition_file: " + yaml_quote(dir + "/position") + "\n"));
   Child child({program_path(), "--config", cfg}, dir + "/stdout.log", err);
   {
-    const bool streaming = wait_until([&] { return slot_active(db, slot) || !child.running(); }, 30s) && child.running();
+    const bool streaming =
+        wait_until([&] { return slot_active(db, slot) || !child.running(); }, 30s) && child.running();
     INFO(read_file(err));
     REQUIRE(streaming);
   }

@@ -49,9 +49,9 @@ struct ColumnValue {
 struct RowLine {
   ChangeKey key;
   std::uint64_t lsn = 0;
-  std::size_t txn = 0;       // index into SinkLog::txns
-  std::size_t offset = 0;    // of the line's first byte
-  std::string_view raw;      // the line (points into SinkLog::text)
+  std::size_t txn = 0;                                       // index into SinkLog::txns
+  std::size_t offset = 0;                                    // of the line's first byte
+  std::string_view raw;                                      // the line (points into SinkLog::text)
   std::vector<std::pair<std::string, ColumnValue>> new_row;  // insert / update
 };
 
@@ -60,7 +60,7 @@ struct TxnLine {
   std::uint64_t final_lsn = 0;  // commit LSN, from begin
   std::uint64_t end_lsn = 0;    // from commit; 0 when the file has no commit for it (cut by a kill)
   std::size_t segment = 0;
-  std::size_t end_offset = 0;   // just past the commit line
+  std::size_t end_offset = 0;  // just past the commit line
   bool complete = false;
 };
 
@@ -94,13 +94,15 @@ struct SinkLog {
     const std::string_view all = log.text;
     while (pos < all.size()) {
       const auto nl = all.find('\n', pos);
-      if (nl == std::string_view::npos) throw std::runtime_error("sink file ends inside a line at offset " + std::to_string(pos));
+      if (nl == std::string_view::npos)
+        throw std::runtime_error("sink file ends inside a line at offset " + std::to_string(pos));
       const std::string_view line = all.substr(pos, nl - pos);
       const std::size_t offset = pos;
       pos = nl + 1;
       simdjson::dom::element doc;
       if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS) {
-        throw std::runtime_error("sink line at offset " + std::to_string(offset) + " is not JSON: " + std::string(line.substr(0, 300)));
+        throw std::runtime_error("sink line at offset " + std::to_string(offset) +
+                                 " is not JSON: " + std::string(line.substr(0, 300)));
       }
       std::string_view op;
       if (doc["op"].get(op) != simdjson::SUCCESS) throw std::runtime_error("sink line without op");
@@ -124,7 +126,8 @@ struct SinkLog {
         if (doc["end_lsn"].get(el) != simdjson::SUCCESS || doc["commit_lsn"].get(cl) != simdjson::SUCCESS ||
             doc["xid"].get(xid) != simdjson::SUCCESS)
           throw std::runtime_error("commit line without end_lsn/commit_lsn");
-        if (xid != t.xid || parse_lsn(cl) != t.final_lsn) throw std::runtime_error("commit does not match its begin at offset " + std::to_string(offset));
+        if (xid != t.xid || parse_lsn(cl) != t.final_lsn)
+          throw std::runtime_error("commit does not match its begin at offset " + std::to_string(offset));
         t.end_lsn = parse_lsn(el);
         t.end_offset = pos;
         t.complete = true;
@@ -141,7 +144,8 @@ struct SinkLog {
         throw std::runtime_error("row line without table/lsn");
       RowLine r;
       r.key.table = w.table_index(table);
-      if (r.key.table < 0) throw std::runtime_error("a change of a table outside the publication: " + std::string(table));
+      if (r.key.table < 0)
+        throw std::runtime_error("a change of a table outside the publication: " + std::string(table));
       r.key.op = op[0] == 'i' ? 'i' : op[0] == 'u' ? 'u' : 'd';
       r.lsn = parse_lsn(lsn);
       r.txn = *open;
@@ -171,7 +175,8 @@ struct SinkLog {
         r.key.id = id_of(key);
       } else {
         simdjson::dom::object row;
-        if (doc["new"].get(row) != simdjson::SUCCESS) throw std::runtime_error("insert/update without new: " + std::string(line));
+        if (doc["new"].get(row) != simdjson::SUCCESS)
+          throw std::runtime_error("insert/update without new: " + std::string(line));
         r.key.id = id_of(row);
         std::string_view cid;
         if (row["cid"].get(cid) != simdjson::SUCCESS) throw std::runtime_error("row without cid: " + std::string(line));
@@ -208,11 +213,11 @@ inline std::optional<std::uint64_t> resume_lsn_from_log(const std::string& log) 
 
 struct DeliveryReport {
   std::size_t expected = 0;
-  std::size_t delivered = 0;      // distinct changes in complete transactions
+  std::size_t delivered = 0;  // distinct changes in complete transactions
   std::size_t missing = 0;
-  std::size_t extra = 0;          // changes nobody committed (e.g. rolled back)
-  std::size_t occurrences = 0;    // row lines in total
-  std::size_t duplicates = 0;     // occurrences beyond the first
+  std::size_t extra = 0;                         // changes nobody committed (e.g. rolled back)
+  std::size_t occurrences = 0;                   // row lines in total
+  std::size_t duplicates = 0;                    // occurrences beyond the first
   std::size_t duplicates_before_resume_lsn = 0;  // duplicates whose own LSN < resume (interleaved transactions)
   std::size_t incomplete_txns = 0;
   std::vector<std::string> problems;  // each a violated rule, with an example
@@ -241,9 +246,12 @@ inline DeliveryReport check_delivery(const SinkLog& log, const ChangeSet& expect
     const RowLine& orig = log.rows[it->second];
     const std::size_t seg = txn.segment;
     const std::size_t orig_seg = log.txns[orig.txn].segment;
-    if (orig.raw != row.raw) problem("a duplicate differs from the first delivery:\n  " + std::string(orig.raw) + "\n  " + std::string(row.raw));
+    if (orig.raw != row.raw)
+      problem("a duplicate differs from the first delivery:\n  " + std::string(orig.raw) + "\n  " +
+              std::string(row.raw));
     if (seg == orig_seg && !allow_same_segment) {
-      problem("a duplicate within one run (no restart in between) at offset " + std::to_string(row.offset) + ": " + std::string(row.raw));
+      problem("a duplicate within one run (no restart in between) at offset " + std::to_string(row.offset) + ": " +
+              std::string(row.raw));
     }
     const auto res = seg < resume.size() ? resume[seg] : std::nullopt;
     if (!res) {
@@ -252,8 +260,8 @@ inline DeliveryReport check_delivery(const SinkLog& log, const ChangeSet& expect
       // The server re-sends exactly the transactions whose commit record is at or after the start
       // position; a change's own LSN may be earlier when transactions interleave.
       if (txn.final_lsn < *res) {
-        problem("a duplicate from before the resume position " + lsn_text(*res) + " (commit " + lsn_text(txn.final_lsn) +
-                ") in run " + std::to_string(seg) + ": " + std::string(row.raw));
+        problem("a duplicate from before the resume position " + lsn_text(*res) + " (commit " +
+                lsn_text(txn.final_lsn) + ") in run " + std::to_string(seg) + ": " + std::string(row.raw));
       }
       if (row.lsn < *res) ++r.duplicates_before_resume_lsn;
     }
@@ -261,7 +269,9 @@ inline DeliveryReport check_delivery(const SinkLog& log, const ChangeSet& expect
   for (const auto& k : expected) {
     if (!delivered.count(k)) {
       ++r.missing;
-      if (r.missing <= 5) problem("lost: table " + std::to_string(k.table) + " op " + k.op + " id " + std::to_string(k.id) + " cid " + std::to_string(k.cid));
+      if (r.missing <= 5)
+        problem("lost: table " + std::to_string(k.table) + " op " + k.op + " id " + std::to_string(k.id) + " cid " +
+                std::to_string(k.cid));
     }
   }
   for (const auto& [k, idx] : first) {
@@ -275,7 +285,8 @@ inline DeliveryReport check_delivery(const SinkLog& log, const ChangeSet& expect
   std::vector<std::uint64_t> last(log.segment_starts.size(), 0);
   for (const auto& t : log.txns) {
     if (!t.complete) continue;
-    if (t.final_lsn <= last[t.segment] && !allow_same_segment) problem("transactions out of commit order in run " + std::to_string(t.segment));
+    if (t.final_lsn <= last[t.segment] && !allow_same_segment)
+      problem("transactions out of commit order in run " + std::to_string(t.segment));
     last[t.segment] = std::max(last[t.segment], t.final_lsn);
   }
   return r;
@@ -309,7 +320,8 @@ inline std::vector<std::string> compare_final_state(const SinkLog& log, const Wo
     Row& target = table[row.key.id];
     for (const auto& [name, value] : row.new_row) {
       if (value.unchanged) {
-        if (!target.count(name)) diffs.push_back("unchanged TOAST for a value never seen: " + std::string(row.raw.substr(0, 200)));
+        if (!target.count(name))
+          diffs.push_back("unchanged TOAST for a value never seen: " + std::string(row.raw.substr(0, 200)));
         continue;  // keeps the earlier value
       }
       target[name] = value.text;
@@ -323,8 +335,8 @@ inline std::vector<std::string> compare_final_state(const SinkLog& log, const Wo
     PQclear(cols);
     auto& mine = rebuilt[static_cast<std::size_t>(t)];
     if (res.size() != mine.size()) {
-      diffs.push_back(w.table(t) + ": " + std::to_string(res.size()) + " rows in the source, " + std::to_string(mine.size()) +
-                      " rebuilt from the sink");
+      diffs.push_back(w.table(t) + ": " + std::to_string(res.size()) + " rows in the source, " +
+                      std::to_string(mine.size()) + " rebuilt from the sink");
     }
     for (const auto& src : res) {
       const std::int64_t id = std::stoll(*src[0]);
@@ -339,7 +351,9 @@ inline std::vector<std::string> compare_final_state(const SinkLog& log, const Wo
           if (diffs.size() < 20) {
             diffs.push_back(w.table(t) + ": row " + std::to_string(id) + " column " + names[c] + ": source " +
                             (src[c] ? "'" + src[c]->substr(0, 80) + "'" : "NULL") + ", sink " +
-                            (v == it->second.end() ? "absent" : v->second ? "'" + v->second->substr(0, 80) + "'" : "NULL"));
+                            (v == it->second.end() ? "absent"
+                             : v->second           ? "'" + v->second->substr(0, 80) + "'"
+                                                   : "NULL"));
           }
         }
       }
@@ -372,7 +386,7 @@ struct FlushSample {
 
 struct FlushCheck {
   std::size_t samples = 0;
-  std::size_t violations = 0;       // confirmed past a transaction that was not durable yet
+  std::size_t violations = 0;            // confirmed past a transaction that was not durable yet
   std::size_t ahead_of_last_commit = 0;  // confirmed > the last durable commit's end (idle keepalive advance)
   std::string example;
 };
@@ -411,8 +425,8 @@ inline FlushCheck check_flush_samples(const SinkLog& log, const std::vector<Flus
       }
     }
     // The last commit inside the durable prefix, for the report.
-    auto within = std::partition_point(need.begin(), need.end(),
-                                       [&](const auto& p) { return p.second <= s.durable_bytes; });
+    auto within =
+        std::partition_point(need.begin(), need.end(), [&](const auto& p) { return p.second <= s.durable_bytes; });
     const std::uint64_t last_durable = within == need.begin() ? 0 : std::prev(within)->first;
     if (s.confirmed > last_durable) ++c.ahead_of_last_commit;
   }

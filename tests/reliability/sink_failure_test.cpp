@@ -47,8 +47,9 @@ TEST_CASE("out of disk under the file sink: retried, the slot never passes the d
   const std::string cfg = dir + "/replicator.yaml";
   write_file(cfg, program_config(Server::shared(), slot, w.publication(),
                                  "postgresql_create_slot: false\nreconnect_initial_ms: 50\nreconnect_max_ms: 400\n"
-                                 "sink: file\nsink_file: " + yaml_quote(sink) + "\nposition_store: file\nposition_file: " +
-                                     yaml_quote(dir + "/position") + "\n"));
+                                 "sink: file\nsink_file: " +
+                                     yaml_quote(sink) +
+                                     "\nposition_store: file\nposition_file: " + yaml_quote(dir + "/position") + "\n"));
   Child child(in_private_tmpfs(sinkdir, "64m", {program_path(), "--config", cfg}), dir + "/stdout.log", err,
               {"LD_PRELOAD=" + runfile("tests/reliability/libfsync_probe.so"), "REPLICATOR_PROBE_FILE=" + sink,
                "REPLICATOR_PROBE_LOG=" + probe_log});
@@ -66,8 +67,7 @@ TEST_CASE("out of disk under the file sink: retried, the slot never passes the d
         if (auto c = confirmed_flush(s, slot)) samples.push_back({parse_lsn(*c), durable.read()});
         std::this_thread::sleep_for(15ms);
       }
-    } catch (...) {
-    }
+    } catch (...) {}
   });
   std::atomic<bool> done{false};
   std::exception_ptr workload_error;

@@ -107,7 +107,8 @@ class Workload {
   // waited out; any other SQL error throws. Returns when all workers are done.
   void run(int workers, std::uint64_t changes, std::chrono::milliseconds pace, std::uint32_t seed = 20261125) {
     const auto start = std::chrono::steady_clock::now();
-    const std::uint64_t per_worker = (changes + static_cast<std::uint64_t>(workers) - 1) / static_cast<std::uint64_t>(workers);
+    const std::uint64_t per_worker =
+        (changes + static_cast<std::uint64_t>(workers) - 1) / static_cast<std::uint64_t>(workers);
     std::vector<std::thread> threads;
     std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
     for (int w = 0; w < workers; ++w) {
@@ -148,16 +149,16 @@ class Workload {
   static std::string values_sql(int table, const std::string& c) {
     switch (table) {
       case 0:
-        return "CASE WHEN " + c + " % 7 = 0 THEN NULL ELSE (" + c + " % 100000)::int END, " +
-               "CASE WHEN " + c + " % 5 = 0 THEN NULL ELSE 'a-' || " + c + " || E' \"q\" \\\\ ''s'' \\u00e9\\u4e2d' END, " +
-               "(" + c + " % 1000000) / 100.0, " + "timestamptz '2024-01-01 00:00:00+00' + " + c + " * interval '1 second', " +
+        return "CASE WHEN " + c + " % 7 = 0 THEN NULL ELSE (" + c + " % 100000)::int END, " + "CASE WHEN " + c +
+               " % 5 = 0 THEN NULL ELSE 'a-' || " + c + " || E' \"q\" \\\\ ''s'' \\u00e9\\u4e2d' END, " + "(" + c +
+               " % 1000000) / 100.0, " + "timestamptz '2024-01-01 00:00:00+00' + " + c + " * interval '1 second', " +
                "CASE " + c + " % 3 WHEN 0 THEN NULL WHEN 1 THEN true ELSE false END";
       case 1:
         return "CASE WHEN " + c + " % 4 = 0 THEN NULL ELSE 'note ' || " + c + " || E'\\nline 2\\t' END, " +
                "jsonb_build_object('cid', " + c + ", 's', 'x\"y', 'list', jsonb_build_array(1, " + c + " % 10))";
       default:
-        return "(" + c + " % 1000)::int, CASE WHEN " + c + " % 3 = 0 THEN repeat(md5(" + c + "::text), 80) ELSE 'small ' || " +
-               c + " END";
+        return "(" + c + " % 1000)::int, CASE WHEN " + c + " % 3 = 0 THEN repeat(md5(" + c +
+               "::text), 80) ELSE 'small ' || " + c + " END";
     }
   }
   static const char* columns_sql(int table) {
@@ -173,14 +174,15 @@ class Workload {
     const std::string lo = std::to_string(o.lo), hi = std::to_string(o.hi);
     if (o.op == 'i') {
       const std::string c = "(" + std::to_string(o.cid_base) + " + g - " + lo + ")";
-      return "INSERT INTO " + t + " (id, cid, " + columns_sql(o.table) + ") SELECT g, " + c + ", " + values_sql(o.table, c) +
-             " FROM generate_series(" + lo + ", " + hi + ") g;";
+      return "INSERT INTO " + t + " (id, cid, " + columns_sql(o.table) + ") SELECT g, " + c + ", " +
+             values_sql(o.table, c) + " FROM generate_series(" + lo + ", " + hi + ") g;";
     }
     if (o.op == 'd') return "DELETE FROM " + t + " WHERE id BETWEEN " + lo + " AND " + hi + ";";
     const std::string c = "(" + std::to_string(o.cid_base) + " + id - " + lo + ")";
     if (o.table == 2 && o.cid_base % 2 == 0) {
       // Keep the body: large ones go out as unchanged TOAST.
-      return "UPDATE " + t + " SET cid = " + c + ", tag = -(" + c + " % 1000)::int WHERE id BETWEEN " + lo + " AND " + hi + ";";
+      return "UPDATE " + t + " SET cid = " + c + ", tag = -(" + c + " % 1000)::int WHERE id BETWEEN " + lo + " AND " +
+             hi + ";";
     }
     return "UPDATE " + t + " SET (cid, " + columns_sql(o.table) + ") = (" + c + ", " + values_sql(o.table, c) +
            ") WHERE id BETWEEN " + lo + " AND " + hi + ";";
@@ -248,7 +250,8 @@ class Workload {
         if (what >= 5 && !live[t].empty()) {
           o.op = what >= 8 ? 'd' : 'u';
           const std::int64_t first = *live[t].begin(), last = *live[t].rbegin();
-          const std::int64_t from = first + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(last - first + 1));
+          const std::int64_t from =
+              first + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(last - first + 1));
           auto it = live[t].lower_bound(from);
           if (it == live[t].end()) it = std::prev(it);
           o.lo = *it;

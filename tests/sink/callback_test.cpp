@@ -27,14 +27,15 @@ TEST_CASE("CallbackSink per event") {
 TEST_CASE("CallbackSink per batch with a failing flush") {
   std::size_t batches = 0;
   bool fail = true;
-  CallbackSink sink([&](const Batch& b) -> Status {
-    batches += b.size() == 3;
-    return ok_status();
-  },
-                    [&]() -> Status {
-                      if (fail) return ReplicationError::retry("disk full");
-                      return ok_status();
-                    });
+  CallbackSink sink(
+      [&](const Batch& b) -> Status {
+        batches += b.size() == 3;
+        return ok_status();
+      },
+      [&]() -> Status {
+        if (fail) return ReplicationError::retry("disk full");
+        return ok_status();
+      });
   const Batch b = sample_batch();
   REQUIRE(sink.write(b));
   auto st = sink.flush();

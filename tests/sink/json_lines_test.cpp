@@ -64,12 +64,21 @@ TEST_CASE("JsonLinesSink writes the decode program's shape") {
   REQUIRE(sink->flush());
   const auto l = lines(read(path));
   REQUIRE(l.size() == 6);
-  CHECK(l[0] == R"({"op":"begin","lsn":"0/110","xid":740,"final_lsn":"0/16B3748","commit_time":"2000-01-01T00:00:00.000000Z"})");
-  CHECK(l[1] == R"({"op":"insert","lsn":"0/120","xid":740,"schema":"public","table":"t","new":{"id":"1","name":"a\"b"}})");
-  CHECK(l[2] == R"({"op":"update","lsn":"0/130","xid":740,"schema":"public","table":"t","key":{"id":"1"},"new":{"id":"2","name":null}})");
-  CHECK(l[3] == R"({"op":"delete","lsn":"0/140","xid":740,"schema":"public","table":"t","old":{"id":"2","name":{"unchanged_toast":true}}})");
-  CHECK(l[4] == R"({"op":"truncate","lsn":"0/150","xid":740,"tables":["public.t"],"cascade":true,"restart_identity":false})");
-  CHECK_THAT(l[5], Catch::StartsWith(R"({"op":"commit","lsn":"0/160","xid":740,"commit_lsn":"0/16B3748","end_lsn":"0/16B3778")"));
+  CHECK(
+      l[0] ==
+      R"({"op":"begin","lsn":"0/110","xid":740,"final_lsn":"0/16B3748","commit_time":"2000-01-01T00:00:00.000000Z"})");
+  CHECK(l[1] ==
+        R"({"op":"insert","lsn":"0/120","xid":740,"schema":"public","table":"t","new":{"id":"1","name":"a\"b"}})");
+  CHECK(
+      l[2] ==
+      R"({"op":"update","lsn":"0/130","xid":740,"schema":"public","table":"t","key":{"id":"1"},"new":{"id":"2","name":null}})");
+  CHECK(
+      l[3] ==
+      R"({"op":"delete","lsn":"0/140","xid":740,"schema":"public","table":"t","old":{"id":"2","name":{"unchanged_toast":true}}})");
+  CHECK(l[4] ==
+        R"({"op":"truncate","lsn":"0/150","xid":740,"tables":["public.t"],"cascade":true,"restart_identity":false})");
+  CHECK_THAT(l[5], Catch::StartsWith(
+                       R"({"op":"commit","lsn":"0/160","xid":740,"commit_lsn":"0/16B3748","end_lsn":"0/16B3778")"));
   CHECK(sink->lines() == 6);
 }
 
@@ -94,9 +103,14 @@ TEST_CASE("JsonLinesSink options and schema changes") {
     REQUIRE(sink->flush());
     const auto l = lines(read(path));
     REQUIRE(l.size() == 8);
-    CHECK(l[4] == R"({"op":"schema_change","lsn":"0/160","xid":2,"schema":"s","table":"t","columns":[{"name":"id","type_oid":23,"type_modifier":-1,"key":true},{"name":"name","type_oid":25,"type_modifier":-1,"key":false},{"name":"extra","type_oid":20,"type_modifier":-1,"key":false}]})");
-    CHECK(l[5] == R"({"op":"insert","lsn":"0/160","xid":2,"schema":"s","table":"t","new":{"id":"2","name":"b","extra":"3"}})");
-    CHECK(l[6] == R"({"op":"message","lsn":"0/170","xid":2,"transactional":true,"message_lsn":"0/165","prefix":"pfx","content":"00ff"})");
+    CHECK(
+        l[4] ==
+        R"({"op":"schema_change","lsn":"0/160","xid":2,"schema":"s","table":"t","columns":[{"name":"id","type_oid":23,"type_modifier":-1,"key":true},{"name":"name","type_oid":25,"type_modifier":-1,"key":false},{"name":"extra","type_oid":20,"type_modifier":-1,"key":false}]})");
+    CHECK(l[5] ==
+          R"({"op":"insert","lsn":"0/160","xid":2,"schema":"s","table":"t","new":{"id":"2","name":"b","extra":"3"}})");
+    CHECK(
+        l[6] ==
+        R"({"op":"message","lsn":"0/170","xid":2,"transactional":true,"message_lsn":"0/165","prefix":"pfx","content":"00ff"})");
   }
   SECTION("rows only") {
     const std::string path = temp_path("b.jsonl");

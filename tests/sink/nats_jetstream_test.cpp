@@ -111,8 +111,10 @@ TEST_CASE("NatsJetStreamSink publishes each change with its subject, headers and
   CHECK(msgs[4].headers["Replicator-Op"] == "delete");
   CHECK(msgs[1].headers["Replicator-Lsn"] == "0/120");
   // The same bytes as the JSON lines sink's lines.
-  CHECK(msgs[1].data == R"({"op":"insert","lsn":"0/120","xid":740,"schema":"public","table":"t","new":{"id":"1","name":"a\"b"}})");
-  CHECK(msgs[3].data == R"({"op":"insert","lsn":"0/140","xid":740,"schema":"my.schema","table":"a b","new":{"id":"7","name":"x"}})");
+  CHECK(msgs[1].data ==
+        R"({"op":"insert","lsn":"0/120","xid":740,"schema":"public","table":"t","new":{"id":"1","name":"a\"b"}})");
+  CHECK(msgs[3].data ==
+        R"({"op":"insert","lsn":"0/140","xid":740,"schema":"my.schema","table":"a b","new":{"id":"7","name":"x"}})");
 
   SECTION("a re-sent batch (a restart) is dropped by the duplicate window") {
     NatsJetStreamSink again(o);
@@ -129,7 +131,8 @@ TEST_CASE("NatsJetStreamSink publishes each change with its subject, headers and
     REQUIRE(changes.flush());
     auto only = read_stream(cluster(), other, 4);
     REQUIRE(only.size() == 4);
-    for (std::size_t i = 0; i < only.size(); ++i) CHECK(only[i].headers["Nats-Msg-Id"] == "0/16B3748-" + std::to_string(i));
+    for (std::size_t i = 0; i < only.size(); ++i)
+      CHECK(only[i].headers["Nats-Msg-Id"] == "0/16B3748-" + std::to_string(i));
     CHECK(only[0].headers["Replicator-Op"] == "insert");
   }
 }
@@ -158,8 +161,8 @@ TEST_CASE("NatsJetStreamSink creates a 3-replica stream; 4 replicas on 3 nodes i
   auto st = too_many.connect();
   REQUIRE_FALSE(st);
   CHECK_FALSE(st.error().retryable());
-  CHECK_THAT(st.error().message, Catch::Contains("4 replicas") && Catch::Contains("no suitable peers") &&
-                                     Catch::Contains("nats_replicas"));
+  CHECK_THAT(st.error().message,
+             Catch::Contains("4 replicas") && Catch::Contains("no suitable peers") && Catch::Contains("nats_replicas"));
 
   auto w = options_for(stream_name());
   w.duplicate_window = 30s;
@@ -194,8 +197,8 @@ TEST_CASE("NatsJetStreamSink refuses a missing stream and a change above max_pay
   st = sink.write(f.batcher.batch());
   REQUIRE_FALSE(st);
   CHECK_FALSE(st.error().retryable());
-  CHECK_THAT(st.error().message, Catch::Contains("public.big") && Catch::Contains("0/120") &&
-                                     Catch::Contains("max_payload"));
+  CHECK_THAT(st.error().message,
+             Catch::Contains("public.big") && Catch::Contains("0/120") && Catch::Contains("max_payload"));
 }
 
 TEST_CASE("NatsJetStreamSink unreachable servers are retryable, refused credentials fatal") {
@@ -262,7 +265,8 @@ TEST_CASE("NatsJetStreamSink with two of three nodes down fails the flush; it su
   Fixture f;
   f.feed(0x100, wire::relation(16384, "public", "q", kCols));
   f.feed(0x110, wire::begin(0x300, 11, 0));
-  for (int i = 0; i < 50; ++i) f.feed(0x120 + static_cast<std::uint64_t>(i), wire::insert(16384, {std::to_string(i), "v"}));
+  for (int i = 0; i < 50; ++i)
+    f.feed(0x120 + static_cast<std::uint64_t>(i), wire::insert(16384, {std::to_string(i), "v"}));
   f.feed(0x200, wire::commit(0x300, 0x310, 0));
 
   // Keep node 0 (the test reads through it); stop the other two.
@@ -320,13 +324,15 @@ TEST_CASE("NatsJetStreamSink order guard, nothing after a refused publish is sto
     f.feed(0x100, wire::relation(16384, "public", "g", kCols));
     f.feed(0x110, wire::begin(0x500, 12, 0));
     for (int i = 0; i < 20; ++i)
-      f.feed(0x120 + static_cast<std::uint64_t>(i), wire::insert(16384, {std::to_string(i), i == 5 ? std::string(500, 'x') : "v"}));
+      f.feed(0x120 + static_cast<std::uint64_t>(i),
+             wire::insert(16384, {std::to_string(i), i == 5 ? std::string(500, 'x') : "v"}));
     f.feed(0x200, wire::commit(0x500, 0x510, 0));
     NatsJetStreamSink sink(o);
     auto st = sink.write(f.batcher.batch());
     if (st) st = sink.flush();
     REQUIRE_FALSE(st);
-    CHECK_THAT(st.error().message, Catch::Contains("0/500-5") && Catch::Contains("public.g at LSN 0/125") && Catch::Contains("max_msg_size"));
+    CHECK_THAT(st.error().message, Catch::Contains("0/500-5") && Catch::Contains("public.g at LSN 0/125") &&
+                                       Catch::Contains("max_msg_size"));
     std::this_thread::sleep_for(200ms);
     return std::make_pair(cluster().stream_messages(stream).value_or(999), sink.order_refusals());
   };
@@ -375,7 +381,8 @@ TEST_CASE("NatsJetStreamSink over TLS with a client certificate; a wrong CA is f
   NatsClusterOptions so;
   so.nodes = 1;
   so.client_host = "localhost";  // the server certificate's name
-  so.extra_args = {"--tls", "--tlscert", pki.server_cert(), "--tlskey", pki.server_key(), "--tlsverify", "--tlscacert", pki.ca()};
+  so.extra_args = {"--tls",          "--tlscert",   pki.server_cert(), "--tlskey",
+                   pki.server_key(), "--tlsverify", "--tlscacert",     pki.ca()};
   NatsCluster tls(so);
   tls.tls_ca = pki.ca();
   tls.tls_cert = pki.client_cert();

@@ -29,11 +29,11 @@ using replicator::test::PrivateCluster;
 using replicator::test::unique_name;
 
 // REQUIRE of a Status that shows the error's message.
-#define REQUIRE_OK(expr)                                    \
-  do {                                                      \
-    auto require_ok_status = (expr);                        \
+#define REQUIRE_OK(expr)                                                           \
+  do {                                                                             \
+    auto require_ok_status = (expr);                                               \
     INFO((require_ok_status ? std::string() : require_ok_status.error().message)); \
-    REQUIRE(require_ok_status);                             \
+    REQUIRE(require_ok_status);                                                    \
   } while (false)
 
 namespace {
@@ -166,8 +166,8 @@ struct Fixture {
       CHECK(difference(dump(src, t), dump(tgt, t)) == "");
     }
     WARN("messages " << r.stats().messages << " events " << r.stats().events << " filtered " << r.stats().filtered
-         << " in_flight " << r.batcher().in_flight() << " wal_end " << r.stats().server_wal_end.to_string()
-         << " source " << source_lsn().to_string() << " confirmed " << confirmed_flush().to_string());
+                     << " in_flight " << r.batcher().in_flight() << " wal_end " << r.stats().server_wal_end.to_string()
+                     << " source " << source_lsn().to_string() << " confirmed " << confirmed_flush().to_string());
     return ReplicationError::fatal("the target did not catch up within 60 s");
   }
   static Status run_until_error(ApplyReplicator& r) {
@@ -198,16 +198,16 @@ TEST_CASE("apply: types, replica identities, TOAST, TRUNCATE, a column added mid
   const bool binary = GENERATE(false, true);
   INFO("binary " << binary);
   const std::string mood = unique_name("mood"), pos = unique_name("posint");
-  f.both("CREATE TYPE " + mood + " AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN " + pos +
-         " AS int CHECK (VALUE > 0)");
+  f.both("CREATE TYPE " + mood + " AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN " + pos + " AS int CHECK (VALUE > 0)");
   CleanupSql drop_types_src{"DROP TYPE IF EXISTS " + mood + " CASCADE; DROP DOMAIN IF EXISTS " + pos + " CASCADE"};
-  const auto types = f.table("types", "id int PRIMARY KEY, a int[], s text[], j json, jb jsonb, n numeric(20,5), "
-                                      "ts timestamptz, t timestamp, d date, b bytea, e " + mood + ", p " + pos +
-                                      ", f float8, u uuid, txt text");
+  const auto types = f.table("types",
+                             "id int PRIMARY KEY, a int[], s text[], j json, jb jsonb, n numeric(20,5), "
+                             "ts timestamptz, t timestamp, d date, b bytea, e " +
+                                 mood + ", p " + pos + ", f float8, u uuid, txt text");
   const auto full = f.table("full", "a int, j json, txt text", "ALTER TABLE %t REPLICA IDENTITY FULL;");
-  const auto byindex = f.table("byindex", "a int NOT NULL, b text NOT NULL, c text",
-                               "CREATE UNIQUE INDEX ON %t (a, b); ALTER TABLE %t REPLICA IDENTITY USING INDEX " +
-                                   std::string("%t_a_b_idx;"));
+  const auto byindex = f.table(
+      "byindex", "a int NOT NULL, b text NOT NULL, c text",
+      "CREATE UNIQUE INDEX ON %t (a, b); ALTER TABLE %t REPLICA IDENTITY USING INDEX " + std::string("%t_a_b_idx;"));
   const auto nothing = f.table("nothing", "a int, b text", "ALTER TABLE %t REPLICA IDENTITY NOTHING;");
   const auto toast = f.table("toast", "id int PRIMARY KEY, big text, other int",
                              "ALTER TABLE %t ALTER COLUMN big SET STORAGE EXTERNAL;");
@@ -217,7 +217,8 @@ TEST_CASE("apply: types, replica identities, TOAST, TRUNCATE, a column added mid
   auto r = f.make({}, binary);
   REQUIRE_OK(Fixture::start(r));  // the slot exists from here on
 
-  f.src.exec("INSERT INTO " + types + " VALUES (1, '{1,2,NULL}', '{\"a b\",\"c,d\"}', '{\"k\": [1, 2]}', "
+  f.src.exec("INSERT INTO " + types +
+             " VALUES (1, '{1,2,NULL}', '{\"a b\",\"c,d\"}', '{\"k\": [1, 2]}', "
              "'{\"x\": {\"y\": null}}', 12345.67891, '2024-02-29 12:34:56.789+05', '1999-12-31 23:59:59', "
              "'2000-01-01', '\\x00ff10', 'happy', 7, 1.5e-300, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'it''s'), "
              "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
@@ -225,7 +226,7 @@ TEST_CASE("apply: types, replica identities, TOAST, TRUNCATE, a column added mid
   f.src.exec("UPDATE " + types + " SET id = 3 WHERE id = 2");  // the key changes: found by the old key
   f.src.exec("INSERT INTO " + full + " VALUES (1, '{\"a\": 1}', 'dup'), (1, '{\"a\": 1}', 'dup'), (2, NULL, NULL)");
   f.src.exec("UPDATE " + full + " SET txt = 'changed' WHERE ctid = (SELECT ctid FROM " + full +
-             " WHERE a = 1 LIMIT 1)");  // one of two equal rows
+             " WHERE a = 1 LIMIT 1)");                 // one of two equal rows
   f.src.exec("DELETE FROM " + full + " WHERE a = 2");  // NULLs in the old row
   f.src.exec("INSERT INTO " + byindex + " VALUES (1, 'x', 'c1'), (1, 'y', NULL)");
   f.src.exec("UPDATE " + byindex + " SET c = 'c2', b = 'z' WHERE a = 1 AND b = 'x'");

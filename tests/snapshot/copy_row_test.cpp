@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+using replicator::ColumnKind;
 using replicator::ok_status;
 using replicator::Status;
-using replicator::ColumnKind;
 using replicator::TupleView;
 using replicator::snapshot::CopyFormat;
 using replicator::snapshot::CopyRowDecoder;
@@ -67,8 +67,9 @@ const std::string kHeader = std::string("PGCOPY\n\xff\r\n\0", 11) + be32(0) + be
 }  // namespace
 
 TEST_CASE("text COPY: fields, NULL, every escape") {
-  const auto f = feed(CopyFormat::text, 3, {"1\tplain\t\\N\n", "2\ta\\tb\\nc\\\\d\\re\\bf\\fg\\vh\t\\\\N\n",
-                                             "3\t\\101\\x41\\x4g\\q\\x\t\n"});
+  const auto f =
+      feed(CopyFormat::text, 3,
+           {"1\tplain\t\\N\n", "2\ta\\tb\\nc\\\\d\\re\\bf\\fg\\vh\t\\\\N\n", "3\t\\101\\x41\\x4g\\q\\x\t\n"});
   REQUIRE(f.error.empty());
   REQUIRE(f.rows.size() == 3);
   CHECK(f.rows[0] == Row{"1", "plain", std::nullopt});
@@ -107,16 +108,16 @@ TEST_CASE("binary COPY: header, rows, NULL, trailer, any split") {
     REQUIRE(f.rows.size() == 2);
     CHECK(f.rows[0] == Row{std::string("\0\0\0\x07", 4), std::nullopt});
     CHECK(f.rows[1] == Row{std::string(), "abc"});
-    CHECK(f.kinds == std::vector<ColumnKind>{ColumnKind::binary, ColumnKind::null, ColumnKind::binary,
-                                             ColumnKind::binary});
+    CHECK(f.kinds ==
+          std::vector<ColumnKind>{ColumnKind::binary, ColumnKind::null, ColumnKind::binary, ColumnKind::binary});
   }
 }
 
 TEST_CASE("binary COPY: malformed input is a typed error") {
-  CHECK(feed(CopyFormat::binary, 1, {std::string("PGCOPX\n\xff\r\n\0", 11) + be32(0) + be32(0)}).error.find("signature") !=
-        std::string::npos);
-  CHECK(feed(CopyFormat::binary, 1, {std::string("PGCOPY\n\xff\r\n\0", 11) + be32(1 << 16) + be32(0)}).error.find("OIDs") !=
-        std::string::npos);
+  CHECK(feed(CopyFormat::binary, 1, {std::string("PGCOPX\n\xff\r\n\0", 11) + be32(0) + be32(0)})
+            .error.find("signature") != std::string::npos);
+  CHECK(feed(CopyFormat::binary, 1, {std::string("PGCOPY\n\xff\r\n\0", 11) + be32(1 << 16) + be32(0)})
+            .error.find("OIDs") != std::string::npos);
   CHECK(feed(CopyFormat::binary, 1, {kHeader + be16(2)}).error.find("2 columns, expected 1") != std::string::npos);
   CHECK(feed(CopyFormat::binary, 1, {kHeader + be16(1) + be32(-5)}).error.find("negative") != std::string::npos);
   CHECK(feed(CopyFormat::binary, 1, {kHeader + be16(1) + be32(9) + "abc"}).error.find("middle of a row") !=

@@ -33,10 +33,11 @@ std::string config(const std::string& slot, const std::string& pub, const std::s
   return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
          "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
          "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" +
-         "postgresql_slot_name: " + slot + "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\n"
-         "position_store: file\nposition_file: " + dir + "/pos\n" + extra;
+         "position_store: file\nposition_file: " +
+         dir + "/pos\n" + extra;
 }
 
 std::string scratch(const std::string& name) {
@@ -267,7 +268,8 @@ TEST_CASE("snapshot_mode never streams only; initial_only copies, exits 0, and a
   const std::string slot_once = unique_name("psnap_once");
   CleanupSql cleanup_once(drop_slot_sql(slot_once));
   const std::string dir3 = scratch("psnap_once");
-  write_file(dir3 + "/c.yaml", config(slot_once, pub, dir3, "snapshot_mode: initial_only\npostgresql_drop_slot_on_exit: true\n"));
+  write_file(dir3 + "/c.yaml",
+             config(slot_once, pub, dir3, "snapshot_mode: initial_only\npostgresql_drop_slot_on_exit: true\n"));
   {
     Child child({program_path(), "--config", dir3 + "/c.yaml"}, dir3 + "/out.jsonl", dir3 + "/err.log");
     const int code = child.wait_exit(30s);
@@ -302,9 +304,9 @@ TEST_CASE("a snapshot killed mid-copy is redone on restart: complete output, no 
   }
   const auto partial = rows_in(dir + "/out1.jsonl");
   INFO(read_file(dir + "/err1.log"));
-  REQUIRE(partial.size() < 200000);                          // killed mid-copy
+  REQUIRE(partial.size() < 200000);                                       // killed mid-copy
   CHECK(read_file(dir + "/pos").find("lsn=0/0\n") != std::string::npos);  // the marker: not completed
-  REQUIRE(slot_exists(db, slot));                            // left behind by the kill
+  REQUIRE(slot_exists(db, slot));                                         // left behind by the kill
 
   // Changes while nothing runs: they must show up after the restart.
   db.exec("INSERT INTO " + table + " VALUES (200001, 'while down')");

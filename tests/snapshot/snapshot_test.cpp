@@ -37,8 +37,8 @@ struct Seen {
   std::string op;
   std::string schema;
   std::string table;
-  Values values;          // new tuple (old tuple for deletes), by column name
-  std::string raw_first;  // first column's raw bytes (binary checks)
+  Values values;           // new tuple (old tuple for deletes), by column name
+  std::string raw_first;   // first column's raw bytes (binary checks)
   std::vector<bool> keys;  // relation key flags
   Lsn lsn;
   Lsn commit_lsn;
@@ -137,8 +137,8 @@ TEST_CASE("concurrent writes across the snapshot boundary: every row exactly onc
       if (pick == 0) {
         w.exec("INSERT INTO " + table + " VALUES (" + std::to_string(next_id++) + ", 'inserted')");
       } else if (pick == 1) {
-        w.exec("UPDATE " + table + " SET v = 'updated " + std::to_string(commits.load()) + "' WHERE id = " +
-               std::to_string(id));
+        w.exec("UPDATE " + table + " SET v = 'updated " + std::to_string(commits.load()) +
+               "' WHERE id = " + std::to_string(id));
       } else {
         w.exec("DELETE FROM " + table + " WHERE id = " + std::to_string(id));
       }
@@ -232,9 +232,11 @@ TEST_CASE("several tables in parallel; quoted identifiers, NULLs, unicode and es
   CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP SCHEMA IF EXISTS " + qs + " CASCADE; " +
                      drop_slot_sql(slot));
   db.exec("CREATE SCHEMA " + qs);
-  db.exec("CREATE TABLE " + qs + ".\"Order Items\" (\"Item ID\" int PRIMARY KEY, \"note \"\"quoted\"\"\" text, "
+  db.exec("CREATE TABLE " + qs +
+          ".\"Order Items\" (\"Item ID\" int PRIMARY KEY, \"note \"\"quoted\"\"\" text, "
           "price numeric(10,2), tags text[], doc jsonb, raw bytea, at timestamptz)");
-  db.exec("INSERT INTO " + qs + ".\"Order Items\" VALUES "
+  db.exec("INSERT INTO " + qs +
+          ".\"Order Items\" VALUES "
           "(1, 'plain', 1.50, '{a,b}', '{\"k\": \"v\"}', '\\x00ff', '2024-01-02 03:04:05+00'), "
           "(2, NULL, NULL, NULL, NULL, NULL, NULL), "
           "(3, E'tab\\there\\nnewline \\\\ backslash', 0, '{\"with space\",NULL}', '[]', '', 'infinity'), "
@@ -321,8 +323,10 @@ TEST_CASE("binary COPY gives the types' send format; column lists and row filter
   const std::string slot = unique_name("snap_bin");
   CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
                      drop_slot_sql(slot));
-  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, secret text, v text, gen int GENERATED ALWAYS AS (id * 2) STORED)");
-  db.exec("INSERT INTO " + table + " SELECT g, 'hidden', CASE WHEN g % 2 = 0 THEN NULL ELSE 'v' || g END "
+  db.exec("CREATE TABLE " + table +
+          " (id int PRIMARY KEY, secret text, v text, gen int GENERATED ALWAYS AS (id * 2) STORED)");
+  db.exec("INSERT INTO " + table +
+          " SELECT g, 'hidden', CASE WHEN g % 2 = 0 THEN NULL ELSE 'v' || g END "
           "FROM generate_series(1, 10) g");
   // Column lists and row filters are PostgreSQL 15's: on 14 the whole table is copied.
   const bool filters = db.server_version() >= 150000;
@@ -361,7 +365,8 @@ TEST_CASE("generated columns: copied and streamed exactly where the publication 
                      drop_slot_sql(slot));
   db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, gen int GENERATED ALWAYS AS (id * 2) STORED)");
   db.exec("INSERT INTO " + table + " (id) SELECT g FROM generate_series(1, 3) g");
-  const std::string create = "CREATE PUBLICATION " + pub + " FOR TABLE " + table + " WITH (publish_generated_columns = stored)";
+  const std::string create =
+      "CREATE PUBLICATION " + pub + " FOR TABLE " + table + " WITH (publish_generated_columns = stored)";
   if (version < 180000) {
     // Older servers do not know the option: nothing to copy differently, the stream never sends them.
     CHECK_THROWS_WITH(db.exec(create), Catch::Contains("publish_generated_columns"));
@@ -557,7 +562,9 @@ TEST_CASE("a stop while the snapshot waits for a table lock ends promptly (COPY 
   std::atomic<bool> stop{false};
   auto o = options(slot, pub);
   // Once the slot exists (an earlier lock would hold up its creation), block the table.
-  o.on_copy_start = [&](Lsn, std::string_view) { locker.exec("BEGIN; LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE"); };
+  o.on_copy_start = [&](Lsn, std::string_view) {
+    locker.exec("BEGIN; LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE");
+  };
   std::thread stopper([&] {
     std::this_thread::sleep_for(700ms);
     stop = true;

@@ -42,9 +42,10 @@ class Azurite {
     dir_ = buf.data();
     port_ = free_port();
     if (tls_) {
-      const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
-                              "-addext subjectAltName=IP:127.0.0.1 -keyout '" + dir_ + "/key.pem' -out '" +
-                              dir_ + "/cert.pem' >/dev/null 2>&1";
+      const std::string cmd =
+          "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+          "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
+          dir_ + "/key.pem' -out '" + dir_ + "/cert.pem' >/dev/null 2>&1";
       if (std::system(cmd.c_str()) != 0) throw std::runtime_error("azurite: openssl req failed");
     }
     start();
@@ -76,8 +77,17 @@ class Azurite {
       ::setpgid(0, 0);  // its own group: stop() ends node and anything it spawned
       if (std::freopen(log.c_str(), "a", stdout) == nullptr || std::freopen(log.c_str(), "a", stderr) == nullptr)
         ::_exit(127);
-      std::vector<std::string> argv = {bin_, "--blobHost", "127.0.0.1", "--blobPort", port, "--location", dir_,
-                                       "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
+      std::vector<std::string> argv = {bin_,
+                                       "--blobHost",
+                                       "127.0.0.1",
+                                       "--blobPort",
+                                       port,
+                                       "--location",
+                                       dir_,
+                                       "--skipApiVersionCheck",
+                                       "--loose",
+                                       "--silent",
+                                       "--disableTelemetry",
                                        "--disableProductStyleUrl"};
       if (tls_) argv.insert(argv.end(), {"--cert", dir_ + "/cert.pem", "--key", dir_ + "/key.pem"});
       std::vector<char*> args;

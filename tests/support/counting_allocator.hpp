@@ -33,8 +33,12 @@ inline void* checked(void* p) {
 
 }  // namespace replicator::test
 
-void* operator new(std::size_t n) { return replicator::test::detail::checked(replicator::test::detail::counted_alloc(n)); }
-void* operator new[](std::size_t n) { return replicator::test::detail::checked(replicator::test::detail::counted_alloc(n)); }
+void* operator new(std::size_t n) {
+  return replicator::test::detail::checked(replicator::test::detail::counted_alloc(n));
+}
+void* operator new[](std::size_t n) {
+  return replicator::test::detail::checked(replicator::test::detail::counted_alloc(n));
+}
 void* operator new(std::size_t n, std::align_val_t a) {
   return replicator::test::detail::checked(replicator::test::detail::counted_alloc(n, static_cast<std::size_t>(a)));
 }
@@ -42,7 +46,9 @@ void* operator new[](std::size_t n, std::align_val_t a) {
   return replicator::test::detail::checked(replicator::test::detail::counted_alloc(n, static_cast<std::size_t>(a)));
 }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return replicator::test::detail::counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return replicator::test::detail::counted_alloc(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return replicator::test::detail::counted_alloc(n);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }

@@ -1,7 +1,8 @@
 // event_text(): one line of text per ChangeEvent with everything a sink can see (positions, xid,
 // relation definition, tuples with each column's kind and text), for comparing two decoders'
 // event streams (pgoutput and wal2json) line by line.
-//   std::vector<std::string> lines;  decoder.decode(msg, [&](const ChangeEvent& e) { lines.push_back(event_text(e)); ... });
+//   std::vector<std::string> lines;  decoder.decode(msg, [&](const ChangeEvent& e) { lines.push_back(event_text(e));
+//   ... });
 #pragma once
 
 #include <string>
@@ -40,10 +41,11 @@ inline std::string tuple_text(const RelationInfo* rel, const TupleView& t, const
 
 inline std::string relation_text(const RelationInfo* r) {
   if (r == nullptr) return "(none)";
-  std::string s = r->schema + "." + r->name + " oid=" + std::to_string(r->oid) + " identity=" +
-                  std::string(to_string(r->replica_identity)) + " {";
+  std::string s = r->schema + "." + r->name + " oid=" + std::to_string(r->oid) +
+                  " identity=" + std::string(to_string(r->replica_identity)) + " {";
   for (const auto& c : r->columns) {
-    s += c.name + ":" + std::to_string(c.type_oid) + ":" + std::to_string(c.type_modifier) + (c.is_key ? ":key" : "") + " ";
+    s += c.name + ":" + std::to_string(c.type_oid) + ":" + std::to_string(c.type_modifier) + (c.is_key ? ":key" : "") +
+         " ";
   }
   return s + "}";
 }
@@ -64,8 +66,8 @@ inline std::string event_text(const ChangeEvent& event, const EventTextOptions& 
             std::string s = std::string(to_string(e.op)) + " lsn=" + e.lsn.to_string() + txn_text(e.txn) + " " +
                             relation_text(e.relation);
             if (e.old_kind != OldTupleKind::none) {
-              s += std::string(" old(") + (e.old_kind == OldTupleKind::key ? "key" : "full") + ")=" +
-                   tuple_text(e.relation, e.old_tuple, o);
+              s += std::string(" old(") + (e.old_kind == OldTupleKind::key ? "key" : "full") +
+                   ")=" + tuple_text(e.relation, e.old_tuple, o);
             }
             if (e.op != ChangeOp::delete_) s += " new=" + tuple_text(e.relation, e.new_tuple, o);
             return s;
@@ -73,7 +75,8 @@ inline std::string event_text(const ChangeEvent& event, const EventTextOptions& 
           [&](const TruncateEventView& e) {
             std::string s = "truncate lsn=" + e.lsn.to_string() + txn_text(e.txn);
             for (const auto* r : e.relations) s += " " + r->schema + "." + r->name;
-            if (o.truncate_flags) s += std::string(" cascade=") + (e.cascade ? "1" : "0") + " restart=" + (e.restart_identity ? "1" : "0");
+            if (o.truncate_flags)
+              s += std::string(" cascade=") + (e.cascade ? "1" : "0") + " restart=" + (e.restart_identity ? "1" : "0");
             return s;
           },
           [](const MessageEventView& e) {
@@ -82,8 +85,8 @@ inline std::string event_text(const ChangeEvent& event, const EventTextOptions& 
                    " content=" + std::string(reinterpret_cast<const char*>(e.content.data()), e.content.size());
           },
           [](const SchemaChangeEvent& e) {
-            return "schema_change lsn=" + e.lsn.to_string() + txn_text(e.txn) + " from " + relation_text(e.old_relation) +
-                   " to " + relation_text(e.new_relation);
+            return "schema_change lsn=" + e.lsn.to_string() + txn_text(e.txn) + " from " +
+                   relation_text(e.old_relation) + " to " + relation_text(e.new_relation);
           },
           [](const auto& e) { return std::string(event_name(ChangeEvent{e})); },
       },

@@ -47,8 +47,8 @@ inline std::uint16_t free_loopback_port() {
 
 struct NatsClusterOptions {
   int nodes = 3;
-  std::vector<std::string> extra_args;  // e.g. {"--user", "u", "--pass", "p"}
-  std::string config;                   // a config file's text (-c), e.g. "max_payload: 1MB"
+  std::vector<std::string> extra_args;    // e.g. {"--user", "u", "--pass", "p"}
+  std::string config;                     // a config file's text (-c), e.g. "max_payload: 1MB"
   std::string client_host = "127.0.0.1";  // in url(): "localhost" for a TLS certificate of that name
 };
 
@@ -103,13 +103,16 @@ class NatsCluster {
     if (pid > 0) return;
     std::string routes;
     for (int j = 0; j < options_.nodes; ++j)
-      routes += (routes.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(cluster_ports_[static_cast<std::size_t>(j)]);
-    std::vector<std::string> argv{"nats-server", "-a", "127.0.0.1", "-p", std::to_string(ports_[static_cast<std::size_t>(i)]),
-                                  "-n", name(i), "-js", "-sd", dir_ + "/store-" + name(i)};
+      routes += (routes.empty() ? "" : ",") + std::string("nats://127.0.0.1:") +
+                std::to_string(cluster_ports_[static_cast<std::size_t>(j)]);
+    std::vector<std::string> argv{
+        "nats-server", "-a",    "127.0.0.1", "-p",  std::to_string(ports_[static_cast<std::size_t>(i)]),
+        "-n",          name(i), "-js",       "-sd", dir_ + "/store-" + name(i)};
     if (options_.nodes > 1) {
-      for (const std::string& a : {std::string("--cluster_name"), std::string("replicator-test"), std::string("--cluster"),
-                                  "nats://127.0.0.1:" + std::to_string(cluster_ports_[static_cast<std::size_t>(i)]),
-                                  std::string("--routes"), routes})
+      for (const std::string& a :
+           {std::string("--cluster_name"), std::string("replicator-test"), std::string("--cluster"),
+            "nats://127.0.0.1:" + std::to_string(cluster_ports_[static_cast<std::size_t>(i)]), std::string("--routes"),
+            routes})
         argv.push_back(a);
     }
     if (!options_.config.empty()) {
@@ -223,7 +226,8 @@ class NatsCluster {
   bool apply_auth(natsOptions* opts) const {
     if (!user.empty() && natsOptions_SetUserInfo(opts, user.c_str(), password.c_str()) != NATS_OK) return false;
     if (tls_ca.empty()) return true;
-    return natsOptions_SetSecure(opts, true) == NATS_OK && natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str()) == NATS_OK &&
+    return natsOptions_SetSecure(opts, true) == NATS_OK &&
+           natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str()) == NATS_OK &&
            (tls_cert.empty() || natsOptions_LoadCertificatesChain(opts, tls_cert.c_str(), tls_key.c_str()) == NATS_OK);
   }
   bool jetstream_answers() const {
@@ -254,7 +258,8 @@ struct StreamMessage {
 
 // Every message of `stream` in stream order, read by a pull consumer (AckNone) until `expected`
 // messages (0: the stream's count when reading starts) arrived or nothing more comes for 2 s.
-inline std::vector<StreamMessage> read_stream(const NatsCluster& cluster, const std::string& stream, std::uint64_t expected = 0) {
+inline std::vector<StreamMessage> read_stream(const NatsCluster& cluster, const std::string& stream,
+                                              std::uint64_t expected = 0) {
   std::vector<StreamMessage> out;
   if (expected == 0) expected = cluster.stream_messages(stream).value_or(0);
   cluster.with_js([&](jsCtx* js) {

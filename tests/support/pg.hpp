@@ -140,8 +140,7 @@ class CleanupSql {
     try {
       PgSession db;
       db.exec(sql_);
-    } catch (...) {
-    }
+    } catch (...) {}
   }
 
  private:

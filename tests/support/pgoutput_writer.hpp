@@ -16,7 +16,7 @@
 namespace replicator::test {
 
 using Bytes = std::vector<std::byte>;
-using Val = std::optional<std::string>;  // nullopt: SQL NULL
+using Val = std::optional<std::string>;              // nullopt: SQL NULL
 inline const Val kToast = std::string("\x01toast");  // marker for an unchanged-TOAST column
 
 class MessageWriter {

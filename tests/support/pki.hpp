@@ -29,14 +29,16 @@ struct Pki {
 
   explicit Pki(const std::string& d) : dir(d) {
     const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    pki_sh("cd '" + dir + "' && openssl req -x509 " + ec + " -keyout ca.key -out ca.crt -days 2 -subj '/CN=replicator test CA'");
     pki_sh("cd '" + dir + "' && openssl req -x509 " + ec +
-       " -keyout other_ca.key -out other_ca.crt -days 2 -subj '/CN=some other CA'");
+           " -keyout ca.key -out ca.crt -days 2 -subj '/CN=replicator test CA'");
+    pki_sh("cd '" + dir + "' && openssl req -x509 " + ec +
+           " -keyout other_ca.key -out other_ca.crt -days 2 -subj '/CN=some other CA'");
     pki_sh("cd '" + dir + "' && printf 'subjectAltName=DNS:localhost\\n' > server.ext && openssl req " + ec +
-       " -keyout server.key -out server.csr -subj '/CN=localhost' && openssl x509 -req -in server.csr -CA ca.crt "
-       "-CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext");
-    pki_sh("cd '" + dir + "' && openssl req " + ec + " -keyout client.key -out client.csr -subj '/CN=cert_user' && "
-       "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2");
+           " -keyout server.key -out server.csr -subj '/CN=localhost' && openssl x509 -req -in server.csr -CA ca.crt "
+           "-CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext");
+    pki_sh("cd '" + dir + "' && openssl req " + ec +
+           " -keyout client.key -out client.csr -subj '/CN=cert_user' && "
+           "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2");
     ::chmod(client_key().c_str(), 0600);  // libpq refuses a private key others can read
   }
 };

@@ -56,8 +56,8 @@ inline Bytes insert(std::uint32_t oid, const std::vector<Val>& vals, StreamXid s
   return Writer('I').stream_xid(sx).u32(oid).u8('N').tuple(vals).take();
 }
 // old_kind: 0 (none), 'K' or 'O'.
-inline Bytes update(std::uint32_t oid, char old_kind, const std::vector<Val>& old_vals, const std::vector<Val>& new_vals,
-                    StreamXid sx = std::nullopt) {
+inline Bytes update(std::uint32_t oid, char old_kind, const std::vector<Val>& old_vals,
+                    const std::vector<Val>& new_vals, StreamXid sx = std::nullopt) {
   Writer w('U');
   w.stream_xid(sx).u32(oid);
   if (old_kind != 0) w.u8(static_cast<std::uint8_t>(old_kind)).tuple(old_vals);
@@ -85,7 +85,8 @@ inline Bytes message(bool transactional, std::uint64_t lsn, std::string_view pre
 }
 inline Bytes stream_start(std::uint32_t xid, bool first) { return Writer('S').u32(xid).u8(first ? 1 : 0).take(); }
 inline Bytes stream_stop() { return Writer('E').take(); }
-inline Bytes stream_commit(std::uint32_t xid, std::uint64_t commit_lsn, std::uint64_t end_lsn, std::int64_t time = 2000) {
+inline Bytes stream_commit(std::uint32_t xid, std::uint64_t commit_lsn, std::uint64_t end_lsn,
+                           std::int64_t time = 2000) {
   return Writer('c').u32(xid).u8(0).u64(commit_lsn).u64(end_lsn).u64(static_cast<std::uint64_t>(time)).take();
 }
 inline Bytes stream_abort(std::uint32_t xid, std::uint32_t subxid) { return Writer('A').u32(xid).u32(subxid).take(); }
@@ -136,14 +137,10 @@ class ScriptedTransport {
       case Step::wal:
         rx_.assign(s.bytes.begin(), s.bytes.end());
         return TransportEvent{WalMessage{s.lsn, s.lsn, PgTimestamp{}, std::span<const std::byte>(rx_), 0}};
-      case Step::keepalive:
-        return TransportEvent{Keepalive{s.lsn, PgTimestamp{}, s.reply}};
-      case Step::idle:
-        return TransportEvent{Idle{}};
-      case Step::end:
-        return TransportEvent{EndOfStream{}};
-      case Step::error:
-        break;
+      case Step::keepalive: return TransportEvent{Keepalive{s.lsn, PgTimestamp{}, s.reply}};
+      case Step::idle: return TransportEvent{Idle{}};
+      case Step::end: return TransportEvent{EndOfStream{}};
+      case Step::error: break;
     }
     return ReplicationError::fatal("scripted: bad step");
   }
@@ -190,7 +187,7 @@ struct SeenEvent {
   std::string table;  // schema.table for rows
   std::string id;     // text of the first column of the row (new, or old for deletes)
   Lsn commit_lsn;
-  Lsn end_lsn;        // commits
+  Lsn end_lsn;  // commits
 };
 
 inline SeenEvent see(const ChangeEvent& e) {
@@ -218,16 +215,17 @@ inline SeenEvent see(const ChangeEvent& e) {
 
 // A sink that records what it saw and what was durable, and fails on demand.
 struct RecordingSink {
-  std::vector<SeenEvent> written;   // everything write() received
-  std::vector<SeenEvent> durable;   // everything covered by a successful flush()
-  Lsn durable_commit_end;           // the last commit end LSN made durable
+  std::vector<SeenEvent> written;  // everything write() received
+  std::vector<SeenEvent> durable;  // everything covered by a successful flush()
+  Lsn durable_commit_end;          // the last commit end LSN made durable
   std::size_t pending_ = 0;
   std::size_t write_calls = 0, flush_calls = 0;
   std::size_t fail_write_at = 0, fail_flush_at = 0;  // 1-based call numbers, 0: never
 
   Status write(const Batch& b) {
     ++write_calls;
-    if (fail_write_at != 0 && write_calls == fail_write_at) return ReplicationError::retry("sink: injected write failure");
+    if (fail_write_at != 0 && write_calls == fail_write_at)
+      return ReplicationError::retry("sink: injected write failure");
     for (const auto& e : b.events()) written.push_back(see(e));
     return ok_status();
   }

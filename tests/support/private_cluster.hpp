@@ -71,8 +71,8 @@ class PrivateCluster {
       if (::chown(dir_.c_str(), uid_, gid_) != 0) throw std::runtime_error("chown " + dir_ + " failed");
     }
     port_ = free_port();
-    std::vector<std::string> init = {"/bin/bash", cluster_script(), "init", bin_, dir_, std::to_string(port_),
-                                     "shared_buffers = 16MB"};
+    std::vector<std::string> init = {"/bin/bash",           cluster_script(),       "init", bin_, dir_,
+                                     std::to_string(port_), "shared_buffers = 16MB"};
     for (const auto& line : options_.conf) init.push_back(line);
     run(init, dir_ + "/init.log", RunAs::self);
     write_hba(options_.hba);
@@ -88,8 +88,7 @@ class PrivateCluster {
       resume();  // a SIGSTOPped server would not stop
       try {
         run_as_postgres({bin_ + "/pg_ctl", "-D", data_dir(), "-m", "immediate", "-w", "stop"}, dir_ + "/ctl.log");
-      } catch (...) {
-      }
+      } catch (...) {}
     }
     if (!dir_.empty() && dir_.rfind("/tmp/replicator-private-", 0) == 0) {
       const pid_t pid = ::fork();
@@ -163,7 +162,9 @@ class PrivateCluster {
     run_as_postgres({bin_ + "/pg_ctl", "-D", data_dir(), "-m", mode, "-w", "-t", "60", "stop"}, dir_ + "/ctl.log");
     running_ = false;
   }
-  void stop(StopMode mode) { stop(std::string(mode == StopMode::smart ? "smart" : mode == StopMode::fast ? "fast" : "immediate")); }
+  void stop(StopMode mode) {
+    stop(std::string(mode == StopMode::smart ? "smart" : mode == StopMode::fast ? "fast" : "immediate"));
+  }
   void restart(StopMode mode = StopMode::fast) {
     stop(mode);
     start();
@@ -286,7 +287,8 @@ class PrivateCluster {
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
       std::string what = argv[0];
       for (std::size_t i = 1; i < argv.size() && i < 3; ++i) what += " " + argv[i];
-      throw std::runtime_error("private cluster: " + what + " failed:\n" + read_text(log) + "\n" + read_text(log_path()));
+      throw std::runtime_error("private cluster: " + what + " failed:\n" + read_text(log) + "\n" +
+                               read_text(log_path()));
     }
   }
   void run_as_postgres(const std::vector<std::string>& argv, const std::string& log) const {

@@ -85,8 +85,8 @@ TEST_CASE("capture records a live stream that replays and decodes to the expecte
   const std::string decode = replicator::test::runfile("tools/decode");
   const std::string file = tmpdir() + "/" + slot + ".stream";
   const std::string cmd = capture + " --dbname " + shell_quote(conninfo()) + " --slot " + shell_quote(slot) +
-                          " --option proto_version=1 --option publication_names=" + shell_quote(pub) +
-                          " --end-lsn " + *end + " --idle-timeout-ms 5000 --output " + shell_quote(file);
+                          " --option proto_version=1 --option publication_names=" + shell_quote(pub) + " --end-lsn " +
+                          *end + " --idle-timeout-ms 5000 --output " + shell_quote(file);
   REQUIRE(run(cmd) == 0);
 
   // Replay + decode + format in-process.
@@ -108,7 +108,8 @@ TEST_CASE("capture records a live stream that replays and decodes to the expecte
     REQUIRE(fmt.append(lines, w.wal_start, *m, w.offset));
     lines += '\n';
   }
-  CHECK_THAT(lines, Catch::Contains("\"schema\":\"public\",\"table\":\"" + table + "\",\"new\":{\"id\":\"1\",\"v\":\"one\"}"));
+  CHECK_THAT(lines,
+             Catch::Contains("\"schema\":\"public\",\"table\":\"" + table + "\",\"new\":{\"id\":\"1\",\"v\":\"one\"}"));
   CHECK_THAT(lines, Catch::Contains("\"new\":{\"id\":\"2\",\"v\":null}"));
   CHECK_THAT(lines, Catch::Contains("\"new\":{\"id\":\"3\",\"v\":\"tab\\there \\\"q\\\" é\"}"));
   CHECK_THAT(lines, Catch::Contains("{\"op\":\"update\""));
@@ -168,7 +169,8 @@ TEST_CASE("capture creates a slot, stops when idle and reports errors clearly") 
   // Creating it again fails: non-zero exit with the server's message.
   const std::string err = tmpdir() + "/" + slot + ".err";
   CHECK(run(base + " --create-slot 2> " + shell_quote(err)) == 1);
-  CHECK_THAT(slurp(err), Catch::Contains("capture: creating the replication slot") && Catch::Contains("already exists"));
+  CHECK_THAT(slurp(err),
+             Catch::Contains("capture: creating the replication slot") && Catch::Contains("already exists"));
   // Bad arguments.
   CHECK(run(capture + " --slot x --output /dev/null 2> " + shell_quote(err)) == 1);
   CHECK_THAT(slurp(err), Catch::Contains("--dbname is required"));

@@ -49,8 +49,8 @@ struct WireMessage {
   Direction direction = Direction::client_to_server;
   std::size_t begin = 0;  // bytes relayed in this direction before its first byte
   std::size_t end = 0;
-  std::string step;       // "replication connection: startup and authentication", "IDENTIFY_SYSTEM", ...
-  std::string name;       // "StartupMessage", "ParameterStatus", ...
+  std::string step;  // "replication connection: startup and authentication", "IDENTIFY_SYSTEM", ...
+  std::string name;  // "StartupMessage", "ParameterStatus", ...
 };
 
 // One connection's bytes in one direction, each with its place in the direction's count and the
@@ -64,7 +64,8 @@ struct Stream {
 std::uint32_t be32(const std::string& s, std::size_t at) {
   return (std::uint32_t{static_cast<unsigned char>(s[at])} << 24) |
          (std::uint32_t{static_cast<unsigned char>(s[at + 1])} << 16) |
-         (std::uint32_t{static_cast<unsigned char>(s[at + 2])} << 8) | std::uint32_t{static_cast<unsigned char>(s[at + 3])};
+         (std::uint32_t{static_cast<unsigned char>(s[at + 2])} << 8) |
+         std::uint32_t{static_cast<unsigned char>(s[at + 3])};
 }
 
 std::string frontend_message_name(char type) {
@@ -144,14 +145,13 @@ void frame_connection(std::size_t id, const Stream& fe, const Stream& be, std::v
   if (ssl_requested) {
     add(fe, Direction::client_to_server, 0, 8, kind + ": TLS negotiation", "SSLRequest");
     if (!be.bytes.empty()) {
-      add(be, Direction::server_to_client, 0, 1, kind + ": TLS negotiation",
-          tls ? "SSL answer 'S'" : "SSL answer 'N'");
+      add(be, Direction::server_to_client, 0, 1, kind + ": TLS negotiation", tls ? "SSL answer 'S'" : "SSL answer 'N'");
       bp = 1;
     }
   }
   if (tls) {
-    for (const auto& [s, d, from] : {std::tuple{&fe, Direction::client_to_server, fp},
-                                    std::tuple{&be, Direction::server_to_client, bp}}) {
+    for (const auto& [s, d, from] :
+         {std::tuple{&fe, Direction::client_to_server, fp}, std::tuple{&be, Direction::server_to_client, bp}}) {
       std::size_t p = from;
       while (p + 5 <= s->bytes.size()) {
         const std::size_t len = 5 + ((std::size_t{static_cast<unsigned char>(s->bytes[p + 3])} << 8) |
@@ -434,11 +434,12 @@ void sweep_connect(const ConnectionConfig& server, const std::vector<std::string
         }
       }
       report.print(title + ", sslmode=" + sslmode + (replication ? ", replication" : ", normal (client->server)"));
-      INFO("problems:\n" << [&] {
-        std::string s;
-        for (const auto& p : report.problems) s += p + "\n";
-        return s;
-      }());
+      INFO("problems:\n"
+           << [&] {
+                std::string s;
+                for (const auto& p : report.problems) s += p + "\n";
+                return s;
+              }());
       CHECK(report.problems.empty());
       for (const auto& m : messages) {
         if (!replication && m.direction == Direction::server_to_client) continue;
@@ -468,8 +469,10 @@ TEST_CASE("a TLS and scram-sha-256 server cut in the TLS handshake or the SASL e
   // ssl = on (a self-signed certificate made now) and scram-sha-256, so the cuts land inside the
   // TLS handshake records (sslmode prefer and require) and inside each SASL message (disable).
   const std::string certs = test::test_tmpdir() + "/" + unique_name("cut_certs");
-  REQUIRE(std::system(("mkdir -p '" + certs + "' && cd '" + certs + "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-                       "-keyout server.key -out server.crt >/dev/null 2>&1").c_str()) == 0);
+  REQUIRE(std::system(("mkdir -p '" + certs + "' && cd '" + certs +
+                       "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+                       "-keyout server.key -out server.crt >/dev/null 2>&1")
+                          .c_str()) == 0);
   test::PrivateClusterOptions options;
   options.conf = {"ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'",
                   "password_encryption = 'scram-sha-256'"};
@@ -525,10 +528,10 @@ TEST_CASE("LibpqTransport open()/start() cut at every step: retryable, then a re
     std::set<std::string> steps;
     for (const auto& m : messages) steps.insert(m.step);
     if (sslmode != "require") {  // plain connections: each step can be seen
-      for (const char* step : {"normal connection: startup and authentication",
-                               "replication connection: startup and authentication", "IDENTIFY_SYSTEM",
-                               "publication check (SQL)", "slot lookup (SQL)", "CREATE_REPLICATION_SLOT",
-                               "START_REPLICATION"}) {
+      for (const char* step :
+           {"normal connection: startup and authentication", "replication connection: startup and authentication",
+            "IDENTIFY_SYSTEM", "publication check (SQL)", "slot lookup (SQL)", "CREATE_REPLICATION_SLOT",
+            "START_REPLICATION"}) {
         INFO(step);
         CHECK(steps.count(step) == 1);
       }
@@ -590,11 +593,12 @@ TEST_CASE("LibpqTransport open()/start() cut at every step: retryable, then a re
       }
     }
     report.print("open/start sweep, sslmode=" + sslmode);
-    INFO("problems:\n" << [&] {
-      std::string s;
-      for (const auto& p : report.problems) s += p + "\n";
-      return s;
-    }());
+    INFO("problems:\n"
+         << [&] {
+              std::string s;
+              for (const auto& p : report.problems) s += p + "\n";
+              return s;
+            }());
     CHECK(report.problems.empty());
     // Every step of the exchange failed (retryable) at some cut in each direction it has bytes in.
     for (const auto& m : messages) {
@@ -628,8 +632,9 @@ TEST_CASE("definite answers from the server stay fatal (through the same relay)"
     cfg.user = role;
     cfg.password = "a-wrong-one";
     if (auto probe = PgConnection::connect(cfg, ConnectionKind::normal); probe) {
-      WARN("skipped: the test server's pg_hba.conf trusts 127.0.0.1 (it let a wrong password in), so no "
-           "password is checked here; tests/hardening/auth_test.cpp checks 28P01 on a scram-sha-256 cluster");
+      WARN(
+          "skipped: the test server's pg_hba.conf trusts 127.0.0.1 (it let a wrong password in), so no "
+          "password is checked here; tests/hardening/auth_test.cpp checks 28P01 on a scram-sha-256 cluster");
     } else {
       const auto e = start_error();
       CHECK(e.sqlstate == "28P01");

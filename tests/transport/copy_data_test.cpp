@@ -98,15 +98,16 @@ TEST_CASE("a real server's CopyData: XLogData with pgoutput messages, and the ke
   const std::string slot = unique_name("cd_slot");
   REQUIRE(conn->exec("CREATE_REPLICATION_SLOT " + slot + " TEMPORARY LOGICAL pgoutput", "create slot"));
   admin.exec("INSERT INTO " + table + " VALUES (1)");
-  PGresult* started = PQexec(conn->get(), ("START_REPLICATION SLOT " + slot +
-                                           " LOGICAL 0/0 (proto_version '1', publication_names '" + pub + "')")
-                                              .c_str());
+  PGresult* started = PQexec(
+      conn->get(),
+      ("START_REPLICATION SLOT " + slot + " LOGICAL 0/0 (proto_version '1', publication_names '" + pub + "')").c_str());
   REQUIRE(PQresultStatus(started) == PGRES_COPY_BOTH);
   PQclear(started);
 
   // Ask for a keepalive right away, with a status update built by make_standby_status_update.
   const auto status = make_standby_status_update(Lsn{}, Lsn{}, Lsn{}, PgTimestamp{0}, true);
-  REQUIRE(PQputCopyData(conn->get(), reinterpret_cast<const char*>(status.data()), static_cast<int>(status.size())) == 1);
+  REQUIRE(PQputCopyData(conn->get(), reinterpret_cast<const char*>(status.data()), static_cast<int>(status.size())) ==
+          1);
   REQUIRE(PQflush(conn->get()) == 0);
 
   std::string tags;

@@ -26,8 +26,8 @@ using replicator::test::unique_name;
 namespace {
 
 CleanupSql drop_slot_later(const std::string& slot) {
-  return CleanupSql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
-                    slot + "' AND NOT active");
+  return CleanupSql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot +
+                    "' AND NOT active");
 }
 
 // A table in a publication, both dropped at scope end.
@@ -134,9 +134,10 @@ TEST_CASE("START_REPLICATION for wal2json: format-version 2 options, add-tables 
   LibpqTransportOptions o;
   o.plugin = OutputPlugin::wal2json;
   o.slot_name = "w";
-  const std::string fixed = "START_REPLICATION SLOT \"w\" LOGICAL 0/10 (\"format-version\" '2', \"include-xids\" '1', "
-                            "\"include-lsn\" '1', \"include-timestamp\" '1', \"include-type-oids\" '1', "
-                            "\"include-pk\" '1', \"include-transaction\" '1', \"write-in-chunks\" '0'";
+  const std::string fixed =
+      "START_REPLICATION SLOT \"w\" LOGICAL 0/10 (\"format-version\" '2', \"include-xids\" '1', "
+      "\"include-lsn\" '1', \"include-timestamp\" '1', \"include-type-oids\" '1', "
+      "\"include-pk\" '1', \"include-transaction\" '1', \"write-in-chunks\" '0'";
   CHECK(build_start_replication_command(o, Lsn{0x10}) == fixed + ", \"numeric-data-types-as-string\" '1')");
   CHECK(build_wal2json_start_command(o, Lsn{0x10}, false) == fixed + ")");
   const std::vector<TableName> tables = {{"public", "t"}, {"My Schema", "a.b,c*'\\"}};
@@ -431,8 +432,7 @@ TEST_CASE("temporary slots and drop_slot_on_exit") {
     auto cleanup = drop_slot_later(o.slot_name);
     LibpqTransport t(env_config(), o);
     REQUIRE(t.start(Lsn{}));
-    CHECK(pt.admin.scalar("SELECT temporary FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'") ==
-          "f");
+    CHECK(pt.admin.scalar("SELECT temporary FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'") == "f");
     REQUIRE(t.finish());
     CHECK_FALSE(pt.admin.scalar("SELECT 1 FROM pg_replication_slots WHERE slot_name = '" + o.slot_name + "'"));
   }

@@ -16,10 +16,10 @@ TEST_CASE("Lsn round-trips the server's pg_lsn text") {
   }
   PgSession db;
   std::vector<std::string> texts;
-  for (const char* sql : {"SELECT pg_current_wal_lsn()::text", "SELECT pg_current_wal_insert_lsn()::text",
-                          "SELECT pg_current_wal_flush_lsn()::text", "SELECT '0/0'::pg_lsn::text",
-                          "SELECT '16/b374d848'::pg_lsn::text", "SELECT 'FFFFFFFF/FFFFFFFF'::pg_lsn::text",
-                          "SELECT '1/0'::pg_lsn::text", "SELECT '0/A'::pg_lsn::text"}) {
+  for (const char* sql :
+       {"SELECT pg_current_wal_lsn()::text", "SELECT pg_current_wal_insert_lsn()::text",
+        "SELECT pg_current_wal_flush_lsn()::text", "SELECT '0/0'::pg_lsn::text", "SELECT '16/b374d848'::pg_lsn::text",
+        "SELECT 'FFFFFFFF/FFFFFFFF'::pg_lsn::text", "SELECT '1/0'::pg_lsn::text", "SELECT '0/A'::pg_lsn::text"}) {
     auto t = db.scalar(sql);
     REQUIRE(t);
     texts.push_back(*t);

@@ -21,7 +21,10 @@ namespace {
 class P {
  public:
   explicit P(char tag) { b_.push_back(static_cast<std::byte>(tag)); }
-  P& u8(std::uint8_t v) { b_.push_back(static_cast<std::byte>(v)); return *this; }
+  P& u8(std::uint8_t v) {
+    b_.push_back(static_cast<std::byte>(v));
+    return *this;
+  }
   P& u16(std::uint16_t v) { return be(v, 2); }
   P& u32(std::uint32_t v) { return be(v, 4); }
   P& u64(std::uint64_t v) { return be(v, 8); }
@@ -41,8 +44,12 @@ class P {
 };
 
 P begin(std::uint64_t final_lsn, std::uint32_t xid) { return std::move(P('B').u64(final_lsn).u64(0).u32(xid)); }
-P commit(std::uint64_t commit_lsn, std::uint64_t end) { return std::move(P('C').u8(0).u64(commit_lsn).u64(end).u64(0)); }
-P relation() { return std::move(P('R').u32(16384).str("public").str("t").u8('d').u16(1).u8(1).str("id").u32(23).u32(0xFFFFFFFF)); }
+P commit(std::uint64_t commit_lsn, std::uint64_t end) {
+  return std::move(P('C').u8(0).u64(commit_lsn).u64(end).u64(0));
+}
+P relation() {
+  return std::move(P('R').u32(16384).str("public").str("t").u8('d').u16(1).u8(1).str("id").u32(23).u32(0xFFFFFFFF));
+}
 P insert() { return std::move(P('I').u32(16384).u8('N').u16(1).u8('t').u32(1).u8('1')); }
 P nontx_message(std::uint64_t lsn) { return std::move(P('M').u8(0).u64(lsn).str("p").u32(0)); }
 
@@ -51,16 +58,16 @@ std::vector<std::byte> synthetic_file() {
   std::vector<std::byte> file;
   FrameWriter w(file);
   auto put = [&](std::uint64_t lsn, std::span<const std::byte> p) { REQUIRE(w.write(Lsn{lsn}, p)); };
-  put(100, begin(150, 1));   // 0
-  put(0, relation());        // 1
-  put(100, insert());        // 2
-  put(160, commit(150, 160));  // 3
+  put(100, begin(150, 1));       // 0
+  put(0, relation());            // 1
+  put(100, insert());            // 2
+  put(160, commit(150, 160));    // 3
   put(170, nontx_message(170));  // 4
-  put(180, begin(200, 2));   // 5
-  put(180, insert());        // 6
-  put(210, commit(200, 210));  // 7
-  put(220, begin(300, 3));   // 8
-  put(220, insert());        // 9
+  put(180, begin(200, 2));       // 5
+  put(180, insert());            // 6
+  put(210, commit(200, 210));    // 7
+  put(220, begin(300, 3));       // 8
+  put(220, insert());            // 9
   return file;
 }
 
@@ -154,8 +161,8 @@ TEST_CASE("start(lsn) skips whole transactions that end at or before lsn, like t
   CHECK(run(0) == "BRICMBICBI");
   CHECK(run(150) == "BRICMBICBI");  // txn 1 ends at 160: not yet confirmed
   CHECK(run(159) == "BRICMBICBI");
-  CHECK(run(160) == "RMBICBI");     // its Relation message is still handed on
-  CHECK(run(170) == "RMBICBI");     // the message at 170 is not before 170
+  CHECK(run(160) == "RMBICBI");  // its Relation message is still handed on
+  CHECK(run(170) == "RMBICBI");  // the message at 170 is not before 170
   CHECK(run(171) == "RBICBI");
   CHECK(run(210) == "RBI");
   CHECK(run(0xFFFFFFFFFFFFull) == "RBI");  // an unfinished transaction is never skipped

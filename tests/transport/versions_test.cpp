@@ -132,12 +132,13 @@ TEST_CASE("the server is a supported major (14+); older ones are refused before 
     REQUIRE_FALSE(st);
     CHECK_FALSE(st.error().retryable());
     CHECK(st.error().sqlstate == "0A000");
-    CHECK_THAT(st.error().message, Catch::Contains("is not supported as a replication source") &&
-                                       Catch::Contains("PostgreSQL 14 to 18"));
+    CHECK_THAT(st.error().message,
+               Catch::Contains("is not supported as a replication source") && Catch::Contains("PostgreSQL 14 to 18"));
   }
 }
 
-TEST_CASE("Stream Abort of a rolled-back large transaction and of ROLLBACK TO SAVEPOINT (protocol 4 adds LSN and time)") {
+TEST_CASE(
+    "Stream Abort of a rolled-back large transaction and of ROLLBACK TO SAVEPOINT (protocol 4 adds LSN and time)") {
   PublishedTable pt;
   const int v = server_version(pt.admin);
   LibpqTransportOptions o = temp_options(pt, "slot_v4");
@@ -172,8 +173,10 @@ TEST_CASE("Stream Abort of a rolled-back large transaction and of ROLLBACK TO SA
   streamed(1);
   writer.exec("ROLLBACK");
   const Lsn after_whole = current_lsn(pt.admin);
-  writer.exec("BEGIN; INSERT INTO " + pt.table + " SELECT g, 'kept' FROM generate_series(1, 300) g; SAVEPOINT s1; "
-              "INSERT INTO " + pt.table + " SELECT g, repeat('s', 100) FROM generate_series(1, 1000) g");
+  writer.exec("BEGIN; INSERT INTO " + pt.table +
+              " SELECT g, 'kept' FROM generate_series(1, 300) g; SAVEPOINT s1; "
+              "INSERT INTO " +
+              pt.table + " SELECT g, repeat('s', 100) FROM generate_series(1, 1000) g");
   streamed(seen.stream_starts + 1);
   writer.exec("ROLLBACK TO SAVEPOINT s1; INSERT INTO " + pt.table + " VALUES (-2, 'after savepoint'); COMMIT");
   const Lsn after_sub = current_lsn(pt.admin);
@@ -257,7 +260,9 @@ TEST_CASE("origin: none skips changes made with a replication origin (16+); any 
   }
 }
 
-TEST_CASE("failover slots: CREATE_REPLICATION_SLOT ... (FAILOVER true) on 17+, an existing slot altered; older servers refuse") {
+TEST_CASE(
+    "failover slots: CREATE_REPLICATION_SLOT ... (FAILOVER true) on 17+, an existing slot altered; older servers "
+    "refuse") {
   PublishedTable pt;
   const int v = server_version(pt.admin);
   LibpqTransportOptions o;
@@ -344,7 +349,8 @@ TEST_CASE("two_phase: PostgreSQL 14's pgoutput cannot decode prepared transactio
     return;
   }
   REQUIRE(t.start(Lsn{}));
-  pt.admin.exec("BEGIN; INSERT INTO " + pt.table + " VALUES (5, 'prepared'); PREPARE TRANSACTION '" + o.slot_name + "'");
+  pt.admin.exec("BEGIN; INSERT INTO " + pt.table + " VALUES (5, 'prepared'); PREPARE TRANSACTION '" + o.slot_name +
+                "'");
   CleanupSql rollback_prepared("ROLLBACK PREPARED '" + o.slot_name + "'");
   pgoutput::PgOutputDecoder decoder;
   bool prepared = false;

@@ -39,11 +39,11 @@ TEST_CASE("publication row filter + column list, then a client column filter") {
   // Server side: only EU rows, never the secret column.
   PeekSlot slot(db, "FOR TABLE " + t + " (id, region, name, note) WHERE (region = 'eu')");
   db.exec("INSERT INTO " + t + " VALUES (1, 'eu', 'a', 's1', 'n1'), (2, 'us', 'b', 's2', 'n2')");
-  db.exec("UPDATE " + t + " SET name = 'a2' WHERE id = 1");      // eu -> eu: update
-  db.exec("UPDATE " + t + " SET name = 'b2' WHERE id = 2");      // us -> us: not published
-  db.exec("UPDATE " + t + " SET region = 'eu' WHERE id = 2");    // us -> eu: published as insert
-  db.exec("UPDATE " + t + " SET region = 'us' WHERE id = 1");    // eu -> us: published as delete
-  db.exec("DELETE FROM " + t + " WHERE id = 2");                  // eu: delete
+  db.exec("UPDATE " + t + " SET name = 'a2' WHERE id = 1");    // eu -> eu: update
+  db.exec("UPDATE " + t + " SET name = 'b2' WHERE id = 2");    // us -> us: not published
+  db.exec("UPDATE " + t + " SET region = 'eu' WHERE id = 2");  // us -> eu: published as insert
+  db.exec("UPDATE " + t + " SET region = 'us' WHERE id = 1");  // eu -> us: published as delete
+  db.exec("DELETE FROM " + t + " WHERE id = 2");               // eu: delete
 
   ChangeFilter client;
   client.columns = ColumnShaper::make(ColumnFilter({{"public." + name, {}, {"note"}}}), ToastPolicy::marker);
@@ -129,9 +129,9 @@ TEST_CASE("changes filtered out on the client still move the slot") {
   while (!moved && std::chrono::steady_clock::now() < deadline) {
     auto step = r.run_once(std::chrono::milliseconds(50));
     REQUIRE(step);
-    moved = *db.scalar("SELECT (confirmed_flush_lsn >= " + db.quote_literal(end) +
-                       "::pg_lsn)::text FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot)) ==
-            "true";
+    moved =
+        *db.scalar("SELECT (confirmed_flush_lsn >= " + db.quote_literal(end) +
+                   "::pg_lsn)::text FROM pg_replication_slots WHERE slot_name = " + db.quote_literal(slot)) == "true";
   }
   CHECK(moved);
   CHECK(seen == std::vector<std::string>{"insert [id,v] 1 a"});

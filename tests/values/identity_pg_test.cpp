@@ -54,8 +54,7 @@ struct Db {
   ~Db() {
     try {
       admin.exec("DROP DATABASE IF EXISTS " + admin.quote_ident(name) + " WITH (FORCE)");
-    } catch (...) {
-    }
+    } catch (...) {}
   }
 };
 
@@ -79,15 +78,15 @@ TEST_CASE("old values per replica identity, with key updates and TOAST policies"
 
   const std::string big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 300))";
   db.exec("INSERT INTO d VALUES (1, 10, 'a', " + big + ")");
-  db.exec("UPDATE d SET v = 'b' WHERE id = 1");    // no key change: no old tuple; big unchanged TOAST
-  db.exec("UPDATE d SET id = 2 WHERE id = 1");     // key change: old key (id = 1)
-  db.exec("DELETE FROM d WHERE id = 2");           // old key (id = 2)
+  db.exec("UPDATE d SET v = 'b' WHERE id = 1");  // no key change: no old tuple; big unchanged TOAST
+  db.exec("UPDATE d SET id = 2 WHERE id = 1");   // key change: old key (id = 1)
+  db.exec("DELETE FROM d WHERE id = 2");         // old key (id = 2)
   db.exec("INSERT INTO i VALUES (1, 'c1', 'a')");
-  db.exec("UPDATE i SET v = 'b' WHERE id = 1");    // index columns unchanged: no old tuple
+  db.exec("UPDATE i SET v = 'b' WHERE id = 1");      // index columns unchanged: no old tuple
   db.exec("UPDATE i SET code = 'c2' WHERE id = 1");  // old key: the index column only
   db.exec("DELETE FROM i WHERE id = 1");
   db.exec("INSERT INTO f VALUES (1, 'a', " + big + ")");
-  db.exec("UPDATE f SET v = 'b' WHERE id = 1");    // FULL: whole old row, big included; new big unchanged TOAST
+  db.exec("UPDATE f SET v = 'b' WHERE id = 1");  // FULL: whole old row, big included; new big unchanged TOAST
   db.exec("UPDATE f SET id = 2 WHERE id = 1");
   db.exec("DELETE FROM f WHERE id = 2");
   db.exec("INSERT INTO n VALUES (1, 'a')");

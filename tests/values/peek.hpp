@@ -37,8 +37,7 @@ class PeekSlot {
     try {
       db_.exec("SELECT pg_drop_replication_slot(" + db_.quote_literal(slot_) + ")");
       db_.exec("DROP PUBLICATION IF EXISTS " + db_.quote_ident(pub_));
-    } catch (...) {
-    }
+    } catch (...) {}
   }
   PeekSlot(const PeekSlot&) = delete;
   PeekSlot& operator=(const PeekSlot&) = delete;

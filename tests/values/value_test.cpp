@@ -139,7 +139,7 @@ TEST_CASE("arrays: text literal and binary form agree") {
   CHECK(a->elements[1] == std::nullopt);
   CHECK(a->to_string() == "{1,NULL,3}");
   // Binary of the same: ndim 1, flags 1, int4, dim 3 lb 1, elements.
-  const auto b = be({0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 23, 0, 0, 0, 3, 0, 0, 0, 1,  //
+  const auto b = be({0, 0, 0, 1, 0, 0, 0, 1, 0,    0,    0,    23,   0, 0, 0, 3, 0, 0, 0, 1,  //
                      0, 0, 0, 4, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 4, 0, 0, 0, 3});
   auto ab = bin(b, oid::int4_array).as_array();
   REQUIRE(ab);
@@ -163,7 +163,8 @@ TEST_CASE("arrays: text literal and binary form agree") {
   CHECK(txt("{1,x}", oid::int4_array).as_array().error().code == ValueErrc::malformed);  // element not an int
   CHECK(txt("{1,2}", oid::int4).as_array().error().code == ValueErrc::wrong_type);
   // Truncated / lying binary headers.
-  CHECK(bin(be({0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23}), oid::int4_array).as_array().error().code == ValueErrc::malformed);
+  CHECK(bin(be({0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23}), oid::int4_array).as_array().error().code ==
+        ValueErrc::malformed);
   auto lying = b;
   lying[15] = std::byte{0x7F};  // 127 elements declared
   CHECK(bin(lying, oid::int4_array).as_array().error().code == ValueErrc::malformed);
@@ -203,9 +204,15 @@ TEST_CASE("random bytes into every accessor: a value or a typed error, never a c
     s ^= s << 17;
     return s;
   };
-  const Oid types[] = {oid::bool_, oid::int2, oid::int4, oid::int8, oid::float4, oid::float8, oid::numeric,
-                       oid::timestamp, oid::timestamptz, oid::date, oid::uuid, oid::jsonb, oid::bytea,
-                       oid::int4_array, oid::text_array, oid::timestamptz_array, oid::numeric_array, 600};
+  const Oid types[] = {oid::bool_,         oid::int2,
+                       oid::int4,          oid::int8,
+                       oid::float4,        oid::float8,
+                       oid::numeric,       oid::timestamp,
+                       oid::timestamptz,   oid::date,
+                       oid::uuid,          oid::jsonb,
+                       oid::bytea,         oid::int4_array,
+                       oid::text_array,    oid::timestamptz_array,
+                       oid::numeric_array, 600};
   const char alphabet[] = "0123456789-+:. {}\",\\NULLTZBCinfityNa[]=xX";
   std::size_t ok = 0, errors = 0;
   for (int iter = 0; iter < 20000; ++iter) {
@@ -218,8 +225,8 @@ TEST_CASE("random bytes into every accessor: a value or a typed error, never a c
     // Binary arrays: start from a plausible header so the element walk gets exercised too.
     if (!text && element_type_of(type) != 0 && len >= 12 && next() % 2 == 0) {
       const std::uint32_t elem = element_type_of(type);
-      const std::uint8_t hdr[12] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, static_cast<std::uint8_t>(elem >> 8),
-                                    static_cast<std::uint8_t>(elem)};
+      const std::uint8_t hdr[12] = {
+          0, 0, 0, 1, 0, 0, 0, 1, 0, 0, static_cast<std::uint8_t>(elem >> 8), static_cast<std::uint8_t>(elem)};
       for (int i = 0; i < 12; ++i) bytes[i] = static_cast<std::byte>(hdr[i]);
     }
     TypedValueView v{ColumnValueView{text ? ColumnKind::text : ColumnKind::binary, bytes}, type};

@@ -52,17 +52,22 @@ TEST_CASE("binary=true and binary=false give equal values for the common types")
           " tx text, vc varchar(20), b bool, ts timestamp, tstz timestamptz, d date, u uuid, j jsonb, js json,"
           " by bytea, ai int[], at text[], am int[], ab bool[], an numeric[], ats timestamptz[])");
   PeekSlot slot(db, "FOR TABLE " + t);
-  db.exec("INSERT INTO " + t + " VALUES (1, 32767, -2147483648, 9223372036854775807, 12345.6789, 3.1, 1.5, 0.1,"
-          " 'héllo wörld 日本 🎉', 'abc ', true, '2026-11-25 16:30:51.123456', '2026-11-25 16:30:51.123456+05:30',"
-          " '2026-11-25', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\"b\": [1, 2], \"a\": \"x\"}', '{\"b\":1,  \"a\":2}',"
-          " '\\x00ff10', '{1,NULL,3}', '{\"a b\",\"\",NULL,\"q\\\"uote\",\"NULL\",\"日本\"}', '{{1,2},{3,4}}',"
-          " '{t,f,NULL}', '{1.50,NaN,-Infinity}', '{\"2020-01-01 00:00:00+00\",infinity}')");
-  db.exec("INSERT INTO " + t + " VALUES (2, -32768, 0, -9223372036854775808, 'NaN', -0.001, 'NaN', '-Infinity',"
+  db.exec(
+      "INSERT INTO " + t +
+      " VALUES (1, 32767, -2147483648, 9223372036854775807, 12345.6789, 3.1, 1.5, 0.1,"
+      " 'héllo wörld 日本 🎉', 'abc ', true, '2026-11-25 16:30:51.123456', '2026-11-25 16:30:51.123456+05:30',"
+      " '2026-11-25', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{\"b\": [1, 2], \"a\": \"x\"}', '{\"b\":1,  \"a\":2}',"
+      " '\\x00ff10', '{1,NULL,3}', '{\"a b\",\"\",NULL,\"q\\\"uote\",\"NULL\",\"日本\"}', '{{1,2},{3,4}}',"
+      " '{t,f,NULL}', '{1.50,NaN,-Infinity}', '{\"2020-01-01 00:00:00+00\",infinity}')");
+  db.exec("INSERT INTO " + t +
+          " VALUES (2, -32768, 0, -9223372036854775808, 'NaN', -0.001, 'NaN', '-Infinity',"
           " '', '', false, 'infinity', '-infinity', 'infinity', '00000000-0000-0000-0000-000000000000', '[]', 'null',"
           " '\\x', '{}', '{}', '[0:1][-1:0]={{5,6},{7,8}}', '{}', '{}', '{}')");
-  db.exec("INSERT INTO " + t + " (id, n, f4, f8, ts, tstz, d) VALUES (3, 'Infinity', 'Infinity', 1e300,"
+  db.exec("INSERT INTO " + t +
+          " (id, n, f4, f8, ts, tstz, d) VALUES (3, 'Infinity', 'Infinity', 1e300,"
           " '0044-03-15 12:00:00 BC', '1999-12-31 23:59:59.999999-01', '-infinity')");
-  db.exec("INSERT INTO " + t + " (id, n, ts, d) VALUES (4, '-Infinity', '294276-12-31 23:59:59.999999', '4713-11-24 BC')");
+  db.exec("INSERT INTO " + t +
+          " (id, n, ts, d) VALUES (4, '-Infinity', '294276-12-31 23:59:59.999999', '4713-11-24 BC')");
   db.exec("INSERT INTO " + t + " (id, n) VALUES (5, -0.000123)");
   db.exec("INSERT INTO " + t + " (id) VALUES (6)");  // all NULL
 
@@ -94,7 +99,7 @@ TEST_CASE("binary=true and binary=false give equal values for the common types")
   CHECK(r1.at("d") == "2026-11-25");
   CHECK(r1.at("u") == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
   CHECK(r1.at("j") == "{\"a\": \"x\", \"b\": [1, 2]}");  // jsonb: the server's normal form
-  CHECK(r1.at("js") == "{\"b\":1,  \"a\":2}");            // json: as written
+  CHECK(r1.at("js") == "{\"b\":1,  \"a\":2}");           // json: as written
   CHECK(r1.at("by") == "\\x00ff10");
   CHECK(r1.at("ai") == "{1,NULL,3}");
   CHECK(r1.at("at") == "{\"a b\",\"\",NULL,\"q\\\"uote\",\"NULL\",日本}");
@@ -135,10 +140,13 @@ TEST_CASE("typed accessors on the change event, in both modes") {
   const std::string table = test::unique_name("vacc");
   const std::string t = db.quote_ident(table);
   test::CleanupSql drop("DROP TABLE IF EXISTS " + t);
-  db.exec("CREATE TABLE " + t + " (id int4 PRIMARY KEY, big int8, small int2, ok bool, amount numeric(12,2),"
-          " ratio float8, at timestamptz, day date, ref uuid, doc jsonb, raw bytea, tags text[], grid int[], note text)");
+  db.exec(
+      "CREATE TABLE " + t +
+      " (id int4 PRIMARY KEY, big int8, small int2, ok bool, amount numeric(12,2),"
+      " ratio float8, at timestamptz, day date, ref uuid, doc jsonb, raw bytea, tags text[], grid int[], note text)");
   PeekSlot slot(db, "FOR TABLE " + t);
-  db.exec("INSERT INTO " + t + " VALUES (7, -5000000000, -12, false, 99.5, 'NaN', '2000-01-01 00:00:01+00',"
+  db.exec("INSERT INTO " + t +
+          " VALUES (7, -5000000000, -12, false, 99.5, 'NaN', '2000-01-01 00:00:01+00',"
           " '2000-01-03', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"k\": [true, null]}', '\\xdeadbeef',"
           " '{x,NULL,\"y z\"}', '{{1,NULL},{3,4}}', NULL)");
   for (bool binary : {false, true}) {

@@ -50,7 +50,8 @@ TEST_CASE("PgRelationCatalog reads definitions as pgoutput's Relation message ha
   db.exec("CREATE SCHEMA \"" + s + " x\"");
   test::CleanupSql cleanup("DROP SCHEMA IF EXISTS \"" + s + " x\" CASCADE");
   const std::string q = "\"" + s + " x\".";
-  db.exec("CREATE TABLE " + q + "\"d \"\"q\"\"\" (a int, b varchar(7), c int, g int GENERATED ALWAYS AS (a * 2) STORED, "
+  db.exec("CREATE TABLE " + q +
+          "\"d \"\"q\"\"\" (a int, b varchar(7), c int, g int GENERATED ALWAYS AS (a * 2) STORED, "
           "PRIMARY KEY (c, a))");
   db.exec("ALTER TABLE " + q + "\"d \"\"q\"\"\" ADD COLUMN gone int");
   db.exec("ALTER TABLE " + q + "\"d \"\"q\"\"\" DROP COLUMN gone");

@@ -89,8 +89,8 @@ void require_equal_streams(const std::vector<std::string>& expected, const std::
 }
 
 WalMessage json_message(const std::string& text) {
-  return WalMessage{Lsn{0x100}, Lsn{0x100}, PgTimestamp{},
-                    {reinterpret_cast<const std::byte*>(text.data()), text.size()}, 0, 0};
+  return WalMessage{
+      Lsn{0x100}, Lsn{0x100}, PgTimestamp{}, {reinterpret_cast<const std::byte*>(text.data()), text.size()}, 0, 0};
 }
 
 RelationInfo table_t() {
@@ -107,8 +107,8 @@ RelationInfo table_t() {
 TEST_CASE("wal2json stream captured from PostgreSQL 15 decodes to the events of the same changes through pgoutput",
           "[wal2json]") {
   test::EventTextOptions o;
-  o.nan_as_null = true;       // the captured plugin is wal2json 2.5 (no numeric-data-types-as-string)
-  o.truncate_flags = false;   // wal2json does not send them
+  o.nan_as_null = true;      // the captured plugin is wal2json 2.5 (no numeric-data-types-as-string)
+  o.truncate_flags = false;  // wal2json does not send them
   pgoutput::PgOutputEventDecoder pgo;
   CatalogAsOfStream catalog;
   std::vector<RelationInfo> announced;  // Relation messages carry no WAL position: the next row's
@@ -134,7 +134,8 @@ TEST_CASE("wal2json stream captured from PostgreSQL 15 decodes to the events of 
   REQUIRE(expected.lines.size() > 40);
 
   Wal2JsonEventDecoder w2j(std::move(catalog));
-  const auto got = drain_replay("wal2json.stream", w2j, [&](const WalMessage& m) { w2j.catalog().at = m.wal_start; }, o);
+  const auto got = drain_replay(
+      "wal2json.stream", w2j, [&](const WalMessage& m) { w2j.catalog().at = m.wal_start; }, o);
   require_equal_streams(expected.lines, got.lines);
   // The JSON lines differ only where the events do (NaN: none here after normalising; truncate flags).
   CHECK(got.json.size() == expected.json.size());
@@ -164,19 +165,22 @@ TEST_CASE("wal2json values in PostgreSQL's text form", "[wal2json]") {
               R"({"name":"v","type":"text","typeoid":25,"value":"a\"b\\c\n\u00e9"},)"
               R"({"name":"b","type":"bytea","typeoid":17,"value":"00ff"}]})"));
   REQUIRE(lines.size() == 2);
-  CHECK(lines[0] == "begin lsn=0/100 xid=7 commit_lsn=0/200 commit_time=" +
-                        std::to_string(values::parse_timestamp_text("2026-12-03 09:00:00.5+00", true)->micros_since_2000()));
+  CHECK(lines[0] ==
+        "begin lsn=0/100 xid=7 commit_lsn=0/200 commit_time=" +
+            std::to_string(values::parse_timestamp_text("2026-12-03 09:00:00.5+00", true)->micros_since_2000()));
   CHECK(lines[1].find("new=['-1.5e3', 'a\"b\\c\n\xc3\xa9', '\\x00ff']") != std::string::npos);
-  REQUIRE(run(R"({"action":"U","xid":7,"lsn":"0/100","schema":"public","table":"t","columns":[)"
-              R"({"name":"id","type":"integer","typeoid":23,"value":1},{"name":"v","type":"text","typeoid":25,"value":true}],)"
-              R"("identity":[{"name":"id","type":"integer","typeoid":23,"value":1}]})"));
+  REQUIRE(run(
+      R"({"action":"U","xid":7,"lsn":"0/100","schema":"public","table":"t","columns":[)"
+      R"({"name":"id","type":"integer","typeoid":23,"value":1},{"name":"v","type":"text","typeoid":25,"value":true}],)"
+      R"("identity":[{"name":"id","type":"integer","typeoid":23,"value":1}]})"));
   // b left out (unchanged TOAST); the old key equals the new one, so no old tuple (as pgoutput).
   CHECK(lines.back().find("old(") == std::string::npos);
   CHECK(lines.back().find("new=['1', 't', unchanged-toast]") != std::string::npos);
-  REQUIRE(run(R"({"action":"U","xid":7,"lsn":"0/100","schema":"public","table":"t","columns":[)"
-              R"({"name":"id","type":"integer","typeoid":23,"value":2},{"name":"v","type":"text","typeoid":25,"value":null},)"
-              R"({"name":"b","type":"bytea","typeoid":17,"value":null}],)"
-              R"("identity":[{"name":"id","type":"integer","typeoid":23,"value":1}]})"));
+  REQUIRE(run(
+      R"({"action":"U","xid":7,"lsn":"0/100","schema":"public","table":"t","columns":[)"
+      R"({"name":"id","type":"integer","typeoid":23,"value":2},{"name":"v","type":"text","typeoid":25,"value":null},)"
+      R"({"name":"b","type":"bytea","typeoid":17,"value":null}],)"
+      R"("identity":[{"name":"id","type":"integer","typeoid":23,"value":1}]})"));
   CHECK(lines.back().find("old(key)=['1', null, null] new=['2', null, null]") != std::string::npos);
   REQUIRE(run(R"({"action":"C","xid":7,"timestamp":"2026-12-03 10:00:00.5+01","lsn":"0/200","nextlsn":"0/230"})"));
   CHECK(lines.back().rfind("commit lsn=0/100 xid=7 commit_lsn=0/200", 0) == 0);
@@ -202,8 +206,9 @@ TEST_CASE("malformed wal2json input is a typed error with its offset", "[wal2jso
     CHECK(st.error().message.find("wal2json") != std::string::npos);
   }
   SECTION("broken JSON") {
-    for (const std::string bad : {R"({"action":"B",)", R"({"action":"B"} x)", R"([1,2])", "", "{\"action\":\"I\",\"columns\":[{\"name\":1}]}",
-                                  R"({"action":"I","xid":1,"columns":[{"name":"id","value":12a}]})", R"({"action":"B","xid":-1})"}) {
+    for (const std::string bad :
+         {R"({"action":"B",)", R"({"action":"B"} x)", R"([1,2])", "", "{\"action\":\"I\",\"columns\":[{\"name\":1}]}",
+          R"({"action":"I","xid":1,"columns":[{"name":"id","value":12a}]})", R"({"action":"B","xid":-1})"}) {
       INFO(bad);
       auto st = decode(bad);
       REQUIRE_FALSE(st);
@@ -276,7 +281,8 @@ void drain(LibpqTransport& t, Decoder& d, std::vector<std::string>& out, Lsn tar
 
 }  // namespace
 
-TEST_CASE("live: one workload through a pgoutput slot and a wal2json slot gives equal event streams", "[wal2json][live]") {
+TEST_CASE("live: one workload through a pgoutput slot and a wal2json slot gives equal event streams",
+          "[wal2json][live]") {
   ConnectionConfig cfg = test::env_config();
   const std::string db = test::unique_name("w2j");
   test::PgSession admin;

@@ -42,7 +42,8 @@ class ChunkPool {
         retained_ -= c.capacity;
         return c;
       }
-      return ArenaChunk{std::make_unique_for_overwrite<std::byte[]>(chunk_size_), chunk_size_};  // no zeroing: allocate() hands out uninitialised storage
+      return ArenaChunk{std::make_unique_for_overwrite<std::byte[]>(chunk_size_),
+                        chunk_size_};  // no zeroing: allocate() hands out uninitialised storage
     }
     return ArenaChunk{std::make_unique_for_overwrite<std::byte[]>(min_size), min_size};  // oversize value: own chunk
   }
@@ -126,7 +127,8 @@ class Arena {
     if (other.used_.empty()) return;
     // Element moves, not a vector move: both vectors keep their capacity (no allocation later).
     if (used_.empty()) {
-      used_.insert(used_.end(), std::make_move_iterator(other.used_.begin()), std::make_move_iterator(other.used_.end()));
+      used_.insert(used_.end(), std::make_move_iterator(other.used_.begin()),
+                   std::make_move_iterator(other.used_.end()));
       tail_ = other.tail_;
     } else {
       used_.insert(used_.end() - 1, std::make_move_iterator(other.used_.begin()),

@@ -99,7 +99,8 @@ class BasicBatcher {
   Status add(const ChangeEvent& event, SteadyClock::time_point now) {
     if (!drains_.empty()) {
       return ReplicationError::fatal(
-          "batcher: a spilled transaction is still being handed on (call refill() after release() until it returns false)");
+          "batcher: a spilled transaction is still being handed on (call refill() after release() until it returns "
+          "false)");
     }
     return std::visit([&](const auto& ev) { return on(ev, event, now); }, event);
   }
@@ -175,7 +176,8 @@ class BasicBatcher {
   }
 
   [[nodiscard]] BatchStats stats(SteadyClock::time_point now) const noexcept {
-    return {batch_.rows(), batch_.bytes(), batch_.transactions(), started_ ? now - started_at_ : SteadyClock::duration{}};
+    return {batch_.rows(), batch_.bytes(), batch_.transactions(),
+            started_ ? now - started_at_ : SteadyClock::duration{}};
   }
   [[nodiscard]] std::size_t streamed_transactions() const noexcept { return streams_.size(); }
   [[nodiscard]] std::size_t prepared_transactions() const noexcept { return prepared_.size(); }
@@ -260,9 +262,7 @@ class BasicBatcher {
       if (p.gid == gid) return &p;
     return nullptr;
   }
-  void erase_prepared(const Prepared* p) {
-    prepared_.erase(prepared_.begin() + (p - prepared_.data()));
-  }
+  void erase_prepared(const Prepared* p) { prepared_.erase(prepared_.begin() + (p - prepared_.data())); }
 
   // --- memory accounting and spilling
   static std::size_t memory_of(const Pending& p) noexcept {
@@ -408,9 +408,8 @@ class BasicBatcher {
         s->txn.aborted.push_back(sub);  // the spilled events are skipped when read back
       } else {
         const std::size_t before = memory_of(s->txn);
-        s->txn.events.erase_if([sub](const ChangeEvent& x) {
-          return !std::holds_alternative<BeginEvent>(x) && txn_of(x).xid == sub;
-        });
+        s->txn.events.erase_if(
+            [sub](const ChangeEvent& x) { return !std::holds_alternative<BeginEvent>(x) && txn_of(x).xid == sub; });
         held_bytes_ -= std::min(held_bytes_, before - std::min(before, memory_of(s->txn)));
       }
     }

@@ -193,7 +193,8 @@ class SpillFile {
   Status flush_writes() {
     std::size_t done = 0;
     while (done < wbuf_.size()) {
-      const ssize_t n = ::pwrite(fd_, wbuf_.data() + done, wbuf_.size() - done, static_cast<off_t>(write_offset_ + done));
+      const ssize_t n =
+          ::pwrite(fd_, wbuf_.data() + done, wbuf_.size() - done, static_cast<off_t>(write_offset_ + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         return io_error("cannot write spill file in " + directory_, errno);
@@ -215,8 +216,9 @@ class SpillFile {
     }
     if (rbuf_.size() < std::max(need, kReadBuffer)) rbuf_.resize(std::max(need, kReadBuffer));
     while (rend_ < need) {
-      if (read_offset_ >= write_offset_) return rend_ == 0 ? Result<bool, ReplicationError>(false)
-                                                           : Result<bool, ReplicationError>(corrupt("truncated record").error());
+      if (read_offset_ >= write_offset_)
+        return rend_ == 0 ? Result<bool, ReplicationError>(false)
+                          : Result<bool, ReplicationError>(corrupt("truncated record").error());
       const std::size_t want = std::min<std::uint64_t>(rbuf_.size() - rend_, write_offset_ - read_offset_);
       const ssize_t n = ::pread(fd_, rbuf_.data() + rend_, want, static_cast<off_t>(read_offset_));
       if (n < 0) {
@@ -289,9 +291,9 @@ class SpillFile {
   // type with a view must get its own overload (the static_assert in put_struct catches most).
   template <class T>
   void encode(const T& e) {
-    static_assert(!requires { e.relation; } && !requires { e.relations; } && !requires { e.prefix; } &&
-                      !requires { e.gid; },
-                  "an event with views needs its own SpillFile::encode overload");
+    static_assert(
+        !requires { e.relation; } && !requires { e.relations; } && !requires { e.prefix; } && !requires { e.gid; },
+        "an event with views needs its own SpillFile::encode overload");
     put_struct(e);
   }
 

@@ -40,9 +40,9 @@ constexpr std::string_view to_string(ChangeOp op) noexcept {
 // known from Begin; for a streamed one (protocol 2+) only at Stream Commit, so the batcher fills
 // them in when it hands the transaction on.
 struct TxnContext {
-  Xid xid = 0;        // top-level xid; inside a streamed transaction: the xid the server sent (may be a subxact)
-  Xid top_xid = 0;    // the top-level xid (the streamed transaction's xid from Stream Start)
-  Lsn commit_lsn;     // invalid for non-transactional messages and (until commit) streamed changes
+  Xid xid = 0;      // top-level xid; inside a streamed transaction: the xid the server sent (may be a subxact)
+  Xid top_xid = 0;  // the top-level xid (the streamed transaction's xid from Stream Start)
+  Lsn commit_lsn;   // invalid for non-transactional messages and (until commit) streamed changes
   PgTimestamp commit_time;
   bool streamed = false;
 };
@@ -141,9 +141,9 @@ struct TruncateEventView {
 
 // pg_logical_emit_message(transactional, prefix, content).
 struct MessageEventView {
-  Lsn lsn;  // the message's WAL start
+  Lsn lsn;          // the message's WAL start
   Lsn message_lsn;  // the LSN field of the message itself
-  TxnContext txn;  // xid 0 and no commit for non-transactional messages
+  TxnContext txn;   // xid 0 and no commit for non-transactional messages
   bool transactional = false;
   std::string_view prefix;
   std::span<const std::byte> content;
@@ -170,7 +170,9 @@ struct SchemaChangeEvent {
 };
 
 // A Stream Abort of `xid` ends the whole streamed transaction unless it names another `subxid`.
-[[nodiscard]] constexpr bool aborts_whole_transaction(Xid xid, Xid subxid) noexcept { return subxid == 0 || subxid == xid; }
+[[nodiscard]] constexpr bool aborts_whole_transaction(Xid xid, Xid subxid) noexcept {
+  return subxid == 0 || subxid == xid;
+}
 
 // Stream Abort: drop the buffered changes of `xid` (whole transaction) or of subtransaction
 // `subxid` when it differs. Consumed by batchers; sinks never see it.
@@ -190,13 +192,13 @@ enum class TwoPhaseKind : std::uint8_t { begin_prepare, prepare, commit_prepared
 struct TwoPhaseEvent {
   TwoPhaseKind kind = TwoPhaseKind::prepare;
   Lsn lsn;
-  TxnContext txn;          // commit_prepared: commit_lsn / commit_time of COMMIT PREPARED
-  std::string_view gid;    // the GID of PREPARE TRANSACTION
-  Lsn prepare_lsn;         // begin_prepare / prepare: where the PREPARE record starts (invalid otherwise)
-  Lsn prepare_end_lsn;     // begin_prepare / prepare / rollback_prepared: where the PREPARE record ends
-  Lsn end_lsn;             // the end of this transaction's last record: the position to confirm after it
-  PgTimestamp time;        // prepare, commit or rollback time
-  bool streamed = false;   // prepare: a Stream Prepare (the changes came in stream blocks)
+  TxnContext txn;         // commit_prepared: commit_lsn / commit_time of COMMIT PREPARED
+  std::string_view gid;   // the GID of PREPARE TRANSACTION
+  Lsn prepare_lsn;        // begin_prepare / prepare: where the PREPARE record starts (invalid otherwise)
+  Lsn prepare_end_lsn;    // begin_prepare / prepare / rollback_prepared: where the PREPARE record ends
+  Lsn end_lsn;            // the end of this transaction's last record: the position to confirm after it
+  PgTimestamp time;       // prepare, commit or rollback time
+  bool streamed = false;  // prepare: a Stream Prepare (the changes came in stream blocks)
 };
 
 constexpr std::string_view to_string(TwoPhaseKind k) noexcept {
@@ -215,8 +217,8 @@ using ChangeEvent = std::variant<BeginEvent, RowChangeView, TruncateEventView, M
 constexpr std::string_view event_name(const ChangeEvent& e) noexcept {
   if (const auto* row = std::get_if<RowChangeView>(&e)) return to_string(row->op);
   if (const auto* tp = std::get_if<TwoPhaseEvent>(&e)) return to_string(tp->kind);
-  constexpr std::string_view names[] = {"begin", "row", "truncate", "message", "schema_change", "commit",
-                                        "stream_abort", "two_phase"};
+  constexpr std::string_view names[] = {"begin",         "row",    "truncate",     "message",
+                                        "schema_change", "commit", "stream_abort", "two_phase"};
   static_assert(std::size(names) == std::variant_size_v<ChangeEvent>);
   return names[e.index()];
 }

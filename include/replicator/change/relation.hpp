@@ -17,7 +17,7 @@ using Oid = std::uint32_t;
 // Which old tuple an Update or Delete carries.
 enum class OldTupleKind : char {
   none = 0,
-  key = 'K',  // the replica identity key columns (DEFAULT / USING INDEX), others are null
+  key = 'K',   // the replica identity key columns (DEFAULT / USING INDEX), others are null
   full = 'O',  // the whole old row (REPLICA IDENTITY FULL)
 };
 

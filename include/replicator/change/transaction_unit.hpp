@@ -121,10 +121,9 @@ struct TxnUnitStep {
 }
 
 template <class Event>
-[[nodiscard]] constexpr TxnUnitStep transaction_unit(const Event& e) noexcept
-  requires requires { transaction_facts(e); }
-{
-  return transaction_unit(transaction_facts(e));
+[[nodiscard]] constexpr TxnUnitStep transaction_unit(const Event& e) noexcept requires requires {
+  transaction_facts(e);
 }
+{ return transaction_unit(transaction_facts(e)); }
 
 }  // namespace replicator

@@ -97,7 +97,7 @@ template <class T, class E = Error>
 class [[nodiscard]] Result {
  public:
   constexpr Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  constexpr Result(E error) : state_(std::in_place_index<1>, std::move(error)) {}         // NOLINT: implicit by design
+  constexpr Result(E error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit by design
 
   [[nodiscard]] constexpr bool has_value() const noexcept { return state_.index() == 0; }
   constexpr explicit operator bool() const noexcept { return has_value(); }

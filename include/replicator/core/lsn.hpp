@@ -56,7 +56,10 @@ class Lsn {
   // Arithmetic with byte offsets. Wraps like the uint64 it is; callers stay far from 2^64.
   friend constexpr Lsn operator+(Lsn lsn, std::uint64_t bytes) noexcept { return Lsn{lsn.value_ + bytes}; }
   friend constexpr Lsn operator-(Lsn lsn, std::uint64_t bytes) noexcept { return Lsn{lsn.value_ - bytes}; }
-  constexpr Lsn& operator+=(std::uint64_t bytes) noexcept { value_ += bytes; return *this; }
+  constexpr Lsn& operator+=(std::uint64_t bytes) noexcept {
+    value_ += bytes;
+    return *this;
+  }
   // Distance in bytes; negative when `b` is ahead of `a`.
   friend constexpr std::int64_t operator-(Lsn a, Lsn b) noexcept {
     return static_cast<std::int64_t>(a.value_ - b.value_);

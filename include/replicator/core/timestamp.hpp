@@ -73,10 +73,24 @@ class PgTimestamp {
       t.size = static_cast<std::uint8_t>(t.size + width);
     };
     auto ch = [&t](char c) { t.chars[t.size++] = c; };
-    if (y < 0) { ch('-'); y = -y; }
-    put(y, y > 9999 ? 6 : 4); ch('-'); put(m, 2); ch('-'); put(d, 2); ch('T');
-    put(sod / 3600, 2); ch(':'); put(sod / 60 % 60, 2); ch(':'); put(sod % 60, 2); ch('.');
-    put(frac, 6); ch('Z');
+    if (y < 0) {
+      ch('-');
+      y = -y;
+    }
+    put(y, y > 9999 ? 6 : 4);
+    ch('-');
+    put(m, 2);
+    ch('-');
+    put(d, 2);
+    ch('T');
+    put(sod / 3600, 2);
+    ch(':');
+    put(sod / 60 % 60, 2);
+    ch(':');
+    put(sod % 60, 2);
+    ch('.');
+    put(frac, 6);
+    ch('Z');
     return t;
   }
   [[nodiscard]] std::string to_string() const { return std::string(format_iso8601().view()); }

@@ -38,9 +38,9 @@ using TransportEvent = std::variant<WalMessage, Keepalive, Idle, EndOfStream>;
 
 // The positions we report in a standby status update.
 struct StandbyStatus {
-  Lsn written;   // received and handed to the sink
-  Lsn flushed;   // durable in the sink and saved by the position store: the server may free WAL up to here
-  Lsn applied;   // same as flushed for a CDC client
+  Lsn written;  // received and handed to the sink
+  Lsn flushed;  // durable in the sink and saved by the position store: the server may free WAL up to here
+  Lsn applied;  // same as flushed for a CDC client
   bool reply_requested = false;
 };
 

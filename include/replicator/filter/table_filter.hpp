@@ -60,7 +60,9 @@ class OperationSet {
   static constexpr OperationSet all() noexcept {
     return {Operation::insert, Operation::update, Operation::delete_, Operation::truncate, Operation::message};
   }
-  [[nodiscard]] constexpr bool contains(Operation op) const noexcept { return (bits_ & static_cast<std::uint8_t>(op)) != 0; }
+  [[nodiscard]] constexpr bool contains(Operation op) const noexcept {
+    return (bits_ & static_cast<std::uint8_t>(op)) != 0;
+  }
   [[nodiscard]] constexpr OperationSet with(Operation op) const noexcept {
     OperationSet s = *this;
     s.bits_ |= static_cast<std::uint8_t>(op);

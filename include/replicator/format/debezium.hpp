@@ -39,8 +39,8 @@ struct DebeziumOptions {
   bool transaction_metadata = false;  // "transaction": {id, total_order, data_collection_order}; else null
   bool tombstones = false;            // a tombstone after each delete (Kafka log compaction style)
   bool messages = true;               // op "m" lines for pg_logical_emit_message
-  bool schemas = false;  // {"schema":..,"payload":..} (Kafka Connect JSON converter, schemas.enable=true)
-  bool keys = false;     // each line {"key":<key document>,"value":<value document>}; tombstone: "value":null
+  bool schemas = false;               // {"schema":..,"payload":..} (Kafka Connect JSON converter, schemas.enable=true)
+  bool keys = false;         // each line {"key":<key document>,"value":<value document>}; tombstone: "value":null
   DebeziumValueModes modes;  // decimal / interval / binary / time precision / hstore handling
   // Enums, domains and extension types (hstore, ltree, ...) by OID. Shared so a library user can
   // fill it up front; `type_lookup` is called with the OIDs a Relation names that it lacks.
@@ -157,9 +157,9 @@ class DebeziumFormatter {
   struct TableTypes {
     std::uint64_t version = ~std::uint64_t{0};
     std::vector<DebeziumColumnType> columns;
-    std::string value_schema;  // the before/after struct without "field"
-    std::string key_schema;    // the key struct
-    std::string envelope_name; // "<server>.<schema>.<table>.Envelope" as a JSON string
+    std::string value_schema;   // the before/after struct without "field"
+    std::string key_schema;     // the key struct
+    std::string envelope_name;  // "<server>.<schema>.<table>.Envelope" as a JSON string
   };
 
   Result<const TableTypes*, ReplicationError> table(const RelationInfo& rel) {
@@ -234,12 +234,15 @@ class DebeziumFormatter {
       out += ",\"field\":\"after\"},";
     }
     out += kDebeziumSourceSchema;
-    out += ",{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
-           "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},";
+    out +=
+        ",{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
+        "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},";
     out += kDebeziumTransactionSchema;
     out += "],\"optional\":false,\"name\":";
     if (types != nullptr) out += types->envelope_name;
-    else append_json_string(out, options_.server_name + "." + (rel ? rel->schema + "." + rel->name : "message") + ".Envelope");
+    else
+      append_json_string(out,
+                         options_.server_name + "." + (rel ? rel->schema + "." + rel->name : "message") + ".Envelope");
     out += "},";
   }
 
@@ -304,7 +307,7 @@ class DebeziumFormatter {
     if (options_.keys) out.push_back('}');
     out.push_back('\n');
     if (r.op == ChangeOp::delete_ && options_.tombstones) {
-      if (options_.keys) {  // the same key, a null value
+      if (options_.keys) {                          // the same key, a null value
         out.append(out, key_at, key_end - key_at);  // appending a part of itself is well-defined
         out += "null}\n";
       } else {

@@ -52,11 +52,14 @@ inline Status load_debezium_types(PgConnection& conn, const std::vector<Oid>& oi
   // Asked-for OIDs the server does not know (dropped meanwhile): remember them as plain text types
   // so the lookup is not repeated for every row.
   for (Oid o : oids)
-    if (into.find(o) == nullptr) into.add({.oid = o, .kind = 'b', .name = {}, .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
+    if (into.find(o) == nullptr)
+      into.add(
+          {.oid = o, .kind = 'b', .name = {}, .base_type = 0, .base_typmod = -1, .element_type = 0, .enum_labels = {}});
   return ok_status();
 }
 
-inline Status load_debezium_types(const ConnectionConfig& cfg, const std::vector<Oid>& oids, DebeziumTypeCatalog& into) {
+inline Status load_debezium_types(const ConnectionConfig& cfg, const std::vector<Oid>& oids,
+                                  DebeziumTypeCatalog& into) {
   auto conn = PgConnection::connect(cfg, ConnectionKind::normal);
   if (!conn) return conn.error();
   return load_debezium_types(*conn, oids, into);

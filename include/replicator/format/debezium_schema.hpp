@@ -65,12 +65,14 @@ inline void scalar_schema(std::string& out, const DebeziumScalarType& t, const D
       if (m.decimal == DecimalHandlingMode::string) return simple("string");
       const int scale = t.kind == DebeziumKind::money ? m.money_fraction_digits : numeric_scale(t.typmod);
       if (scale < 0) {
-        out += "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"
-               "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}]";
+        out +=
+            "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"
+            "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}]";
         return schema_tail(out, optional, "io.debezium.data.VariableScaleDecimal", {}, "Variable scaled decimal");
       }
       std::string p = "{\"scale\":\"" + std::to_string(scale) + "\"";
-      if (t.kind == DebeziumKind::numeric) p += ",\"connect.decimal.precision\":\"" + std::to_string(numeric_precision(t.typmod)) + "\"";
+      if (t.kind == DebeziumKind::numeric)
+        p += ",\"connect.decimal.precision\":\"" + std::to_string(numeric_precision(t.typmod)) + "\"";
       p += "}";
       open_schema(out, "bytes");
       return schema_tail(out, optional, "org.apache.kafka.connect.data.Decimal", p);
@@ -90,7 +92,8 @@ inline void scalar_schema(std::string& out, const DebeziumScalarType& t, const D
       open_schema(out, "string");
       return schema_tail(out, optional, "io.debezium.data.Enum", p);
     }
-    case DebeziumKind::date: return simple("int32", connect ? "org.apache.kafka.connect.data.Date" : "io.debezium.time.Date");
+    case DebeziumKind::date:
+      return simple("int32", connect ? "org.apache.kafka.connect.data.Date" : "io.debezium.time.Date");
     case DebeziumKind::time:
       if (connect) return simple("int32", "org.apache.kafka.connect.data.Time");
       if (m.time_precision == TimePrecisionMode::adaptive && t.typmod >= 0 && t.typmod <= 3)
@@ -99,22 +102,25 @@ inline void scalar_schema(std::string& out, const DebeziumScalarType& t, const D
     case DebeziumKind::timetz: return simple("string", "io.debezium.time.ZonedTime");
     case DebeziumKind::timestamp:
       if (connect) return simple("int64", "org.apache.kafka.connect.data.Timestamp");
-      return simple("int64", t.typmod >= 0 && t.typmod <= 3 ? "io.debezium.time.Timestamp" : "io.debezium.time.MicroTimestamp");
+      return simple("int64",
+                    t.typmod >= 0 && t.typmod <= 3 ? "io.debezium.time.Timestamp" : "io.debezium.time.MicroTimestamp");
     case DebeziumKind::timestamptz: return simple("string", "io.debezium.time.ZonedTimestamp");
     case DebeziumKind::interval:
       return m.interval == IntervalHandlingMode::string ? simple("string", "io.debezium.time.Interval")
                                                         : simple("int64", "io.debezium.time.MicroDuration");
     case DebeziumKind::bytea: return simple(m.binary == BinaryHandlingMode::bytes ? "bytes" : "string");
     case DebeziumKind::point:
-      out += "{\"type\":\"struct\",\"fields\":[{\"type\":\"double\",\"optional\":false,\"field\":\"x\"},"
-             "{\"type\":\"double\",\"optional\":false,\"field\":\"y\"},"
-             "{\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},"
-             "{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}]";
+      out +=
+          "{\"type\":\"struct\",\"fields\":[{\"type\":\"double\",\"optional\":false,\"field\":\"x\"},"
+          "{\"type\":\"double\",\"optional\":false,\"field\":\"y\"},"
+          "{\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},"
+          "{\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}]";
       return schema_tail(out, optional, "io.debezium.data.geometry.Point", {}, "Geometry (POINT)");
     case DebeziumKind::hstore:
       if (m.hstore == HstoreHandlingMode::json) return simple("string", "io.debezium.data.Json");
-      out += "{\"type\":\"map\",\"keys\":{\"type\":\"string\",\"optional\":false},"
-             "\"values\":{\"type\":\"string\",\"optional\":true}";
+      out +=
+          "{\"type\":\"map\",\"keys\":{\"type\":\"string\",\"optional\":false},"
+          "\"values\":{\"type\":\"string\",\"optional\":true}";
       return schema_tail(out, optional, {});
   }
 }

@@ -1,9 +1,9 @@
 // Which Debezium mapping a column gets: its type OID and modifier from the Relation message,
 // resolved through a small catalog of the non-built-in types (enums with their labels, domains
 // with their base type, arrays of those, extension types such as hstore known by name).
-//   DebeziumTypeCatalog cat;  DebeziumType mood;  mood.oid = 16390;  mood.kind = 'e';  mood.enum_labels = {"sad", "ok"};
-//   cat.add(mood);
-//   DebeziumColumnType t = resolve_debezium_type(cat, col.type_oid, col.type_modifier);  // t.kind == DebeziumKind::enum_
+//   DebeziumTypeCatalog cat;  DebeziumType mood;  mood.oid = 16390;  mood.kind = 'e';  mood.enum_labels = {"sad",
+//   "ok"}; cat.add(mood); DebeziumColumnType t = resolve_debezium_type(cat, col.type_oid, col.type_modifier);  //
+//   t.kind == DebeziumKind::enum_
 #pragma once
 
 #include <cstdint>
@@ -86,8 +86,30 @@ constexpr Oid builtin_array_element(Oid array_type) noexcept {
 
 // Debezium's mapping families (docs/debezium.md has the table).
 enum class DebeziumKind : std::uint8_t {
-  boolean, bits, int16, int32, int64, float32, float64, numeric, money, string, json, xml, uuid, enum_, ltree,
-  date, time, timetz, timestamp, timestamptz, interval, bytea, point, hstore,
+  boolean,
+  bits,
+  int16,
+  int32,
+  int64,
+  float32,
+  float64,
+  numeric,
+  money,
+  string,
+  json,
+  xml,
+  uuid,
+  enum_,
+  ltree,
+  date,
+  time,
+  timetz,
+  timestamp,
+  timestamptz,
+  interval,
+  bytea,
+  point,
+  hstore,
 };
 
 // A column's (or array element's) mapping. `wire_oid` is the type whose text / send form the

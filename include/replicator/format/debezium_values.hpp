@@ -2,7 +2,8 @@
 // converter prints them, under Debezium's handling modes (decimal, interval, binary, time
 // precision, hstore). Reads both wire forms (text, and binary=true send formats for most types).
 //   DebeziumValueModes m;  m.decimal = DecimalHandlingMode::string;
-//   append_debezium_value(out, TypedValueView(raw, col.type_oid), resolve_debezium_type(cat, oid, typmod), m, placeholder);
+//   append_debezium_value(out, TypedValueView(raw, col.type_oid), resolve_debezium_type(cat, oid, typmod), m,
+//   placeholder);
 // Appends into `out`; scalar values allocate nothing (arrays and binary numerics do).
 #pragma once
 
@@ -248,7 +249,9 @@ inline void append_big_decimal_string(std::string& out, bool negative, std::stri
 
 // numeric(p,s) has typmod ((p << 16) | s) + 4; -1 means no precision and no scale.
 constexpr int numeric_scale(std::int32_t typmod) noexcept { return typmod < 4 ? -1 : ((typmod - 4) & 0x7FF); }
-constexpr int numeric_precision(std::int32_t typmod) noexcept { return typmod < 4 ? -1 : ((typmod - 4) >> 16) & 0xFFFF; }
+constexpr int numeric_precision(std::int32_t typmod) noexcept {
+  return typmod < 4 ? -1 : ((typmod - 4) >> 16) & 0xFFFF;
+}
 
 // A decimal value under decimal.handling.mode. `fixed_scale` < 0: numeric without a declared scale.
 inline void append_decimal(std::string& out, const DecimalText& d, int fixed_scale, DecimalHandlingMode mode,
@@ -265,13 +268,16 @@ inline void append_decimal(std::string& out, const DecimalText& d, int fixed_sca
   if (d.special != S::none) {
     // precise cannot carry NaN / Infinity (Debezium writes null); string: SpecialValueDecimal's names.
     if (mode == DecimalHandlingMode::precise) return void(out += "null");
-    out += d.special == S::nan ? "\"NAN\"" : d.special == S::pos_inf ? "\"POSITIVE_INFINITY\"" : "\"NEGATIVE_INFINITY\"";
+    out += d.special == S::nan       ? "\"NAN\""
+           : d.special == S::pos_inf ? "\"POSITIVE_INFINITY\""
+                                     : "\"NEGATIVE_INFINITY\"";
     return;
   }
   std::string_view frac = d.frac_digits;
   std::size_t pad = 0;
   if (fixed_scale >= 0) {  // the server already rounded to the scale; pad if a value came shorter (money)
-    if (frac.size() > static_cast<std::size_t>(fixed_scale)) frac = frac.substr(0, static_cast<std::size_t>(fixed_scale));
+    if (frac.size() > static_cast<std::size_t>(fixed_scale))
+      frac = frac.substr(0, static_cast<std::size_t>(fixed_scale));
     pad = static_cast<std::size_t>(fixed_scale) - frac.size();
   } else if (mode == DecimalHandlingMode::precise) {  // VariableScaleDecimal: trailing zeros stripped
     while (!frac.empty() && frac.back() == '0') frac.remove_suffix(1);
@@ -572,7 +578,9 @@ inline bool append_inet_binary(std::string& out, std::span<const std::byte> b, b
   if ((family != 2 && family != 3) || len != (v4 ? 4u : 16u) || b.size() != 4 + len || bits > len * 8) return false;
   auto at = [&](unsigned i) { return static_cast<unsigned>(b[4 + i]); };
   char buf[64];
-  auto put = [&](const char* fmt, auto... a) { out.append(buf, static_cast<std::size_t>(std::snprintf(buf, sizeof buf, fmt, a...))); };
+  auto put = [&](const char* fmt, auto... a) {
+    out.append(buf, static_cast<std::size_t>(std::snprintf(buf, sizeof buf, fmt, a...)));
+  };
   out.push_back('"');
   if (v4) {
     put("%u.%u.%u.%u", at(0), at(1), at(2), at(3));
@@ -747,8 +755,8 @@ inline bool append_other_binary(std::string& out, values::Oid type, std::span<co
 }
 
 inline ReplicationError bad_value(std::string_view what, values::Oid type) {
-  return ReplicationError::fatal("debezium format: cannot decode a column value: " + std::string(what) +
-                                 " [type OID " + std::to_string(type) + "]");
+  return ReplicationError::fatal("debezium format: cannot decode a column value: " + std::string(what) + " [type OID " +
+                                 std::to_string(type) + "]");
 }
 
 // The Unix-epoch helpers.
@@ -857,7 +865,8 @@ inline Status append_debezium_scalar(std::string& out, values::TypedValueView v,
         for (char c : bits)
           if (c != '0' && c != '1') return bad_value("bit", type);
       }
-      const std::size_t min_bytes = type == dbz_oid::bit && t.typmod > 0 ? (static_cast<std::size_t>(t.typmod) + 7) / 8 : 0;
+      const std::size_t min_bytes =
+          type == dbz_oid::bit && t.typmod > 0 ? (static_cast<std::size_t>(t.typmod) + 7) / 8 : 0;
       detail::append_bits_base64(out, bits, min_bytes);
       return ok_status();
     }

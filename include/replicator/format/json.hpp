@@ -86,9 +86,10 @@ inline std::size_t skip_plain_ascii(const unsigned char* p, std::size_t i, std::
   for (; i + 16 <= n; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
     // Signed: bytes 0x80-0xFF are negative, so "< 0x20" finds control and non-ASCII bytes at once.
-    const __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, space),
-                                         _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    if (const int mask = _mm_movemask_epi8(special); mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(mask));
+    const __m128i special =
+        _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (const int mask = _mm_movemask_epi8(special); mask != 0)
+      return i + static_cast<std::size_t>(__builtin_ctz(mask));
   }
 #endif
   for (; i < n; ++i) {
@@ -183,7 +184,8 @@ inline void append_value_json(std::string& out, ColumnValueView v) {
 
 // {"col":value,...} for a tuple of `rel`. keys_only: only the replica identity columns (an old
 // key tuple carries nulls for the others); when the relation marks no key column, all are written.
-inline FormatResult append_tuple_json(std::string& out, const RelationInfo& rel, TupleView tuple, bool keys_only = false) {
+inline FormatResult append_tuple_json(std::string& out, const RelationInfo& rel, TupleView tuple,
+                                      bool keys_only = false) {
   if (tuple.size() != rel.columns.size())
     return Error{Errc::unexpected_message, 0, "tuple column count differs from its Relation message"};
   if (keys_only) {
@@ -219,12 +221,30 @@ inline void key(std::string& out, std::string_view name) {
   out.append(name);
   out.append("\":");
 }
-inline void field(std::string& out, std::string_view name, Lsn v) { key(out, name); append_lsn_json(out, v); }
-inline void field(std::string& out, std::string_view name, PgTimestamp v) { key(out, name); append_time_json(out, v); }
-inline void field(std::string& out, std::string_view name, std::string_view v) { key(out, name); append_json_string(out, v); }
-inline void field(std::string& out, std::string_view name, bool v) { key(out, name); out.append(v ? "true" : "false"); }
-inline void field_uint(std::string& out, std::string_view name, std::uint64_t v) { key(out, name); append_uint(out, v); }
-inline void field_int(std::string& out, std::string_view name, std::int64_t v) { key(out, name); append_int(out, v); }
+inline void field(std::string& out, std::string_view name, Lsn v) {
+  key(out, name);
+  append_lsn_json(out, v);
+}
+inline void field(std::string& out, std::string_view name, PgTimestamp v) {
+  key(out, name);
+  append_time_json(out, v);
+}
+inline void field(std::string& out, std::string_view name, std::string_view v) {
+  key(out, name);
+  append_json_string(out, v);
+}
+inline void field(std::string& out, std::string_view name, bool v) {
+  key(out, name);
+  out.append(v ? "true" : "false");
+}
+inline void field_uint(std::string& out, std::string_view name, std::uint64_t v) {
+  key(out, name);
+  append_uint(out, v);
+}
+inline void field_int(std::string& out, std::string_view name, std::int64_t v) {
+  key(out, name);
+  append_int(out, v);
+}
 }  // namespace detail
 
 // insert / update / delete:
@@ -341,9 +361,8 @@ inline void append_commit_prepared_json(std::string& out, Lsn lsn, Xid xid, std:
   out.push_back('}');
 }
 
-inline void append_rollback_prepared_json(std::string& out, Lsn lsn, Xid xid, std::string_view gid,
-                                          Lsn prepare_end_lsn, Lsn rollback_end_lsn, PgTimestamp prepare_time,
-                                          PgTimestamp rollback_time) {
+inline void append_rollback_prepared_json(std::string& out, Lsn lsn, Xid xid, std::string_view gid, Lsn prepare_end_lsn,
+                                          Lsn rollback_end_lsn, PgTimestamp prepare_time, PgTimestamp rollback_time) {
   detail::open(out, "rollback_prepared", lsn);
   detail::field_uint(out, "xid", xid);
   detail::field(out, "gid", gid);
@@ -397,7 +416,8 @@ inline Status append_event_json(std::string& out, const ChangeEvent& event) {
       overloaded{
           [&](const RowChangeView& r) -> Status {
             if (r.relation == nullptr) return ReplicationError::fatal("row change without relation metadata");
-            auto res = append_change_json(out, r.op, r.lsn, r.txn.xid, *r.relation, r.old_kind, r.old_tuple, r.new_tuple);
+            auto res =
+                append_change_json(out, r.op, r.lsn, r.txn.xid, *r.relation, r.old_kind, r.old_tuple, r.new_tuple);
             return res ? ok_status() : failed(res.error());
           },
           [&](const BeginEvent& b) -> Status {
@@ -415,9 +435,9 @@ inline Status append_event_json(std::string& out, const ChangeEvent& event) {
           [&](const TruncateEventView& t) -> Status {
             for (const RelationInfo* rel : t.relations)
               if (rel == nullptr) return ReplicationError::fatal("truncate without relation metadata");
-            auto res = append_truncate_json(out, t.lsn, t.txn.xid, t.relations.size(),
-                                            [&](std::size_t i) { return t.relations[i]; }, t.cascade,
-                                            t.restart_identity);
+            auto res = append_truncate_json(
+                out, t.lsn, t.txn.xid, t.relations.size(), [&](std::size_t i) { return t.relations[i]; }, t.cascade,
+                t.restart_identity);
             return res ? ok_status() : failed(res.error());
           },
           [&](const SchemaChangeEvent& s) -> Status {
@@ -439,7 +459,8 @@ inline Status append_event_json(std::string& out, const ChangeEvent& event) {
                 append_commit_prepared_json(out, t.lsn, x, t.gid, t.txn.commit_lsn, t.end_lsn, t.time);
                 break;
               case TwoPhaseKind::rollback_prepared:
-                append_rollback_prepared_json(out, t.lsn, x, t.gid, t.prepare_end_lsn, t.end_lsn, PgTimestamp{}, t.time);
+                append_rollback_prepared_json(out, t.lsn, x, t.gid, t.prepare_end_lsn, t.end_lsn, PgTimestamp{},
+                                              t.time);
                 break;
             }
             return ok_status();

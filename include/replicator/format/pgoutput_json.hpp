@@ -64,9 +64,9 @@ inline void append_type_json(std::string& out, Lsn lsn, Xid xid, const pgoutput:
 // Relations resolved through `relations` (an OID without a Relation message is an error).
 inline FormatResult append_truncate_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::TruncateView& m,
                                          const RelationCache& relations) {
-  return append_truncate_json(out, lsn, xid, m.relation_oids.size(),
-                              [&](std::size_t i) { return relations.find(m.relation_oids[i]); }, m.cascade(),
-                              m.restart_identity());
+  return append_truncate_json(
+      out, lsn, xid, m.relation_oids.size(), [&](std::size_t i) { return relations.find(m.relation_oids[i]); },
+      m.cascade(), m.restart_identity());
 }
 
 inline void append_message_json(std::string& out, Lsn lsn, Xid xid, const pgoutput::LogicalMessageView& m) {

@@ -42,11 +42,11 @@ struct HttpResponse {
 using HttpHandler = std::function<HttpResponse(const HttpRequestView&)>;
 
 struct HttpServerOptions {
-  std::string address = "127.0.0.1:9187";  // host:port, [v6]:port; port 0 picks a free one
-  std::size_t max_request_bytes = 8192;    // request head (431 past it)
-  std::chrono::milliseconds read_timeout{5000};   // the whole head must arrive within this (408)
-  std::chrono::milliseconds write_timeout{10000}; // the response must be taken within this (else closed)
-  std::size_t max_connections = 64;        // beyond: answered 503 at once
+  std::string address = "127.0.0.1:9187";          // host:port, [v6]:port; port 0 picks a free one
+  std::size_t max_request_bytes = 8192;            // request head (431 past it)
+  std::chrono::milliseconds read_timeout{5000};    // the whole head must arrive within this (408)
+  std::chrono::milliseconds write_timeout{10000};  // the response must be taken within this (else closed)
+  std::size_t max_connections = 64;                // beyond: answered 503 at once
 };
 
 constexpr std::string_view http_reason(int status) noexcept {
@@ -120,7 +120,8 @@ class HttpServer {
       fd = -1;
     }
     ::freeaddrinfo(res);
-    if (fd < 0) return ReplicationError::fatal("cannot listen on metrics address " + options.address + ": " + last_error);
+    if (fd < 0)
+      return ReplicationError::fatal("cannot listen on metrics address " + options.address + ": " + last_error);
     int wake[2];
     if (::pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0) {
       ::close(fd);
@@ -167,7 +168,10 @@ class HttpServer {
   };
 
   HttpServer(HttpServerOptions options, HttpHandler handler, int fd, int wake_read, int wake_write)
-      : options_(std::move(options)), handler_(std::move(handler)), listen_fd_(fd), wake_read_(wake_read),
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        listen_fd_(fd),
+        wake_read_(wake_read),
         wake_write_(wake_write) {}
 
   void respond(Client& c, HttpResponse r, bool head_only = false) {
@@ -213,8 +217,12 @@ class HttpServer {
     switch (r.status) {
       case HttpParseStatus::incomplete: return true;
       case HttpParseStatus::complete: handle_request(c, r.request); return true;
-      case HttpParseStatus::malformed: respond(c, {400, "text/plain; charset=utf-8", std::string(r.reason) + "\n"}); return true;
-      case HttpParseStatus::too_large: respond(c, {431, "text/plain; charset=utf-8", std::string(r.reason) + "\n"}); return true;
+      case HttpParseStatus::malformed:
+        respond(c, {400, "text/plain; charset=utf-8", std::string(r.reason) + "\n"});
+        return true;
+      case HttpParseStatus::too_large:
+        respond(c, {431, "text/plain; charset=utf-8", std::string(r.reason) + "\n"});
+        return true;
     }
     return false;
   }

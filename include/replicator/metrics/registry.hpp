@@ -56,12 +56,14 @@ class Histogram {
     count_.fetch_add(1, std::memory_order_relaxed);
   }
   [[nodiscard]] const std::vector<double>& bounds() const noexcept { return bounds_; }
-  [[nodiscard]] std::uint64_t bucket(std::size_t i) const noexcept { return counts_[i].load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t bucket(std::size_t i) const noexcept {
+    return counts_[i].load(std::memory_order_relaxed);
+  }
   [[nodiscard]] std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
   [[nodiscard]] double sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
 
  private:
-  std::vector<double> bounds_;                     // upper bounds, ascending; +Inf is implicit
+  std::vector<double> bounds_;                      // upper bounds, ascending; +Inf is implicit
   std::vector<std::atomic<std::uint64_t>> counts_;  // per bucket (not cumulative), last is (last bound, +Inf)
   std::atomic<double> sum_{0.0};
   std::atomic<std::uint64_t> count_{0};
@@ -128,8 +130,9 @@ inline void append_number(std::string& out, std::uint64_t v) {
 }
 
 // {a="x",b="y"} with an optional extra label (le for buckets); nothing when there are no labels.
-inline void append_labels(std::string& out, const std::vector<std::string>& names, const std::vector<std::string>& values,
-                          std::string_view extra_name = {}, std::string_view extra_value = {}) {
+inline void append_labels(std::string& out, const std::vector<std::string>& names,
+                          const std::vector<std::string>& values, std::string_view extra_name = {},
+                          std::string_view extra_value = {}) {
   if (names.empty() && extra_name.empty()) return;
   out += '{';
   bool first = true;
@@ -282,7 +285,8 @@ class Registry {
     std::sort(bounds.begin(), bounds.end());
     bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
     if (!bounds.empty() && std::isinf(bounds.back())) bounds.pop_back();  // +Inf is always there
-    return add<Histogram>(std::move(name), std::move(help), MetricType::histogram, std::move(labels), std::move(bounds));
+    return add<Histogram>(std::move(name), std::move(help), MetricType::histogram, std::move(labels),
+                          std::move(bounds));
   }
 
   // The Prometheus text exposition format (version 0.0.4).

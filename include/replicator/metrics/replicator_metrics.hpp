@@ -50,12 +50,12 @@ class ReplicatorMetrics {
       set_state(true, true, false);
       sample(r);
     });
-    o.retrying = chain(std::move(o.retrying), [this](const ReplicationError& e, std::string_view during, int,
-                                                     std::chrono::milliseconds) {
-      record_error(e);
-      reconnects_.with({during}).inc();
-      set_state(false, false, true);
-    });
+    o.retrying = chain(std::move(o.retrying),
+                       [this](const ReplicationError& e, std::string_view during, int, std::chrono::milliseconds) {
+                         record_error(e);
+                         reconnects_.with({during}).inc();
+                         set_state(false, false, true);
+                       });
     o.resumed = chain(std::move(o.resumed), [this, &r](Lsn) {
       set_state(true, true, false);
       sample(r);
@@ -69,8 +69,8 @@ class ReplicatorMetrics {
       if (!idle && (++busy_polls_ & 31) != 0) return;
       sample(r);
     });
-    o.batch_flushed = chain(std::move(o.batch_flushed),
-                            [this](const Batch& b, std::chrono::nanoseconds t) { record_batch(b, t); });
+    o.batch_flushed =
+        chain(std::move(o.batch_flushed), [this](const Batch& b, std::chrono::nanoseconds t) { record_batch(b, t); });
     o.position_saved = chain(std::move(o.position_saved), [this](std::chrono::nanoseconds t) {
       position_save_seconds_.get().observe(std::chrono::duration<double>(t).count());
     });
@@ -94,7 +94,8 @@ class ReplicatorMetrics {
     confirmed_lsn_.set(static_cast<double>(confirmed.value()));
     const Lsn server = s.server_wal_end;
     server_wal_lsn_.set(static_cast<double>(server.value()));
-    lag_bytes_.set(server > confirmed && confirmed.is_valid() ? static_cast<double>(server.value() - confirmed.value()) : 0.0);
+    lag_bytes_.set(server > confirmed && confirmed.is_valid() ? static_cast<double>(server.value() - confirmed.value())
+                                                              : 0.0);
   }
 
   void record_batch(const Batch& batch, std::chrono::nanoseconds elapsed) {
@@ -122,7 +123,8 @@ class ReplicatorMetrics {
 
   // errors_total{class, sqlstate}; retryable ones come through attach(), a fatal one from the caller.
   void record_error(const ReplicationError& e) {
-    errors_.with({e.retryable() ? "retryable" : "fatal", e.sqlstate.empty() ? std::string_view("none") : e.sqlstate}).inc();
+    errors_.with({e.retryable() ? "retryable" : "fatal", e.sqlstate.empty() ? std::string_view("none") : e.sqlstate})
+        .inc();
   }
 
   void set_state(bool connected, bool streaming, bool backoff) noexcept {
@@ -160,7 +162,8 @@ class ReplicatorMetrics {
       const std::string_view path = req.path();
       const bool known = path == "/metrics" || path == "/healthz" || path == "/readyz";
       if (!known) return {404, "text/plain; charset=utf-8", "not found\n"};
-      if (req.method != "GET" && req.method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n", "GET, HEAD"};
+      if (req.method != "GET" && req.method != "HEAD")
+        return {405, "text/plain; charset=utf-8", "method not allowed\n", "GET, HEAD"};
       if (path == "/metrics") return {200, std::string(Registry::kContentType), expose()};
       if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
       if (ready()) return {200, "text/plain; charset=utf-8", "ready\n"};
@@ -207,47 +210,91 @@ class ReplicatorMetrics {
   };
 
   Registry registry_;
-  Family<Counter>& changes_ = registry_.counter("replicator_changes_total", "Row changes written to the sink, by table and operation.", {"table", "op"});
+  Family<Counter>& changes_ = registry_.counter(
+      "replicator_changes_total", "Row changes written to the sink, by table and operation.", {"table", "op"});
   Counter& messages_ = registry_.counter("replicator_messages_total", "WAL messages received from the server.").get();
-  Counter& bytes_received_ = registry_.counter("replicator_bytes_received_total", "Payload bytes of the WAL messages received.").get();
+  Counter& bytes_received_ =
+      registry_.counter("replicator_bytes_received_total", "Payload bytes of the WAL messages received.").get();
   Counter& events_ = registry_.counter("replicator_events_total", "Change events decoded (before filtering).").get();
-  Counter& filtered_ = registry_.counter("replicator_filtered_total", "Change events dropped by the table/operation filter.").get();
-  Counter& events_written_ = registry_.counter("replicator_events_written_total", "Events written to the sink (changes, begins, commits, messages).").get();
+  Counter& filtered_ =
+      registry_.counter("replicator_filtered_total", "Change events dropped by the table/operation filter.").get();
+  Counter& events_written_ = registry_
+                                 .counter("replicator_events_written_total",
+                                          "Events written to the sink (changes, begins, commits, messages).")
+                                 .get();
   Counter& batches_ = registry_.counter("replicator_batches_total", "Batches written and flushed by the sink.").get();
   Counter& keepalives_ = registry_.counter("replicator_keepalives_total", "Primary keepalive messages received.").get();
   Counter& status_updates_ = registry_.counter("replicator_status_updates_total", "Standby status updates sent.").get();
   Family<Histogram>& batch_changes_ = registry_.histogram("replicator_batch_changes", "Row changes per batch written.",
                                                           {1, 10, 100, 1000, 10000, 100000});
-  Family<Histogram>& sink_flush_seconds_ = registry_.histogram(
-      "replicator_sink_flush_seconds", "Time the sink took to write and flush one batch.", exponential_buckets(0.0001, 4, 10));
-  Family<Histogram>& position_save_seconds_ = registry_.histogram(
-      "replicator_position_save_seconds", "Time the position store took to save a position.", exponential_buckets(0.0001, 4, 10));
-  Gauge& received_lsn_ = registry_.gauge("replicator_received_lsn", "Last WAL position received (LSN as a number).").get();
-  Gauge& flushed_lsn_ = registry_.gauge("replicator_flushed_lsn", "Last WAL position durable in the sink (LSN as a number).").get();
-  Gauge& confirmed_lsn_ = registry_.gauge("replicator_confirmed_lsn", "Last WAL position saved and confirmed to the server (LSN as a number).").get();
-  Gauge& server_wal_lsn_ = registry_.gauge("replicator_server_wal_lsn", "The server's WAL end from its last message or keepalive (LSN as a number).").get();
-  Gauge& lag_bytes_ = registry_.gauge("replicator_lag_bytes", "Server WAL end minus the confirmed position, in bytes.").get();
-  Gauge& commit_lag_seconds_ = registry_.gauge("replicator_commit_lag_seconds", "When the last batch was flushed: that time minus its last commit timestamp.").get();
-  Gauge& last_commit_timestamp_ = registry_.gauge("replicator_last_commit_timestamp_seconds", "Commit timestamp (Unix seconds) of the last transaction written.").get();
-  Family<Counter>& reconnects_ = registry_.counter("replicator_reconnects_total", "Reconnects after a retryable error, by what was failing (connecting, replication).", {"reason"});
-  Family<Counter>& errors_ = registry_.counter("replicator_errors_total", "Errors, by class (fatal, retryable) and SQLSTATE (none when not from the server).", {"class", "sqlstate"});
+  Family<Histogram>& sink_flush_seconds_ =
+      registry_.histogram("replicator_sink_flush_seconds", "Time the sink took to write and flush one batch.",
+                          exponential_buckets(0.0001, 4, 10));
+  Family<Histogram>& position_save_seconds_ =
+      registry_.histogram("replicator_position_save_seconds", "Time the position store took to save a position.",
+                          exponential_buckets(0.0001, 4, 10));
+  Gauge& received_lsn_ =
+      registry_.gauge("replicator_received_lsn", "Last WAL position received (LSN as a number).").get();
+  Gauge& flushed_lsn_ =
+      registry_.gauge("replicator_flushed_lsn", "Last WAL position durable in the sink (LSN as a number).").get();
+  Gauge& confirmed_lsn_ =
+      registry_
+          .gauge("replicator_confirmed_lsn", "Last WAL position saved and confirmed to the server (LSN as a number).")
+          .get();
+  Gauge& server_wal_lsn_ = registry_
+                               .gauge("replicator_server_wal_lsn",
+                                      "The server's WAL end from its last message or keepalive (LSN as a number).")
+                               .get();
+  Gauge& lag_bytes_ =
+      registry_.gauge("replicator_lag_bytes", "Server WAL end minus the confirmed position, in bytes.").get();
+  Gauge& commit_lag_seconds_ = registry_
+                                   .gauge("replicator_commit_lag_seconds",
+                                          "When the last batch was flushed: that time minus its last commit timestamp.")
+                                   .get();
+  Gauge& last_commit_timestamp_ = registry_
+                                      .gauge("replicator_last_commit_timestamp_seconds",
+                                             "Commit timestamp (Unix seconds) of the last transaction written.")
+                                      .get();
+  Family<Counter>& reconnects_ = registry_.counter(
+      "replicator_reconnects_total",
+      "Reconnects after a retryable error, by what was failing (connecting, replication).", {"reason"});
+  Family<Counter>& errors_ = registry_.counter(
+      "replicator_errors_total", "Errors, by class (fatal, retryable) and SQLSTATE (none when not from the server).",
+      {"class", "sqlstate"});
   Gauge& connected_ = registry_.gauge("replicator_connected", "1 while connected to the server.").get();
   Gauge& streaming_ = registry_.gauge("replicator_streaming", "1 while streaming changes.").get();
   Gauge& backoff_ = registry_.gauge("replicator_backoff", "1 while waiting to reconnect after an error.").get();
   Family<Gauge>& up_ = registry_.gauge("replicator_up", "1 while the process runs.");
-  Family<Gauge>& build_info_ = registry_.gauge("replicator_build_info", "Always 1; the version is a label.", {"version"});
-  Gauge& slot_retained_wal_bytes_ = registry_.gauge("replicator_slot_retained_wal_bytes", "WAL the slot keeps: pg_current_wal_lsn() - restart_lsn.").get();
-  Gauge& slot_safe_wal_size_bytes_ = registry_.gauge("replicator_slot_safe_wal_size_bytes", "WAL that can still be written before the slot is at risk (safe_wal_size; +Inf: no limit).").get();
-  Family<Gauge>& slot_wal_status_ = registry_.gauge("replicator_slot_wal_status", "1 for the slot's current wal_status.", {"status"});
+  Family<Gauge>& build_info_ =
+      registry_.gauge("replicator_build_info", "Always 1; the version is a label.", {"version"});
+  Gauge& slot_retained_wal_bytes_ =
+      registry_.gauge("replicator_slot_retained_wal_bytes", "WAL the slot keeps: pg_current_wal_lsn() - restart_lsn.")
+          .get();
+  Gauge& slot_safe_wal_size_bytes_ =
+      registry_
+          .gauge("replicator_slot_safe_wal_size_bytes",
+                 "WAL that can still be written before the slot is at risk (safe_wal_size; +Inf: no limit).")
+          .get();
+  Family<Gauge>& slot_wal_status_ =
+      registry_.gauge("replicator_slot_wal_status", "1 for the slot's current wal_status.", {"status"});
   Gauge& slot_active_ = registry_.gauge("replicator_slot_active", "1 while the slot is in use by a walsender.").get();
-  Gauge& slot_retained_wal_warning_ = registry_.gauge("replicator_slot_retained_wal_warning", "1 while retained WAL is above slot_retained_wal_warn_bytes.").get();
+  Gauge& slot_retained_wal_warning_ =
+      registry_
+          .gauge("replicator_slot_retained_wal_warning", "1 while retained WAL is above slot_retained_wal_warn_bytes.")
+          .get();
   Counter& slot_checks_ = registry_.counter("replicator_slot_checks_total", "Slot health checks done.").get();
-  Counter& slot_check_failures_ = registry_.counter("replicator_slot_check_failures_total", "Slot health checks that failed.").get();
-  Counter& heartbeats_ = registry_.counter("replicator_heartbeats_total", "Heartbeats written to keep an idle slot moving.").get();
-  Counter& heartbeat_failures_ = registry_.counter("replicator_heartbeat_failures_total", "Heartbeats that failed.").get();
-  Counter& snapshot_rows_ = registry_.counter("replicator_snapshot_rows_total", "Rows copied by the initial snapshot.").get();
-  Gauge& snapshot_tables_done_ = registry_.gauge("replicator_snapshot_tables_done", "Tables the initial snapshot has copied.").get();
-  Gauge& snapshot_tables_total_ = registry_.gauge("replicator_snapshot_tables", "Tables the initial snapshot copies.").get();
+  Counter& slot_check_failures_ =
+      registry_.counter("replicator_slot_check_failures_total", "Slot health checks that failed.").get();
+  Counter& heartbeats_ =
+      registry_.counter("replicator_heartbeats_total", "Heartbeats written to keep an idle slot moving.").get();
+  Counter& heartbeat_failures_ =
+      registry_.counter("replicator_heartbeat_failures_total", "Heartbeats that failed.").get();
+  Counter& snapshot_rows_ =
+      registry_.counter("replicator_snapshot_rows_total", "Rows copied by the initial snapshot.").get();
+  Gauge& snapshot_tables_done_ =
+      registry_.gauge("replicator_snapshot_tables_done", "Tables the initial snapshot has copied.").get();
+  Gauge& snapshot_tables_total_ =
+      registry_.gauge("replicator_snapshot_tables", "Tables the initial snapshot copies.").get();
   std::unordered_map<std::uint64_t, CachedCounter> change_cache_;
   std::uint64_t last_poll_messages_ = 0;
   std::uint64_t busy_polls_ = 0;

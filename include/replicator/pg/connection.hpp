@@ -40,14 +40,15 @@ namespace replicator {
 [[nodiscard]] constexpr ErrorKind classify_sqlstate(std::string_view s) noexcept {
   if (s.size() != 5) return ErrorKind::fatal;
   const std::string_view cls = s.substr(0, 2);
-  if (s == "08P01") return ErrorKind::fatal;  // protocol violation
+  if (s == "08P01") return ErrorKind::fatal;     // protocol violation
   if (cls == "08") return ErrorKind::retryable;  // connection exception
-  if (s == "57P01" || s == "57P02" || s == "57P03" || s == "57P05") return ErrorKind::retryable;  // shutdown, crash, starting, idle timeout
+  if (s == "57P01" || s == "57P02" || s == "57P03" || s == "57P05")
+    return ErrorKind::retryable;                  // shutdown, crash, starting, idle timeout
   if (s == "57014") return ErrorKind::retryable;  // query canceled (statement_timeout, pg_cancel_backend)
   if (s == "55006") return ErrorKind::retryable;  // object in use: the slot is active for another PID
-  if (cls == "53") return ErrorKind::retryable;  // insufficient resources (disk, memory, too many connections)
+  if (cls == "53") return ErrorKind::retryable;   // insufficient resources (disk, memory, too many connections)
   if (s == "40001" || s == "40P01" || s == "40003") return ErrorKind::retryable;  // serialization, deadlock
-  if (s == "58000" || s == "58030") return ErrorKind::retryable;  // system / I/O error on the server
+  if (s == "58000" || s == "58030") return ErrorKind::retryable;                  // system / I/O error on the server
   return ErrorKind::fatal;  // 28xxx, 42501, 3D000, 42704, 42710, 22023, 42601, 55000, 58P01, XX..., ...
 }
 
@@ -114,10 +115,14 @@ struct ConnectionConfig {
     }
     if (connect_timeout_s < 0) return ReplicationError::fatal("connect_timeout must be >= 0 seconds");
     if (tcp_keepalives_idle_s < 0) return ReplicationError::fatal("tcp_keepalives_idle must be >= 0 seconds");
-    const std::pair<std::string_view, const std::string*> fields[] = {
-        {"host", &host},       {"dbname", &dbname},   {"user", &user},
-        {"password", &password}, {"sslcert", &sslcert}, {"sslkey", &sslkey},
-        {"sslrootcert", &sslrootcert}, {"application_name", &application_name}};
+    const std::pair<std::string_view, const std::string*> fields[] = {{"host", &host},
+                                                                      {"dbname", &dbname},
+                                                                      {"user", &user},
+                                                                      {"password", &password},
+                                                                      {"sslcert", &sslcert},
+                                                                      {"sslkey", &sslkey},
+                                                                      {"sslrootcert", &sslrootcert},
+                                                                      {"application_name", &application_name}};
     for (const auto& [name, value] : fields) {
       if (value->find('\0') != std::string::npos) {
         return ReplicationError::fatal("connection setting '" + std::string(name) + "' contains a NUL byte");
@@ -459,14 +464,14 @@ class PgConnection {
         "certificate verify failed",  // OpenSSL: the chain does not verify against sslrootcert
         "does not match host name",   // verify-full: the certificate names another host
         "host name must be specified",
-        "from server certificate",    // no usable name in the certificate
-        "SSL certificate's",          // ... missing or malformed name entries
-        "certificate file",           // sslrootcert / sslcert missing or unreadable
-        "private key file",           // sslkey missing, unreadable, too open, or not the cert's
-        "private SSL key",            // sslkey from an engine
+        "from server certificate",  // no usable name in the certificate
+        "SSL certificate's",        // ... missing or malformed name entries
+        "certificate file",         // sslrootcert / sslcert missing or unreadable
+        "private key file",         // sslkey missing, unreadable, too open, or not the cert's
+        "private SSL key",          // sslkey from an engine
         "SSL engine",
-        "SSL protocol version",       // ssl_min/max_protocol_version invalid or unsupported
-        " alert ",                    // OpenSSL: the server sent an alert ("tlsv1 alert unknown ca", ...)
+        "SSL protocol version",  // ssl_min/max_protocol_version invalid or unsupported
+        " alert ",               // OpenSSL: the server sent an alert ("tlsv1 alert unknown ca", ...)
     };
     for (std::string_view d : definite) {
       if (libpq_message.find(d) != std::string_view::npos) return true;
@@ -504,8 +509,8 @@ class PgConnection {
 struct SystemIdentity {
   std::string systemid;  // the cluster's system identifier (a uint64 in decimal)
   std::uint32_t timeline = 0;
-  Lsn xlogpos;           // current WAL flush position
-  std::string dbname;    // database of this replication connection
+  Lsn xlogpos;         // current WAL flush position
+  std::string dbname;  // database of this replication connection
 };
 
 [[nodiscard]] inline Result<SystemIdentity, ReplicationError> identify_system(PgConnection& repl) {
@@ -516,7 +521,8 @@ struct SystemIdentity {
   if (!res) return res.error();
   if (res->rows() != 1 || res->columns() < 4) {
     return ReplicationError::fatal("IDENTIFY_SYSTEM: unexpected result shape (" + std::to_string(res->rows()) +
-                                   " rows, " + std::to_string(res->columns()) + " columns)", "08P01");
+                                       " rows, " + std::to_string(res->columns()) + " columns)",
+                                   "08P01");
   }
   SystemIdentity id;
   id.systemid = std::string(res->value(0, 0));

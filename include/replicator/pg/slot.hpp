@@ -50,8 +50,8 @@ struct SlotInfo {
   std::string snapshot_name;  // set when created with SnapshotAction::export_snapshot
   Lsn confirmed_flush;        // the server's confirmed_flush_lsn (created: the consistent point)
   Lsn restart_lsn;
-  std::string wal_status;     // reserved / extended / unreserved / lost ("" when created here)
-  bool failover = false;      // PostgreSQL 17+
+  std::string wal_status;  // reserved / extended / unreserved / lost ("" when created here)
+  bool failover = false;   // PostgreSQL 17+
   // Why the server invalidated the slot (PostgreSQL 17+: wal_removed, rows_removed,
   // wal_level_insufficient; 18: idle_timeout); "" when valid or on older servers (see wal_status).
   std::string invalidation_reason;
@@ -67,31 +67,35 @@ inline constexpr int kMaxTestedMajor = 18;
 [[nodiscard]] inline Status check_supported_server(int server_version) {
   if (server_version >= kMinSupportedMajor * 10000) return ok_status();
   return ReplicationError::fatal("PostgreSQL " + format_server_version(server_version) +
-                                 " is not supported as a replication source: replicator supports PostgreSQL " +
-                                 std::to_string(kMinSupportedMajor) + " to " + std::to_string(kMaxTestedMajor) +
-                                 "; upgrade the server", "0A000");
+                                     " is not supported as a replication source: replicator supports PostgreSQL " +
+                                     std::to_string(kMinSupportedMajor) + " to " + std::to_string(kMaxTestedMajor) +
+                                     "; upgrade the server",
+                                 "0A000");
 }
 
 // Feature checks shared by slot creation and the transport, each naming the config key.
 [[nodiscard]] inline Status check_two_phase_supported(int server_version) {
   if (server_version >= 150000) return ok_status();
   return ReplicationError::fatal("two_phase: pgoutput on PostgreSQL " + format_server_version(server_version) +
-                                 " cannot decode prepared transactions (two_phase needs PostgreSQL 15 or later); "
-                                 "set two_phase: false", "0A000");
+                                     " cannot decode prepared transactions (two_phase needs PostgreSQL 15 or later); "
+                                     "set two_phase: false",
+                                 "0A000");
 }
 [[nodiscard]] inline Status check_failover_supported(int server_version) {
   if (server_version >= 170000) return ok_status();
-  return ReplicationError::fatal("postgresql_failover_slot: failover slots need PostgreSQL 17 or later; the server is "
-                                 "PostgreSQL " + format_server_version(server_version) +
-                                 "; set postgresql_failover_slot: false", "0A000");
+  return ReplicationError::fatal(
+      "postgresql_failover_slot: failover slots need PostgreSQL 17 or later; the server is "
+      "PostgreSQL " +
+          format_server_version(server_version) + "; set postgresql_failover_slot: false",
+      "0A000");
 }
 
 // The server's slot name rule (slot_name.hpp), as a fatal error naming the name.
 [[nodiscard]] inline Status validate_slot_name(std::string_view name) {
   const SlotNameProblem p = slot_name_problem(name);
   if (p == SlotNameProblem::none) return ok_status();
-  return ReplicationError::fatal("invalid replication slot name \"" + detail::printable(name) + "\": " +
-                                 std::string(describe(p)), "42602");
+  return ReplicationError::fatal(
+      "invalid replication slot name \"" + detail::printable(name) + "\": " + std::string(describe(p)), "42602");
 }
 
 namespace detail {
@@ -104,13 +108,14 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
 
 // The slot as pg_replication_slots shows it, or std::nullopt when there is none. Any connection.
 [[nodiscard]] inline Result<std::optional<SlotInfo>, ReplicationError> find_slot(PgConnection& conn,
-                                                                                std::string_view name) {
+                                                                                 std::string_view name) {
   if (auto st = validate_slot_name(name); !st) return st.error();
   const std::string params[] = {std::string(name)};
   // wal_status appeared in PostgreSQL 13, two_phase in 14, failover and invalidation_reason in 17.
   const int version = conn.server_version();
-  const std::string sql = std::string("SELECT slot_name, plugin, slot_type, database, temporary, active, active_pid, "
-                                      "confirmed_flush_lsn, restart_lsn, ") +
+  const std::string sql = std::string(
+                              "SELECT slot_name, plugin, slot_type, database, temporary, active, active_pid, "
+                              "confirmed_flush_lsn, restart_lsn, ") +
                           (version >= 130000 ? "wal_status, " : "NULL, ") +
                           (version >= 140000 ? "two_phase, " : "false, ") +
                           (version >= 170000 ? "failover, invalidation_reason " : "false, NULL ") +
@@ -146,15 +151,17 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
 // What an invalidated slot's fatal error says: the reason and what to do.
 [[nodiscard]] inline ReplicationError slot_invalidated_error(const SlotInfo& s) {
   const std::string& r = s.invalidation_reason;
-  std::string why = r == "wal_removed"            ? "the server removed WAL it still needed (max_slot_wal_keep_size)"
+  std::string why = r == "wal_removed"              ? "the server removed WAL it still needed (max_slot_wal_keep_size)"
                     : r == "rows_removed"           ? "rows it still needed were removed (a conflict on a standby)"
                     : r == "wal_level_insufficient" ? "wal_level on the primary is below logical"
                     : r == "idle_timeout"           ? "it was inactive longer than idle_replication_slot_timeout"
                     : r.empty()                     ? "the server removed WAL it still needed"
                                                     : "of " + detail::printable(r);
   return ReplicationError::fatal("replication slot \"" + s.name + "\" is invalidated (" + slot_invalidation(s) +
-                                 "): " + why + ", so changes were lost. Drop and re-create the slot and re-sync "
-                                 "the target", "55000");
+                                     "): " + why +
+                                     ", so changes were lost. Drop and re-create the slot and re-sync "
+                                     "the target",
+                                 "55000");
 }
 
 // CREATE_REPLICATION_SLOT on the replication connection that will stream (required for
@@ -230,8 +237,8 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
     return ReplicationError::fatal("ALTER_REPLICATION_SLOT needs a replication connection");
   }
   if (auto st = check_failover_supported(repl.server_version()); !st) return st.error();
-  const std::string sql = "ALTER_REPLICATION_SLOT " + detail::quote_ident_plain(name) + " (FAILOVER " +
-                          (failover ? "true" : "false") + ")";
+  const std::string sql =
+      "ALTER_REPLICATION_SLOT " + detail::quote_ident_plain(name) + " (FAILOVER " + (failover ? "true" : "false") + ")";
   auto res = repl.exec(sql, "setting FAILOVER on replication slot \"" + std::string(name) + "\"");
   if (!res) return res.error();
   return ok_status();
@@ -241,8 +248,8 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
 // still have its WAL); creates it on `repl` when missing and allowed. Temporary slots are always
 // created. Every mismatch is a fatal error saying what to do.
 [[nodiscard]] inline Result<SlotInfo, ReplicationError> ensure_slot(PgConnection& mgmt, PgConnection& repl,
-                                                                   const SlotOptions& opts,
-                                                                   std::string_view database) {
+                                                                    const SlotOptions& opts,
+                                                                    std::string_view database) {
   if (auto st = validate_slot_name(opts.name); !st) return st.error();
   if (auto st = check_supported_server(repl.server_version()); !st) return st.error();
   auto found = find_slot(mgmt, opts.name);
@@ -256,36 +263,43 @@ inline Lsn lsn_or_zero(std::optional<std::string_view> text) {
         // previous connection, cut after it sent CREATE_REPLICATION_SLOT. The next attempt sees
         // the slot and decides (reuse it, or wait for a temporary one to go with its session).
         return ReplicationError::retry("replication slot " + q + " appeared while creating it (another session, " +
-                                       "such as a previous connection that was cut, is creating it)", "55006");
+                                           "such as a previous connection that was cut, is creating it)",
+                                       "55006");
       }
       return created;
     }
-    return ReplicationError::fatal(
-        "replication slot " + q + " does not exist and creating it is turned off; create it with: "
-        "SELECT pg_create_logical_replication_slot('" + opts.name + "', '" + detail::printable(opts.plugin) +
-        "'); or enable create_slot", "42704");
+    return ReplicationError::fatal("replication slot " + q +
+                                       " does not exist and creating it is turned off; create it with: "
+                                       "SELECT pg_create_logical_replication_slot('" +
+                                       opts.name + "', '" + detail::printable(opts.plugin) +
+                                       "'); or enable create_slot",
+                                   "42704");
   }
   SlotInfo& s = **found;
   if (s.temporary) {
     // Only its owner session can use a temporary slot, and it goes away when that session ends
     // (also our own previous session, shortly after a reconnect): retry.
-    return ReplicationError::retry("replication slot " + q + " is a temporary slot of another session (pid " +
-                                   std::to_string(s.active_pid) + ")", "55006");
+    return ReplicationError::retry(
+        "replication slot " + q + " is a temporary slot of another session (pid " + std::to_string(s.active_pid) + ")",
+        "55006");
   }
   if (opts.temporary) {
-    return ReplicationError::fatal("cannot create temporary replication slot " + q +
-                                   ": a permanent slot with that name exists; pick another name", "42710");
+    return ReplicationError::fatal(
+        "cannot create temporary replication slot " + q + ": a permanent slot with that name exists; pick another name",
+        "42710");
   }
   if (s.plugin != opts.plugin) {
     return ReplicationError::fatal("replication slot " + q + " uses output plugin \"" + detail::printable(s.plugin) +
-                                   "\", not \"" + detail::printable(opts.plugin) +
-                                   "\"; drop it (SELECT pg_drop_replication_slot('" + opts.name +
-                                   "');) or use another slot name", "42710");
+                                       "\", not \"" + detail::printable(opts.plugin) +
+                                       "\"; drop it (SELECT pg_drop_replication_slot('" + opts.name +
+                                       "');) or use another slot name",
+                                   "42710");
   }
   if (s.database != database) {
     return ReplicationError::fatal("replication slot " + q + " belongs to database \"" + detail::printable(s.database) +
-                                   "\", not \"" + detail::printable(database) +
-                                   "\"; slots are per database: use another slot name", "42710");
+                                       "\", not \"" + detail::printable(database) +
+                                       "\"; slots are per database: use another slot name",
+                                   "42710");
   }
   if (!slot_invalidation(s).empty()) return slot_invalidated_error(s);
   if (opts.failover && !s.failover) {
@@ -315,7 +329,7 @@ struct PublicationInfo {
 // Checks that the publication exists in the connection's database and lists its tables.
 // Missing: a fatal error naming it, with the CREATE PUBLICATION statement to run.
 [[nodiscard]] inline Result<PublicationInfo, ReplicationError> check_publication(PgConnection& mgmt,
-                                                                                std::string_view name) {
+                                                                                 std::string_view name) {
   if (name.empty() || name.find('\0') != std::string_view::npos) {
     return ReplicationError::fatal("invalid publication name \"" + detail::printable(name) + "\"", "42602");
   }
@@ -332,8 +346,9 @@ struct PublicationInfo {
     auto db = mgmt.exec("SELECT current_database()", context);
     const std::string dbname = db ? std::string(db->value(0, 0)) : std::string("?");
     return ReplicationError::fatal("publication \"" + detail::printable(name) + "\" does not exist in database \"" +
-                                   detail::printable(dbname) + "\"; create it with: CREATE PUBLICATION " + *quoted +
-                                   " FOR ALL TABLES; (or FOR TABLE ... to publish only some tables)", "42704");
+                                       detail::printable(dbname) + "\"; create it with: CREATE PUBLICATION " + *quoted +
+                                       " FOR ALL TABLES; (or FOR TABLE ... to publish only some tables)",
+                                   "42704");
   }
   PublicationInfo p;
   p.name = std::string(res->value(0, 0));
@@ -343,8 +358,8 @@ struct PublicationInfo {
   p.deletes = res->value(0, 4) == "t";
   p.truncates = res->value(0, 5) == "t";
   auto tables = mgmt.exec_params(
-      "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2",
-      params, context);
+      "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2", params,
+      context);
   if (!tables) return tables.error();
   for (int r = 0; r < tables->rows(); ++r) {
     p.tables.push_back({std::string(tables->value(r, 0)), std::string(tables->value(r, 1))});

@@ -25,10 +25,10 @@
 namespace replicator {
 
 struct SlotHealth {
-  SlotInfo slot;                             // wal_status, active, restart_lsn, invalidation_reason (17+)
-  Lsn current_wal;                           // pg_current_wal_lsn() (on a standby: the last replayed LSN)
-  std::uint64_t retained_wal_bytes = 0;      // current_wal - restart_lsn (0 when restart_lsn is unknown)
-  std::optional<std::int64_t> safe_wal_size; // NULL: max_slot_wal_keep_size = -1 (no limit), or lost
+  SlotInfo slot;                              // wal_status, active, restart_lsn, invalidation_reason (17+)
+  Lsn current_wal;                            // pg_current_wal_lsn() (on a standby: the last replayed LSN)
+  std::uint64_t retained_wal_bytes = 0;       // current_wal - restart_lsn (0 when restart_lsn is unknown)
+  std::optional<std::int64_t> safe_wal_size;  // NULL: max_slot_wal_keep_size = -1 (no limit), or lost
   int server_version = 0;
 
   // Invalidated: streaming from it can never resume (slot_invalidated_error says how to recover).
@@ -39,7 +39,7 @@ struct SlotHealth {
 // One look at the slot; std::nullopt when it does not exist. The columns read depend on the
 // server's version (find_slot checks it), never assumed.
 [[nodiscard]] inline Result<std::optional<SlotHealth>, ReplicationError> check_slot_health(PgConnection& conn,
-                                                                                          std::string_view name) {
+                                                                                           std::string_view name) {
   auto found = find_slot(conn, name);
   if (!found) return found.error();
   if (!found->has_value()) return std::optional<SlotHealth>{};
@@ -47,11 +47,12 @@ struct SlotHealth {
   h.slot = std::move(**found);
   h.server_version = conn.server_version();
   const std::string params[] = {std::string(name)};
-  const std::string sql = std::string(
-                              "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() "
-                              "ELSE pg_catalog.pg_current_wal_lsn() END, ") +
-                          (h.server_version >= 130000 ? "safe_wal_size " : "NULL ") +
-                          "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
+  const std::string sql =
+      std::string(
+          "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() "
+          "ELSE pg_catalog.pg_current_wal_lsn() END, ") +
+      (h.server_version >= 130000 ? "safe_wal_size " : "NULL ") +
+      "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1";
   auto res = conn.exec_params(sql, params, "reading the WAL the slot retains");
   if (!res) return res.error();
   if (res->rows() == 0) return std::optional<SlotHealth>{};  // dropped meanwhile
@@ -68,21 +69,20 @@ inline constexpr std::string_view kHeartbeatPrefix = "replicator_heartbeat";
 // non-transactional logical message (prefix replicator_heartbeat, ignored unless messages are on),
 // or `query` when given (Debezium's heartbeat.action.query: e.g. an UPDATE of a published table).
 [[nodiscard]] inline Status emit_heartbeat(PgConnection& conn, std::string_view query = {}) {
-  auto res = query.empty()
-                 ? conn.exec("SELECT pg_catalog.pg_logical_emit_message(false, '" + std::string(kHeartbeatPrefix) +
-                                 "', pg_catalog.now()::text)",
-                             "writing a heartbeat (pg_logical_emit_message)")
-                 : conn.exec(std::string(query), "running heartbeat_query");
+  auto res = query.empty() ? conn.exec("SELECT pg_catalog.pg_logical_emit_message(false, '" +
+                                           std::string(kHeartbeatPrefix) + "', pg_catalog.now()::text)",
+                                       "writing a heartbeat (pg_logical_emit_message)")
+                           : conn.exec(std::string(query), "running heartbeat_query");
   if (!res) return res.error();
   return ok_status();
 }
 
 struct SlotMonitorOptions {
-  ConnectionConfig connection;                 // a regular connection to the source database
+  ConnectionConfig connection;  // a regular connection to the source database
   std::string slot;
   std::chrono::milliseconds check_interval{10'000};
   std::chrono::milliseconds heartbeat_interval{0};  // 0: no heartbeats
-  std::string heartbeat_query;                 // empty: pg_logical_emit_message
+  std::string heartbeat_query;                      // empty: pg_logical_emit_message
 };
 
 // Callbacks, each optional, called on the monitor's thread.
@@ -119,7 +119,9 @@ class SlotMonitor {
   }
 
   // From the replication thread: a message of the publication arrived (a relaxed store).
-  void note_activity() noexcept { last_activity_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
+  void note_activity() noexcept {
+    last_activity_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
 
  private:
   bool connected() {
@@ -180,7 +182,8 @@ class SlotMonitor {
         }
       }
       auto until = next_check;
-      if (hb.count() > 0) until = std::min(until, Clock::now() + std::min<Clock::duration>(hb, std::chrono::seconds(1)));
+      if (hb.count() > 0)
+        until = std::min(until, Clock::now() + std::min<Clock::duration>(hb, std::chrono::seconds(1)));
       lock.lock();
       wake_.wait_until(lock, until, [this] { return stopping_; });
     }

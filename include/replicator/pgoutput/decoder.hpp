@@ -176,8 +176,7 @@ inline Result<Message> decode_delete(ByteReader& r, bool in_stream) noexcept {
   if (in_stream) m.xid = r.u32("Delete.xid");
   m.relation_oid = r.u32("Delete.relation_oid");
   const char marker = static_cast<char>(r.u8("Delete.tuple_marker"));
-  if (r.ok() && marker != 'K' && marker != 'O')
-    r.fail_at(Errc::unknown_flag, r.position() - 1, "Delete.tuple_marker");
+  if (r.ok() && marker != 'K' && marker != 'O') r.fail_at(Errc::unknown_flag, r.position() - 1, "Delete.tuple_marker");
   m.old_kind = static_cast<OldTupleKind>(marker);
   m.old_tuple = detail::read_tuple(r, "Delete.old_tuple");
   return finish(r, m, "Delete");
@@ -222,9 +221,7 @@ inline Result<Message> decode_stream_start(ByteReader& r) noexcept {
   return finish(r, m, "StreamStart");
 }
 
-inline Result<Message> decode_stream_stop(ByteReader& r) noexcept {
-  return finish(r, StreamStopView{}, "StreamStop");
-}
+inline Result<Message> decode_stream_stop(ByteReader& r) noexcept { return finish(r, StreamStopView{}, "StreamStop"); }
 
 inline Result<Message> decode_stream_commit(ByteReader& r) noexcept {
   StreamCommitView m;
@@ -313,46 +310,26 @@ inline Result<Message> decode_rollback_prepared(ByteReader& r) noexcept {
   if (!r.ok()) return r.error();
 
   switch (tag) {
-    case 'B':
-      return detail::decode_begin(r);
-    case 'C':
-      return detail::decode_commit(r);
-    case 'O':
-      return detail::decode_origin(r);
-    case 'R':
-      return detail::decode_relation(r, in_stream);
-    case 'Y':
-      return detail::decode_type(r, in_stream);
-    case 'I':
-      return detail::decode_insert(r, in_stream);
-    case 'U':
-      return detail::decode_update(r, in_stream);
-    case 'D':
-      return detail::decode_delete(r, in_stream);
-    case 'T':
-      return detail::decode_truncate(r, in_stream);
-    case 'M':
-      return detail::decode_logical_message(r, in_stream);
-    case 'S':
-      return detail::decode_stream_start(r);
-    case 'E':
-      return detail::decode_stream_stop(r);
-    case 'c':
-      return detail::decode_stream_commit(r);
-    case 'A':
-      return detail::decode_stream_abort(r);
-    case 'b':
-      return detail::decode_begin_prepare(r);
-    case 'P':
-      return detail::decode_prepare(r, false);
-    case 'p':
-      return detail::decode_prepare(r, true);
-    case 'K':
-      return detail::decode_commit_prepared(r);
-    case 'r':
-      return detail::decode_rollback_prepared(r);
-    default:
-      return Error{Errc::unknown_message, base_offset, "message type"};
+    case 'B': return detail::decode_begin(r);
+    case 'C': return detail::decode_commit(r);
+    case 'O': return detail::decode_origin(r);
+    case 'R': return detail::decode_relation(r, in_stream);
+    case 'Y': return detail::decode_type(r, in_stream);
+    case 'I': return detail::decode_insert(r, in_stream);
+    case 'U': return detail::decode_update(r, in_stream);
+    case 'D': return detail::decode_delete(r, in_stream);
+    case 'T': return detail::decode_truncate(r, in_stream);
+    case 'M': return detail::decode_logical_message(r, in_stream);
+    case 'S': return detail::decode_stream_start(r);
+    case 'E': return detail::decode_stream_stop(r);
+    case 'c': return detail::decode_stream_commit(r);
+    case 'A': return detail::decode_stream_abort(r);
+    case 'b': return detail::decode_begin_prepare(r);
+    case 'P': return detail::decode_prepare(r, false);
+    case 'p': return detail::decode_prepare(r, true);
+    case 'K': return detail::decode_commit_prepared(r);
+    case 'r': return detail::decode_rollback_prepared(r);
+    default: return Error{Errc::unknown_message, base_offset, "message type"};
   }
 }
 

@@ -26,8 +26,8 @@ class PgOutputEventDecoder {
   Status decode(const WalMessage& msg, Handler&& on_event) {
     auto decoded = decoder_.decode(msg.payload, msg.offset);
     if (!decoded) {
-      return ReplicationError::decoding(decoded.error(),
-                                        "pgoutput protocol error in message at WAL " + msg.wal_start.to_string() + ": ");
+      return ReplicationError::decoding(
+          decoded.error(), "pgoutput protocol error in message at WAL " + msg.wal_start.to_string() + ": ");
     }
     lsn_ = msg.wal_start;
     auto st = std::visit([&](const auto& m) { return on(m, on_event); }, *decoded);
@@ -109,8 +109,8 @@ class PgOutputEventDecoder {
     const std::size_t ncols = (*rel)->columns.size();
     if ((op != ChangeOp::delete_ && new_tuple.size() != ncols) ||
         (old_kind != OldTupleKind::none && old_tuple.size() != ncols)) {
-      return fail(std::string(what) + " for " + (*rel)->qualified_name() + " has a tuple of a different width than its " +
-                  std::to_string(ncols) + " columns");
+      return fail(std::string(what) + " for " + (*rel)->qualified_name() +
+                  " has a tuple of a different width than its " + std::to_string(ncols) + " columns");
     }
     if (!pending_schema_.empty()) {
       auto s = flush_schema(oid, *txn, on_event);
@@ -202,7 +202,9 @@ class PgOutputEventDecoder {
   // The server streams a transaction from its first segment in every session (it re-sends it all
   // after a reconnect), so a later segment, Stream Commit or Stream Prepare of a transaction
   // whose first segment never came is corrupt input: its changes would reach a sink without Begin.
-  bool stream_open(Xid xid) const noexcept { return std::find(streams_.begin(), streams_.end(), xid) != streams_.end(); }
+  bool stream_open(Xid xid) const noexcept {
+    return std::find(streams_.begin(), streams_.end(), xid) != streams_.end();
+  }
   void stream_close(Xid xid) noexcept { std::erase(streams_, xid); }
 
   template <class H>
@@ -224,7 +226,8 @@ class PgOutputEventDecoder {
   template <class H>
   Status on(const StreamCommitView& m, H& on_event) {
     if (decoder_.in_stream()) return fail("Stream Commit inside a stream block");
-    if (!stream_open(m.xid)) return fail("Stream Commit of transaction " + std::to_string(m.xid) + " that was never streamed");
+    if (!stream_open(m.xid))
+      return fail("Stream Commit of transaction " + std::to_string(m.xid) + " that was never streamed");
     stream_close(m.xid);
     TxnContext t{m.xid, m.xid, m.commit_lsn, m.commit_time, true};
     return on_event(ChangeEvent{CommitEvent{lsn_, t, m.end_lsn}});
@@ -247,7 +250,8 @@ class PgOutputEventDecoder {
   template <class H>
   Status on(const PrepareView& m, H& on_event) {
     if (!in_txn_) return fail("Prepare outside a transaction");
-    if (m.xid != txn_.xid) return fail("Prepare of xid " + std::to_string(m.xid) + " inside transaction " + std::to_string(txn_.xid));
+    if (m.xid != txn_.xid)
+      return fail("Prepare of xid " + std::to_string(m.xid) + " inside transaction " + std::to_string(txn_.xid));
     in_txn_ = false;
     return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::prepare, lsn_, txn_, m.gid, m.prepare_lsn, m.end_lsn,
                                               m.end_lsn, m.prepare_time, false}});
@@ -255,25 +259,26 @@ class PgOutputEventDecoder {
   template <class H>
   Status on(const StreamPrepareView& m, H& on_event) {
     if (in_txn_ || decoder_.in_stream()) return fail("Stream Prepare inside a transaction or stream block");
-    if (!stream_open(m.xid)) return fail("Stream Prepare of transaction " + std::to_string(m.xid) + " that was never streamed");
+    if (!stream_open(m.xid))
+      return fail("Stream Prepare of transaction " + std::to_string(m.xid) + " that was never streamed");
     stream_close(m.xid);
     TxnContext t{m.xid, m.xid, Lsn{}, PgTimestamp{}, true};
-    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::prepare, lsn_, t, m.gid, m.prepare_lsn, m.end_lsn, m.end_lsn,
-                                              m.prepare_time, true}});
+    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::prepare, lsn_, t, m.gid, m.prepare_lsn, m.end_lsn,
+                                              m.end_lsn, m.prepare_time, true}});
   }
   template <class H>
   Status on(const CommitPreparedView& m, H& on_event) {
     if (in_txn_ || decoder_.in_stream()) return fail("Commit Prepared inside a transaction");
     TxnContext t{m.xid, m.xid, m.commit_lsn, m.commit_time, false};
-    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::commit_prepared, lsn_, t, m.gid, Lsn{}, Lsn{}, m.end_lsn,
-                                              m.commit_time, false}});
+    return on_event(ChangeEvent{
+        TwoPhaseEvent{TwoPhaseKind::commit_prepared, lsn_, t, m.gid, Lsn{}, Lsn{}, m.end_lsn, m.commit_time, false}});
   }
   template <class H>
   Status on(const RollbackPreparedView& m, H& on_event) {
     if (in_txn_ || decoder_.in_stream()) return fail("Rollback Prepared inside a transaction");
     TxnContext t{m.xid, m.xid, Lsn{}, PgTimestamp{}, false};
-    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::rollback_prepared, lsn_, t, m.gid, Lsn{},
-                                              m.prepare_end_lsn, m.rollback_end_lsn, m.rollback_time, false}});
+    return on_event(ChangeEvent{TwoPhaseEvent{TwoPhaseKind::rollback_prepared, lsn_, t, m.gid, Lsn{}, m.prepare_end_lsn,
+                                              m.rollback_end_lsn, m.rollback_time, false}});
   }
 
   PgOutputDecoder decoder_;

@@ -15,8 +15,8 @@
 
 namespace replicator::pgoutput {
 
-using replicator::OldTupleKind;
 using replicator::Oid;
+using replicator::OldTupleKind;
 using replicator::ReplicaIdentity;
 using replicator::Xid;
 
@@ -39,7 +39,7 @@ struct OriginView {  // 'O'
 };
 
 struct RelationView {  // 'R'
-  Xid xid = 0;  // set inside a streamed transaction
+  Xid xid = 0;         // set inside a streamed transaction
   Oid oid = 0;
   std::string_view schema;  // empty string means pg_catalog on the wire
   std::string_view name;
@@ -111,7 +111,7 @@ struct StreamCommitView {  // 'c'
 
 struct StreamAbortView {  // 'A'
   Xid xid = 0;
-  Xid subxid = 0;  // equal to xid when the whole transaction aborted
+  Xid subxid = 0;               // equal to xid when the whole transaction aborted
   bool has_abort_info = false;  // protocol 4 with streaming=parallel
   Lsn abort_lsn;
   PgTimestamp abort_time;
@@ -156,18 +156,32 @@ struct RollbackPreparedView {  // 'r'
 // 'p': Prepare's fields for a streamed transaction; a type of its own so a visitor can tell them apart.
 struct StreamPrepareView : PrepareView {};
 
-using Message = std::variant<BeginView, CommitView, OriginView, RelationView, TypeView, InsertView, UpdateView,
-                             DeleteView, TruncateView, LogicalMessageView, StreamStartView, StreamStopView,
-                             StreamCommitView, StreamAbortView, BeginPrepareView, PrepareView, CommitPreparedView,
-                             RollbackPreparedView, StreamPrepareView>;
+using Message =
+    std::variant<BeginView, CommitView, OriginView, RelationView, TypeView, InsertView, UpdateView, DeleteView,
+                 TruncateView, LogicalMessageView, StreamStartView, StreamStopView, StreamCommitView, StreamAbortView,
+                 BeginPrepareView, PrepareView, CommitPreparedView, RollbackPreparedView, StreamPrepareView>;
 
 // The message's name as used in logs and JSON ("insert", "stream_commit", ...).
 constexpr std::string_view message_name(const Message& m) noexcept {
-  constexpr std::string_view names[] = {"begin",          "commit",         "origin",          "relation",
-                                        "type",           "insert",         "update",          "delete",
-                                        "truncate",       "message",        "stream_start",    "stream_stop",
-                                        "stream_commit",  "stream_abort",   "begin_prepare",   "prepare",
-                                        "commit_prepared", "rollback_prepared", "stream_prepare"};
+  constexpr std::string_view names[] = {"begin",
+                                        "commit",
+                                        "origin",
+                                        "relation",
+                                        "type",
+                                        "insert",
+                                        "update",
+                                        "delete",
+                                        "truncate",
+                                        "message",
+                                        "stream_start",
+                                        "stream_stop",
+                                        "stream_commit",
+                                        "stream_abort",
+                                        "begin_prepare",
+                                        "prepare",
+                                        "commit_prepared",
+                                        "rollback_prepared",
+                                        "stream_prepare"};
   static_assert(std::size(names) == std::variant_size_v<Message>);
   return names[m.index()];
 }

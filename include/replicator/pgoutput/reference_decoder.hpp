@@ -36,9 +36,21 @@ struct RelationColumn {
   std::int32_t type_modifier = -1;
 };
 
-struct Begin { Lsn final_lsn; PgTimestamp commit_time; Xid xid = 0; };
-struct Commit { std::uint8_t flags = 0; Lsn commit_lsn; Lsn end_lsn; PgTimestamp commit_time; };
-struct Origin { Lsn commit_lsn; std::string name; };
+struct Begin {
+  Lsn final_lsn;
+  PgTimestamp commit_time;
+  Xid xid = 0;
+};
+struct Commit {
+  std::uint8_t flags = 0;
+  Lsn commit_lsn;
+  Lsn end_lsn;
+  PgTimestamp commit_time;
+};
+struct Origin {
+  Lsn commit_lsn;
+  std::string name;
+};
 struct Relation {
   Xid xid = 0;
   Oid oid = 0;
@@ -47,19 +59,84 @@ struct Relation {
   char replica_identity = 'd';
   std::vector<RelationColumn> columns;
 };
-struct Type { Xid xid = 0; Oid oid = 0; std::string schema; std::string name; };
-struct Insert { Xid xid = 0; Oid relation_oid = 0; Tuple new_tuple; };
-struct Update { Xid xid = 0; Oid relation_oid = 0; char old_kind = 0; Tuple old_tuple; Tuple new_tuple; };
-struct Delete { Xid xid = 0; Oid relation_oid = 0; char old_kind = 'K'; Tuple old_tuple; };
-struct Truncate { Xid xid = 0; std::uint8_t options = 0; std::vector<Oid> relation_oids; };
-struct LogicalMessage { Xid xid = 0; std::uint8_t flags = 0; Lsn lsn; std::string prefix; std::string content; };
-struct StreamStart { Xid xid = 0; bool first_segment = false; };
+struct Type {
+  Xid xid = 0;
+  Oid oid = 0;
+  std::string schema;
+  std::string name;
+};
+struct Insert {
+  Xid xid = 0;
+  Oid relation_oid = 0;
+  Tuple new_tuple;
+};
+struct Update {
+  Xid xid = 0;
+  Oid relation_oid = 0;
+  char old_kind = 0;
+  Tuple old_tuple;
+  Tuple new_tuple;
+};
+struct Delete {
+  Xid xid = 0;
+  Oid relation_oid = 0;
+  char old_kind = 'K';
+  Tuple old_tuple;
+};
+struct Truncate {
+  Xid xid = 0;
+  std::uint8_t options = 0;
+  std::vector<Oid> relation_oids;
+};
+struct LogicalMessage {
+  Xid xid = 0;
+  std::uint8_t flags = 0;
+  Lsn lsn;
+  std::string prefix;
+  std::string content;
+};
+struct StreamStart {
+  Xid xid = 0;
+  bool first_segment = false;
+};
 struct StreamStop {};
-struct StreamCommit { Xid xid = 0; std::uint8_t flags = 0; Lsn commit_lsn; Lsn end_lsn; PgTimestamp commit_time; };
-struct StreamAbort { Xid xid = 0; Xid subxid = 0; bool has_abort_info = false; Lsn abort_lsn; PgTimestamp abort_time; };
-struct BeginPrepare { Lsn prepare_lsn; Lsn end_lsn; PgTimestamp prepare_time; Xid xid = 0; std::string gid; };
-struct Prepare { std::uint8_t flags = 0; Lsn prepare_lsn; Lsn end_lsn; PgTimestamp prepare_time; Xid xid = 0; std::string gid; };
-struct CommitPrepared { std::uint8_t flags = 0; Lsn commit_lsn; Lsn end_lsn; PgTimestamp commit_time; Xid xid = 0; std::string gid; };
+struct StreamCommit {
+  Xid xid = 0;
+  std::uint8_t flags = 0;
+  Lsn commit_lsn;
+  Lsn end_lsn;
+  PgTimestamp commit_time;
+};
+struct StreamAbort {
+  Xid xid = 0;
+  Xid subxid = 0;
+  bool has_abort_info = false;
+  Lsn abort_lsn;
+  PgTimestamp abort_time;
+};
+struct BeginPrepare {
+  Lsn prepare_lsn;
+  Lsn end_lsn;
+  PgTimestamp prepare_time;
+  Xid xid = 0;
+  std::string gid;
+};
+struct Prepare {
+  std::uint8_t flags = 0;
+  Lsn prepare_lsn;
+  Lsn end_lsn;
+  PgTimestamp prepare_time;
+  Xid xid = 0;
+  std::string gid;
+};
+struct CommitPrepared {
+  std::uint8_t flags = 0;
+  Lsn commit_lsn;
+  Lsn end_lsn;
+  PgTimestamp commit_time;
+  Xid xid = 0;
+  std::string gid;
+};
 struct RollbackPrepared {
   std::uint8_t flags = 0;
   Lsn prepare_end_lsn;
@@ -69,7 +146,14 @@ struct RollbackPrepared {
   Xid xid = 0;
   std::string gid;
 };
-struct StreamPrepare { std::uint8_t flags = 0; Lsn prepare_lsn; Lsn end_lsn; PgTimestamp prepare_time; Xid xid = 0; std::string gid; };
+struct StreamPrepare {
+  std::uint8_t flags = 0;
+  Lsn prepare_lsn;
+  Lsn end_lsn;
+  PgTimestamp prepare_time;
+  Xid xid = 0;
+  std::string gid;
+};
 
 // Same alternatives in the same order as pgoutput::Message, so index() matches.
 using Message = std::variant<Begin, Commit, Origin, Relation, Type, Insert, Update, Delete, Truncate, LogicalMessage,
@@ -303,9 +387,7 @@ inline Message parse(Reader& r, bool in_stream) {
       r.end("StreamStart");
       return m;
     }
-    case 'E':
-      r.end("StreamStop");
-      return StreamStop{};
+    case 'E': r.end("StreamStop"); return StreamStop{};
     case 'c': {
       StreamCommit m;
       m.xid = r.u32("StreamCommit.xid");
@@ -388,8 +470,7 @@ inline Message parse(Reader& r, bool in_stream) {
       r.end("RollbackPrepared");
       return m;
     }
-    default:
-      r.fail_at(Errc::unknown_message, 0, "message type");
+    default: r.fail_at(Errc::unknown_message, 0, "message type");
   }
 }
 
@@ -571,9 +652,9 @@ class Differ {
     field("gid", a.gid, std::string_view(b.gid));
   }
   template <class V, class R>
-    requires(std::is_same_v<V, PrepareView> && std::is_same_v<R, Prepare>) ||
-            (std::is_same_v<V, StreamPrepareView> && std::is_same_v<R, StreamPrepare>)
-  void operator()(const V& a, const R& b) {
+  requires(std::is_same_v<V, PrepareView>&& std::is_same_v<R, Prepare>) ||
+      (std::is_same_v<V, StreamPrepareView> && std::is_same_v<R, StreamPrepare>)void operator()(const V& a,
+                                                                                                const R& b) {
     field("flags", a.flags, b.flags);
     field("prepare_lsn", a.prepare_lsn, b.prepare_lsn);
     field("end_lsn", a.end_lsn, b.end_lsn);

@@ -88,7 +88,9 @@ class OidListView {
   OidListView() = default;
   OidListView(std::span<const std::byte> bytes) noexcept : bytes_(bytes) {}
   [[nodiscard]] std::size_t size() const noexcept { return bytes_.size() / 4; }
-  [[nodiscard]] std::uint32_t operator[](std::size_t i) const noexcept { return detail::load_be32(bytes_.data() + 4 * i); }
+  [[nodiscard]] std::uint32_t operator[](std::size_t i) const noexcept {
+    return detail::load_be32(bytes_.data() + 4 * i);
+  }
 
   class iterator {
    public:
@@ -100,9 +102,17 @@ class OidListView {
     iterator() = default;
     explicit iterator(const std::byte* p) noexcept : p_(p) {}
     std::uint32_t operator*() const noexcept { return detail::load_be32(p_); }
-    iterator& operator++() noexcept { p_ += 4; return *this; }
-    iterator operator++(int) noexcept { auto o = *this; p_ += 4; return o; }
+    iterator& operator++() noexcept {
+      p_ += 4;
+      return *this;
+    }
+    iterator operator++(int) noexcept {
+      auto o = *this;
+      p_ += 4;
+      return o;
+    }
     friend bool operator==(const iterator&, const iterator&) noexcept = default;
+
    private:
     const std::byte* p_ = nullptr;
   };

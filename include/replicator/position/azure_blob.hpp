@@ -68,7 +68,7 @@ class AzureBlobPositionStore {
       return ReplicationError::fatal("position store: invalid slot name (1-63 of a-z, 0-9, _)");
     const std::string text = detail::format_position_json(p);
     std::vector<std::pair<std::string, std::string>> std_headers = {{"Content-Type", "application/json"},
-                                                                   {"Content-Length", std::to_string(text.size())}};
+                                                                    {"Content-Length", std::to_string(text.size())}};
     // Not loaded yet (or found nothing): only create, never replace what someone else wrote.
     if (etag_.empty()) std_headers.emplace_back("If-None-Match", "*");
     else std_headers.emplace_back("If-Match", etag_);
@@ -154,9 +154,9 @@ class AzureBlobPositionStore {
     if (r.status >= 500 || r.status == 408 || r.status == 429)
       return ReplicationError::retry("azure blob position store: cannot " + std::string(what) + where + ": " + status);
     if (r.status == 401 || r.status == 403) {
-      return ReplicationError::fatal("azure blob position store: access denied to" + where + " (" + status + "): " +
-                                     (sas_.empty() ? "check the account name and key"
-                                                   : "check the SAS token (expiry, permissions r/c/w)"));
+      return ReplicationError::fatal(
+          "azure blob position store: access denied to" + where + " (" + status + "): " +
+          (sas_.empty() ? "check the account name and key" : "check the SAS token (expiry, permissions r/c/w)"));
     }
     return ReplicationError::fatal("azure blob position store: cannot " + std::string(what) + where + ": " + status);
   }

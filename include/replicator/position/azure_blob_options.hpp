@@ -68,7 +68,8 @@ struct AzureEndpoint {
     } else {
       const auto dot = host.find('.');
       const std::string_view label = host.substr(0, std::min(dot, host.find(':')));
-      if (dot != std::string_view::npos && !label.empty() && label.find_first_not_of("0123456789") != std::string_view::npos)
+      if (dot != std::string_view::npos && !label.empty() &&
+          label.find_first_not_of("0123456789") != std::string_view::npos)
         e.account = std::string(label);
     }
     return e;
@@ -93,12 +94,12 @@ struct AzureEndpoint {
 };
 
 struct AzureBlobOptions {
-  std::string endpoint;     // https://ACCOUNT.blob.core.windows.net, or http://127.0.0.1:PORT/devstoreaccount1
-  std::string account;      // empty: the one the endpoint names
-  std::string account_key;  // secret: base64 account key (Shared Key signing), or
-  std::string sas_token;    // secret: a SAS token ("sv=...&sig=..."), appended to every request
-  std::string container;    // 3-63 of a-z, 0-9, '-'
-  std::string blob;         // A-Z a-z 0-9 . _ - / (no leading '/', no empty or ".." segment)
+  std::string endpoint;          // https://ACCOUNT.blob.core.windows.net, or http://127.0.0.1:PORT/devstoreaccount1
+  std::string account;           // empty: the one the endpoint names
+  std::string account_key;       // secret: base64 account key (Shared Key signing), or
+  std::string sas_token;         // secret: a SAS token ("sv=...&sig=..."), appended to every request
+  std::string container;         // 3-63 of a-z, 0-9, '-'
+  std::string blob;              // A-Z a-z 0-9 . _ - / (no leading '/', no empty or ".." segment)
   bool create_container = true;  // create the container on the first save when it is missing
   std::string ca_file;           // https: trust these CAs (PEM) instead of the system's
   std::chrono::milliseconds connect_timeout{5000};
@@ -130,7 +131,9 @@ struct AzureBlobOptions {
     if (!valid_container(container))
       return Problem{"container", "must be 3-63 of a-z, 0-9 and '-' (starting with a letter or digit, no '--')"};
     if (!valid_blob(blob))
-      return Problem{"blob", "must be 1-1024 of A-Z, a-z, 0-9, '.', '_', '-', '/' without a leading '/' or an empty or '..' segment"};
+      return Problem{
+          "blob",
+          "must be 1-1024 of A-Z, a-z, 0-9, '.', '_', '-', '/' without a leading '/' or an empty or '..' segment"};
     return std::nullopt;
   }
 

@@ -150,7 +150,8 @@ class FilePositionStore {
   [[nodiscard]] Result<std::optional<Position>, ReplicationError> parse(std::string_view text) const {
     if (text.substr(0, kHeader.size()) != kHeader) return corrupt("missing header line '# replicator position v1'");
     const auto crc_at = text.rfind("crc32=");
-    if (crc_at == std::string_view::npos || (crc_at > 0 && text[crc_at - 1] != '\n')) return corrupt("missing crc32 line");
+    if (crc_at == std::string_view::npos || (crc_at > 0 && text[crc_at - 1] != '\n'))
+      return corrupt("missing crc32 line");
     std::string_view crc_line = text.substr(crc_at + 6);
     if (crc_line.empty() || crc_line.back() != '\n') return corrupt("crc32 line not terminated (truncated file?)");
     crc_line.remove_suffix(1);
@@ -191,8 +192,7 @@ class FilePositionStore {
         if (ec != std::errc{} || ptr != value.data() + value.size()) return corrupt("bad saved_at_unix_us");
         // The clock counts finer than microseconds: a value it cannot hold would overflow the cast.
         using Clock = std::chrono::system_clock;
-        constexpr auto kMaxUs =
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::duration::max()).count();
+        constexpr auto kMaxUs = std::chrono::duration_cast<std::chrono::microseconds>(Clock::duration::max()).count();
         if (us > kMaxUs || us < -kMaxUs) return corrupt("saved_at_unix_us out of range");
         p.saved_at = std::chrono::system_clock::time_point(
             std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::microseconds(us)));

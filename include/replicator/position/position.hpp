@@ -15,7 +15,7 @@
 namespace replicator {
 
 struct Position {
-  Lsn lsn;                    // durable in the sink: the server may free WAL before it
+  Lsn lsn;                     // durable in the sink: the server may free WAL before it
   std::uint32_t timeline = 0;  // 0: unknown
   std::string slot;
   std::uint64_t system_id = 0;  // IDENTIFY_SYSTEM's systemid; 0: unknown

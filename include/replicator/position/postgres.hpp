@@ -95,9 +95,10 @@ class PostgresPositionStore {
     auto table = conn_->quote_identifier(options_.table);
     if (!table) return fail(table.error());
     qualified_ = *schema + "." + *table;
-    select_sql_ = "SELECT lsn::text, timeline::text, system_id::text, "
-                  "(extract(epoch FROM saved_at) * 1000000)::bigint::text FROM " +
-                  qualified_ + " WHERE slot_name = $1";
+    select_sql_ =
+        "SELECT lsn::text, timeline::text, system_id::text, "
+        "(extract(epoch FROM saved_at) * 1000000)::bigint::text FROM " +
+        qualified_ + " WHERE slot_name = $1";
     upsert_sql_ = "INSERT INTO " + qualified_ +
                   " (slot_name, lsn, timeline, system_id, saved_at) VALUES ($1, $2::pg_lsn, $3::bigint, "
                   "$4::numeric, 'epoch'::timestamptz + $5::bigint * interval '1 microsecond') "
@@ -107,8 +108,8 @@ class PostgresPositionStore {
       // CREATE TABLE IF NOT EXISTS checks CREATE on the schema even when the table exists, so a
       // least-privilege role using a table its owner made would fail: look first.
       const std::string name[] = {qualified_};
-      auto found = conn_->exec_params("SELECT pg_catalog.to_regclass($1) IS NOT NULL", name,
-                                      "position store: look up table");
+      auto found =
+          conn_->exec_params("SELECT pg_catalog.to_regclass($1) IS NOT NULL", name, "position store: look up table");
       if (!found) return fail(found.error());
       if (found->value(0, 0) == "t") created_ = true;
     }

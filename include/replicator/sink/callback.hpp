@@ -34,8 +34,9 @@ template <class OnData, class OnFlush = detail::NoFlush>
 class CallbackSink {
   static constexpr bool kPerBatch = std::is_invocable_v<OnData&, const Batch&>;
   static constexpr bool kPerEvent = std::is_invocable_v<OnData&, const ChangeEvent&>;
-  static_assert(kPerBatch || kPerEvent,
-                "CallbackSink: the callable must take (const Batch&) or (const ChangeEvent&) and return void or Status");
+  static_assert(
+      kPerBatch || kPerEvent,
+      "CallbackSink: the callable must take (const Batch&) or (const ChangeEvent&) and return void or Status");
 
  public:
   explicit CallbackSink(OnData on_data, OnFlush on_flush = {})

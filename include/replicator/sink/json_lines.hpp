@@ -31,9 +31,9 @@ concept LineFormatter = requires(F f, std::string& out, const ChangeEvent& e) {
 
 // JsonLinesSink's settings: the formatter's line choice and the writer's.
 struct JsonLinesOptions {
-  bool transactions = true;    // "begin" / "commit" lines
-  bool schema_changes = true;  // "schema_change" lines (new column set of a table)
-  bool sync = true;            // fdatasync() files on flush (never attempted for pipes / terminals)
+  bool transactions = true;            // "begin" / "commit" lines
+  bool schema_changes = true;          // "schema_change" lines (new column set of a table)
+  bool sync = true;                    // fdatasync() files on flush (never attempted for pipes / terminals)
   std::size_t buffer_bytes = 1 << 20;  // write() to the descriptor when this much is buffered
 
   [[nodiscard]] format::ChangeJsonFormatter formatter() const { return {transactions, schema_changes}; }
@@ -56,19 +56,18 @@ class BasicJsonLinesSink {
     return BasicJsonLinesSink(std::move(formatter), std::move(*w));
   }
   // JsonLinesSink's factories from JsonLinesOptions.
-  static BasicJsonLinesSink to_stdout(JsonLinesOptions options = {})
-    requires std::same_as<Formatter, format::ChangeJsonFormatter>
-  {
+  static BasicJsonLinesSink to_stdout(
+      JsonLinesOptions options = {}) requires std::same_as<Formatter, format::ChangeJsonFormatter> {
     return to_stdout(options.formatter(), options.writer());
   }
-  static Result<BasicJsonLinesSink, ReplicationError> open_file(const std::string& path, JsonLinesOptions options = {})
-    requires std::same_as<Formatter, format::ChangeJsonFormatter>
-  {
+  static Result<BasicJsonLinesSink, ReplicationError> open_file(
+      const std::string& path,
+      JsonLinesOptions options = {}) requires std::same_as<Formatter, format::ChangeJsonFormatter> {
     return open_file(path, options.formatter(), options.writer());
   }
   // A descriptor the caller owns (owns_fd false) or hands over; `sync`: fdatasync() on flush.
-  BasicJsonLinesSink(int fd, bool owns_fd, bool sync, JsonLinesOptions options = {})
-    requires std::same_as<Formatter, format::ChangeJsonFormatter>
+  BasicJsonLinesSink(int fd, bool owns_fd, bool sync,
+                     JsonLinesOptions options = {}) requires std::same_as<Formatter, format::ChangeJsonFormatter>
       : BasicJsonLinesSink(options.formatter(), DurableLineWriter(fd, owns_fd, sync, options.writer())) {}
 
   BasicJsonLinesSink(Formatter formatter, DurableLineWriter writer)

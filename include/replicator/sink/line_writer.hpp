@@ -35,8 +35,10 @@ class DurableLineWriter {
   }
 
   // Appends to `path` (created 0644 if missing). A last line cut short by a crash is removed.
-  static Result<DurableLineWriter, ReplicationError> open_file(const std::string& path, LineWriterOptions options = {}) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);  // read: to find a cut last line
+  static Result<DurableLineWriter, ReplicationError> open_file(const std::string& path,
+                                                               LineWriterOptions options = {}) {
+    const int fd =
+        ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);  // read: to find a cut last line
     if (fd < 0) return ReplicationError::fatal("cannot open sink file " + path + ": " + std::strerror(errno));
     DurableLineWriter w(fd, true, options.sync, options);
     w.path_ = path;

@@ -147,11 +147,13 @@ struct NatsPublishState {
 
   static std::string describe(const jsPubAckErr* pae, const NatsOutgoing& m) {
     std::string why = pae == nullptr ? std::string("no acknowledgement") : std::string(natsStatus_GetText(pae->Err));
-    if (pae != nullptr && pae->ErrText != nullptr && *pae->ErrText != '\0') why += std::string(" (") + pae->ErrText + ")";
+    if (pae != nullptr && pae->ErrText != nullptr && *pae->ErrText != '\0')
+      why += std::string(" (") + pae->ErrText + ")";
     if (pae != nullptr && pae->ErrCode != 0) why += " [err_code " + std::to_string(pae->ErrCode) + "]";
     if (pae != nullptr && pae->ErrCode == JSStreamMessageExceedsMaximumErr) why += " (raise the stream's max_msg_size)";
-    return why + " publishing " + (m.table.empty() ? std::string() : "the change of " + m.table + " at LSN " + m.lsn + " ") +
-           "(Nats-Msg-Id " + m.id + ") to " + m.subject;
+    return why + " publishing " +
+           (m.table.empty() ? std::string() : "the change of " + m.table + " at LSN " + m.lsn + " ") + "(Nats-Msg-Id " +
+           m.id + ") to " + m.subject;
   }
 };
 
@@ -164,9 +166,11 @@ class BasicNatsJetStreamSink {
 
  public:
   BasicNatsJetStreamSink(NatsJetStreamOptions options, Formatter formatter)
-      : options_(std::move(options)), formatter_(std::move(formatter)), state_(std::make_unique<detail::NatsPublishState>()) {}
-  explicit BasicNatsJetStreamSink(NatsJetStreamOptions options)
-    requires std::same_as<Formatter, format::ChangeJsonFormatter>
+      : options_(std::move(options)),
+        formatter_(std::move(formatter)),
+        state_(std::make_unique<detail::NatsPublishState>()) {}
+  explicit BasicNatsJetStreamSink(
+      NatsJetStreamOptions options) requires std::same_as<Formatter, format::ChangeJsonFormatter>
       : BasicNatsJetStreamSink(options, format::ChangeJsonFormatter{options.publish_transactions, true}) {}
 
   BasicNatsJetStreamSink(BasicNatsJetStreamSink&& o) noexcept
@@ -202,11 +206,15 @@ class BasicNatsJetStreamSink {
     if (s != NATS_OK) {
       conn_ = nullptr;
       const std::string text = detail::nats_status_text(s);
-      if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED || text.find("Authorization") != std::string::npos)
-        return ReplicationError::fatal("the NATS server refused the credentials (nats_user / nats_password, nats_token "
-                                       "or nats_creds_file): " + text);
+      if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
+          text.find("Authorization") != std::string::npos)
+        return ReplicationError::fatal(
+            "the NATS server refused the credentials (nats_user / nats_password, nats_token "
+            "or nats_creds_file): " +
+            text);
       if (s == NATS_SSL_ERROR || s == NATS_SECURE_CONNECTION_WANTED || s == NATS_SECURE_CONNECTION_REQUIRED)
-        return ReplicationError::fatal("TLS to the NATS server failed (nats_tls_ca, nats_tls_cert, nats_tls_key): " + text);
+        return ReplicationError::fatal("TLS to the NATS server failed (nats_tls_ca, nats_tls_cert, nats_tls_key): " +
+                                       text);
       return ReplicationError::retry("cannot connect to NATS (" + join_urls() + "): " + text);
     }
     max_payload_ = static_cast<std::size_t>(natsConnection_GetMaxPayload(conn_));
@@ -265,11 +273,20 @@ class BasicNatsJetStreamSink {
     return st;
   }
 
-  [[nodiscard]] std::uint64_t acked() const { std::lock_guard lock(state_->mu); return state_->total_acked; }
+  [[nodiscard]] std::uint64_t acked() const {
+    std::lock_guard lock(state_->mu);
+    return state_->total_acked;
+  }
   // Acks the server marked duplicate (dropped by the duplicate window: re-sent after a restart).
-  [[nodiscard]] std::uint64_t duplicates() const { std::lock_guard lock(state_->mu); return state_->total_duplicates; }
+  [[nodiscard]] std::uint64_t duplicates() const {
+    std::lock_guard lock(state_->mu);
+    return state_->total_duplicates;
+  }
   // Publishes the server refused because the one before them was not stored (the order guard).
-  [[nodiscard]] std::uint64_t order_refusals() const { std::lock_guard lock(state_->mu); return state_->total_order_refusals; }
+  [[nodiscard]] std::uint64_t order_refusals() const {
+    std::lock_guard lock(state_->mu);
+    return state_->total_order_refusals;
+  }
   [[nodiscard]] const NatsJetStreamOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t max_payload() const noexcept { return max_payload_; }
 
@@ -278,7 +295,8 @@ class BasicNatsJetStreamSink {
 
  private:
   Status make_options(natsOptions** out) {
-    if (natsOptions_Create(out) != NATS_OK) return ReplicationError::fatal("cannot create NATS options (out of memory)");
+    if (natsOptions_Create(out) != NATS_OK)
+      return ReplicationError::fatal("cannot create NATS options (out of memory)");
     natsOptions* o = *out;
     std::vector<const char*> urls;
     for (const auto& u : options_.urls) urls.push_back(u.c_str());
@@ -286,18 +304,23 @@ class BasicNatsJetStreamSink {
       if (s == NATS_OK) return ok_status();
       return ReplicationError::fatal(std::string(what) + ": " + detail::nats_status_text(s));
     };
-    if (auto st = check(natsOptions_SetServers(o, urls.data(), static_cast<int>(urls.size())), "bad nats_url"); !st) return st;
+    if (auto st = check(natsOptions_SetServers(o, urls.data(), static_cast<int>(urls.size())), "bad nats_url"); !st)
+      return st;
     (void)natsOptions_SetName(o, options_.connection_name.c_str());
     (void)natsOptions_SetTimeout(o, 2000);
     (void)natsOptions_SetMaxReconnect(o, -1);  // libnats rides out a server restart; flush() times out meanwhile
     (void)natsOptions_SetReconnectWait(o, 250);
     (void)natsOptions_SetNoRandomize(o, false);
     if (!options_.creds_file.empty()) {
-      if (auto st = check(natsOptions_SetUserCredentialsFromFiles(o, options_.creds_file.c_str(), nullptr), "nats_creds_file"); !st)
+      if (auto st = check(natsOptions_SetUserCredentialsFromFiles(o, options_.creds_file.c_str(), nullptr),
+                          "nats_creds_file");
+          !st)
         return st;
     }
     if (!options_.user.empty()) {
-      if (auto st = check(natsOptions_SetUserInfo(o, options_.user.c_str(), options_.password.c_str()), "nats_user"); !st) return st;
+      if (auto st = check(natsOptions_SetUserInfo(o, options_.user.c_str(), options_.password.c_str()), "nats_user");
+          !st)
+        return st;
     }
     if (!options_.token.empty()) {
       if (auto st = check(natsOptions_SetToken(o, options_.token.c_str()), "nats_token"); !st) return st;
@@ -305,7 +328,8 @@ class BasicNatsJetStreamSink {
     if (!options_.tls_ca.empty() || !options_.tls_cert.empty()) {
       if (auto st = check(natsOptions_SetSecure(o, true), "TLS"); !st) return st;
       if (!options_.tls_ca.empty()) {
-        if (auto st = check(natsOptions_LoadCATrustedCertificates(o, options_.tls_ca.c_str()), "nats_tls_ca"); !st) return st;
+        if (auto st = check(natsOptions_LoadCATrustedCertificates(o, options_.tls_ca.c_str()), "nats_tls_ca"); !st)
+          return st;
       }
       if (!options_.tls_cert.empty()) {
         if (auto st = check(natsOptions_LoadCertificatesChain(o, options_.tls_cert.c_str(), options_.tls_key.c_str()),
@@ -326,7 +350,8 @@ class BasicNatsJetStreamSink {
       return ok_status();
     }
     if (s != NATS_NOT_FOUND && code != JSStreamNotFoundErr) {
-      return ReplicationError::retry("cannot look up NATS stream " + options_.stream + ": " + detail::nats_status_text(s));
+      return ReplicationError::retry("cannot look up NATS stream " + options_.stream + ": " +
+                                     detail::nats_status_text(s));
     }
     if (!options_.create_stream) {
       return ReplicationError::fatal("NATS stream " + options_.stream + " does not exist: create it (subjects " +
@@ -350,7 +375,8 @@ class BasicNatsJetStreamSink {
     }
     const std::string text = detail::nats_status_text(s);
     if (code == JSStreamNameExistErr) return ok_status();  // another instance made it meanwhile
-    if (code == JSClusterNoPeersErr || code == JSInsufficientResourcesErr || text.find("no suitable peers") != std::string::npos)
+    if (code == JSClusterNoPeersErr || code == JSInsufficientResourcesErr ||
+        text.find("no suitable peers") != std::string::npos)
       return ReplicationError::fatal("cannot create NATS stream " + options_.stream + " with " +
                                      std::to_string(options_.replicas) + " replicas: " + text +
                                      " (nats_replicas may not exceed the JetStream servers of the cluster)");
@@ -382,7 +408,8 @@ class BasicNatsJetStreamSink {
         snapshot_table_ = std::string(table);
         txn_index_ = 0;
       }
-      return lsn.to_string() + (table.empty() ? std::string("-m") : "-" + nats::subject_token(table) + "-" + std::to_string(txn_index_++));
+      return lsn.to_string() + (table.empty() ? std::string("-m")
+                                              : "-" + nats::subject_token(table) + "-" + std::to_string(txn_index_++));
     }
     if (txn.commit_lsn != txn_commit_) {
       txn_commit_ = txn.commit_lsn;
@@ -417,7 +444,8 @@ class BasicNatsJetStreamSink {
           auto table_of = [&](const RelationInfo* r) {
             if (r == nullptr) return std::pair<std::string, std::string>{prefix + ".unknown", "unknown"};
             return std::pair<std::string, std::string>{
-                prefix + "." + nats::subject_token(r->schema) + "." + nats::subject_token(r->name), r->qualified_name()};
+                prefix + "." + nats::subject_token(r->schema) + "." + nats::subject_token(r->name),
+                r->qualified_name()};
           };
           if constexpr (std::is_same_v<E, RowChangeView>) targets.push_back(table_of(ev.relation));
           else if constexpr (std::is_same_v<E, SchemaChangeEvent>) targets.push_back(table_of(ev.new_relation));
@@ -452,10 +480,11 @@ class BasicNatsJetStreamSink {
         // The server counts headers and payload: "NATS/1.0", our four headers and the order chain.
         const std::size_t size = m.payload.size() + 2 * m.id.size() + m.lsn.size() + m.xid.size() + 128;
         if (max_payload_ != 0 && size > max_payload_) {
-          return ReplicationError::fatal(
-              "a change of " + (table.empty() ? std::string(m.subject) : table) + " at LSN " + m.lsn + " is " +
-              std::to_string(m.payload.size()) + " bytes, more than the NATS server's max_payload of " +
-              std::to_string(max_payload_) + " bytes: raise max_payload in the nats-server configuration (up to 64 MB)");
+          return ReplicationError::fatal("a change of " + (table.empty() ? std::string(m.subject) : table) +
+                                         " at LSN " + m.lsn + " is " + std::to_string(m.payload.size()) +
+                                         " bytes, more than the NATS server's max_payload of " +
+                                         std::to_string(max_payload_) +
+                                         " bytes: raise max_payload in the nats-server configuration (up to 64 MB)");
         }
         std::lock_guard lock(state_->mu);
         state_->index_of[m.id] = state_->out.size();
@@ -498,7 +527,8 @@ class BasicNatsJetStreamSink {
       }
       detail::NatsOutgoing& m = s.out[next_];
       natsMsg* msg = nullptr;
-      natsStatus ns = natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(), static_cast<int>(m.payload.size()));
+      natsStatus ns =
+          natsMsg_Create(&msg, m.subject.c_str(), nullptr, m.payload.data(), static_cast<int>(m.payload.size()));
       if (ns == NATS_OK) ns = natsMsgHeader_Set(msg, "Nats-Msg-Id", m.id.c_str());
       if (ns == NATS_OK) ns = natsMsgHeader_Set(msg, "Replicator-Lsn", m.lsn.c_str());
       if (ns == NATS_OK) ns = natsMsgHeader_Set(msg, "Replicator-Xid", m.xid.c_str());
@@ -548,8 +578,9 @@ class BasicNatsJetStreamSink {
       if (std::chrono::steady_clock::now() >= deadline) {
         std::size_t first = 0;
         while (first < s.out.size() && s.out[first].state != detail::NatsOutgoing::State::in_flight) ++first;
-        return ReplicationError::retry("no JetStream acknowledgement within " + std::to_string(options_.ack_timeout.count()) +
-                                       " ms for " + std::to_string(s.in_flight) + " messages (first " +
+        return ReplicationError::retry("no JetStream acknowledgement within " +
+                                       std::to_string(options_.ack_timeout.count()) + " ms for " +
+                                       std::to_string(s.in_flight) + " messages (first " +
                                        (first < s.out.size() ? s.out[first].id : std::string("?")) + ") on stream " +
                                        options_.stream + ": leader election, lost quorum or disconnected");
       }

@@ -16,12 +16,12 @@ namespace replicator {
 struct NatsJetStreamOptions {
   std::vector<std::string> urls{"nats://127.0.0.1:4222"};  // any of them; libnats learns the rest
   std::string stream = "replicator";
-  std::string subject_prefix = "cdc";  // `<prefix>.<schema>.<table>`; may hold dots ("prod.cdc")
-  bool publish_transactions = false;   // begin / commit as messages on `<prefix>.transaction`
-  bool create_stream = false;          // create the stream (subjects `<prefix>.>`, file storage) when missing
-  int replicas = 1;                    // of a created stream
-  std::chrono::seconds duplicate_window{0};  // of a created stream; 0: the server's (120 s)
-  std::size_t max_in_flight = 256;           // publishes without a PubAck at any time
+  std::string subject_prefix = "cdc";           // `<prefix>.<schema>.<table>`; may hold dots ("prod.cdc")
+  bool publish_transactions = false;            // begin / commit as messages on `<prefix>.transaction`
+  bool create_stream = false;                   // create the stream (subjects `<prefix>.>`, file storage) when missing
+  int replicas = 1;                             // of a created stream
+  std::chrono::seconds duplicate_window{0};     // of a created stream; 0: the server's (120 s)
+  std::size_t max_in_flight = 256;              // publishes without a PubAck at any time
   std::chrono::milliseconds ack_timeout{5000};  // no PubAck for this long: the flush fails (retryable)
   bool order_guard = true;  // Nats-Expected-Last-Msg-Id chain (off when several programs share a stream)
   // Authentication: at most one of creds file, user + password, token. TLS when tls_ca is set.
@@ -47,7 +47,8 @@ inline std::string subject_token(std::string_view name) {
   out.reserve(name.size());
   for (const char ch : name) {
     const auto c = static_cast<unsigned char>(ch);
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (plain) {
       out += ch;
     } else {

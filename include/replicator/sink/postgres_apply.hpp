@@ -77,10 +77,10 @@ constexpr std::string_view to_string(ApplyConflictKind k) noexcept {
 // One conflict, as reported to PostgresApplyOptions::on_conflict_found.
 struct ApplyConflict {
   ApplyConflictKind kind = ApplyConflictKind::insert_exists;
-  std::string table;               // the target table, schema.table
-  std::string key;                 // (col, ...)=(value, ...) as the source sent them
-  std::string_view resolution;     // "skipped", "updated", "inserted" ("error" never reaches the callback)
-  Lsn commit_lsn;                  // of the source transaction
+  std::string table;            // the target table, schema.table
+  std::string key;              // (col, ...)=(value, ...) as the source sent them
+  std::string_view resolution;  // "skipped", "updated", "inserted" ("error" never reaches the callback)
+  Lsn commit_lsn;               // of the source transaction
 };
 
 // A source table applied into a differently named target table ("schema.table" both; a name
@@ -91,7 +91,7 @@ struct ApplyTableMapping {
 };
 
 struct PostgresApplyOptions {
-  std::string origin_name;  // the replication origin on the target (the program: "replicator_" + slot)
+  std::string origin_name;                   // the replication origin on the target (the program: "replicator_" + slot)
   std::vector<ApplyTableMapping> table_map;  // unlisted tables keep their source name
   ApplyConflictPolicy on_conflict = ApplyConflictPolicy::error;
   ApplyMissingPolicy on_missing = ApplyMissingPolicy::error;
@@ -192,9 +192,9 @@ class ApplyEngine {
   // A source table as the target has it.
   struct Target {
     std::uint64_t version = 0;
-    std::string source_name;  // schema.table on the source (messages)
-    std::string display;      // schema.table on the target (messages)
-    std::string name;         // "schema"."table"
+    std::string source_name;                 // schema.table on the source (messages)
+    std::string display;                     // schema.table on the target (messages)
+    std::string name;                        // "schema"."table"
     std::vector<std::string> cols;           // quoted target column per source column
     std::vector<bool> text_eq;               // compared as text (no equality operator)
     std::vector<std::uint16_t> primary_key;  // source column indexes of the target's primary key
@@ -473,17 +473,19 @@ class ApplyEngine {
                                   std::string_view reason, std::string_view hint) {
     ++stats_.conflicts[static_cast<std::size_t>(kind)];
     return ReplicationError::fatal("apply: conflict " + std::string(to_string(kind)) + " on " + t.display +
-                                   " (source " + t.source_name + ") key " + key_text(t, row) + " in the transaction "
-                                   "committed at " + commit_lsn_.to_string() + ": " + std::string(reason) + "; " +
-                                   std::string(hint));
+                                   " (source " + t.source_name + ") key " + key_text(t, row) +
+                                   " in the transaction "
+                                   "committed at " +
+                                   commit_lsn_.to_string() + ": " + std::string(reason) + "; " + std::string(hint));
   }
 
   // (a, b)=(1, x): the columns that identify the row, as the source sent them.
   std::string key_text(const Target& t, const RowChangeView& row) const {
     const RelationInfo& rel = *row.relation;
-    const TupleView& tuple = row.op == ChangeOp::delete_ || (row.old_kind != OldTupleKind::none && row.op != ChangeOp::insert)
-                                 ? row.old_tuple
-                                 : row.new_tuple;
+    const TupleView& tuple =
+        row.op == ChangeOp::delete_ || (row.old_kind != OldTupleKind::none && row.op != ChangeOp::insert)
+            ? row.old_tuple
+            : row.new_tuple;
     std::vector<std::uint16_t> cols;
     for (std::uint16_t i = 0; i < rel.columns.size(); ++i)
       if (rel.columns[i].is_key && rel.replica_identity != ReplicaIdentity::full) cols.push_back(i);
@@ -533,8 +535,8 @@ class ApplyEngine {
     t.source_name = rel.qualified_name();
     std::pair<std::string, std::string> name{rel.schema, rel.name};
     for (const auto& m : opt_.table_map) {
-      if (m.source == t.source_name || (m.source.find('.') == std::string::npos && rel.schema == "public" &&
-                                        m.source == rel.name)) {
+      if (m.source == t.source_name ||
+          (m.source.find('.') == std::string::npos && rel.schema == "public" && m.source == rel.name)) {
         name = split_name(m.target);
         break;
       }
@@ -550,13 +552,14 @@ class ApplyEngine {
     if (!oid) return oid.error();
     if (oid->is_null(0, 0)) {
       return ReplicationError::fatal("apply: the target table " + t.display + " does not exist (source table " +
-                                     t.source_name + "); create it on the target, or map it with apply_table_map",
+                                         t.source_name + "); create it on the target, or map it with apply_table_map",
                                      "42P01");
     }
     const std::string params[] = {std::string(oid->value(0, 0))};
     auto cols = conn_->exec_params(
         "SELECT a.attname, bt.typname IN (" + std::string(kTextEqualityTypes) + ") OR coalesce(et.typname IN (" +
-            std::string(kTextEqualityTypes) + "), false), coalesce(a.attnum = ANY (i.indkey), false), "
+            std::string(kTextEqualityTypes) +
+            "), false), coalesce(a.attnum = ANY (i.indkey), false), "
             "a.atttypid = 'timestamptz'::regtype OR bt.oid = 'timestamptz'::regtype "
             "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
             "JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END "
@@ -571,7 +574,8 @@ class ApplyEngine {
     };
     std::vector<Col> found;
     for (int r = 0; r < cols->rows(); ++r)
-      found.push_back({cols->value(r, 0), cols->value(r, 1) == "t", cols->value(r, 2) == "t", cols->value(r, 3) == "t"});
+      found.push_back(
+          {cols->value(r, 0), cols->value(r, 1) == "t", cols->value(r, 2) == "t", cols->value(r, 3) == "t"});
     for (std::uint16_t i = 0; i < rel.columns.size(); ++i) {
       const ColumnInfo& c = rel.columns[i];
       const Col* match = nullptr;
@@ -579,8 +583,9 @@ class ApplyEngine {
         if (f.name == c.name) match = &f;
       if (match == nullptr) {
         return ReplicationError::fatal("apply: the target table " + t.display + " has no column \"" +
-                                       detail::printable(c.name) + "\" (source table " + t.source_name +
-                                       "); add it on the target first", "42703");
+                                           detail::printable(c.name) + "\" (source table " + t.source_name +
+                                           "); add it on the target first",
+                                       "42703");
       }
       auto q = conn_->quote_identifier(c.name);
       if (!q) return q.error();
@@ -594,8 +599,10 @@ class ApplyEngine {
         if (f.name == opt_.commit_time_column) ct = &f;
       if (ct == nullptr || !ct->timestamptz) {
         return ReplicationError::fatal("apply: apply_on_conflict keep_newer needs a timestamptz column \"" +
-                                       detail::printable(opt_.commit_time_column) + "\" (apply_commit_time_column) "
-                                       "in the target table " + t.display);
+                                       detail::printable(opt_.commit_time_column) +
+                                       "\" (apply_commit_time_column) "
+                                       "in the target table " +
+                                       t.display);
       }
       auto q = conn_->quote_identifier(opt_.commit_time_column);
       if (!q) return q.error();
@@ -619,9 +626,7 @@ class ApplyEngine {
     }
     targets_.erase(it);
   }
-  [[nodiscard]] bool aborted() const noexcept {
-    return conn_ && PQtransactionStatus(conn_->get()) == PQTRANS_INERROR;
-  }
+  [[nodiscard]] bool aborted() const noexcept { return conn_ && PQtransactionStatus(conn_->get()) == PQTRANS_INERROR; }
 
   // ---- statements
 
@@ -709,11 +714,15 @@ class ApplyEngine {
       return ReplicationError::fatal("apply: " + std::string(op == 'D' ? "a DELETE" : "an UPDATE") + " on " +
                                      t.source_name + " without a replica identity to find the row by");
     }
-    std::string key = std::string(1, op) + (newer_only ? "n" : "") + (full ? "f" : from_old ? "o" : "k") + ":" +
-                      std::to_string(rel.oid) + ":";
+    std::string key = std::string(1, op) + (newer_only ? "n" : "") +
+                      (full       ? "f"
+                       : from_old ? "o"
+                                  : "k") +
+                      ":" + std::to_string(rel.oid) + ":";
     std::vector<ColumnValueView> where_values;
     for (std::uint16_t c : where_cols) {
-      if (c >= where_tuple.size()) return ReplicationError::fatal("apply: the old row of " + t.source_name + " is short");
+      if (c >= where_tuple.size())
+        return ReplicationError::fatal("apply: the old row of " + t.source_name + " is short");
       where_values.push_back(where_tuple[c]);
       if (where_values.back().is_unchanged_toast()) {
         return ReplicationError::fatal("apply: a key column of " + t.source_name + " was not sent (unchanged TOAST)");
@@ -806,16 +815,16 @@ class ApplyEngine {
     const auto status = res.get() ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
     const RelationInfo& rel = *row.relation;
-    return conn_->error_from_result(res.get(), "apply: " + std::string(to_string(row.op)) + " on " +
-                                                   rel.qualified_name());
+    return conn_->error_from_result(res.get(),
+                                    "apply: " + std::string(to_string(row.op)) + " on " + rel.qualified_name());
   }
 
   ConnectionConfig cfg_;
   PostgresApplyOptions opt_;
   std::optional<PgConnection> conn_;
   ApplyStats stats_;
-  Lsn applied_;  // the origin's progress: the end LSN of the last transaction committed on the target
-  Lsn durable_;  // the part of it flushed to disk on the target
+  Lsn applied_;      // the origin's progress: the end LSN of the last transaction committed on the target
+  Lsn durable_;      // the part of it flushed to disk on the target
   Lsn flushed_for_;  // applied_ when flush() last forced the origin to disk
   bool in_txn_ = false;
   bool implicit_txn_ = false;  // opened for rows outside a source transaction (snapshot rows)

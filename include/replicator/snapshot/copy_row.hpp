@@ -90,7 +90,8 @@ class CopyRowDecoder {
     std::size_t start = 0;
     for (;;) {
       const std::size_t tab = line.find('\t', start);
-      const std::string_view field = line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start);
+      const std::string_view field =
+          line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start);
       if (++fields > columns_) break;
       if (auto st = text_field(field); !st) return st;
       if (tab == std::string_view::npos) break;

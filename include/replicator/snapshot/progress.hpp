@@ -100,8 +100,9 @@ inline std::string human_count(double v) {
 inline std::string clock_text(std::chrono::seconds s) {
   const auto t = s.count();
   char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(t / 3600),
-                               static_cast<long long>(t / 60 % 60), static_cast<long long>(t % 60));
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(t / 3600),
+                  static_cast<long long>(t / 60 % 60), static_cast<long long>(t % 60));
   else std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(t / 60), static_cast<long long>(t % 60));
   return buf;
 }

@@ -60,8 +60,9 @@ constexpr std::string_view to_string(SnapshotMode m) noexcept {
   if (s == "initial") return SnapshotMode::initial;
   if (s == "never") return SnapshotMode::never;
   if (s == "initial_only") return SnapshotMode::initial_only;
-  return ReplicationError::fatal("unknown snapshot mode '" + replicator::detail::printable(s) +
-                                 "' (expected initial, never or initial_only)", "22023");
+  return ReplicationError::fatal(
+      "unknown snapshot mode '" + replicator::detail::printable(s) + "' (expected initial, never or initial_only)",
+      "22023");
 }
 
 struct SnapshotOptions {
@@ -69,13 +70,13 @@ struct SnapshotOptions {
   std::string slot_name;
   std::vector<std::string> publication_names;
   std::string plugin = "pgoutput";
-  bool create_slot = true;  // false: a missing slot is an error, as when streaming
-  bool two_phase = false;   // create the slot with TWO_PHASE (as LibpqTransport would)
-  TableFilter tables{};     // which published tables to copy
+  bool create_slot = true;               // false: a missing slot is an error, as when streaming
+  bool two_phase = false;                // create the slot with TWO_PHASE (as LibpqTransport would)
+  TableFilter tables{};                  // which published tables to copy
   CopyFormat format = CopyFormat::text;  // binary: values in the types' send format (like binary=true)
-  int parallelism = 2;      // tables copied at once, each on its own connection importing the snapshot
-  std::size_t batch_rows = 1000;        // rows per sink write
-  std::size_t batch_bytes = 1u << 20;   // or this many value bytes
+  int parallelism = 2;                   // tables copied at once, each on its own connection importing the snapshot
+  std::size_t batch_rows = 1000;         // rows per sink write
+  std::size_t batch_bytes = 1u << 20;    // or this many value bytes
   std::chrono::milliseconds progress_interval{1000};
   std::function<void(const SnapshotProgress&)> on_progress{};  // from the calling thread; last call has finished
   std::function<void(const SnapshotTable&, std::uint64_t rows)> on_table_done{};  // from a worker thread
@@ -94,7 +95,8 @@ struct SnapshotOptions {
     return ReplicationError::fatal("snapshot parallelism must be 1-64 (got " + std::to_string(o.parallelism) + ")",
                                    "22023");
   }
-  if (o.batch_rows == 0 || o.batch_bytes == 0) return ReplicationError::fatal("snapshot batch limits must be > 0", "22023");
+  if (o.batch_rows == 0 || o.batch_bytes == 0)
+    return ReplicationError::fatal("snapshot batch limits must be > 0", "22023");
   return ok_status();
 }
 
@@ -106,9 +108,9 @@ enum class SnapshotOutcome : std::uint8_t {
 
 struct SnapshotReport {
   SnapshotOutcome outcome = SnapshotOutcome::skipped;
-  std::string reason;          // why skipped, in words
-  bool restarted = false;      // an interrupted snapshot's slot was dropped and the snapshot redone
-  Lsn consistent_point;        // completed: streaming starts here
+  std::string reason;      // why skipped, in words
+  bool restarted = false;  // an interrupted snapshot's slot was dropped and the snapshot redone
+  Lsn consistent_point;    // completed: streaming starts here
   std::string snapshot_name;
   std::size_t tables = 0;
   std::uint64_t rows = 0;
@@ -160,10 +162,11 @@ inline Result<PgConnection, ReplicationError> open_snapshot_connection(const Con
   auto conn = PgConnection::connect(cfg, ConnectionKind::normal);
   if (!conn) return conn.error();
   // Values in the server encoding, byte for byte what pgoutput sends; no timeouts on a long COPY.
-  auto set = conn->exec("SELECT pg_catalog.set_config('client_encoding', pg_catalog.current_setting('server_encoding'), "
-                        "false), pg_catalog.set_config('statement_timeout', '0', false), "
-                        "pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false)",
-                        "snapshot: preparing a copy connection");
+  auto set = conn->exec(
+      "SELECT pg_catalog.set_config('client_encoding', pg_catalog.current_setting('server_encoding'), "
+      "false), pg_catalog.set_config('statement_timeout', '0', false), "
+      "pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false)",
+      "snapshot: preparing a copy connection");
   if (!set) return set.error();
   if (auto r = conn->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "snapshot: BEGIN"); !r) return r.error();
   const std::string sql = "SET TRANSACTION SNAPSHOT '" + std::string(snapshot_name) + "'";
@@ -212,13 +215,12 @@ Result<std::uint64_t, ReplicationError> copy_table(PgConnection& conn, const Sna
     if (abort.load(std::memory_order_relaxed)) {
       return ReplicationError::retry("snapshot interrupted while copying " + table.quoted_name());
     }
-    auto st = rows.feed(std::as_bytes(std::span(buf, static_cast<std::size_t>(n))),
-                        [&](TupleView tuple) -> Status {
-                          event.new_tuple = tuple;
-                          batch.append(ChangeEvent{event});
-                          if (batch.size() >= o.batch_rows || batch.bytes() >= o.batch_bytes) return write();
-                          return ok_status();
-                        });
+    auto st = rows.feed(std::as_bytes(std::span(buf, static_cast<std::size_t>(n))), [&](TupleView tuple) -> Status {
+      event.new_tuple = tuple;
+      batch.append(ChangeEvent{event});
+      if (batch.size() >= o.batch_rows || batch.bytes() >= o.batch_bytes) return write();
+      return ok_status();
+    });
     if (!st) return st.error();  // the connection is abandoned mid-COPY: the caller closes it
   }
   for (;;) {  // the COPY command's result, then the end of results
@@ -253,8 +255,9 @@ template <class Sink>
   static_assert(SinkPolicy<Sink>, "copy_snapshot: Sink must satisfy SinkPolicy (write(const Batch&), flush())");
   if (auto st = validate_snapshot_options(o); !st) return st.error();
   if (!detail::plausible_snapshot_name(snapshot_name)) {
-    return ReplicationError::fatal("snapshot: implausible exported snapshot name \"" +
-                                   replicator::detail::printable(snapshot_name) + "\"", "08P01");
+    return ReplicationError::fatal(
+        "snapshot: implausible exported snapshot name \"" + replicator::detail::printable(snapshot_name) + "\"",
+        "08P01");
   }
   // 1. One connection imports the snapshot and lists the tables as the snapshot sees them.
   std::vector<PgConnection> conns;
@@ -272,8 +275,8 @@ template <class Sink>
   std::stable_sort(tables.begin(), tables.end(),
                    [](const SnapshotTable& a, const SnapshotTable& b) { return a.estimated_rows > b.estimated_rows; });
   // 2. The other workers import it too, all before anything else runs on the exporting connection.
-  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(o.parallelism),
-                                                                            tables.size()));
+  const std::size_t workers =
+      std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(o.parallelism), tables.size()));
   while (conns.size() < workers) {
     if (stop.load()) return ReplicationError::retry("snapshot interrupted");
     auto c = detail::open_snapshot_connection(cfg, snapshot_name);
@@ -371,15 +374,15 @@ template <class Sink>
 // until it completes, fails fatally, or `stop` is set (then the last error is returned).
 template <class Store, class Sink>
 [[nodiscard]] Result<SnapshotReport, ReplicationError> run_initial_snapshot(const ConnectionConfig& cfg,
-                                                                           const SnapshotOptions& o, Store& store,
-                                                                           Sink& sink, const std::atomic<bool>& stop);
+                                                                            const SnapshotOptions& o, Store& store,
+                                                                            Sink& sink, const std::atomic<bool>& stop);
 
 namespace detail {
 template <class Store, class Sink>
 [[nodiscard]] Result<SnapshotReport, ReplicationError> initial_snapshot_attempt(const ConnectionConfig& cfg,
-                                                                               const SnapshotOptions& o, Store& store,
-                                                                               Sink& sink,
-                                                                               const std::atomic<bool>& stop) {
+                                                                                const SnapshotOptions& o, Store& store,
+                                                                                Sink& sink,
+                                                                                const std::atomic<bool>& stop) {
   const std::string q = "\"" + o.slot_name + "\"";
   auto stored = store.load();
   if (!stored) return stored.error();
@@ -392,9 +395,11 @@ template <class Store, class Sink>
   if (o.mode == SnapshotMode::never) {
     if (marker) {
       return ReplicationError::fatal(
-          "the initial snapshot for slot " + q + " was interrupted and never completed, so streaming now would "
-          "miss rows; run with snapshot_mode initial to redo it (the slot is dropped and re-created), or remove "
-          "the stored position to accept the gap", "55000");
+          "the initial snapshot for slot " + q +
+              " was interrupted and never completed, so streaming now would "
+              "miss rows; run with snapshot_mode initial to redo it (the slot is dropped and re-created), or remove "
+              "the stored position to accept the gap",
+          "55000");
     }
     report.reason = "snapshot_mode never";
     return report;
@@ -418,7 +423,7 @@ template <class Store, class Sink>
     }
     if ((*slot)->active) {
       return ReplicationError::retry("replication slot " + q + " of an interrupted snapshot is in use by pid " +
-                                     std::to_string((*slot)->active_pid) + "; waiting for it to be released",
+                                         std::to_string((*slot)->active_pid) + "; waiting for it to be released",
                                      "55006");
     }
     const std::string params[] = {o.slot_name};
@@ -427,8 +432,10 @@ template <class Store, class Sink>
     if (!dropped) return dropped.error();
     report.restarted = true;
   } else if (!o.create_slot) {
-    return ReplicationError::fatal("replication slot " + q + " does not exist and creating it is turned off; "
-                                   "an initial snapshot needs to create it (or use snapshot_mode never)", "42704");
+    return ReplicationError::fatal("replication slot " + q +
+                                       " does not exist and creating it is turned off; "
+                                       "an initial snapshot needs to create it (or use snapshot_mode never)",
+                                   "42704");
   }
   // Publications first: a missing one must not leave a slot behind.
   for (const auto& name : o.publication_names) {
@@ -468,8 +475,8 @@ template <class Store, class Sink>
   report.rows = copied->rows;
   report.progress = copied->progress;
   // Completion: the position at the consistent point replaces the marker (the sink is already flushed).
-  if (auto st = store.save(Position{created->consistent_point, id->timeline, o.slot_name, system_id,
-                                    std::chrono::system_clock::now()});
+  if (auto st = store.save(
+          Position{created->consistent_point, id->timeline, o.slot_name, system_id, std::chrono::system_clock::now()});
       !st) {
     (void)drop_slot(*repl, o.slot_name, false);
     return st.error();
@@ -483,8 +490,8 @@ template <class Store, class Sink>
 
 template <class Store, class Sink>
 [[nodiscard]] Result<SnapshotReport, ReplicationError> run_initial_snapshot(const ConnectionConfig& cfg,
-                                                                           const SnapshotOptions& o, Store& store,
-                                                                           Sink& sink, const std::atomic<bool>& stop) {
+                                                                            const SnapshotOptions& o, Store& store,
+                                                                            Sink& sink, const std::atomic<bool>& stop) {
   static_assert(PositionStorePolicy<Store>, "run_initial_snapshot: Store must satisfy PositionStorePolicy");
   static_assert(SinkPolicy<Sink>, "run_initial_snapshot: Sink must satisfy SinkPolicy");
   if (auto st = validate_snapshot_options(o); !st) return st.error();

@@ -21,14 +21,15 @@
 namespace replicator::snapshot {
 
 struct SnapshotTable {
-  RelationInfo relation;  // oid, schema, name, replica identity, published columns
+  RelationInfo relation;            // oid, schema, name, replica identity, published columns
   bool partitioned = false;         // a partitioned table (publish_via_partition_root): read with its partitions
   std::string row_filter;           // the publications' WHERE (PostgreSQL 15), "" for none
   std::int64_t estimated_rows = 0;  // pg_class.reltuples (0 when never analyzed)
 
   // "schema"."name", quoted.
   [[nodiscard]] std::string quoted_name() const {
-    return replicator::detail::quote_ident_plain(relation.schema) + "." + replicator::detail::quote_ident_plain(relation.name);
+    return replicator::detail::quote_ident_plain(relation.schema) + "." +
+           replicator::detail::quote_ident_plain(relation.name);
   }
 
   // COPY (SELECT "a", "b" FROM ONLY "s"."t" WHERE (...)) TO STDOUT. ONLY: an inheritance parent does
@@ -98,11 +99,12 @@ inline std::int64_t to_int64(std::string_view s) {
       pg15 ? "(SELECT array_agg(DISTINCT x)::text FROM pg_catalog.pg_publication_tables p2, unnest(p2.attnames) x "
              "WHERE p2.pubname = ANY($1::text[]) AND p2.schemaname = n.nspname AND p2.tablename = c.relname)"
            : "NULL::text";
-  const std::string filter_sql = pg15 ? "bool_or(pt.rowfilter IS NULL), string_agg('(' || pt.rowfilter || ')', ' OR ')"
-                                      : "true, NULL::text";
+  const std::string filter_sql =
+      pg15 ? "bool_or(pt.rowfilter IS NULL), string_agg('(' || pt.rowfilter || ')', ' OR ')" : "true, NULL::text";
   const std::string sql =
       "SELECT c.oid::text, n.nspname, c.relname, c.relreplident::text, c.relkind::text, "
-      "GREATEST(c.reltuples, 0)::bigint::text, " + cols_sql + ", " + filter_sql +
+      "GREATEST(c.reltuples, 0)::bigint::text, " +
+      cols_sql + ", " + filter_sql +
       " FROM pg_catalog.pg_publication_tables pt "
       "JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
       "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
@@ -120,8 +122,7 @@ inline std::int64_t to_int64(std::string_view s) {
     t.relation.name = std::string(res->value(r, 2));
     if (!filter.accepts(t.relation.schema, t.relation.name)) continue;
     const auto ident = res->value(r, 3);
-    t.relation.replica_identity = ident.empty() ? ReplicaIdentity::default_
-                                                : static_cast<ReplicaIdentity>(ident[0]);
+    t.relation.replica_identity = ident.empty() ? ReplicaIdentity::default_ : static_cast<ReplicaIdentity>(ident[0]);
     t.partitioned = res->value(r, 4) == "p";
     t.estimated_rows = detail::to_int64(res->value(r, 5));
     const auto cols = res->get(r, 6);

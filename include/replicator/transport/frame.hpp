@@ -87,8 +87,7 @@ class FrameReader {
   std::array<std::byte, kFrameHeaderSize> h{};
   for (int i = 0; i < 4; ++i) h[static_cast<std::size_t>(i)] = static_cast<std::byte>((length >> (24 - 8 * i)) & 0xFF);
   const std::uint64_t v = lsn.value();
-  for (int i = 0; i < 8; ++i)
-    h[static_cast<std::size_t>(4 + i)] = static_cast<std::byte>((v >> (56 - 8 * i)) & 0xFF);
+  for (int i = 0; i < 8; ++i) h[static_cast<std::size_t>(4 + i)] = static_cast<std::byte>((v >> (56 - 8 * i)) & 0xFF);
   return h;
 }
 

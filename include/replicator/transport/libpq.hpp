@@ -41,7 +41,9 @@ enum class OriginFilter : std::uint8_t { any, none };
 // options; docs/wal2json.md says what differs.
 enum class OutputPlugin : std::uint8_t { pgoutput, wal2json };
 
-constexpr std::string_view to_string(OutputPlugin p) noexcept { return p == OutputPlugin::wal2json ? "wal2json" : "pgoutput"; }
+constexpr std::string_view to_string(OutputPlugin p) noexcept {
+  return p == OutputPlugin::wal2json ? "wal2json" : "pgoutput";
+}
 
 struct LibpqTransportOptions {
   OutputPlugin plugin = OutputPlugin::pgoutput;
@@ -53,12 +55,12 @@ struct LibpqTransportOptions {
   StreamingMode streaming = StreamingMode::off;
   bool two_phase = false;  // decode prepared transactions (proto 3+); also creates the slot with TWO_PHASE
   OriginFilter origin = OriginFilter::any;  // none needs PostgreSQL 16; any is every server's behaviour (not sent)
-  bool failover_slot = false;  // create the slot with FAILOVER (or ALTER an existing one), PostgreSQL 17+
+  bool failover_slot = false;               // create the slot with FAILOVER (or ALTER an existing one), PostgreSQL 17+
 
-  bool create_slot = true;         // create the slot when missing (otherwise a fatal error saying how)
-  bool temporary_slot = false;     // TEMPORARY slot on the streaming connection (always created)
-  bool drop_slot_on_exit = false;  // finish() drops a permanent slot
-  bool verify_publications = true; // check each publication exists at open()
+  bool create_slot = true;          // create the slot when missing (otherwise a fatal error saying how)
+  bool temporary_slot = false;      // TEMPORARY slot on the streaming connection (always created)
+  bool drop_slot_on_exit = false;   // finish() drops a permanent slot
+  bool verify_publications = true;  // check each publication exists at open()
 
   std::chrono::milliseconds status_interval{10'000};  // status_due() period
   // No data and no keepalive for this long: the connection is dead (retryable error). At half of
@@ -70,15 +72,16 @@ struct LibpqTransportOptions {
 // wal2json has none of pgoutput's protocol options: asking for one is a config error, not ignored.
 [[nodiscard]] inline Status validate_wal2json_options(const LibpqTransportOptions& o, int server_version) {
   if (auto st = check_supported_server(server_version); !st) return st;
-  const char* refused = o.binary                               ? "binary"
-                        : o.streaming != StreamingMode::off    ? "streaming"
-                        : o.two_phase                          ? "two_phase"
-                        : o.origin != OriginFilter::any        ? "origin"
-                                                               : nullptr;
+  const char* refused = o.binary                            ? "binary"
+                        : o.streaming != StreamingMode::off ? "streaming"
+                        : o.two_phase                       ? "two_phase"
+                        : o.origin != OriginFilter::any     ? "origin"
+                                                            : nullptr;
   if (refused != nullptr) {
-    return ReplicationError::fatal(std::string("the wal2json plugin has no ") + refused +
-                                   " option (it is a pgoutput option); remove it or use postgresql_plugin_name: pgoutput",
-                                   "22023");
+    return ReplicationError::fatal(
+        std::string("the wal2json plugin has no ") + refused +
+            " option (it is a pgoutput option); remove it or use postgresql_plugin_name: pgoutput",
+        "22023");
   }
   if (o.status_interval.count() <= 0) return ReplicationError::fatal("status_interval must be positive", "22023");
   if (o.silence_timeout.count() < 0) return ReplicationError::fatal("silence_timeout must be >= 0", "22023");
@@ -104,8 +107,10 @@ struct LibpqTransportOptions {
   if (o.failover_slot) {
     if (auto st = check_failover_supported(server_version); !st) return st;
     if (o.temporary_slot) {
-      return ReplicationError::fatal("postgresql_failover_slot: a temporary slot cannot be a failover slot "
-                                     "(set postgresql_temp_slot: false)", "22023");
+      return ReplicationError::fatal(
+          "postgresql_failover_slot: a temporary slot cannot be a failover slot "
+          "(set postgresql_temp_slot: false)",
+          "22023");
     }
   }
   if (o.proto_version < 1 || o.proto_version > 4) {
@@ -116,8 +121,9 @@ struct LibpqTransportOptions {
   if (o.proto_version > max_proto) {
     static constexpr const char* needs[] = {"", "10", "14", "15", "16"};
     return ReplicationError::fatal("proto_version " + std::to_string(o.proto_version) + " needs PostgreSQL " +
-                                   needs[o.proto_version] + " or later; the server is " + server +
-                                   " (supports 1-" + std::to_string(max_proto) + ")", "22023");
+                                       needs[o.proto_version] + " or later; the server is " + server + " (supports 1-" +
+                                       std::to_string(max_proto) + ")",
+                                   "22023");
   }
   if (o.streaming == StreamingMode::on && o.proto_version < 2) {
     return ReplicationError::fatal("streaming = on needs proto_version 2 or later", "22023");
@@ -129,12 +135,15 @@ struct LibpqTransportOptions {
     return ReplicationError::fatal("two_phase needs proto_version 3 or later (PostgreSQL 15 or later)", "22023");
   }
   if ((o.binary || o.messages) && server_version < 140000) {
-    return ReplicationError::fatal("the binary and messages options need PostgreSQL 14 or later; the server is " +
-                                   server, "22023");
+    return ReplicationError::fatal(
+        "the binary and messages options need PostgreSQL 14 or later; the server is " + server, "22023");
   }
   if (o.origin == OriginFilter::none && server_version < 160000) {
-    return ReplicationError::fatal("origin: none needs PostgreSQL 16 or later (older servers stream changes of every "
-                                   "origin); the server is " + server + "; remove origin or set it to any", "22023");
+    return ReplicationError::fatal(
+        "origin: none needs PostgreSQL 16 or later (older servers stream changes of every "
+        "origin); the server is " +
+            server + "; remove origin or set it to any",
+        "22023");
   }
   if (o.status_interval.count() <= 0) return ReplicationError::fatal("status_interval must be positive", "22023");
   if (o.silence_timeout.count() < 0) return ReplicationError::fatal("silence_timeout must be >= 0", "22023");
@@ -246,9 +255,13 @@ class LibpqTransport {
       if (!found) return found.error();
       if (!found->has_value()) {
         return ReplicationError::fatal(
-            "replication slot \"" + options_.slot_name + "\" no longer exists (dropped?), but streaming is to resume "
-            "at " + resume_position().to_string() + ": a new slot would silently skip the changes since then. "
-            "Re-sync the target, then remove the stored position (or pick a new slot name) to start over", "42704");
+            "replication slot \"" + options_.slot_name +
+                "\" no longer exists (dropped?), but streaming is to resume "
+                "at " +
+                resume_position().to_string() +
+                ": a new slot would silently skip the changes since then. "
+                "Re-sync the target, then remove the stored position (or pick a new slot name) to start over",
+            "42704");
       }
     }
     SlotOptions so;
@@ -384,15 +397,16 @@ class LibpqTransport {
       socket_checked = true;
       if (rc < 0) {
         if (errno == EINTR) continue;
-        return lost(ReplicationError::retry(std::string("poll() on the replication socket failed: ") +
-                                            std::strerror(errno)));
+        return lost(
+            ReplicationError::retry(std::string("poll() on the replication socket failed: ") + std::strerror(errno)));
       }
       if (rc == 0) continue;
       if (flush_pending_ && (pfd.revents & POLLOUT) != 0) {
         if (auto st = flush(); !st) return st.error();
       }
       if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
-        if (PQconsumeInput(repl_.get()) == 0) return lost(repl_.connection_error("reading from the replication connection"));
+        if (PQconsumeInput(repl_.get()) == 0)
+          return lost(repl_.connection_error("reading from the replication connection"));
         last_receive_time_ = Clock::now();  // data (or the server's close) arrived: the connection is alive
       }
     }
@@ -410,14 +424,13 @@ class LibpqTransport {
     const auto now_wall = PgTimestamp::from_unix_micros(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
-    const auto msg = protocol::make_standby_status_update(s.written, s.flushed, s.applied, now_wall,
-                                                          s.reply_requested);
+    const auto msg = protocol::make_standby_status_update(s.written, s.flushed, s.applied, now_wall, s.reply_requested);
     // 0 means libpq's output buffer is full (non-blocking mode): flush, reading meanwhile so the
     // server never blocks on us while we block on it, and try again for a bounded time.
     const auto give_up = Clock::now() + std::chrono::seconds(10);
     int rc;
-    while ((rc = PQputCopyData(repl_.get(), reinterpret_cast<const char*>(msg.data()),
-                               static_cast<int>(msg.size()))) == 0) {
+    while ((rc = PQputCopyData(repl_.get(), reinterpret_cast<const char*>(msg.data()), static_cast<int>(msg.size()))) ==
+           0) {
       if (Clock::now() >= give_up) {
         return lost(ReplicationError::retry("could not send a standby status update for 10 s (server not reading)"));
       }
@@ -537,10 +550,10 @@ class LibpqTransport {
     }
     const Lsn resume = std::max(resume_lsn_, last_status_.flushed);
     if (resume.is_valid() && id.xlogpos.is_valid() && resume > id.xlogpos) {
-      return ReplicationError::fatal(
-          "the position to resume, " + resume.to_string() + ", is ahead of the server's WAL end " +
-          id.xlogpos.to_string() + ": the server was restored from a backup or is not the one streamed from; "
-          "check the target, then remove the stored position to start over");
+      return ReplicationError::fatal("the position to resume, " + resume.to_string() +
+                                     ", is ahead of the server's WAL end " + id.xlogpos.to_string() +
+                                     ": the server was restored from a backup or is not the one streamed from; "
+                                     "check the target, then remove the stored position to start over");
     }
     return ok_status();
   }
@@ -678,8 +691,8 @@ class LibpqTransport {
   std::optional<SystemIdentity> identity_;
   std::optional<SlotInfo> slot_;
   std::vector<PublicationInfo> publications_;
-  std::unique_ptr<char, FreeMem> buffer_;  // the last PQgetCopyData buffer; WalMessage::payload points into it
-  std::size_t slack_ = 0;                  // readable bytes after it (WalMessage::readable_after)
+  std::unique_ptr<char, FreeMem> buffer_;    // the last PQgetCopyData buffer; WalMessage::payload points into it
+  std::size_t slack_ = 0;                    // readable bytes after it (WalMessage::readable_after)
   bool wal2json_numbers_as_strings_ = true;  // false once the plugin refused numeric-data-types-as-string
   bool streaming_ = false;
   bool flush_pending_ = false;
@@ -696,6 +709,5 @@ class LibpqTransport {
   Clock::time_point last_status_time_{};
   Clock::time_point last_receive_time_{};
 };
-
 
 }  // namespace replicator

@@ -83,7 +83,8 @@ class ReplayTransport {
     if (base == MAP_FAILED)
       return ReplicationError::fatal("cannot map stream file " + path + ": " + std::strerror(mmap_errno));
     ::madvise(base, size, MADV_SEQUENTIAL);
-    return ReplayTransport(std::unique_ptr<std::byte, detail::Unmap>(static_cast<std::byte*>(base), detail::Unmap{size}));
+    return ReplayTransport(
+        std::unique_ptr<std::byte, detail::Unmap>(static_cast<std::byte*>(base), detail::Unmap{size}));
   }
 
   // (Re)starts at the beginning of the file, skipping what a server would not resend after `lsn`.
@@ -125,8 +126,10 @@ class ReplayTransport {
       ++delivered_;
       // The server's XLogData for logical decoding carries the same LSN as start and end.
       // The rest of the file buffer follows the payload: readable slack for a SIMD parser.
-      const auto after = static_cast<std::size_t>(bytes_.data() + bytes_.size() - (frame->payload.data() + frame->payload.size()));
-      return TransportEvent{WalMessage{frame->lsn, frame->lsn, PgTimestamp{}, frame->payload, frame->payload_offset(), after}};
+      const auto after =
+          static_cast<std::size_t>(bytes_.data() + bytes_.size() - (frame->payload.data() + frame->payload.size()));
+      return TransportEvent{
+          WalMessage{frame->lsn, frame->lsn, PgTimestamp{}, frame->payload, frame->payload_offset(), after}};
     }
   }
 
@@ -202,9 +205,7 @@ class ReplayTransport {
             unit = current;
             keep = true;
             break;
-          case TxnRole::opens:
-            unit = current = new_unit();
-            break;
+          case TxnRole::opens: unit = current = new_unit(); break;
           case TxnRole::ends:
             if (step.streamed) {
               unit = stream_unit(step.xid);
@@ -218,9 +219,7 @@ class ReplayTransport {
             unit = new_unit();
             units[static_cast<std::size_t>(unit)].end = step.end;
             break;
-          case TxnRole::block_starts:
-            unit = block = stream_unit(step.xid);
-            break;
+          case TxnRole::block_starts: unit = block = stream_unit(step.xid); break;
           case TxnRole::block_stops:  // outside a block: nothing to stop
             unit = current;
             break;
@@ -275,6 +274,5 @@ class ReplayTransport {
   std::size_t skipped_ = 0;
   std::vector<StandbyStatus> status_updates_;
 };
-
 
 }  // namespace replicator::transport

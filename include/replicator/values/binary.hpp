@@ -55,7 +55,8 @@ inline ValueResult<bool> decode_bool_binary(Bytes b) {
 
 // float4send / float8send: IEEE 754 big-endian.
 inline ValueResult<double> decode_float_binary(Bytes b, Oid type = oid::float8) {
-  if (b.size() == 4) return static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(detail::load_be(b.data(), 4))));
+  if (b.size() == 4)
+    return static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(detail::load_be(b.data(), 4))));
   if (b.size() == 8) return std::bit_cast<double>(detail::load_be(b.data(), 8));
   return detail::bad_binary(type, "float must be 4 or 8 bytes");
 }
@@ -84,7 +85,9 @@ inline ValueResult<std::string> decode_numeric_binary(Bytes b) {
     digits[i] = static_cast<std::uint16_t>(detail::load_be(b.data() + 8 + 2 * i, 2));
     if (digits[i] > 9999) return detail::bad_binary(t, "numeric digit above 9999");
   }
-  auto digit = [&](std::int64_t i) -> unsigned { return i >= 0 && i < ndigits ? digits[static_cast<std::size_t>(i)] : 0; };
+  auto digit = [&](std::int64_t i) -> unsigned {
+    return i >= 0 && i < ndigits ? digits[static_cast<std::size_t>(i)] : 0;
+  };
   std::string out;
   if (sign == 0x4000) out.push_back('-');
   if (weight < 0) {
@@ -136,7 +139,8 @@ inline ValueResult<std::string> decode_uuid_binary(Bytes b) {
 
 // jsonb_send: version byte 1, then jsonb_out's text.
 inline ValueResult<std::string_view> decode_jsonb_binary(Bytes b) {
-  if (b.empty() || static_cast<std::uint8_t>(b[0]) != 1) return detail::bad_binary(oid::jsonb, "jsonb version must be 1");
+  if (b.empty() || static_cast<std::uint8_t>(b[0]) != 1)
+    return detail::bad_binary(oid::jsonb, "jsonb version must be 1");
   return std::string_view(reinterpret_cast<const char*>(b.data() + 1), b.size() - 1);
 }
 

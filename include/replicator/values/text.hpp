@@ -145,8 +145,8 @@ inline ValueResult<PgTimestamp> parse_timestamp_text(std::string_view s, bool wi
   }
   if (pos != s.size()) return detail::bad(type, "trailing characters");
   if (bc) year = 1 - year;  // 1 BC is astronomical year 0
-  const std::int64_t days = detail::days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)) -
-                            detail::kDays1970To2000;
+  const std::int64_t days =
+      detail::days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)) - detail::kDays1970To2000;
   const std::int64_t secs = hh * 3600 + mm * 60 + ss - offset_secs;
   // PostgreSQL's range: [4714-11-24 00:00:00 BC, 294277-01-01 00:00:00) in microseconds since
   // 2000-01-01 (MIN_TIMESTAMP, END_TIMESTAMP). The day bound keeps days * kMicrosPerDay in int64;
@@ -179,8 +179,8 @@ inline ValueResult<PgDate> parse_date_text(std::string_view s) {
     return detail::bad(oid::date, "expected ISO date YYYY-MM-DD");
   if (mon < 1 || mon > 12 || day < 1 || day > 31 || year == 0) return detail::bad(oid::date, "date field out of range");
   if (bc) year = 1 - year;
-  const std::int64_t days = detail::days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)) -
-                            detail::kDays1970To2000;
+  const std::int64_t days =
+      detail::days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day)) - detail::kDays1970To2000;
   if (days >= std::numeric_limits<std::int32_t>::max() || days <= std::numeric_limits<std::int32_t>::min())
     return ValueError{ValueErrc::out_of_range, oid::date, "date"};
   return PgDate{static_cast<std::int32_t>(days)};

@@ -59,8 +59,8 @@ constexpr Oid element_type_of(Oid array_type) noexcept {
 
 // Types whose text and binary forms are both the raw characters (textsend / varcharsend ...).
 constexpr bool is_textual(Oid type) noexcept {
-  return type == oid::text || type == oid::varchar || type == oid::bpchar || type == oid::name ||
-         type == oid::json || type == oid::xml;
+  return type == oid::text || type == oid::varchar || type == oid::bpchar || type == oid::name || type == oid::json ||
+         type == oid::xml;
 }
 
 enum class ValueErrc : std::uint8_t {
@@ -234,8 +234,8 @@ inline bool array_element_needs_quotes(std::string_view s) {
       (s[3] == 'L' || s[3] == 'l'))
     return true;
   for (char c : s) {
-    if (c == '"' || c == '\\' || c == '{' || c == '}' || c == ',' || c == ' ' || c == '\t' || c == '\n' ||
-        c == '\r' || c == '\v' || c == '\f')
+    if (c == '"' || c == '\\' || c == '{' || c == '}' || c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+        c == '\v' || c == '\f')
       return true;
   }
   return false;

@@ -33,7 +33,9 @@ class TypedValueView {
   [[nodiscard]] constexpr Oid type_oid() const noexcept { return type_; }
   [[nodiscard]] constexpr ColumnValueView raw() const noexcept { return value_; }
   [[nodiscard]] constexpr bool is_null() const noexcept { return value_.kind == ColumnKind::null; }
-  [[nodiscard]] constexpr bool is_unchanged_toast() const noexcept { return value_.kind == ColumnKind::unchanged_toast; }
+  [[nodiscard]] constexpr bool is_unchanged_toast() const noexcept {
+    return value_.kind == ColumnKind::unchanged_toast;
+  }
   [[nodiscard]] constexpr bool is_binary() const noexcept { return value_.kind == ColumnKind::binary; }
 
   // bool.
@@ -46,7 +48,8 @@ class TypedValueView {
     if (auto e = check({oid::int2, oid::int4, oid::int8, oid::oid_})) return *e;
     if (!is_binary()) return parse_int_text(value_.text(), type_);
     const std::size_t want = type_ == oid::int2 ? 2 : type_ == oid::int8 ? 8 : 4;
-    if (value_.bytes.size() != want) return ValueError{ValueErrc::malformed, type_, "integer width differs from its type"};
+    if (value_.bytes.size() != want)
+      return ValueError{ValueErrc::malformed, type_, "integer width differs from its type"};
     return decode_int_binary(value_.bytes, type_);
   }
   // float4 / float8 (NaN and ±Infinity included), and any integer or numeric converted to double.
@@ -116,7 +119,8 @@ class TypedValueView {
     if (is_binary()) {
       auto raw = decode_array_binary(value_.bytes, type_);
       if (!raw) return raw.error();
-      if (raw->element_type != elem) return ValueError{ValueErrc::malformed, type_, "array element type differs from its column type"};
+      if (raw->element_type != elem)
+        return ValueError{ValueErrc::malformed, type_, "array element type differs from its column type"};
       out.dims = std::move(raw->dims);
       out.lower_bounds = std::move(raw->lower_bounds);
       out.elements.reserve(raw->elements.size());
@@ -142,7 +146,8 @@ class TypedValueView {
         continue;
       }
       const std::string_view sv = *e;
-      auto t = TypedValueView(ColumnValueView{ColumnKind::text, std::as_bytes(std::span(sv.data(), sv.size()))}, elem).as_text();
+      auto t = TypedValueView(ColumnValueView{ColumnKind::text, std::as_bytes(std::span(sv.data(), sv.size()))}, elem)
+                   .as_text();
       if (!t) return t.error();
       out.elements.emplace_back(std::move(*t));
     }

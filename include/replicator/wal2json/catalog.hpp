@@ -32,7 +32,7 @@ class StaticRelationCatalog {
   void add(RelationInfo r) { relations_.push_back(std::move(r)); }
 
   [[nodiscard]] Result<std::optional<RelationInfo>, ReplicationError> lookup(std::string_view schema,
-                                                                            std::string_view table) {
+                                                                             std::string_view table) {
     ++lookups_;
     for (const auto& r : relations_)
       if (r.schema == schema && r.name == table) return std::optional<RelationInfo>(r);

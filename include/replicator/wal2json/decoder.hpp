@@ -51,7 +51,7 @@ class Wal2JsonEventDecoder {
   Status decode(const WalMessage& msg, Handler&& on_event) {
     lsn_ = msg.wal_start;
     auto parsed = parse(msg);
-    if (!parsed) return with_offset(ReplicationError::decoding(parsed.error(), "wal2json: ") , msg);
+    if (!parsed) return with_offset(ReplicationError::decoding(parsed.error(), "wal2json: "), msg);
     // A Truncate of several tables arrives as one "T" per table at the same LSN: merge them back.
     if (pending_truncate_ && !(m_.action == 'T' && m_.lsn == truncate_lsn_)) {
       if (auto st = flush_truncate(on_event); !st) return with_offset(st.error(), msg);
@@ -97,7 +97,7 @@ class Wal2JsonEventDecoder {
     std::string_view name;
     Oid type_oid = 0;  // 0: not sent
     ColumnKind kind = ColumnKind::null;
-    std::string_view text;  // unescaped string, number as printed, "t"/"f"
+    std::string_view text;   // unescaped string, number as printed, "t"/"f"
     bool bytea_hex = false;  // bytea without its "\x"
   };
   // The fields of one message, views into the parser's buffers (valid until the next parse).
@@ -151,7 +151,8 @@ class Wal2JsonEventDecoder {
     m_.content = {};
 
     simdjson::ondemand::document doc;
-    if (auto e = parser_.iterate(data, len, len + simdjson::SIMDJSON_PADDING).get(doc)) return json_error(e, 0, "message");
+    if (auto e = parser_.iterate(data, len, len + simdjson::SIMDJSON_PADDING).get(doc))
+      return json_error(e, 0, "message");
     simdjson::ondemand::object obj;
     if (auto e = doc.get_object().get(obj)) return json_error(e, doc_offset(doc), "message");
     for (auto field_result : obj) {
@@ -255,7 +256,8 @@ class Wal2JsonEventDecoder {
       }
       if (!has_name || !has_value) return Error{Errc::malformed_json, col_at(), "column without name or value"};
       // wal2json strips the "\x" of bytea (the type itself, not a domain over it or an array).
-      c.bytea_hex = c.kind == ColumnKind::text && (c.type_oid == 17 || (c.type_oid == 0 && has_type_name && type_name == "bytea"));
+      c.bytea_hex = c.kind == ColumnKind::text &&
+                    (c.type_oid == 17 || (c.type_oid == 0 && has_type_name && type_name == "bytea"));
       out.push_back(c);
     }
     return true;
@@ -492,7 +494,8 @@ class Wal2JsonEventDecoder {
       def = std::make_unique<RelationInfo>(from_message(*looked));  // a truncate: the name only
       if (!truncate && !fits(op, *def)) {
         return fail("a row of " + std::string(m_.schema) + "." + std::string(m_.table) +
-                    " whose columns repeat or are out of order").error();
+                    " whose columns repeat or are out of order")
+            .error();
       }
     }
     if (cached == nullptr) {
@@ -580,7 +583,8 @@ class Wal2JsonEventDecoder {
       put_tuple(r, m_.columns, new_pos_, ColumnKind::unchanged_toast);
       new_bytes = tuples_.size();
     }
-    if (m_.has_identity && !(op == ChangeOp::update && r.replica_identity != ReplicaIdentity::full && key_unchanged(r))) {
+    if (m_.has_identity &&
+        !(op == ChangeOp::update && r.replica_identity != ReplicaIdentity::full && key_unchanged(r))) {
       old_kind = r.replica_identity == ReplicaIdentity::full ? OldTupleKind::full : OldTupleKind::key;
       // A full old row leaves out only unchanged TOAST; a key leaves out the non-key columns (null).
       put_tuple(r, m_.identity, old_pos_,

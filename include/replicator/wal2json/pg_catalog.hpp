@@ -22,7 +22,7 @@ class PgRelationCatalog {
   explicit PgRelationCatalog(ConnectionConfig config) : config_(std::move(config)) {}
 
   [[nodiscard]] Result<std::optional<RelationInfo>, ReplicationError> lookup(std::string_view schema,
-                                                                            std::string_view table) {
+                                                                             std::string_view table) {
     if (!conn_.is_open()) {
       auto c = PgConnection::connect(config_, ConnectionKind::normal);
       if (!c) return c.error();
@@ -40,8 +40,9 @@ class PgRelationCatalog {
         "AND a.attgenerated = '' "
         "WHERE n.nspname = $1 AND c.relname = $2 ORDER BY a.attnum";
     const std::string params[] = {std::string(schema), std::string(table)};
-    auto res = conn_.exec_params(sql, params, "reading the definition of table " + std::string(schema) + "." +
-                                                  std::string(table) + " for wal2json");
+    auto res = conn_.exec_params(
+        sql, params,
+        "reading the definition of table " + std::string(schema) + "." + std::string(table) + " for wal2json");
     if (!res) {
       conn_.close();  // a failed query may mean a dead connection: the next lookup reconnects
       return res.error();

@@ -1,6 +1,7 @@
 // Azure Storage "Shared Key" request signing (Blob service, version 2009-09-19 and later):
 // Authorization: SharedKey <account>:<base64(HMAC-SHA256(base64decode(key), string-to-sign))>.
-//   AzureSignedRequest r{"PUT", {{"Content-Length","42"},{"If-Match","\"0x8D..\""}}, {{"x-ms-date",..},{"x-ms-version",..}},
+//   AzureSignedRequest r{"PUT", {{"Content-Length","42"},{"If-Match","\"0x8D..\""}},
+//   {{"x-ms-date",..},{"x-ms-version",..}},
 //                        "/devstoreaccount1/devstoreaccount1/c/b", {}};
 //   std::string auth = shared_key_authorization("devstoreaccount1", *decoded_key, r);
 // Needs OpenSSL (//:replicator_azure).
@@ -50,8 +51,8 @@ inline std::optional<std::string> base64_decode(std::string_view text) {
 inline std::optional<std::string> hmac_sha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (::HMAC(::EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-             data.size(), md, &len) == nullptr)
+  if (::HMAC(::EVP_sha256(), key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len) == nullptr)
     return std::nullopt;
   return std::string(reinterpret_cast<const char*>(md), len);
 }
@@ -72,21 +73,20 @@ inline std::string http_date_now() {
 
 // What Shared Key signs of a request.
 struct AzureSignedRequest {
-  std::string verb;                                              // GET, PUT, HEAD, ...
-  std::vector<std::pair<std::string, std::string>> headers;      // standard headers sent (any case)
-  std::vector<std::pair<std::string, std::string>> ms_headers;   // x-ms-* headers sent
+  std::string verb;                                             // GET, PUT, HEAD, ...
+  std::vector<std::pair<std::string, std::string>> headers;     // standard headers sent (any case)
+  std::vector<std::pair<std::string, std::string>> ms_headers;  // x-ms-* headers sent
   std::string resource_path;  // "/" + account + the URL's encoded path (path-style: the account twice)
-  std::vector<std::pair<std::string, std::string>> query;        // decoded query parameters
+  std::vector<std::pair<std::string, std::string>> query;  // decoded query parameters
 };
 
 // The string-to-sign, exactly as "Authorize with Shared Key" defines it: the verb, twelve standard
 // header values in a fixed order (Content-Length empty when 0), the x-ms-* headers lower-cased and
 // sorted as "name:value\n", then "/account/path" and "\nname:value" per query parameter, sorted.
 inline std::string shared_key_string_to_sign(const AzureSignedRequest& r) {
-  static constexpr std::string_view kStandard[] = {"content-encoding", "content-language", "content-length",
-                                                   "content-md5",      "content-type",     "date",
-                                                   "if-modified-since", "if-match",        "if-none-match",
-                                                   "if-unmodified-since", "range"};
+  static constexpr std::string_view kStandard[] = {
+      "content-encoding",  "content-language", "content-length", "content-md5",         "content-type", "date",
+      "if-modified-since", "if-match",         "if-none-match",  "if-unmodified-since", "range"};
   auto lower = [](std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;

@@ -20,19 +20,19 @@
 namespace replicator::detail {
 
 struct HttpRequest {
-  std::string method;                 // GET, PUT, HEAD
-  std::string url;                    // may carry a SAS token: never put it in a message
-  std::vector<std::string> headers;   // "Name: value"
-  std::string body;                   // sent as-is for PUT
+  std::string method;                // GET, PUT, HEAD
+  std::string url;                   // may carry a SAS token: never put it in a message
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;                  // sent as-is for PUT
 };
 
 struct HttpResponse {
-  long status = 0;                     // 0 when transport_error is set
+  long status = 0;                                           // 0 when transport_error is set
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
-  std::string transport_error;         // connect/timeout/TLS failure (libcurl's text), else empty
+  std::string transport_error;  // connect/timeout/TLS failure (libcurl's text), else empty
   bool timed_out = false;
-  bool untrusted = false;              // the server's certificate did not verify (or the CA file is bad)
+  bool untrusted = false;  // the server's certificate did not verify (or the CA file is bad)
 
   [[nodiscard]] std::string header(std::string_view lower_name) const {
     for (const auto& [n, v] : headers)
@@ -135,7 +135,8 @@ class CurlSession {
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       std::string_view value = line.substr(colon + 1);
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+      while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+        value.remove_suffix(1);
       r->headers.emplace_back(std::move(name), std::string(value));
     }
     return size * n;
