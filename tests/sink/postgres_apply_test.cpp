@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "replicator/concepts.hpp"
 #include "replicator/live.hpp"
 #include "replicator/sink/postgres_apply.hpp"
 #include "tests/support/env_config.hpp"
@@ -192,6 +193,11 @@ struct Fixture {
 };
 
 }  // namespace
+
+TEST_CASE("PostgresApplySink is a sink and its origin a position store") {
+  STATIC_REQUIRE(replicator::SinkPolicy<replicator::PostgresApplySink>);
+  STATIC_REQUIRE(replicator::PositionStorePolicy<replicator::PostgresApplySink::PositionStore>);
+}
 
 TEST_CASE("apply: types, replica identities, TOAST, TRUNCATE, a column added mid-stream, restart") {
   Fixture f;

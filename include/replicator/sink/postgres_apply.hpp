@@ -29,7 +29,6 @@
 
 #include "replicator/batch/batch.hpp"
 #include "replicator/change/event.hpp"
-#include "replicator/concepts.hpp"
 #include "replicator/core/error.hpp"
 #include "replicator/core/lsn.hpp"
 #include "replicator/pg/connection.hpp"
@@ -874,8 +873,5 @@ class PostgresApplySink {
  private:
   std::shared_ptr<detail::ApplyEngine> engine_;
 };
-
-static_assert(SinkPolicy<PostgresApplySink>);
-static_assert(PositionStorePolicy<PostgresApplySink::PositionStore>);
 
 }  // namespace replicator
