@@ -449,6 +449,9 @@ std::string dsn_password(const std::string& dsn) {
 
 int main(int argc, char** argv) {
   using namespace replicator::program;
+  // First: a SIGTERM that arrives while the config is read or the first connection is made is a
+  // clean stop (exit 0), not the default action's death (143).
+  install_stop_handlers();
   Logger log(LogLevel::info);
   auto cli = parse_command_line(argc, argv);
   if (!cli) {
@@ -484,6 +487,5 @@ int main(int argc, char** argv) {
     std::fputs(describe_config(*cfg).c_str(), stdout);
     return kExitOk;
   }
-  install_stop_handlers();
   return run(*cfg, log);
 }
