@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "replicator/sink/json_lines.hpp"
 #include "replicator/sink/nats_jetstream.hpp"
 #include "tests/support/nats_cluster.hpp"
+#include "tests/support/nats_jwt.hpp"
 #include "tests/support/pki.hpp"
 #include "tests/support/policies.hpp"
 
@@ -355,6 +357,91 @@ TEST_CASE("NatsJetStreamSink sends a truncate goes to each table's subject, a lo
   CHECK(msgs[2].subject == p + "._message.audit%2Ev1");
   CHECK(msgs[2].headers["Replicator-Op"] == "message");
   for (std::size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].headers["Nats-Msg-Id"] == "0/600-" + std::to_string(i));
+}
+
+TEST_CASE("NatsJetStreamSink with a JWT credentials file publishes on an operator-mode server; others are refused") {
+  char tmpl[] = "/tmp/replicator-nats-jwt-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  struct Remove {
+    std::string d;
+    ~Remove() { [[maybe_unused]] const int rc = std::system(("rm -rf '" + d + "'").c_str()); }
+  } remove{dir};
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  const auto op = NatsOperator::make();
+  NatsClusterOptions so;
+  so.nodes = 1;
+  so.config = op.server_config();
+  NatsCluster secured(so);
+  secured.creds_file = write("cdc.creds", op.creds());
+  REQUIRE(secured.wait_ready(20s));
+
+  Fixture f;
+  f.feed(0x100, wire::relation(16384, "public", "t", kCols));
+  f.feed(0x110, wire::begin(0x200, 741, 0));
+  f.feed(0x120, wire::insert(16384, {"1", "a"}));
+  f.feed(0x130, wire::insert(16384, {"2", "b"}));
+  f.feed(0x140, wire::commit(0x200, 0x230, 0));
+  NatsJetStreamOptions o;
+  o.urls = secured.urls();
+  o.stream = "JWT";
+  o.subject_prefix = "jwt";
+  o.create_stream = true;
+  o.creds_file = secured.creds_file;
+  NatsJetStreamSink sink(o);
+  auto st = sink.connect();
+  INFO((st ? std::string() : st.error().message));
+  REQUIRE(st);
+  REQUIRE(sink.write(f.batcher.batch()));
+  REQUIRE(sink.flush());
+  CHECK(sink.acked() == 2);
+  const auto msgs = read_stream(secured, "JWT", 2);
+  REQUIRE(msgs.size() == 2);
+  CHECK(msgs[0].subject == "jwt.public.t");
+  CHECK(msgs[1].headers.at("Nats-Msg-Id") == "0/200-1");
+
+  auto refused = [&](const NatsJetStreamOptions& opts) {
+    NatsJetStreamSink bad(opts);
+    auto r = bad.connect();
+    REQUIRE_FALSE(r);
+    CHECK_FALSE(r.error().retryable());
+    CHECK_THAT(r.error().message, Catch::Contains("nats_creds_file"));
+    return r.error().message;
+  };
+  SECTION("a user signed by an account the operator does not know") {
+    const auto stranger = nkeys::KeyPair::make(nkeys::KeyType::account);
+    auto bad = o;
+    bad.creds_file = write("stranger.creds", jwt::creds_file(op.user_jwt_by(stranger), op.user.seed()));
+    CHECK_THAT(refused(bad), Catch::Contains("refused the credentials") && !Catch::Contains(op.user.seed()));
+  }
+  SECTION("a JWT that expired") {
+    auto bad = o;
+    bad.creds_file = write("expired.creds", jwt::creds_file(op.user_jwt(std::time(nullptr) - 60), op.user.seed()));
+    CHECK_THAT(refused(bad), !Catch::Contains(op.user.seed()));
+  }
+  SECTION("the right JWT with another user's seed") {
+    const auto other = nkeys::KeyPair::make(nkeys::KeyType::user);
+    auto bad = o;
+    bad.creds_file = write("mismatch.creds", jwt::creds_file(op.user_jwt(), other.seed()));
+    CHECK_THAT(refused(bad), !Catch::Contains(other.seed()));
+  }
+  SECTION("a file that is not a credentials file") {
+    auto bad = o;
+    bad.creds_file = write("garbage.creds", "not a creds file\n");
+    refused(bad);
+  }
+  SECTION("no credentials at all") {
+    auto bad = o;
+    bad.creds_file.clear();
+    NatsJetStreamSink none(bad);
+    auto r = none.connect();
+    REQUIRE_FALSE(r);
+    CHECK_FALSE(r.error().retryable());
+    CHECK_THAT(r.error().message, Catch::Contains("refused the credentials"));
+  }
 }
 
 TEST_CASE("NatsJetStreamSink over TLS with a client certificate; a wrong CA is fatal") {

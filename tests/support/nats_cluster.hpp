@@ -213,8 +213,10 @@ class NatsCluster {
     return ok;
   }
 
-  // Credentials and TLS the test's own clients use (the cluster may require them).
+  // Credentials and TLS the test's own clients use (the cluster may require them); creds_file:
+  // a .creds file (JWT + nkey seed) for a cluster in operator mode (tests/support/nats_jwt.hpp).
   std::string user, password;
+  std::string creds_file;
   std::string tls_ca, tls_cert, tls_key;
 
  private:
@@ -225,6 +227,8 @@ class NatsCluster {
   }
   bool apply_auth(natsOptions* opts) const {
     if (!user.empty() && natsOptions_SetUserInfo(opts, user.c_str(), password.c_str()) != NATS_OK) return false;
+    if (!creds_file.empty() && natsOptions_SetUserCredentialsFromFiles(opts, creds_file.c_str(), nullptr) != NATS_OK)
+      return false;
     if (tls_ca.empty()) return true;
     return natsOptions_SetSecure(opts, true) == NATS_OK &&
            natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str()) == NATS_OK &&

@@ -208,10 +208,13 @@ class BasicNatsJetStreamSink {
       const std::string text = detail::nats_status_text(s);
       if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
           text.find("Authorization") != std::string::npos)
+        return ReplicationError::fatal("the NATS server refused the credentials (" + auth_keys() + "): " + text);
+      // libnats reads the credentials file at each connect and names it when it cannot use it
+      // (unreadable, no JWT or no seed in it): no retry mends that. Its text names the file, never
+      // the seed.
+      if (!options_.creds_file.empty() && text.find(options_.creds_file) != std::string::npos)
         return ReplicationError::fatal(
-            "the NATS server refused the credentials (nats_user / nats_password, nats_token "
-            "or nats_creds_file): " +
-            text);
+            "nats_creds_file is not a usable credentials file (a user JWT and its nkey seed): " + text);
       if (s == NATS_SSL_ERROR || s == NATS_SECURE_CONNECTION_WANTED || s == NATS_SECURE_CONNECTION_REQUIRED)
         return ReplicationError::fatal("TLS to the NATS server failed (nats_tls_ca, nats_tls_cert, nats_tls_key): " +
                                        text);
@@ -294,6 +297,14 @@ class BasicNatsJetStreamSink {
   [[nodiscard]] std::string stream_subject() const { return options_.subject_prefix + ".>"; }
 
  private:
+  // The configured way to authenticate, for the line that says the server refused it.
+  [[nodiscard]] std::string auth_keys() const {
+    if (!options_.creds_file.empty()) return "nats_creds_file";
+    if (!options_.user.empty()) return "nats_user / nats_password";
+    if (!options_.token.empty()) return "nats_token";
+    return "none set: nats_creds_file, nats_user + nats_password or nats_token";
+  }
+
   Status make_options(natsOptions** out) {
     if (natsOptions_Create(out) != NATS_OK)
       return ReplicationError::fatal("cannot create NATS options (out of memory)");
