@@ -1,5 +1,5 @@
 """The apply benchmark's driver (run it through scripts/bench_apply.sh, which starts the two servers and
-builds the program). The backlog of scripts/bench_backlog.py (the live benchmark's) is built once on the
+builds the program). The backlog of scripts/bench_common.py (the live benchmark's) is built once on the
 source behind a base slot; each run copies that slot (pg_copy_logical_replication_slot), empties the
 target database, and applies the whole backlog into it:
   - native: CREATE SUBSCRIPTION ... WITH (create_slot = false, slot_name = <the copy>, copy_data = false),
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-import bench_backlog
+import bench_common
 
 HOST, USER = "127.0.0.1", "postgres"
 SRC_PORT, TGT_PORT = os.environ["BENCH_SRC_PORT"], os.environ["BENCH_TGT_PORT"]
@@ -27,15 +27,16 @@ REPLICATOR = os.environ["BENCH_REPLICATOR"]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 WORKERS = [int(w) for w in os.environ.get("BENCH_WORKERS", "2,4").split(",") if w]
+TICKS = os.sysconf("SC_CLK_TCK")
 TIMEOUT_S = int(os.environ.get("BENCH_RUN_TIMEOUT_S", "3600"))
 
 
 def src(sql, db=DB):
-    return bench_backlog.psql(HOST, SRC_PORT, USER, db, sql)
+    return bench_common.psql(HOST, SRC_PORT, USER, db, sql)
 
 
 def tgt(sql, db=DB):
-    return bench_backlog.psql(HOST, TGT_PORT, USER, db, sql)
+    return bench_common.psql(HOST, TGT_PORT, USER, db, sql)
 
 
 def log(msg):
@@ -45,13 +46,13 @@ def log(msg):
 def digest(sql):
     """Row count and a hash of every row, per table (same TimeZone on both sides)."""
     return {t: sql(f"SET TimeZone = 'UTC'; SELECT count(*) || ' ' || coalesce(sum(hashtext(x::text)::bigint), 0) "
-                   f"FROM {t} x") for t in bench_backlog.TABLES}
+                   f"FROM {t} x") for t in bench_common.TABLES}
 
 
 def reset_target():
     tgt(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", db="postgres")
     tgt(f"CREATE DATABASE {DB}", db="postgres")
-    tgt(bench_backlog.TABLES_SQL)
+    tgt(bench_common.TABLES_SQL)
     tgt("CHECKPOINT")
 
 
@@ -86,23 +87,35 @@ def drop_source_slot(slot):
     src(f"SELECT pg_drop_replication_slot('{slot}')")
 
 
+def ticks(pids):
+    return sum(bench_common.proc_ticks(p) or 0 for p in pids)
+
+
+def target_pids(sql):
+    return [int(p) for p in tgt(sql).split()]
+
+
 def run_native(slot, after_lsn):
+    """Returns wall seconds, client CPU seconds (none: 0), target apply CPU seconds (the apply worker)."""
     conninfo = f"host={HOST} port={SRC_PORT} user={USER} dbname={DB}"
     t0 = time.monotonic()
-    tgt(f"CREATE SUBSCRIPTION bench_sub CONNECTION '{conninfo}' PUBLICATION {bench_backlog.PUB} "
+    tgt(f"CREATE SUBSCRIPTION bench_sub CONNECTION '{conninfo}' PUBLICATION {bench_common.PUB} "
         f"WITH (create_slot = false, slot_name = '{slot}', copy_data = false)")
     origin = "pg_" + tgt("SELECT oid FROM pg_subscription WHERE subname = 'bench_sub'")
     done = wait_origin(origin, after_lsn)
+    # The apply worker (and any parallel apply worker of 16+), still running: its CPU so far.
+    server_cpu = ticks(target_pids("SELECT pid FROM pg_stat_subscription WHERE subname = 'bench_sub' "
+                                   "AND pid IS NOT NULL")) / TICKS
     tgt("ALTER SUBSCRIPTION bench_sub DISABLE")
     tgt("ALTER SUBSCRIPTION bench_sub SET (slot_name = NONE)")
     tgt("DROP SUBSCRIPTION bench_sub")  # and its origin
-    return done - t0
+    return done - t0, 0.0, server_cpu
 
 
 def replicator_argv(slot, workers):
     return [REPLICATOR, f"--postgresql-host={HOST}", f"--postgresql-port={SRC_PORT}", f"--postgresql-user={USER}",
             f"--postgresql-database={DB}", f"--postgresql-slot-name={slot}",
-            f"--postgresql-publication-name={bench_backlog.PUB}", "--postgresql-create-slot=false",
+            f"--postgresql-publication-name={bench_common.PUB}", "--postgresql-create-slot=false",
             "--snapshot-mode=never", "--log-level=warn", "--sink=postgresql",
             f"--apply-dsn=host={HOST} port={TGT_PORT} user={USER} dbname={DB}"] + \
         ([f"--apply-workers={workers}"] if workers > 1 else [])
@@ -124,6 +137,9 @@ def run_program(slot, after_lsn, workers):
     done = wait_origin(f"replicator_{slot}", after_lsn, p)
     if done is None:
         sys.exit(f"bench_apply: the program exited {p.returncode}: {p.stderr.read()[-2000:]}")
+    client_cpu = ticks([p.pid]) / TICKS
+    server_cpu = ticks(target_pids("SELECT pid FROM pg_stat_activity WHERE application_name = 'replicator-apply'")) \
+        / TICKS
     p.terminate()
     try:
         _, err = p.communicate(timeout=60)
@@ -133,13 +149,13 @@ def run_program(slot, after_lsn, workers):
     if p.returncode != 0:
         sys.exit(f"bench_apply: the program exited {p.returncode} on SIGTERM: {err[-2000:]}")
     tgt(f"SELECT pg_replication_origin_drop('replicator_{slot}')")
-    return done - t0
+    return done - t0, client_cpu, server_cpu
 
 
 def main():
     log(f"building the backlog on the source (scale {SCALE}) ...")
     t0 = time.monotonic()
-    end, changes = bench_backlog.build_backlog(src, DB, SCALE)
+    end, changes = bench_common.build_backlog(src, DB, SCALE)
     # A last transaction: every earlier commit ends at or before `last`, so an origin past `last`
     # has applied everything (the end LSN itself may lie past the last commit record).
     last = src("SELECT pg_current_wal_insert_lsn()")
@@ -169,24 +185,28 @@ def main():
             slot = f"bench_apply_run_{run}"
             reset_target()
             src(f"SELECT pg_copy_logical_replication_slot('bench_base', '{slot}')")
-            wall = method(slot)
+            wall, client_cpu, server_cpu = method(slot)
             drop_source_slot(slot)
             got = digest(tgt)
             if got != expected:
                 sys.exit(f"bench_apply: {name}: the target differs from the source: {got} != {expected}")
-            results[name].append(wall)
-            log(f"round {rnd + 1} {name}: {changes / wall:,.0f} rows/s ({wall:.1f} s), target equals source")
+            results[name].append((wall, client_cpu, server_cpu))
+            log(f"round {rnd + 1} {name}: {changes / wall:,.0f} rows/s ({wall:.1f} s; CPU: client {client_cpu:.1f} s, "
+                f"target backends {server_cpu:.1f} s), target equals source")
 
     native = results.get("native CREATE SUBSCRIPTION")
-    base = statistics.median(changes / w for w in native) if native else None
+    base = statistics.median(changes / r[0] for r in native) if native else None
     print(f"\n{changes:,} changes, medians of {ROUNDS} rounds (A/B alternating), each target checked equal "
           f"to the source\n")
-    print("| apply | rows/s | seconds | vs native |")
-    print("|---|---|---|---|")
-    for name, walls in results.items():
-        rate = statistics.median(changes / w for w in walls)
+    print("| apply | rows/s | seconds | vs native | client CPU per change | target backend CPU per change |")
+    print("|---|---|---|---|---|---|")
+    for name, rs in results.items():
+        rate = statistics.median(changes / r[0] for r in rs)
         ratio = f"{rate / base:.2f}x" if base else "-"
-        print(f"| {name} | {rate / 1000:.1f}k | {statistics.median(walls):.1f} | {ratio} |")
+        client = statistics.median(r[1] for r in rs) / changes * 1e6
+        server = statistics.median(r[2] for r in rs) / changes * 1e6
+        print(f"| {name} | {rate / 1000:.1f}k | {statistics.median(r[0] for r in rs):.1f} | {ratio} | "
+              f"{client:.1f} us | {server:.1f} us |")
     for line in skipped:
         print(line)
 

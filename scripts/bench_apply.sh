@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The apply benchmark (bench/README.md, "Apply"; docs/apply.md): two private PostgreSQL clusters
 # (source and target, scripts/pg_cluster.sh), the live benchmark's ~1M-change backlog
-# (scripts/bench_backlog.py) on the source behind a base slot, applied into the target from a copy
+# (scripts/bench_common.py) on the source behind a base slot, applied into the target from a copy
 # of that slot by native CREATE SUBSCRIPTION (create_slot = false on the copy, copy_data = false) and
 # by the program with sink: postgresql (1 worker; apply_workers 2 and 4 where the program takes that
 # key, else skipped with a line saying so). A run ends when the run's replication origin on the

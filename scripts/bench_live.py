@@ -12,11 +12,11 @@ import tempfile
 import threading
 import time
 
-import bench_backlog
+import bench_common
 
 HOST, PORT, USER = os.environ["PGHOST"], os.environ["PGPORT"], os.environ.get("PGUSER", "postgres")
 DB = "replicator_bench_live"
-PUB = bench_backlog.PUB
+PUB = bench_common.PUB
 REPLICATOR = os.environ["BENCH_REPLICATOR"]
 RECVLOGICAL = os.environ["BENCH_PG_RECVLOGICAL"]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -26,13 +26,13 @@ TICKS = int(os.environ.get("BENCH_CLOCK_TICKS", os.sysconf("SC_CLK_TCK")))
 
 
 def psql(sql, db=DB, capture=True):
-    return bench_backlog.psql(HOST, PORT, USER, db, sql, capture)
+    return bench_common.psql(HOST, PORT, USER, db, sql, capture)
 
 
 def build_backlog():
-    """Creates the database, the base slot, then the workload (scripts/bench_backlog.py); returns
+    """Creates the database, the base slot, then the workload (scripts/bench_common.py); returns
     (end_lsn, changes)."""
-    return bench_backlog.build_backlog(psql, DB, SCALE)
+    return bench_common.build_backlog(psql, DB, SCALE)
 
 
 def walsender_cpu_ticks(slot):
@@ -40,13 +40,7 @@ def walsender_cpu_ticks(slot):
     return int(pid) if pid else None
 
 
-def proc_ticks(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
-    except (OSError, IndexError, ValueError):
-        return None
+proc_ticks = bench_common.proc_ticks
 
 
 def proc_peak_rss_kib(pid):

@@ -1,7 +1,7 @@
-"""The ~1M-change backlog of the live benchmarks (scripts/bench_live.py, scripts/bench_apply.py), in one
-place so both measure the same stream: bulk inserts, updates, deletes, TOAST with unchanged-TOAST
-updates, REPLICA IDENTITY FULL, one 200k-row transaction, 50k single-row transactions, all behind a
-base slot created before the first change. Sizes scale with BENCH_SCALE (1.0: ~1M changes)."""
+"""Shared by the live benchmarks (scripts/bench_live.py, scripts/bench_apply.py): psql, a process's CPU
+ticks, and the ~1M-change backlog, in one place so both measure the same stream: bulk inserts,
+updates, deletes, TOAST with unchanged-TOAST updates, REPLICA IDENTITY FULL, one 200k-row
+transaction, 50k single-row transactions, all behind a base slot created before the first change. Sizes scale with BENCH_SCALE (1.0: ~1M changes)."""
 import subprocess
 
 PUB = "bench_pub"
@@ -17,6 +17,16 @@ ALTER TABLE documents ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE TABLE tick (id bigserial PRIMARY KEY, mark text);
 """
 TABLES = ("orders", "events", "documents", "tick")
+
+
+def proc_ticks(pid):
+    """CPU clock ticks (user + system) a process has used so far; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def psql(host, port, user, db, sql, capture=True):
