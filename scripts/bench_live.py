@@ -100,6 +100,9 @@ def main():
     clients = {
         "pg_recvlogical -f /dev/null": lambda s: recvlogical_argv(s, end),
         "replicator JSON lines, stdout": lambda s: replicator_argv(s, end, ["--sink=stdout"]),
+        # A/B for the read coalescing (LibpqTransportOptions::coalesce_bytes): the same run with it off.
+        "replicator JSON lines, stdout, stream_coalesce_bytes 0": lambda s: replicator_argv(
+            s, end, ["--sink=stdout", "--stream-coalesce-bytes=0"]),
         "replicator JSON lines, file + fdatasync": lambda s: replicator_argv(
             s, end, ["--sink=file", f"--sink-file={tmp}/{s}.jsonl"]),
         "replicator Debezium, stdout": lambda s: replicator_argv(s, end, ["--sink=stdout", "--sink-format=debezium"]),

@@ -327,6 +327,54 @@ TEST_CASE("a full stream: Begin/Relation/Insert/Commit, status updates move conf
   REQUIRE(t.finish());
 }
 
+TEST_CASE("a burst is read in coalesced chunks, every message in order, and finish() still ends the COPY") {
+  PublishedTable pt;
+  LibpqTransportOptions o;
+  o.slot_name = unique_name("slot_coalesce");
+  o.publication_names = {pt.pub};
+  auto cleanup = drop_slot_later(o.slot_name);
+  LibpqTransport t(env_config(), o);
+  REQUIRE(t.start(Lsn{}));
+  constexpr int kRows = 20000;
+  pt.admin.exec("INSERT INTO " + pt.table + " SELECT g, repeat('x', 40) FROM generate_series(1, " +
+                std::to_string(kRows) + ") g");
+
+  pgoutput::PgOutputDecoder decoder;
+  int next_id = 1;
+  bool coalesced = false, committed = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!committed && std::chrono::steady_clock::now() < deadline) {
+    auto ev = t.poll(next_id == 1 ? 200ms : 0ms);  // a busy consumer asks without waiting
+    REQUIRE(ev);
+    coalesced = coalesced || t.coalescing();
+    auto* w = std::get_if<WalMessage>(&*ev);
+    if (!w) continue;
+    auto msg = decoder.decode(w->payload);
+    REQUIRE(msg);
+    if (auto* i = std::get_if<pgoutput::InsertView>(&*msg)) {
+      REQUIRE(i->new_tuple[0].text() == std::to_string(next_id));
+      ++next_id;
+    }
+    committed = std::holds_alternative<pgoutput::CommitView>(*msg) && next_id > kRows;
+  }
+  CHECK(next_id == kRows + 1);
+  CHECK(committed);
+  CHECK(coalesced);
+
+  // Once the burst is over a single change still arrives (coalescing ends with the burst).
+  pt.admin.exec("INSERT INTO " + pt.table + " VALUES (0, 'after')");
+  const Seen after = read_transaction(t);
+  CHECK(std::find(after.events.begin(), after.events.end(), "insert:0,after") != after.events.end());
+  CHECK_FALSE(t.coalescing());
+
+  // The COPY ends cleanly even when it is ended in the middle of a burst.
+  pt.admin.exec("INSERT INTO " + pt.table + " SELECT g, 'y' FROM generate_series(" + std::to_string(kRows + 1) +
+                ", " + std::to_string(2 * kRows) + ") g");
+  for (int n = 0; n < 5000; ++n) REQUIRE(t.poll(n == 0 ? 200ms : 0ms));
+  REQUIRE(t.finish());
+  CHECK_FALSE(t.streaming());
+}
+
 TEST_CASE("a slot in use by another connection is retryable 55006") {
   PublishedTable pt;
   LibpqTransportOptions o;

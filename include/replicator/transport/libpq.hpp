@@ -9,6 +9,8 @@
 #include <libpq-fe.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -67,6 +69,17 @@ struct LibpqTransportOptions {
   // it poll() asks the server for a keepalive. 0 disables.
   std::chrono::milliseconds silence_timeout{120'000};
   std::chrono::milliseconds finish_timeout{10'000};  // finish(): how long to wait for the server to end COPY
+  // Read coalescing on a busy stream. A walsender draining a backlog sends each change as its own
+  // small write, and a client that wakes for every one spends more CPU in poll/recv than on the
+  // change (and takes that CPU from the walsender on a small machine). After `coalesce_after`
+  // waits in a row that data ended within 1 ms, the socket's SO_RCVLOWAT is raised to
+  // `coalesce_bytes`: poll() then wakes when that much has arrived or `coalesce_wait` has passed,
+  // whichever is first, and reads what is there. A wait that finds (almost) nothing ends it, so a
+  // quiet stream keeps one wake-up per message. The added delay is at most coalesce_wait, and only
+  // while the stream is busy. coalesce_bytes = 0 turns it off.
+  std::size_t coalesce_bytes = 32 * 1024;
+  std::chrono::microseconds coalesce_wait{1000};
+  int coalesce_after = 8;
 };
 
 // wal2json has none of pgoutput's protocol options: asking for one is a config error, not ignored.
@@ -331,6 +344,8 @@ class LibpqTransport {
     if (PQsetnonblocking(repl_.get(), 1) != 0) return repl_.connection_error("switching to non-blocking mode");
     streaming_ = true;
     flush_pending_ = false;
+    coalescing_ = false;  // a new socket: SO_RCVLOWAT is back at 1
+    quick_waits_ = 0;
     flush_floor_ = std::max(flush_floor_, lsn);
     received_lsn_ = std::max(received_lsn_, lsn);
     last_status_ = StandbyStatus{flush_floor_, flush_floor_, flush_floor_, false};
@@ -392,15 +407,32 @@ class LibpqTransport {
 
       pollfd pfd{PQsocket(repl_.get()), static_cast<short>(POLLIN | (flush_pending_ ? POLLOUT : 0)), 0};
       if (pfd.fd < 0) return lost(repl_.connection_error("replication socket closed"));
-      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
-      const int rc = ::poll(&pfd, 1, static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 1 << 30)));
+      // Coalescing (see LibpqTransportOptions::coalesce_bytes): a busy stream waits for a chunk,
+      // bounded by coalesce_wait, even when asked only whether a message is waiting.
+      const auto wait = coalescing_ ? std::chrono::nanoseconds(options_.coalesce_wait)
+                                    : std::chrono::nanoseconds(std::chrono::ceil<std::chrono::milliseconds>(wake - now));
+      const auto wait_ns = std::clamp<std::int64_t>(wait.count(), 0, std::int64_t{1} << 50);
+      const timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+      const int rc = ::ppoll(&pfd, 1, &ts, nullptr);
       socket_checked = true;
       if (rc < 0) {
         if (errno == EINTR) continue;
         return lost(
             ReplicationError::retry(std::string("poll() on the replication socket failed: ") + std::strerror(errno)));
       }
-      if (rc == 0) continue;
+      if (coalescing_) {
+        // Woken by the chunk or by coalesce_wait: read what is there either way; a wait that found
+        // less than an eighth of a chunk means the stream is no longer busy.
+        int queued = 0;
+        if (::ioctl(pfd.fd, FIONREAD, &queued) != 0 || static_cast<std::size_t>(queued) < options_.coalesce_bytes / 8)
+          set_coalescing(pfd.fd, false);
+        if (queued > 0 && (pfd.revents & POLLIN) == 0) pfd.revents |= POLLIN;
+      } else if (options_.coalesce_bytes > 0) {
+        const bool quick = rc > 0 && (pfd.revents & POLLIN) != 0 && Clock::now() - now < std::chrono::milliseconds(1);
+        quick_waits_ = quick ? quick_waits_ + 1 : 0;
+        if (quick_waits_ >= options_.coalesce_after) set_coalescing(pfd.fd, true);
+      }
+      if (rc == 0 && (pfd.revents & POLLIN) == 0) continue;
       if (flush_pending_ && (pfd.revents & POLLOUT) != 0) {
         if (auto st = flush(); !st) return st.error();
       }
@@ -491,6 +523,8 @@ class LibpqTransport {
   }
 
   [[nodiscard]] bool streaming() const noexcept { return streaming_; }
+  // True while reads are coalesced (LibpqTransportOptions::coalesce_bytes): the stream is busy.
+  [[nodiscard]] bool coalescing() const noexcept { return coalescing_; }
   // Highest XLogData wal_start received (or the start position).
   [[nodiscard]] Lsn received_lsn() const noexcept { return received_lsn_; }
   // Highest wal_end the server reported (XLogData or keepalive): its end of WAL.
@@ -614,6 +648,9 @@ class LibpqTransport {
   // CopyDone, then discard data until the server's CopyDone, then drain results. Bounded by finish_timeout.
   Status end_copy() {
     const auto deadline = Clock::now() + options_.finish_timeout;
+    // Back to a wake-up per byte: the server's last replies are small, and libpq's own blocking
+    // waits after the COPY would otherwise sleep until a chunk arrives that never comes.
+    if (coalescing_) set_coalescing(PQsocket(repl_.get()), false);
     auto wait = [&](short events) -> Status {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) {
@@ -708,6 +745,15 @@ class LibpqTransport {
   StandbyStatus last_status_;
   Clock::time_point last_status_time_{};
   Clock::time_point last_receive_time_{};
+  bool coalescing_ = false;  // SO_RCVLOWAT raised (a busy stream)
+  int quick_waits_ = 0;      // waits in a row that data ended within 1 ms
+
+  void set_coalescing(int fd, bool on) noexcept {
+    quick_waits_ = 0;
+    const int lowat = on ? static_cast<int>(std::min<std::size_t>(options_.coalesce_bytes, 1 << 30)) : 1;
+    // A socket that refuses the option just wakes per message, as without coalescing.
+    coalescing_ = ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) == 0 && on;
+  }
 };
 
 }  // namespace replicator
