@@ -12,9 +12,11 @@ import tempfile
 import threading
 import time
 
+import bench_common
+
 HOST, PORT, USER = os.environ["PGHOST"], os.environ["PGPORT"], os.environ.get("PGUSER", "postgres")
 DB = "replicator_bench_live"
-PUB = "bench_pub"
+PUB = bench_common.PUB
 REPLICATOR = os.environ["BENCH_REPLICATOR"]
 RECVLOGICAL = os.environ["BENCH_PG_RECVLOGICAL"]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -24,71 +26,13 @@ TICKS = int(os.environ.get("BENCH_CLOCK_TICKS", os.sysconf("SC_CLK_TCK")))
 
 
 def psql(sql, db=DB, capture=True):
-    r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", PORT, "-U", USER,
-                        "-d", db, "-c", sql], check=True, capture_output=capture, text=True)
-    return r.stdout.strip() if capture else ""
-
-
-def n(x):
-    return max(1, int(x * SCALE))
+    return bench_common.psql(HOST, PORT, USER, db, sql, capture)
 
 
 def build_backlog():
-    """Creates the database, the base slot, then the workload; returns (end_lsn, changes)."""
-    psql(f"DROP DATABASE IF EXISTS {DB}", db="postgres")
-    psql(f"CREATE DATABASE {DB}", db="postgres")
-    psql("""
-CREATE TABLE orders (id bigserial PRIMARY KEY, customer text NOT NULL, amount numeric(12,2), status text,
-                     created_at timestamptz DEFAULT now(), note text);
-CREATE TABLE events (id bigint, kind text, payload jsonb, at timestamptz);
-ALTER TABLE events REPLICA IDENTITY FULL;
-CREATE TABLE documents (id int PRIMARY KEY, title text, body text, version int);
-ALTER TABLE documents ALTER COLUMN body SET STORAGE EXTERNAL;
-CREATE TABLE tick (id bigserial PRIMARY KEY, mark text);
-CREATE PUBLICATION bench_pub FOR TABLE orders, events, documents, tick;
-CREATE PROCEDURE single_row_txns(k int) LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1..k LOOP
-    INSERT INTO orders (customer, amount, status) VALUES ('single-' || i, i % 1000, 'new');
-    COMMIT;
-  END LOOP;
-END $$;
-""")
-    psql("SELECT pg_create_logical_replication_slot('bench_base', 'pgoutput')")
-    changes = 0
-    bulk, per_txn = n(300_000), 10_000
-    for start in range(0, bulk, per_txn):
-        k = min(per_txn, bulk - start)
-        psql(f"INSERT INTO orders (customer, amount, status, note) SELECT 'customer-' || (g % 997), g % 10000 + 0.25, "
-             f"'new', CASE WHEN g % 5 = 0 THEN 'note ' || g END FROM generate_series(1, {k}) g")
-        changes += k
-    upd = n(200_000)
-    for start in range(0, upd, per_txn):
-        k = min(per_txn, upd - start)
-        psql(f"UPDATE orders SET status = 'shipped', amount = amount + 1 WHERE id > {start} AND id <= {start + k}")
-        changes += k
-    dele = n(100_000)
-    psql(f"DELETE FROM orders WHERE id > {bulk - dele}")
-    changes += dele
-    ev = n(100_000)
-    psql(f"INSERT INTO events SELECT g, 'kind-' || (g % 7), jsonb_build_object('n', g, 'tags', jsonb_build_array('a', 'b')), "
-         f"now() FROM generate_series(1, {ev}) g")
-    changes += ev
-    evu = n(50_000)
-    psql(f"UPDATE events SET kind = 'seen' WHERE id <= {evu}")
-    changes += evu
-    docs = n(2_000)
-    psql(f"INSERT INTO documents SELECT g, 'doc ' || g, repeat(md5(g::text), 640), 1 FROM generate_series(1, {docs}) g")
-    psql("UPDATE documents SET version = version + 1")  # body unchanged: unchanged-TOAST columns
-    changes += 2 * docs
-    big = n(200_000)
-    psql(f"INSERT INTO events SELECT 1000000 + g, 'big', NULL, now() FROM generate_series(1, {big}) g")
-    changes += big
-    singles = n(50_000)
-    psql(f"CALL single_row_txns({singles})")
-    changes += singles
-    end = psql("SELECT pg_current_wal_lsn()")
-    return end, changes
+    """Creates the database, the base slot, then the workload (scripts/bench_common.py); returns
+    (end_lsn, changes)."""
+    return bench_common.build_backlog(psql, DB, SCALE)
 
 
 def walsender_cpu_ticks(slot):
@@ -96,13 +40,7 @@ def walsender_cpu_ticks(slot):
     return int(pid) if pid else None
 
 
-def proc_ticks(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
-    except (OSError, IndexError, ValueError):
-        return None
+proc_ticks = bench_common.proc_ticks
 
 
 def proc_peak_rss_kib(pid):
