@@ -26,6 +26,7 @@
 #include "tests/reliability/workload.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
+#include "tests/support/nats_jwt.hpp"
 #include "tests/support/pg.hpp"
 
 using namespace std::chrono_literals;
@@ -94,9 +95,10 @@ std::uint64_t parse_hex_lsn(const std::string& s) {
 }
 
 // Reads the whole stream, then checks it against the workload's committed changes.
-StreamCheck check_stream(const std::string& stream, const Workload& w, const std::string& dir) {
+StreamCheck check_stream(const std::string& stream, const Workload& w, const std::string& dir,
+                         const NatsCluster& from = cluster()) {
   StreamCheck r;
-  const auto msgs = read_stream(cluster(), stream);
+  const auto msgs = read_stream(from, stream);
   r.messages = msgs.size();
   std::string text;
   std::pair<std::uint64_t, std::uint64_t> last{0, 0};
@@ -396,4 +398,55 @@ TEST_CASE("nats program with refused credentials and a missing stream stop it wi
   CHECK(missing_rc == 1);
   CHECK(count_occurrences(missing_log, "level=error") == 1);
   CHECK(missing_log.find("does not exist") != std::string::npos);
+}
+
+TEST_CASE("nats program with a JWT credentials file streams into an operator-mode server; an expired one stops it with one line") {
+  Setup s("nats_j");
+  const auto op = NatsOperator::make();
+  NatsClusterOptions so;
+  so.nodes = 1;
+  so.config = op.server_config();
+  NatsCluster secured(so);
+  secured.creds_file = s.dir + "/cdc.creds";
+  write_file(secured.creds_file, op.creds());
+  REQUIRE(secured.wait_ready(20s));
+  // The shared config, pointed at the operator-mode server with one replica and the creds file.
+  auto config_with = [&](const std::string& creds) {
+    std::string text = read_file(s.cfg);
+    const auto url = text.find("nats_url:");
+    text.replace(url, text.find('\n', url) - url, "nats_url: [" + yaml_quote(secured.url(0)) + "]");
+    text.replace(text.find("nats_replicas: 3"), std::string("nats_replicas: 3").size(), "nats_replicas: 1");
+    const std::string path = s.dir + "/" + std::to_string(text.size() + creds.size()) + ".yaml";
+    write_file(path, text + "nats_creds_file: " + yaml_quote(creds) + "\n");
+    return path;
+  };
+
+  const std::string log = s.dir + "/jwt.log";
+  auto child = s.start(log, config_with(secured.creds_file));
+  {
+    Background bg(s.w, 2, 1500, 2s);
+    bg.join();
+  }
+  const std::string end = *s.db.scalar("SELECT pg_current_wal_lsn()");
+  REQUIRE(wait_until([&] { return confirmed_at_least(s.db, s.slot, end) || !child->running(); }, 60s));
+  INFO(read_file(log));
+  REQUIRE(child->running());
+  child->signal(SIGTERM);
+  REQUIRE(child->wait_exit(30s) == 0);
+  CHECK(read_file(log).find("level=error") == std::string::npos);
+  CHECK(read_file(log).find(op.user.seed()) == std::string::npos);
+  require_exact(check_stream(s.stream, s.w, s.dir, secured), s.w);
+
+  // The same user with a JWT that expired a minute ago: refused by the server, fatal, the seed unsaid.
+  const std::string expired = s.dir + "/expired.creds";
+  write_file(expired, jwt::creds_file(op.user_jwt(std::time(nullptr) - 60), op.user.seed()));
+  const std::string bad_log = s.dir + "/expired.log";
+  auto bad = s.start(bad_log, config_with(expired));
+  const int rc = bad->wait_exit(30s);
+  const std::string text = read_file(bad_log);
+  INFO(text);
+  CHECK(rc == 1);
+  CHECK(count_occurrences(text, "level=error") == 1);
+  CHECK(text.find("nats_creds_file") != std::string::npos);
+  CHECK(text.find(op.user.seed()) == std::string::npos);
 }
