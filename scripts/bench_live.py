@@ -1,7 +1,7 @@
 """The live-path benchmark's driver (run it through scripts/bench_live.sh, which starts the server
 and builds the program). Environment: PGHOST/PGPORT/PGUSER (the private server), BENCH_REPLICATOR,
 BENCH_PG_RECVLOGICAL, BENCH_ROUNDS (5), BENCH_SCALE (1.0: ~1M changes), BENCH_LATENCY_ROWS (1000),
-BENCH_CLIENTS (comma list of client names to run; default all)."""
+BENCH_CLIENTS (comma list of client names to run; default all), BENCH_NATS_URLS (adds the NATS row)."""
 import os
 import re
 import resource
@@ -107,6 +107,11 @@ def main():
             s, end, ["--sink=file", f"--sink-file={tmp}/{s}.jsonl"]),
         "replicator Debezium, stdout": lambda s: replicator_argv(s, end, ["--sink=stdout", "--sink-format=debezium"]),
     }
+    if os.environ.get("BENCH_NATS_URLS"):
+        # A stream per run (named after its slot), 3 replicas, created by the program.
+        clients["replicator JSON lines, NATS JetStream 3 replicas"] = lambda s: replicator_argv(
+            s, end, ["--sink=nats", f"--nats-url={os.environ['BENCH_NATS_URLS']}", f"--nats-stream={s.upper()}",
+                     f"--nats-subject-prefix={s}", "--nats-create-stream=true", "--nats-replicas=3"])
     if os.environ.get("BENCH_CLIENTS"):
         wanted = os.environ["BENCH_CLIENTS"].split(",")
         clients = {k: v for k, v in clients.items() if any(w in k for w in wanted)}

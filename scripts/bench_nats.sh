@@ -28,20 +28,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ports=() cports=()
-for i in 0 1 2; do ports+=("$(free_port)"); cports+=("$(free_port)"); done
-routes="nats://127.0.0.1:${cports[0]},nats://127.0.0.1:${cports[1]},nats://127.0.0.1:${cports[2]}"
-for i in 0 1 2; do
-  nats-server -a 127.0.0.1 -p "${ports[$i]}" -n "n$((i + 1))" -js -sd "$work/store$i" --cluster_name bench \
-    --cluster "nats://127.0.0.1:${cports[$i]}" --routes "$routes" >"$work/nats$i.log" 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 1 100); do
-  grep -q "JetStream cluster new metadata leader\|Self is new JetStream cluster metadata leader" "$work"/nats*.log && break
-  sleep 0.1
-done
-nats_urls="[nats://127.0.0.1:${ports[0]}, nats://127.0.0.1:${ports[1]}, nats://127.0.0.1:${ports[2]}]"
+# shellcheck source=scripts/nats_cluster.sh
+source scripts/nats_cluster.sh
+start_nats_cluster "$work"
+nats_urls="[${nats_urls//,/, }]"
 
 db=replicator_bench_nats
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
