@@ -66,38 +66,3 @@ TEST_CASE("Batch stamps, trims, splices and clears") {
   CHECK(b.transactions() == 0);
   CHECK_FALSE(b.confirm_lsn().is_valid());
 }
-
-TEST_CASE("Batch splice copies small transactions into its own chunk, takes big ones whole") {
-  const RelationInfo rel = table();
-  auto pool = std::make_shared<ChunkPool>(4096);
-  Batch batch(pool);
-  for (int i = 0; i < 200; ++i) {
-    const auto buffer = test::MessageWriter().text(std::to_string(i)).take();
-    TxnContext txn{static_cast<std::uint32_t>(i + 1), static_cast<std::uint32_t>(i + 1), Lsn{0x100u + i}, PgTimestamp{1}, false};
-    Batch one(pool);
-    one.append(BeginEvent{Lsn{0x10u + i}, txn});
-    one.append(RowChangeView{ChangeOp::insert, Lsn{0x20u + i}, txn, &rel, OldTupleKind::none, {}, TupleView(buffer, 1)});
-    one.append(CommitEvent{Lsn{0x100u + i}, txn, Lsn{0x1000u + i}});
-    if (i % 10 == 0) one.note_commit(Lsn{0x2000u + i});  // and a filtered-out transaction now and then
-    batch.splice(one);
-    CHECK(one.empty());
-    CHECK(one.rows() == 0);
-  }
-  CHECK(batch.size() == 600);
-  CHECK(batch.rows() == 200);
-  CHECK(batch.transactions() == 220);
-  CHECK(batch.confirm_lsn() == Lsn{0x2000u + 190});
-  // 200 rows of a few bytes each: a handful of 4 KiB chunks, not one per transaction.
-  CHECK(batch.bytes() < 3 * 4096);
-  for (int i = 0; i < 200; ++i)
-    CHECK(std::get<RowChangeView>(batch.events()[static_cast<std::size_t>(3 * i + 1)]).new_text("id") == std::to_string(i));
-
-  // A transaction bigger than a quarter chunk keeps its chunks (no copy).
-  Batch big(pool);
-  TxnContext txn{900, 900, Lsn{0x9000}, PgTimestamp{1}, false};
-  const auto wide = test::MessageWriter().text(std::string(3000, 'w')).take();
-  big.append(RowChangeView{ChangeOp::insert, Lsn{0x8000}, txn, &rel, OldTupleKind::none, {}, TupleView(wide, 1)});
-  const auto* value = std::get<RowChangeView>(big.events()[0]).new_tuple.bytes().data();
-  batch.splice(big);
-  CHECK(std::get<RowChangeView>(batch.events().back()).new_tuple.bytes().data() == value);
-}

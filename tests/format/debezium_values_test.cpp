@@ -66,6 +66,17 @@ TEST_CASE("decimals - Decimal bytes, VariableScaleDecimal, BigDecimal text") {
   CHECK(value("1.28", o::numeric, (10 << 16 | 2) + 4) == "\"AIA=\"");   // 128 needs a sign byte
   CHECK(value("-1.28", o::numeric, (10 << 16 | 2) + 4) == "\"gA==\"");  // -128 fits one byte
   CHECK(value("-1.29", o::numeric, (10 << 16 | 2) + 4) == "\"/38=\"");  // -129 = FF 7F
+  // more than nine digits (the conversion works nine at a time)
+  CHECK(value("18446744073709551616", o::numeric, (30 << 16) + 4) == "\"AQAAAAAAAAAA\"");  // 2^64
+  CHECK(value("-9223372036854775808", o::numeric, (30 << 16) + 4) == "\"gAAAAAAAAAA=\"");  // -2^63
+  CHECK(value("100000000000000000000", o::numeric, (30 << 16) + 4) == "\"BWvHXi1jEAAA\"");
+  CHECK(value("-123456789012345678901234567", o::numeric, (30 << 16) + 4) == "\"meECDqcNV9NgtHk=\"");
+  {
+    // numeric's largest integer part, 131,072 digits (a fuzz input once took 13 s with half of it)
+    const std::string big = value("1" + std::string(131071, '0'), o::numeric);
+    CHECK(big.size() == std::string("{\"scale\":0,\"value\":\"\"}").size() + 72572);
+    CHECK(big.find("\"AVqluazKWKkuc69v") != std::string::npos);
+  }
   // numeric without scale: {"scale", "value"} with trailing zeros stripped
   CHECK(value("1.500", o::numeric) == "{\"scale\":1,\"value\":\"Dw==\"}");
   CHECK(value("100", o::numeric) == "{\"scale\":0,\"value\":\"ZA==\"}");

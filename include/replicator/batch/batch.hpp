@@ -87,19 +87,6 @@ class Batch {
 
   // Moves `other`'s events and storage to the end of this batch; `other` ends up empty.
   void splice(Batch& other) {
-    if (arena_.chunk_count() > 0 && other.arena_.bytes_used() <= pool()->chunk_size() / 4) {
-      // A small transaction is copied into this batch's current chunk: taking its mostly empty
-      // chunk would make a batch of 1,000 single-row transactions hold 1,000 chunks (64 MB).
-      const std::size_t rows = rows_ + other.rows_;
-      const std::size_t transactions = transactions_ + other.transactions_;
-      const Lsn confirm = std::max(confirm_lsn_, other.confirm_lsn_);
-      for (const ChangeEvent& e : other.events_) append(e);
-      rows_ = rows;  // append() counted the copies; the totals are the two batches' own
-      transactions_ = transactions;
-      confirm_lsn_ = confirm;
-      other.clear();
-      return;
-    }
     if (events_.empty() && other.events_.capacity() > events_.capacity()) {
       std::swap(events_, other.events_);  // a big transaction: take its vector instead of copying it
     } else {

@@ -178,23 +178,37 @@ inline bool parse_decimal_text(std::string_view s, DecimalText& d) {
 // negated when `negative`. Leading zeros are fine.
 inline void append_unscaled_base64(std::string& out, bool negative, std::initializer_list<std::string_view> parts,
                                    std::size_t pad_zeros = 0) {
-  thread_local std::vector<std::uint8_t> mag;  // little-endian magnitude; reused, so no allocation once warm
+  // Nine digits at a time into 32-bit limbs: numeric's largest values (131,072 digits before the
+  // point) would take minutes digit by digit into bytes.
+  thread_local std::vector<std::uint32_t> limbs;  // little-endian; reused, so no allocation once warm
+  thread_local std::vector<std::uint8_t> mag;     // little-endian magnitude bytes
+  limbs.clear();
   mag.clear();
-  auto push_digit = [](unsigned d) {
-    unsigned carry = d;
-    for (auto& b : mag) {
-      const unsigned x = b * 10u + carry;
-      b = static_cast<std::uint8_t>(x & 0xFF);
-      carry = x >> 8;
+  auto push = [](std::uint32_t multiplier, std::uint32_t add) {
+    std::uint64_t carry = add;
+    for (auto& l : limbs) {
+      const std::uint64_t x = std::uint64_t{l} * multiplier + carry;
+      l = static_cast<std::uint32_t>(x);
+      carry = x >> 32;
     }
-    while (carry != 0) {
-      mag.push_back(static_cast<std::uint8_t>(carry & 0xFF));
-      carry >>= 8;
+    if (carry != 0) limbs.push_back(static_cast<std::uint32_t>(carry));
+  };
+  std::uint32_t chunk = 0, scale = 1;
+  auto digit = [&](unsigned d) {
+    chunk = chunk * 10 + d;
+    scale *= 10;
+    if (scale == 1'000'000'000u) {
+      push(scale, chunk);
+      chunk = 0;
+      scale = 1;
     }
   };
   for (std::string_view p : parts)
-    for (char c : p) push_digit(static_cast<unsigned>(c - '0'));
-  for (std::size_t k = 0; k < pad_zeros; ++k) push_digit(0);
+    for (char c : p) digit(static_cast<unsigned>(c - '0'));
+  for (std::size_t k = 0; k < pad_zeros; ++k) digit(0);
+  if (scale != 1) push(scale, chunk);
+  for (std::uint32_t l : limbs)
+    for (int b = 0; b < 4; ++b) mag.push_back(static_cast<std::uint8_t>(l >> (8 * b)));
   while (!mag.empty() && mag.back() == 0) mag.pop_back();
   const bool is_zero = mag.empty();
   if (negative && !is_zero) {  // two's complement: invert and add one
