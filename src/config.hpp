@@ -168,7 +168,7 @@ struct Config {
   // position_store: azure (the azure_* keys); an empty blob means <slot>.position (azure_blob_options()).
   AzureBlobOptions azure;
 
-  // Batching: a batch ends at 1000 changes, 1 MiB or 100 ms; large transactions spill past 16 MiB.
+  // Batching: a batch ends at 1000 changes, 1 MiB or 100 ms; large transactions spill past 4 MiB.
   ByLimits batch_limits = [] {
     ByLimits l;
     l.max_rows = 1000;
@@ -176,7 +176,7 @@ struct Config {
     l.max_age = std::chrono::milliseconds(100);
     return l;
   }();
-  BatcherOptions batcher;             // memory_limit_bytes 16 MiB; spill_directory empty: $TMPDIR, else /tmp
+  BatcherOptions batcher;             // memory_limit_bytes 4 MiB; spill_directory empty: $TMPDIR, else /tmp
   bool batch_flush_when_idle = true;  // ReplicatorOptions::flush_when_idle
 
   // Filters (globs over "schema.table"; operations insert/update/delete/truncate).
