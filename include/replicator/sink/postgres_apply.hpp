@@ -183,6 +183,43 @@ class ApplyEngine {
   }
   [[nodiscard]] bool in_transaction() const noexcept { return in_txn_; }
 
+  // Whether rows of `rel` on different replica identity keys can be applied at once: every unique
+  // index (and exclusion constraint) of the target table is on exactly the source's key columns.
+  // Another one (a second unique column, a different primary key) could make a later transaction
+  // see or miss a row an earlier one has not committed yet, which no key of the stream shows.
+  Result<bool, ReplicationError> parallel_safe(const RelationInfo& rel) {
+    if (auto st = connect(); !st) return st.error();
+    auto t = target(rel);
+    if (!t) return t.error();
+    Target& known = **t;
+    if (known.keyed_as_source) return *known.keyed_as_source;
+    std::vector<std::string> key;
+    for (const ColumnInfo& c : rel.columns)
+      if (c.is_key) key.push_back(c.name);
+    std::sort(key.begin(), key.end());
+    const std::string params[] = {known.name};
+    auto idx = conn_->exec_params(
+        "SELECT i.indexrelid, a.attname, i.indexprs IS NOT NULL OR i.indpred IS NOT NULL "
+        "FROM pg_catalog.pg_index i LEFT JOIN pg_catalog.pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) AND a.attnum > 0 "
+        "WHERE i.indrelid = pg_catalog.to_regclass($1) AND (i.indisunique OR i.indisexclusion) ORDER BY 1, 2",
+        params, "apply: reading the unique indexes of " + known.display);
+    if (!idx) return idx.error();
+    bool safe = true;
+    std::vector<std::string> cols;
+    for (int r = 0; r <= idx->rows() && safe; ++r) {
+      if (r > 0 && (r == idx->rows() || idx->value(r, 0) != idx->value(r - 1, 0))) {
+        if (cols != key) safe = false;  // sorted by name both
+        cols.clear();
+      }
+      if (r == idx->rows()) break;
+      if (idx->value(r, 2) == "t" || idx->is_null(r, 1)) safe = false;
+      else cols.emplace_back(idx->value(r, 1));
+    }
+    known.keyed_as_source = safe;
+    return safe;
+  }
+
   // Rows written outside a source transaction (a snapshot's read events) commit here; then the
   // origin progress is forced to disk, which is what the source may be confirmed up to.
   Status flush() {
@@ -248,6 +285,7 @@ class ApplyEngine {
     std::vector<std::string> statements;     // cache keys of its prepared statements
     const RelationInfo* relation = nullptr;  // the definition last seen (a fast check of the shape)
     std::string shape;                       // its column names, NUL-separated
+    std::optional<bool> keyed_as_source;     // parallel_safe(): read once
   };
   static std::string shape_of(const RelationInfo& rel) {
     std::string s;
@@ -938,7 +976,10 @@ inline std::optional<std::uint64_t> apply_key_hash(const RelationInfo& rel, cons
 // The transactions of `events` and what each waits for; nullopt when the batch must be applied
 // on one connection in order: it does not consist of whole transactions (one split across
 // batches, rows outside a transaction such as snapshot rows) or holds fewer than two.
-inline std::optional<ApplyPlan> plan_parallel_apply(std::span<const ChangeEvent> events) {
+// `keyed(rel)`: whether the target table of `rel` is keyed as the source (ApplyEngine::parallel_safe);
+// rows of other tables are barriers.
+template <class Keyed>
+std::optional<ApplyPlan> plan_parallel_apply(std::span<const ChangeEvent> events, Keyed&& keyed) {
   ApplyPlan plan;
   std::unordered_map<std::uint64_t, std::size_t> last_touch;  // key -> last transaction that touched it
   std::vector<std::uint64_t> keys;
@@ -985,6 +1026,10 @@ inline std::optional<ApplyPlan> plan_parallel_apply(std::span<const ChangeEvent>
         continue;
       }
       const RelationInfo& rel = *row->relation;
+      if (!keyed(rel)) {
+        is_barrier = true;
+        continue;
+      }
       switch (row->op) {
         case ChangeOp::insert:
         case ChangeOp::read: touch(apply_key_hash(rel, row->new_tuple)); break;
@@ -1038,7 +1083,17 @@ class ApplyWorkers {
     if (engines_.size() == 1) return first.write(batch);
     if (auto st = first.ensure_connected(); !st) return st;
     std::optional<ApplyPlan> plan;
-    if (!first.in_transaction()) plan = plan_parallel_apply(batch.events());
+    if (!first.in_transaction()) {
+      std::unordered_map<const RelationInfo*, bool> keyed;
+      plan = plan_parallel_apply(batch.events(), [&](const RelationInfo& rel) {
+        auto [it, inserted] = keyed.try_emplace(&rel, false);
+        if (inserted) {
+          auto safe = first.parallel_safe(rel);
+          it->second = safe && *safe;  // an error (a missing table): a barrier; the apply names it
+        }
+        return it->second;
+      });
+    }
     if (!plan) return serial(batch.events());
     for (auto& e : engines_)
       if (auto st = e->ensure_connected(); !st) return st;
@@ -1055,15 +1110,12 @@ class ApplyWorkers {
     }
     const std::size_t failed = run_parallel(batch.events(), *plan, from);
     if (failed == ApplyPlan::none) return ok_status();
-    ReplicationError error = std::move(*error_);
-    error_.reset();
-    // A lock wait a key did not predict (55P03 from lock_timeout, or a deadlock): what committed
-    // is a prefix; the rest goes again on one connection, in order.
-    if (error.sqlstate == "55P03" || error.sqlstate == "40P01") {
-      ++serial_retries_;
-      return serial(batch.events().subspan(plan->txns[failed].first));
-    }
-    return error;
+    // What committed is a prefix of the batch; the rest goes again on one connection, in order,
+    // whose outcome is the one that counts: a lock wait no key predicted (55P03 from
+    // lock_timeout, a deadlock), an error that only the order of the workers caused (a foreign key
+    // checked with replica_role off), or a real one, which the serial apply meets again.
+    ++serial_retries_;
+    return serial(batch.events().subspan(plan->txns[failed].first));
   }
 
   Status flush() {
@@ -1124,7 +1176,7 @@ class ApplyWorkers {
   }
 
   // Runs transactions from..end of `plan` on every engine at once, committing in order; returns
-  // the first that failed (error_ says why), or none.
+  // the first that failed (rolled back, as every one after it), or none.
   std::size_t run_parallel(std::span<const ChangeEvent> events, const ApplyPlan& plan, std::size_t from) {
     const std::size_t n = plan.txns.size();
     std::mutex m;
@@ -1157,7 +1209,6 @@ class ApplyWorkers {
             committed = k + 1;
           } else if (!cancelled && k < failed) {
             failed = k;
-            error_ = st.error();
           }
         }
         cv.notify_all();
@@ -1175,7 +1226,6 @@ class ApplyWorkers {
   std::string begin_sql_ = "BEGIN";
   std::uint64_t skipped_ = 0;
   std::uint64_t serial_retries_ = 0;
-  std::optional<ReplicationError> error_;
   mutable ApplyStats stats_;
 };
 
