@@ -57,11 +57,15 @@ def reset_target():
 
 
 def wait_origin(origin, after_lsn, proc=None):
-    """Blocks until the target's origin `origin` has a remote_lsn past after_lsn (a loop inside the
-    target server, 10 ms apart); fails when proc (the program) exits first. Returns the time it ended."""
+    """Blocks until the target's origin `origin` (or one of its parallel workers' origins,
+    `origin:w<n>`: they commit in source order, so the highest is where the apply is) has a
+    remote_lsn past after_lsn (a loop inside the target server, 10 ms apart); fails when proc (the
+    program) exits first. Returns the time it ended."""
     # The origin's name comes in as a setting (bench.origin), not spliced into the SQL.
-    do = ("DO $$ BEGIN LOOP EXIT WHEN coalesce((SELECT remote_lsn > '" + after_lsn + "'::pg_lsn "
-          "FROM pg_replication_origin_status WHERE external_id = current_setting('bench.origin')), false); "
+    do = ("DO $$ DECLARE o text := current_setting('bench.origin'); BEGIN LOOP EXIT WHEN coalesce(("
+          "SELECT max(remote_lsn) > '" + after_lsn + "'::pg_lsn FROM pg_replication_origin_status "
+          "WHERE external_id = o OR (starts_with(external_id, o || ':w') "
+          "AND substr(external_id, length(o) + 3) ~ '^[0-9]+$')), false); "
           "PERFORM pg_sleep(0.01); END LOOP; END $$")
     env = dict(os.environ, PGOPTIONS=f"-c bench.origin={origin} -c statement_timeout={TIMEOUT_S * 1000}")
     waiter = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", TGT_PORT, "-U", USER,
@@ -148,7 +152,8 @@ def run_program(slot, after_lsn, workers):
         _, err = p.communicate()
     if p.returncode != 0:
         sys.exit(f"bench_apply: the program exited {p.returncode} on SIGTERM: {err[-2000:]}")
-    tgt(f"SELECT pg_replication_origin_drop('replicator_{slot}')")
+    tgt(f"SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin "
+        f"WHERE roname = 'replicator_{slot}' OR roname LIKE 'replicator_{slot}:w%'")
     return done - t0, client_cpu, server_cpu
 
 

@@ -30,7 +30,8 @@ PostgresApplySink make_apply_sink(const Config& cfg, Logger& log) {
   log.info("apply target", {{"libpq", target.redacted()},
                             {"origin", o.origin_name},
                             {"on_conflict", to_string(o.on_conflict)},
-                            {"on_missing", to_string(o.on_missing)}});
+                            {"on_missing", to_string(o.on_missing)},
+                            {"workers", o.workers}});
   return PostgresApplySink(std::move(target), std::move(o));
 }
 

@@ -1,6 +1,6 @@
 // sink: postgresql under SIGKILL (docs/apply.md): the `replicator` program applies a workload of
 // the shared PostgreSQL into a private target cluster and is SIGKILLed 10 times at random moments
-// (KILL_TEST_KILLS), restarted each time. A keyed table (inserts, updates, deletes, a key change)
+// (KILL_TEST_KILLS), restarted each time; once with one apply connection, once with apply_workers 4. A keyed table (inserts, updates, deletes, a key change)
 // and a keyless REPLICA IDENTITY FULL table with equal rows: at the end both tables are the same
 // multiset on both sides (EXCEPT ALL both ways), so neither a lost nor a twice-applied transaction
 // can hide, and no run logged an error.
@@ -42,9 +42,8 @@ std::size_t except_all(const std::vector<std::string>& a, const std::vector<std:
   return d.size();
 }
 
-}  // namespace
-
-TEST_CASE("apply kill test: SIGKILLed 10 times, the target equals the source with no duplicate") {
+// One run of the test with `workers` apply connections (apply_workers).
+void kill_test(int workers) {
   const std::uint64_t kills_wanted = env_number("KILL_TEST_KILLS", 10);
   const auto seed = static_cast<std::uint32_t>(env_number("KILL_TEST_SEED", 20261203));
   PrivateCluster target;
@@ -68,7 +67,8 @@ TEST_CASE("apply kill test: SIGKILLed 10 times, the target equals the source wit
                                  "postgresql_create_slot: false\nsink: postgresql\napply_dsn: " +
                                      yaml_quote("host=127.0.0.1 port=" + std::to_string(target.port()) +
                                                 " user=postgres dbname=postgres") +
-                                     "\nproto_version: 2\nstreaming: true\n"));
+                                     "\nproto_version: 2\nstreaming: true\napply_workers: " +
+                                     std::to_string(workers) + "\n"));
 
   // The workload: small transactions of every kind, now and then a large (streamed) one.
   std::atomic<bool> stop{false};
@@ -156,11 +156,25 @@ TEST_CASE("apply kill test: SIGKILLed 10 times, the target equals the source wit
     CHECK(except_all(t, s) == 0);  // nothing twice (the keyless table would show it)
   }
   CHECK(equal);
+  if (workers > 1) {  // the other workers committed transactions too (their origins moved)
+    const auto moved = tgt.scalar("SELECT count(pg_replication_origin_progress(roname, true)) FROM "
+                                  "pg_replication_origin WHERE roname LIKE " +
+                                  tgt.quote_literal("replicator_" + slot + ":w%"));
+    CHECK(moved.value_or("0") != "0");
+  }
   CHECK(rows(src, keyed).size() > 1000);
   for (const auto& path : err_logs) {
     INFO(path);
     CHECK(read_file(path).find("level=error") == std::string::npos);
   }
-  std::cout << "apply kill test: " << kills_wanted << " kills, " << rows(src, keyed).size() << " + "
+  std::cout << "apply kill test, " << workers << " workers: " << kills_wanted << " kills, " << rows(src, keyed).size() << " + "
             << rows(src, keyless).size() << " rows equal on both sides" << std::endl;
+}
+
+}  // namespace
+
+TEST_CASE("apply kill test: SIGKILLed 10 times, the target equals the source with no duplicate") { kill_test(1); }
+
+TEST_CASE("apply kill test: apply_workers 4, SIGKILLed 10 times, the target equals the source with no duplicate") {
+  kill_test(4);
 }

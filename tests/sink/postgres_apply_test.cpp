@@ -17,6 +17,7 @@
 #include "replicator/concepts.hpp"
 #include "replicator/live.hpp"
 #include "replicator/sink/postgres_apply.hpp"
+#include "tests/support/apply_fixture.hpp"
 #include "tests/support/env_config.hpp"
 #include "tests/support/pg.hpp"
 #include "tests/support/private_cluster.hpp"
@@ -29,169 +30,11 @@ using replicator::test::PgSession;
 using replicator::test::PrivateCluster;
 using replicator::test::unique_name;
 
-// REQUIRE of a Status that shows the error's message.
-#define REQUIRE_OK(expr)                                                           \
-  do {                                                                             \
-    auto require_ok_status = (expr);                                               \
-    INFO((require_ok_status ? std::string() : require_ok_status.error().message)); \
-    REQUIRE(require_ok_status);                                                    \
-  } while (false)
-
 namespace {
-
-using ApplyReplicator = LiveReplicator<PostgresApplySink, TransactionBatcher, PostgresApplySink::PositionStore>;
-
-// The target cluster, one per binary (a start costs a second or two).
-PrivateCluster& target_cluster() {
-  static PrivateCluster cluster;
-  return cluster;
-}
-
-ConnectionConfig target_config() {
-  ConnectionConfig c;
-  c.host = target_cluster().host();
-  c.port = target_cluster().port();
-  c.user = "postgres";
-  c.dbname = "postgres";
-  return c;
-}
-
-// Every row of `table` as text, sorted: equal lists are equal multisets (EXCEPT ALL both ways).
-std::vector<std::string> dump(const PgSession& db, const std::string& table) {
-  db.exec("SET TimeZone = 'UTC'");
-  std::vector<std::string> out;
-  for (const auto& row : db.query("SELECT t::text FROM " + table + " t")) out.push_back(row[0].value_or("NULL"));
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// "" when equal, else the sizes and a few rows only one side has.
-std::string difference(const std::vector<std::string>& src, const std::vector<std::string>& tgt) {
-  if (src == tgt) return {};
-  std::vector<std::string> only_src, only_tgt;
-  std::set_difference(src.begin(), src.end(), tgt.begin(), tgt.end(), std::back_inserter(only_src));
-  std::set_difference(tgt.begin(), tgt.end(), src.begin(), src.end(), std::back_inserter(only_tgt));
-  std::string out = "source " + std::to_string(src.size()) + " rows, target " + std::to_string(tgt.size());
-  for (std::size_t i = 0; i < only_src.size() && i < 3; ++i) out += "; only source: " + only_src[i].substr(0, 200);
-  for (std::size_t i = 0; i < only_tgt.size() && i < 3; ++i) out += "; only target: " + only_tgt[i].substr(0, 200);
-  return out;
-}
-
-struct Fixture {
-  PgSession src;
-  PgSession tgt{target_cluster().params()};
-  std::string slot = unique_name("apply_slot");
-  std::string pub = unique_name("apply_pub");
-  std::string origin = "replicator_" + slot;
-  std::vector<std::string> tables;
-  CleanupSql drop_slot{"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" +
-                       slot + "'"};
-  CleanupSql drop_pub{"DROP PUBLICATION IF EXISTS " + pub};
-  std::vector<std::unique_ptr<CleanupSql>> drops;
-
-  // The same DDL on both sides; the table is published.
-  std::string table(const std::string& prefix, const std::string& columns, const std::string& after = "") {
-    const std::string name = unique_name(prefix);
-    const std::string ddl = "CREATE TABLE " + name + " (" + columns + ");" + after;
-    both(ddl.find("%t") == std::string::npos ? ddl : replace_all(ddl, "%t", name));
-    drops.push_back(std::make_unique<CleanupSql>("DROP TABLE IF EXISTS " + name + " CASCADE"));
-    tables.push_back(name);
-    return name;
-  }
-  void both(const std::string& sql) {
-    src.exec(sql);
-    tgt.exec(sql);
-  }
-  static std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-    for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
-    return s;
-  }
-  void publish() {
-    std::string list;
-    for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
-    src.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + list);
-  }
-
-  ApplyReplicator make(PostgresApplyOptions options = {}, bool binary = false) {
-    if (options.origin_name.empty()) options.origin_name = origin;
-    LibpqTransportOptions o;
-    o.slot_name = slot;
-    o.publication_names = {pub};
-    o.proto_version = 2;
-    o.streaming = StreamingMode::on;
-    o.binary = binary;
-    PostgresApplySink sink(target_config(), std::move(options));
-    auto store = sink.position_store();
-    return ApplyReplicator(LibpqTransport(env_config(), o), PgOutputEventDecoder{}, TransactionBatcher{},
-                           std::move(store), std::move(sink),
-                           ReplicatorOptions{.slot_name = slot, .status_interval = 100ms});
-  }
-
-  static Status start(ApplyReplicator& r) {
-    Status st = ok_status();
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      st = r.start();
-      if (st || !st.error().retryable()) return st;
-      std::this_thread::sleep_for(200ms);
-    }
-    return st;
-  }
-
-  Lsn source_lsn() { return Lsn::parse(*src.scalar("SELECT pg_current_wal_lsn()::text")).value(); }
-  Lsn confirmed_flush() {
-    auto v = src.scalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
-    return v ? Lsn::parse(*v).value() : Lsn{};
-  }
-  Lsn origin_flushed() {
-    auto v = tgt.scalar("SELECT pg_replication_origin_progress('" + origin + "', false)::text");
-    return v ? Lsn::parse(*v).value() : Lsn{};
-  }
-
-  // Runs until every table matches on both sides (or 60 s pass); the slot is never confirmed past
-  // what the target's origin holds.
-  Status run_until_equal(ApplyReplicator& r) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    auto next_check = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto more = r.run_once(50ms);
-      if (!more) return more.error();
-      if (std::chrono::steady_clock::now() < next_check) continue;
-      next_check = std::chrono::steady_clock::now() + 300ms;
-      const Lsn confirmed = confirmed_flush();
-      const Lsn held = r.sink().durable_lsn();
-      if (r.sink().applied_lsn().is_valid()) CHECK(confirmed <= std::max(held, r.flushed_lsn()));
-      if (equal()) return ok_status();
-    }
-    for (const auto& t : tables) {
-      INFO("table " << t);
-      CHECK(difference(dump(src, t), dump(tgt, t)) == "");
-    }
-    WARN("messages " << r.stats().messages << " events " << r.stats().events << " filtered " << r.stats().filtered
-                     << " in_flight " << r.batcher().in_flight() << " wal_end " << r.stats().server_wal_end.to_string()
-                     << " source " << source_lsn().to_string() << " confirmed " << confirmed_flush().to_string());
-    return ReplicationError::fatal("the target did not catch up within 60 s");
-  }
-  static Status run_until_error(ApplyReplicator& r) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto more = r.run_once(50ms);
-      if (!more) return more.error();
-    }
-    return ok_status();
-  }
-  bool equal() {
-    for (const auto& t : tables)
-      if (dump(src, t) != dump(tgt, t)) return false;
-    return true;
-  }
-  void check_equal() {
-    for (const auto& t : tables) {
-      INFO("table " << t);
-      CHECK(difference(dump(src, t), dump(tgt, t)) == "");
-    }
-  }
-};
-
+using Fixture = replicator::test::ApplyFixture;
+using replicator::test::ApplyReplicator;
+using replicator::test::dump;
+using replicator::test::target_config;
 }  // namespace
 
 TEST_CASE("PostgresApplySink is a sink and its origin a position store") {

@@ -13,15 +13,18 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -101,7 +104,16 @@ struct PostgresApplyOptions {
   // session_replication_role = replica, as native apply: no triggers, no FK checks on the target
   // (the source already checked them; the order of a transaction's rows is the source's). Needs superuser.
   bool replica_role = true;
-  std::function<void(const ApplyConflict&)> on_conflict_found{};  // each resolved conflict (log, metric)
+  // Parallel apply: connections (one thread each, one replication origin each: origin_name for the
+  // first, origin_name + ":w<n>" for the others). 1: every transaction on one connection, as before.
+  int workers = 1;
+  // workers > 1: how long a transaction of a parallel run waits for a row lock before the rest of
+  // the batch is applied again on one connection (a conflict the replica identity does not show,
+  // e.g. a second unique index, can make an earlier transaction wait for a later one).
+  std::chrono::milliseconds parallel_lock_timeout{500};
+  // Each resolved conflict (log, metric). With workers > 1 it is called from the apply threads,
+  // one call at a time.
+  std::function<void(const ApplyConflict&)> on_conflict_found{};
 };
 
 struct ApplyStats {
@@ -122,20 +134,90 @@ namespace detail {
 inline constexpr std::string_view kTextEqualityTypes =
     "'json','xml','point','line','lseg','box','path','polygon','circle'";
 
-// The engine behind PostgresApplySink and its position store (they share it, one thread).
+// The origin of apply worker `worker` (0: the sink's origin itself).
+inline std::string apply_worker_origin(const std::string& origin, int worker) {
+  return worker == 0 ? origin : origin + ":w" + std::to_string(worker);
+}
+
+// One target connection with its replication origin; PostgresApplySink runs one per worker, each
+// on its own thread. `resume_origin`: the origin whose family (itself and its ":w<n>" workers)
+// says where the apply resumes.
 class ApplyEngine {
  public:
-  ApplyEngine(ConnectionConfig cfg, PostgresApplyOptions options) : cfg_(std::move(cfg)), opt_(std::move(options)) {
+  ApplyEngine(ConnectionConfig cfg, PostgresApplyOptions options, std::string resume_origin = {})
+      : cfg_(std::move(cfg)), opt_(std::move(options)), resume_origin_(std::move(resume_origin)) {
     if (cfg_.application_name == "replicator") cfg_.application_name = "replicator-apply";
+    if (resume_origin_.empty()) resume_origin_ = opt_.origin_name;
   }
 
   Status write(const Batch& batch) {
     if (auto st = connect(); !st) return st;
-    for (const ChangeEvent& e : batch.events()) {
+    return apply_events(batch.events());
+  }
+
+  // Applies events in order on this connection (connected).
+  Status apply_events(std::span<const ChangeEvent> events) {
+    for (const ChangeEvent& e : events) {
       auto st = std::visit([&](const auto& ev) { return apply(ev); }, e);
       if (!st) return fail(st.error());
     }
     return ok_status();
+  }
+
+  // One whole source transaction (Begin .. Commit): its changes, then `turn()` (which waits until
+  // the transactions before it committed), then its COMMIT. An error of `turn()` rolls it back.
+  template <class Turn>
+  Status apply_transaction(std::span<const ChangeEvent> events, Turn&& turn) {
+    if (events.empty()) return ok_status();
+    if (auto st = apply_events(events.first(events.size() - 1)); !st) return st;
+    if (auto st = turn(); !st) return fail(st.error());
+    return apply_events(events.last(1));
+  }
+
+  Status ensure_connected() { return connect(); }
+  // The statement that opens a target transaction for a source one ("BEGIN", or with a SET LOCAL).
+  void set_begin_sql(std::string sql) { begin_sql_ = std::move(sql); }
+  // What the other workers committed: transactions below it are not applied again here.
+  void raise_applied(Lsn lsn) noexcept {
+    if (lsn > applied_) applied_ = lsn;
+  }
+  [[nodiscard]] bool in_transaction() const noexcept { return in_txn_; }
+
+  // Whether rows of `rel` on different replica identity keys can be applied at once: every unique
+  // index (and exclusion constraint) of the target table is on exactly the source's key columns.
+  // Another one (a second unique column, a different primary key) could make a later transaction
+  // see or miss a row an earlier one has not committed yet, which no key of the stream shows.
+  Result<bool, ReplicationError> parallel_safe(const RelationInfo& rel) {
+    if (auto st = connect(); !st) return st.error();
+    auto t = target(rel);
+    if (!t) return t.error();
+    Target& known = **t;
+    if (known.keyed_as_source) return *known.keyed_as_source;
+    std::vector<std::string> key;
+    for (const ColumnInfo& c : rel.columns)
+      if (c.is_key) key.push_back(c.name);
+    std::sort(key.begin(), key.end());
+    const std::string params[] = {known.name};
+    auto idx = conn_->exec_params(
+        "SELECT i.indexrelid, a.attname, i.indexprs IS NOT NULL OR i.indpred IS NOT NULL "
+        "FROM pg_catalog.pg_index i LEFT JOIN pg_catalog.pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) AND a.attnum > 0 "
+        "WHERE i.indrelid = pg_catalog.to_regclass($1) AND (i.indisunique OR i.indisexclusion) ORDER BY 1, 2",
+        params, "apply: reading the unique indexes of " + known.display);
+    if (!idx) return idx.error();
+    bool safe = true;
+    std::vector<std::string> cols;
+    for (int r = 0; r <= idx->rows() && safe; ++r) {
+      if (r > 0 && (r == idx->rows() || idx->value(r, 0) != idx->value(r - 1, 0))) {
+        if (cols != key) safe = false;  // sorted by name both
+        cols.clear();
+      }
+      if (r == idx->rows()) break;
+      if (idx->value(r, 2) == "t" || idx->is_null(r, 1)) safe = false;
+      else cols.emplace_back(idx->value(r, 1));
+    }
+    known.keyed_as_source = safe;
+    return safe;
   }
 
   // Rows written outside a source transaction (a snapshot's read events) commit here; then the
@@ -152,10 +234,12 @@ class ApplyEngine {
     if (!r) return fail(r.error());
     // NULL: no transaction of this origin wrote anything yet. A source transaction whose every
     // change was skipped writes nothing, so the origin stays behind it: nothing of it to lose.
+    // Flushing it flushes every target commit before it too (the WAL is one sequence); durable_
+    // may already be past it (another origin of the family, read at connect).
     if (!r->is_null(0, 0)) {
       auto lsn = Lsn::parse(r->value(0, 0));
       if (!lsn) return fail(ReplicationError::fatal("apply: pg_replication_origin_session_progress is not an LSN"));
-      durable_ = *lsn;
+      if (*lsn > durable_) durable_ = *lsn;
     }
     flushed_for_ = applied_;
     return ok_status();
@@ -201,6 +285,7 @@ class ApplyEngine {
     std::vector<std::string> statements;     // cache keys of its prepared statements
     const RelationInfo* relation = nullptr;  // the definition last seen (a fast check of the shape)
     std::string shape;                       // its column names, NUL-separated
+    std::optional<bool> keyed_as_source;     // parallel_safe(): read once
   };
   static std::string shape_of(const RelationInfo& rel) {
     std::string s;
@@ -213,8 +298,8 @@ class ApplyEngine {
   Status connect() {
     if (conn_ && conn_->is_open()) return ok_status();
     reset();
-    if (opt_.origin_name.empty() || opt_.origin_name.size() > 512) {
-      return ReplicationError::fatal("apply: the replication origin name must be 1-512 characters");
+    if (opt_.origin_name.empty() || opt_.origin_name.size() > 512 || resume_origin_.size() > 508) {
+      return ReplicationError::fatal("apply: the replication origin name must be 1-512 characters (1-508 with apply workers)");
     }
     auto c = PgConnection::connect(cfg_, ConnectionKind::normal);
     if (!c) {
@@ -249,8 +334,15 @@ class ApplyEngine {
       if (e.sqlstate == "55000") e.kind = ErrorKind::retryable;
       return drop(e);
     }
-    auto progress = conn_->exec("SELECT pg_catalog.pg_replication_origin_session_progress(true)",
-                                "apply target: reading the origin progress");
+    // Where the apply resumes: the highest flushed progress of the origin and its workers'
+    // (":w<n>"). Parallel workers commit in source order, so everything up to it is on the target,
+    // whatever number of workers ran before.
+    const std::string family[] = {resume_origin_};
+    auto progress = conn_->exec_params(
+        "SELECT max(pg_catalog.pg_replication_origin_progress(roname, true))::text "
+        "FROM pg_catalog.pg_replication_origin WHERE roname = $1 "
+        "OR (pg_catalog.starts_with(roname, $1 || ':w') AND substr(roname, length($1) + 3) ~ '^[0-9]+$')",
+        family, "apply target: reading the origin progress");
     if (!progress) return drop(progress.error());
     if (!progress->is_null(0, 0)) {
       auto lsn = Lsn::parse(progress->value(0, 0));
@@ -282,7 +374,7 @@ class ApplyEngine {
   // ---- transactions
 
   Status begin(bool implicit) {
-    if (auto r = conn_->exec("BEGIN", "apply: BEGIN"); !r) return r.error();
+    if (auto r = conn_->exec(implicit ? std::string("BEGIN") : begin_sql_, "apply: BEGIN"); !r) return r.error();
     in_txn_ = true;
     implicit_txn_ = implicit;
     return ok_status();
@@ -820,6 +912,8 @@ class ApplyEngine {
 
   ConnectionConfig cfg_;
   PostgresApplyOptions opt_;
+  std::string resume_origin_;
+  std::string begin_sql_ = "BEGIN";
   std::optional<PgConnection> conn_;
   ApplyStats stats_;
   Lsn applied_;      // the origin's progress: the end LSN of the last transaction committed on the target
@@ -838,6 +932,303 @@ class ApplyEngine {
   std::vector<std::string> text_;
 };
 
+
+// A batch cut into its source transactions for parallel apply: each with the last earlier one it
+// must wait for (commit order is kept for all of them anyway).
+struct ApplyPlan {
+  struct Txn {
+    std::size_t first = 0, last = 0;  // its Begin and Commit in the batch
+    Lsn commit_lsn;
+    // The transactions up to this index commit before it starts (npos: none): the last earlier
+    // transaction that touched one of its keys, or every earlier one for a barrier.
+    std::size_t after = static_cast<std::size_t>(-1);
+  };
+  static constexpr std::size_t none = static_cast<std::size_t>(-1);
+  std::vector<Txn> txns;
+};
+
+// Hash of (table, replica identity key values) of one side of a row change; nullopt when the row
+// cannot be told apart by a key (REPLICA IDENTITY FULL or NOTHING, no key, an unchanged TOAST key).
+inline std::optional<std::uint64_t> apply_key_hash(const RelationInfo& rel, const TupleView& tuple) {
+  if (rel.replica_identity == ReplicaIdentity::full) return std::nullopt;
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::uint64_t v) {
+    h ^= v;
+    h *= 1099511628211ull;
+  };
+  mix(rel.oid);
+  std::size_t keys = 0, seen = 0;
+  for (const ColumnInfo& c : rel.columns) keys += c.is_key ? 1 : 0;
+  std::size_t i = 0;
+  for (ColumnValueView v : tuple) {
+    if (i >= rel.columns.size()) break;
+    if (rel.columns[i++].is_key) {
+      if (v.is_unchanged_toast()) return std::nullopt;
+      ++seen;
+      mix(static_cast<std::uint64_t>(v.kind) << 32 | v.bytes.size());
+      for (std::byte b : v.bytes) mix(static_cast<std::uint64_t>(b));
+    }
+  }
+  if (keys == 0 || seen != keys) return std::nullopt;  // keyless, or a short tuple
+  return h;
+}
+
+// The transactions of `events` and what each waits for; nullopt when the batch must be applied
+// on one connection in order: it does not consist of whole transactions (one split across
+// batches, rows outside a transaction such as snapshot rows) or holds fewer than two.
+// `keyed(rel)`: whether the target table of `rel` is keyed as the source (ApplyEngine::parallel_safe);
+// rows of other tables are barriers.
+template <class Keyed>
+std::optional<ApplyPlan> plan_parallel_apply(std::span<const ChangeEvent> events, Keyed&& keyed) {
+  ApplyPlan plan;
+  std::unordered_map<std::uint64_t, std::size_t> last_touch;  // key -> last transaction that touched it
+  std::vector<std::uint64_t> keys;
+  std::size_t barrier = ApplyPlan::none;
+  std::optional<std::size_t> open;
+  bool is_barrier = false;
+  auto touch = [&](std::optional<std::uint64_t> h) {
+    if (!h) is_barrier = true;
+    else keys.push_back(*h);
+  };
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const ChangeEvent& e = events[i];
+    if (const auto* b = std::get_if<BeginEvent>(&e)) {
+      if (open) return std::nullopt;
+      open = i;
+      plan.txns.push_back({i, i, b->txn.commit_lsn, ApplyPlan::none});
+      keys.clear();
+      is_barrier = false;
+      continue;
+    }
+    if (std::holds_alternative<CommitEvent>(e)) {
+      if (!open) return std::nullopt;
+      const std::size_t k = plan.txns.size() - 1;
+      ApplyPlan::Txn& t = plan.txns.back();
+      t.last = i;
+      t.after = barrier;
+      if (is_barrier) {
+        t.after = k == 0 ? ApplyPlan::none : k - 1;
+        barrier = k;
+      } else {
+        for (std::uint64_t h : keys) {
+          auto it = last_touch.find(h);
+          if (it != last_touch.end() && (t.after == ApplyPlan::none || it->second > t.after)) t.after = it->second;
+        }
+        for (std::uint64_t h : keys) last_touch[h] = k;
+      }
+      open.reset();
+      continue;
+    }
+    if (const auto* row = std::get_if<RowChangeView>(&e)) {
+      if (!open) return std::nullopt;
+      if (row->relation == nullptr) {
+        is_barrier = true;
+        continue;
+      }
+      const RelationInfo& rel = *row->relation;
+      if (!keyed(rel)) {
+        is_barrier = true;
+        continue;
+      }
+      switch (row->op) {
+        case ChangeOp::insert:
+        case ChangeOp::read: touch(apply_key_hash(rel, row->new_tuple)); break;
+        case ChangeOp::update:
+          touch(apply_key_hash(rel, row->new_tuple));
+          if (row->old_kind != OldTupleKind::none) touch(apply_key_hash(rel, row->old_tuple));
+          break;
+        case ChangeOp::delete_:
+          if (row->old_kind == OldTupleKind::none) is_barrier = true;
+          else touch(apply_key_hash(rel, row->old_tuple));
+          break;
+      }
+      continue;
+    }
+    if (std::holds_alternative<TruncateEventView>(e) || std::holds_alternative<SchemaChangeEvent>(e)) {
+      if (!open) return std::nullopt;
+      is_barrier = true;
+    }
+    // Logical messages, stream aborts and two-phase markers are not applied.
+  }
+  if (open || plan.txns.size() < 2) return std::nullopt;
+  return plan;
+}
+
+// The engines of PostgresApplySink and its position store (they share it): one engine applies
+// everything in order (workers == 1), or several apply the transactions of a batch at once.
+class ApplyWorkers {
+ public:
+  ApplyWorkers(ConnectionConfig cfg, PostgresApplyOptions options) {
+    const int n = std::clamp(options.workers, 1, 64);
+    if (n > 1 && options.on_conflict_found) {
+      options.on_conflict_found = [f = std::move(options.on_conflict_found),
+                                   m = std::make_shared<std::mutex>()](const ApplyConflict& c) {
+        std::lock_guard lock(*m);
+        f(c);
+      };
+    }
+    const std::string origin = options.origin_name;
+    for (int w = 0; w < n; ++w) {
+      PostgresApplyOptions o = options;
+      o.origin_name = apply_worker_origin(origin, w);
+      engines_.push_back(std::make_unique<ApplyEngine>(cfg, std::move(o), origin));
+    }
+    if (n > 1) {
+      begin_sql_ = "BEGIN; SET LOCAL lock_timeout = '" + std::to_string(options.parallel_lock_timeout.count()) + "ms'";
+    }
+  }
+
+  Status write(const Batch& batch) {
+    ApplyEngine& first = *engines_.front();
+    if (engines_.size() == 1) return first.write(batch);
+    if (auto st = first.ensure_connected(); !st) return st;
+    std::optional<ApplyPlan> plan;
+    if (!first.in_transaction()) {
+      std::unordered_map<const RelationInfo*, bool> keyed;
+      plan = plan_parallel_apply(batch.events(), [&](const RelationInfo& rel) {
+        auto [it, inserted] = keyed.try_emplace(&rel, false);
+        if (inserted) {
+          auto safe = first.parallel_safe(rel);
+          it->second = safe && *safe;  // an error (a missing table): a barrier; the apply names it
+        }
+        return it->second;
+      });
+    }
+    if (!plan) return serial(batch.events());
+    for (auto& e : engines_)
+      if (auto st = e->ensure_connected(); !st) return st;
+    // Committed before (by any worker, or before a restart): not applied again.
+    const Lsn applied = applied_lsn();
+    std::size_t from = 0;
+    while (from < plan->txns.size() && plan->txns[from].commit_lsn.is_valid() &&
+           plan->txns[from].commit_lsn < applied)
+      ++from;
+    skipped_ += from;
+    if (plan->txns.size() - from < 2) {
+      if (from == plan->txns.size()) return ok_status();
+      return serial(batch.events().subspan(plan->txns[from].first));
+    }
+    const std::size_t failed = run_parallel(batch.events(), *plan, from);
+    if (failed == ApplyPlan::none) return ok_status();
+    // What committed is a prefix of the batch; the rest goes again on one connection, in order,
+    // whose outcome is the one that counts: a lock wait no key predicted (55P03 from
+    // lock_timeout, a deadlock), an error that only the order of the workers caused (a foreign key
+    // checked with replica_role off), or a real one, which the serial apply meets again.
+    ++serial_retries_;
+    return serial(batch.events().subspan(plan->txns[failed].first));
+  }
+
+  Status flush() {
+    for (auto& e : engines_)
+      if (auto st = e->flush(); !st) return st;
+    return ok_status();
+  }
+
+  Result<std::optional<Position>, ReplicationError> load() {
+    if (auto st = engines_.front()->ensure_connected(); !st) return st.error();
+    const Lsn lsn = durable_lsn();
+    if (!lsn.is_valid()) return std::optional<Position>{};
+    Position p;
+    p.lsn = lsn;
+    p.saved_at = std::chrono::system_clock::now();
+    return std::optional<Position>{std::move(p)};
+  }
+
+  [[nodiscard]] const ApplyStats& stats() const noexcept {
+    if (engines_.size() == 1) return engines_.front()->stats();
+    stats_ = ApplyStats{};
+    stats_.skipped_transactions = skipped_;
+    for (const auto& e : engines_) {
+      const ApplyStats& s = e->stats();
+      stats_.transactions += s.transactions;
+      stats_.skipped_transactions += s.skipped_transactions;
+      stats_.inserts += s.inserts;
+      stats_.updates += s.updates;
+      stats_.deletes += s.deletes;
+      stats_.truncates += s.truncates;
+      for (std::size_t k = 0; k < kApplyConflictKinds; ++k) stats_.conflicts[k] += s.conflicts[k];
+    }
+    return stats_;
+  }
+  // Batches (the rest of them) applied again on one connection after a lock wait between workers.
+  [[nodiscard]] std::uint64_t serial_retries() const noexcept { return serial_retries_; }
+  [[nodiscard]] Lsn applied_lsn() const noexcept {
+    Lsn l;
+    for (const auto& e : engines_) l = std::max(l, e->applied_lsn());
+    return l;
+  }
+  [[nodiscard]] Lsn durable_lsn() const noexcept {
+    Lsn l;
+    for (const auto& e : engines_) l = std::max(l, e->durable_lsn());
+    return l;
+  }
+  [[nodiscard]] std::size_t workers() const noexcept { return engines_.size(); }
+  void disconnect() noexcept {
+    for (auto& e : engines_) e->disconnect();
+  }
+
+ private:
+  Status serial(std::span<const ChangeEvent> events) {
+    ApplyEngine& first = *engines_.front();
+    first.raise_applied(applied_lsn());
+    first.set_begin_sql("BEGIN");
+    return first.apply_events(events);
+  }
+
+  // Runs transactions from..end of `plan` on every engine at once, committing in order; returns
+  // the first that failed (rolled back, as every one after it), or none.
+  std::size_t run_parallel(std::span<const ChangeEvent> events, const ApplyPlan& plan, std::size_t from) {
+    const std::size_t n = plan.txns.size();
+    std::mutex m;
+    std::condition_variable cv;
+    std::size_t next = from, committed = from, failed = ApplyPlan::none;
+    auto work = [&](ApplyEngine& engine) {
+      engine.set_begin_sql(begin_sql_);
+      for (;;) {
+        std::size_t k;
+        {
+          std::unique_lock lock(m);
+          if (next >= n || failed < next) return;
+          k = next++;
+          const std::size_t after = plan.txns[k].after;
+          cv.wait(lock, [&] { return failed < k || after == ApplyPlan::none || after < committed; });
+          if (failed < k) return;
+        }
+        const ApplyPlan::Txn& t = plan.txns[k];
+        bool cancelled = false;
+        Status st = engine.apply_transaction(events.subspan(t.first, t.last - t.first + 1), [&]() -> Status {
+          std::unique_lock lock(m);
+          cv.wait(lock, [&] { return failed < k || committed == k; });
+          if (committed == k) return ok_status();
+          cancelled = true;
+          return ReplicationError::fatal("apply: rolled back after an earlier transaction failed");
+        });
+        {
+          std::lock_guard lock(m);
+          if (st) {
+            committed = k + 1;
+          } else if (!cancelled && k < failed) {
+            failed = k;
+          }
+        }
+        cv.notify_all();
+        if (!st) return;
+      }
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t w = 1; w < engines_.size(); ++w) threads.emplace_back(work, std::ref(*engines_[w]));
+    work(*engines_.front());
+    for (auto& t : threads) t.join();
+    return failed;
+  }
+
+  std::vector<std::unique_ptr<ApplyEngine>> engines_;
+  std::string begin_sql_ = "BEGIN";
+  std::uint64_t skipped_ = 0;
+  std::uint64_t serial_retries_ = 0;
+  mutable ApplyStats stats_;
+};
+
 }  // namespace detail
 
 class PostgresApplySink {
@@ -854,12 +1245,12 @@ class PostgresApplySink {
 
    private:
     friend class PostgresApplySink;
-    explicit PositionStore(std::shared_ptr<detail::ApplyEngine> e) : engine_(std::move(e)) {}
-    std::shared_ptr<detail::ApplyEngine> engine_;
+    explicit PositionStore(std::shared_ptr<detail::ApplyWorkers> e) : engine_(std::move(e)) {}
+    std::shared_ptr<detail::ApplyWorkers> engine_;
   };
 
   PostgresApplySink(ConnectionConfig target, PostgresApplyOptions options)
-      : engine_(std::make_shared<detail::ApplyEngine>(std::move(target), std::move(options))) {}
+      : engine_(std::make_shared<detail::ApplyWorkers>(std::move(target), std::move(options))) {}
 
   Status write(const Batch& batch) { return engine_->write(batch); }
   Status flush() { return engine_->flush(); }
@@ -868,10 +1259,13 @@ class PostgresApplySink {
   [[nodiscard]] const ApplyStats& stats() const noexcept { return engine_->stats(); }
   [[nodiscard]] Lsn applied_lsn() const noexcept { return engine_->applied_lsn(); }  // committed on the target
   [[nodiscard]] Lsn durable_lsn() const noexcept { return engine_->durable_lsn(); }  // and flushed there
+  [[nodiscard]] std::size_t workers() const noexcept { return engine_->workers(); }
+  // workers > 1: batches whose rest was applied again on one connection (a lock wait between workers).
+  [[nodiscard]] std::uint64_t serial_retries() const noexcept { return engine_->serial_retries(); }
   void disconnect() noexcept { engine_->disconnect(); }
 
  private:
-  std::shared_ptr<detail::ApplyEngine> engine_;
+  std::shared_ptr<detail::ApplyWorkers> engine_;
 };
 
 }  // namespace replicator
