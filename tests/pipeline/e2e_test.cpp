@@ -159,15 +159,7 @@ struct Fixture {
 
   // The previous process's walsender may hold the slot for a moment after it went away (55006,
   // retryable): retry like the program does.
-  Status start(TestReplicator& r) {
-    Status st = ok_status();
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      st = r.start();
-      if (st || !st.error().retryable()) return st;
-      std::this_thread::sleep_for(200ms);
-    }
-    return st;
-  }
+  Status start(TestReplicator& r) { return test::start_retrying(r); }
 
   Lsn confirmed_flush() {
     auto v = db.scalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '" + slot + "'");

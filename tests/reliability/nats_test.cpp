@@ -186,14 +186,29 @@ struct Setup {
   void catch_up(const std::string& log) {
     const std::string end = *db.scalar("SELECT pg_current_wal_lsn()");
     auto child = start(log);
-    const bool ok = wait_until([&] { return confirmed_at_least(db, slot, end) || !child->running(); }, 120s);
+    stop_when_confirmed(*child, log, end, 120s);
+  }
+  // Waits until the slot is confirmed past `end` (default: the current end of WAL) while `child`
+  // runs, then stops it with SIGTERM: exit 0.
+  void stop_when_confirmed(Child& child, const std::string& log, std::string end = {},
+                           std::chrono::seconds timeout = 60s) {
+    if (end.empty()) end = *db.scalar("SELECT pg_current_wal_lsn()");
+    const bool ok = wait_until([&] { return confirmed_at_least(db, slot, end) || !child.running(); }, timeout);
     INFO(read_file(log));
-    REQUIRE(child->running());
+    REQUIRE(child.running());
     REQUIRE(ok);
-    child->signal(SIGTERM);
-    REQUIRE(child->wait_exit(30s) == 0);
+    child.signal(SIGTERM);
+    REQUIRE(child.wait_exit(30s) == 0);
   }
 };
+
+// The shared config's text pointed at one server of another cluster, with one replica.
+std::string one_node_config(std::string text, const std::string& url) {
+  const auto at = text.find("nats_url:");
+  text.replace(at, text.find('\n', at) - at, "nats_url: [" + yaml_quote(url) + "]");
+  text.replace(text.find("nats_replicas: 3"), std::string("nats_replicas: 3").size(), "nats_replicas: 1");
+  return text;
+}
 
 }  // namespace
 
@@ -204,12 +219,7 @@ TEST_CASE("nats program streams a workload into a 3-replica stream, exactly once
     Background bg(s.w, 2, 6000, 4s);
     bg.join();
   }
-  const std::string end = *s.db.scalar("SELECT pg_current_wal_lsn()");
-  REQUIRE(wait_until([&] { return confirmed_at_least(s.db, s.slot, end) || !child->running(); }, 60s));
-  INFO(read_file(s.dir + "/run.log"));
-  REQUIRE(child->running());
-  child->signal(SIGTERM);
-  REQUIRE(child->wait_exit(30s) == 0);
+  s.stop_when_confirmed(*child, s.dir + "/run.log");
   const std::string log = read_file(s.dir + "/run.log");
   CHECK(log.find("msg=\"nats connected\"") != std::string::npos);
   CHECK(log.find("level=error") == std::string::npos);
@@ -353,12 +363,7 @@ TEST_CASE("nats standby instance takes the slot over within 10 s of the active o
         },
         5s));
     bg.join();
-    const std::string end = *s.db.scalar("SELECT pg_current_wal_lsn()");
-    REQUIRE(wait_until([&] { return confirmed_at_least(s.db, s.slot, end) || !b->running(); }, 60s));
-    INFO(read_file(log_b));
-    REQUIRE(b->running());
-    b->signal(SIGTERM);
-    REQUIRE(b->wait_exit(30s) == 0);
+    s.stop_when_confirmed(*b, log_b);
   }
   require_exact(check_stream(s.stream, s.w, s.dir), s.w);
 }
@@ -377,9 +382,7 @@ TEST_CASE("nats program with refused credentials and a missing stream stop it wi
     if (!create)
       text.replace(text.find("nats_create_stream: true"), std::string("nats_create_stream: true").size(),
                    "nats_create_stream: false");
-    text.replace(text.find("nats_url:"), text.find('\n', text.find("nats_url:")) - text.find("nats_url:"),
-                 "nats_url: [" + secured.url(0) + "]");
-    text.replace(text.find("nats_replicas: 3"), std::string("nats_replicas: 3").size(), "nats_replicas: 1");
+    text = one_node_config(text, secured.url(0));
     const std::string path = s.dir + "/e_" + std::to_string(text.size() + extra.size()) + ".yaml";
     write_file(path, text + extra);
     const std::string log = path + ".log";
@@ -412,10 +415,7 @@ TEST_CASE("nats program with a JWT credentials file streams into an operator-mod
   REQUIRE(secured.wait_ready(20s));
   // The shared config, pointed at the operator-mode server with one replica and the creds file.
   auto config_with = [&](const std::string& creds) {
-    std::string text = read_file(s.cfg);
-    const auto url = text.find("nats_url:");
-    text.replace(url, text.find('\n', url) - url, "nats_url: [" + yaml_quote(secured.url(0)) + "]");
-    text.replace(text.find("nats_replicas: 3"), std::string("nats_replicas: 3").size(), "nats_replicas: 1");
+    const std::string text = one_node_config(read_file(s.cfg), secured.url(0));
     const std::string path = s.dir + "/" + std::to_string(text.size() + creds.size()) + ".yaml";
     write_file(path, text + "nats_creds_file: " + yaml_quote(creds) + "\n");
     return path;
@@ -427,12 +427,7 @@ TEST_CASE("nats program with a JWT credentials file streams into an operator-mod
     Background bg(s.w, 2, 1500, 2s);
     bg.join();
   }
-  const std::string end = *s.db.scalar("SELECT pg_current_wal_lsn()");
-  REQUIRE(wait_until([&] { return confirmed_at_least(s.db, s.slot, end) || !child->running(); }, 60s));
-  INFO(read_file(log));
-  REQUIRE(child->running());
-  child->signal(SIGTERM);
-  REQUIRE(child->wait_exit(30s) == 0);
+  s.stop_when_confirmed(*child, log);
   CHECK(read_file(log).find("level=error") == std::string::npos);
   CHECK(read_file(log).find(op.user.seed()) == std::string::npos);
   require_exact(check_stream(s.stream, s.w, s.dir, secured), s.w);

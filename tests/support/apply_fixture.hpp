@@ -127,13 +127,7 @@ struct ApplyFixture {
 
   template <class R>
   static Status start(R& r) {
-    Status st = ok_status();
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      st = r.start();
-      if (st || !st.error().retryable()) return st;
-      std::this_thread::sleep_for(200ms);
-    }
-    return st;
+    return start_retrying(r);
   }
 
   Lsn source_lsn() { return Lsn::parse(*src.scalar("SELECT pg_current_wal_lsn()::text")).value(); }

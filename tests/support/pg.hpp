@@ -18,10 +18,24 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace replicator::test {
+
+// r.start() (a replicator, or anything whose start() returns a Status), retried every 200 ms up to
+// 50 times while the error is retryable: the previous client's walsender may hold the slot for a
+// moment after it went away (55006), and the program retries the same way.
+template <class R>
+auto start_retrying(R& r) {
+  auto st = r.start();
+  for (int attempt = 1; attempt < 50 && !st && st.error().retryable(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    st = r.start();
+  }
+  return st;
+}
 
 // Value of an environment variable, or `fallback` when unset or empty.
 inline std::string env_or(const char* name, std::string_view fallback = {}) {
