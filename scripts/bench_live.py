@@ -103,9 +103,6 @@ def main():
         # A/B for the read coalescing (LibpqTransportOptions::coalesce_bytes): the same run with it off.
         "replicator JSON lines, stdout, stream_coalesce_bytes 0": lambda s: replicator_argv(
             s, end, ["--sink=stdout", "--stream-coalesce-bytes=0"]),
-        # A/B for the widened receive buffer (LibpqTransportOptions::receive_buffer_bytes): libpq's 16 KiB.
-        "replicator JSON lines, stdout, stream_receive_buffer_bytes 0": lambda s: replicator_argv(
-            s, end, ["--sink=stdout", "--stream-receive-buffer-bytes=0"]),
         "replicator JSON lines, file + fdatasync": lambda s: replicator_argv(
             s, end, ["--sink=file", f"--sink-file={tmp}/{s}.jsonl"]),
         "replicator Debezium, stdout": lambda s: replicator_argv(s, end, ["--sink=stdout", "--sink-format=debezium"]),

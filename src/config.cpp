@@ -516,7 +516,6 @@ const std::vector<KeyDef>& key_table() {
     key(t, "status_interval_ms", &Config::stream, &LibpqTransportOptions::status_interval, "standby status update interval", {.min = 100, .max = 3'600'000});
     key(t, "stream_coalesce_bytes", &Config::stream, &LibpqTransportOptions::coalesce_bytes, "busy stream: wake up when this much has arrived (or stream_coalesce_wait_ms passed) instead of once per message; a quiet stream is not delayed; 0: off", {.min = 0, .max = 64 << 20});
     key(t, "stream_coalesce_wait_ms", &Config::stream, &LibpqTransportOptions::coalesce_wait, "busy stream: the longest a read waits for stream_coalesce_bytes", {.min = 0, .max = 1000});
-    key(t, "stream_receive_buffer_bytes", &Config::stream, &LibpqTransportOptions::receive_buffer_bytes, "how much one read of the replication socket may take (libpq's input buffer, widened once per connection); 0: libpq's 16 KiB", {.min = 0, .max = 64 << 20});
     key(t, "replication_timeout_ms", &Config::stream, &LibpqTransportOptions::silence_timeout, "silent connection (no data, no keepalive) is reconnected", {.min = 1000, .max = 86'400'000});
     key(t, "reconnect_initial_ms", &Config::reconnect, &BackoffOptions::initial, "first reconnect delay", {.min = 1, .max = 3'600'000});
     key(t, "reconnect_max_ms", &Config::reconnect, &BackoffOptions::max, "largest reconnect delay", {.min = 1, .max = 3'600'000});

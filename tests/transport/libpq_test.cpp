@@ -328,12 +328,8 @@ TEST_CASE("a full stream: Begin/Relation/Insert/Commit, status updates move conf
 }
 
 TEST_CASE("a burst is read in coalesced chunks, every message in order, and finish() still ends the COPY") {
-  // With the widened receive buffer (the default) and with libpq's own 16 KiB one.
-  const std::size_t receive_buffer = GENERATE(LibpqTransportOptions{}.receive_buffer_bytes, std::size_t{0});
-  INFO("receive_buffer_bytes " << receive_buffer);
   PublishedTable pt;
   LibpqTransportOptions o;
-  o.receive_buffer_bytes = receive_buffer;
   o.slot_name = unique_name("slot_coalesce");
   o.publication_names = {pt.pub};
   auto cleanup = drop_slot_later(o.slot_name);

@@ -80,12 +80,6 @@ struct LibpqTransportOptions {
   std::size_t coalesce_bytes = 32 * 1024;
   std::chrono::microseconds coalesce_wait{1000};
   int coalesce_after = 8;
-  // How much one read of the replication socket may take. libpq reads into its input buffer
-  // (16 KiB at first), one recv() per fill, and grows the buffer only for a message that does not
-  // fit; it has no setting for it. open() therefore fetches one value of this size on the fresh
-  // replication connection, after which each read drains up to this much of a busy stream at once
-  // (fewer recv() calls, fewer ACKs). libpq's default: 0.
-  std::size_t receive_buffer_bytes = 256 * 1024;
 };
 
 // wal2json has none of pgoutput's protocol options: asking for one is a config error, not ignored.
@@ -259,7 +253,6 @@ class LibpqTransport {
     auto id = identify_system(*repl);
     if (!id) return id.error();
     if (auto st = check_resume(*id); !st) return st.error();
-    widen_receive_buffer(*repl);
     std::vector<PublicationInfo> pubs;
     if (options_.verify_publications) {
       for (const auto& name : options_.publication_names) {
@@ -753,15 +746,6 @@ class LibpqTransport {
   Clock::time_point last_status_time_{};
   Clock::time_point last_receive_time_{};
   bool coalescing_ = false;  // SO_RCVLOWAT raised (a busy stream)
-
-  // See LibpqTransportOptions::receive_buffer_bytes. A value a little over half the size makes
-  // libpq double its buffer up to it. Best effort: a server that refuses SQL on a replication
-  // connection leaves the default buffer, which only costs speed.
-  void widen_receive_buffer(PgConnection& repl) const {
-    if (options_.receive_buffer_bytes <= 32 * 1024) return;
-    const std::size_t bytes = std::min<std::size_t>(options_.receive_buffer_bytes, 64 << 20) / 2 + 1;
-    PgResult res(PQexec(repl.get(), ("SELECT repeat('x', " + std::to_string(bytes) + ")").c_str()));
-  }
   int quick_waits_ = 0;      // waits in a row that data ended within 1 ms
 
   void set_coalescing(int fd, bool on) noexcept {
