@@ -291,8 +291,7 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
   auto last_progress = Clock::now();
   const auto progress_every = std::chrono::seconds(30);
   std::uint64_t batches_logged = 0;
-  std::uint32_t progress_polls = 0;
-  std::uint64_t progress_messages = 0;
+  ProgressSampler<256> progress_sampler;
   std::uint64_t spills_logged = 0;
   std::uint64_t unknown_prepared_logged = 0;
   observer.progressed = [&] {
@@ -319,10 +318,7 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
     }
     // Called after every poll: while messages stream, the clock is read once per 256 polls (the
     // interval is 30 s); an idle poll always reads it.
-    const std::uint64_t messages = replicator.stats().messages;
-    const bool idle_poll = messages == progress_messages;
-    progress_messages = messages;
-    if (!idle_poll && (++progress_polls & 255) != 0) return;
+    if (!progress_sampler.due(replicator.stats().messages)) return;
     const auto now = Clock::now();
     if (now - last_progress >= progress_every) {
       last_progress = now;

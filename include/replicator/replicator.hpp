@@ -51,6 +51,25 @@ struct ReplicatorObserver {
   std::function<void(std::chrono::nanoseconds elapsed)> position_saved;  // the store saved a position
 };
 
+// For a `progressed` callback too dear to run after every poll of a busy stream: due() is true
+// for every idle poll (no message since the last call, so idle figures are exact) and for every
+// Nth poll while messages stream. Pass stats().messages.
+template <std::uint32_t N>
+class ProgressSampler {
+  static_assert(N != 0 && (N & (N - 1)) == 0, "N is a power of two");
+
+ public:
+  [[nodiscard]] bool due(std::uint64_t messages) noexcept {
+    const bool idle = messages == last_messages_;
+    last_messages_ = messages;
+    return idle || (++busy_polls_ & (N - 1)) == 0;
+  }
+
+ private:
+  std::uint64_t last_messages_ = 0;
+  std::uint32_t busy_polls_ = 0;
+};
+
 struct ReplicatorOptions {
   std::string slot_name{};      // stored with the position; a stored position of another slot is refused
   std::uint64_t system_id = 0;  // 0: take it from the transport when it knows it (LibpqTransport does)
@@ -196,9 +215,12 @@ class Replicator {
     // A busy stream hands on a message every microsecond or two; the clock is read for every 16th
     // one (and for anything else, and after a flush, which may have taken long): batch age, status
     // and save intervals are in milliseconds.
-    const bool busy = std::holds_alternative<WalMessage>(*polled) && clock_fresh_ && (++clock_skips_ & 15) != 0;
-    if (!busy) now_ = Clock::now();
-    clock_fresh_ = true;
+    if (clock_reuses_left_ == 0 || !std::holds_alternative<WalMessage>(*polled)) {
+      now_ = Clock::now();
+      clock_reuses_left_ = 15;
+    } else {
+      --clock_reuses_left_;
+    }
     const auto now = now_;
     bool ended = false;
     const Keepalive* keepalive = nullptr;
@@ -399,7 +421,7 @@ class Replicator {
       const Batch& batch = batcher_.batch();
       if (!batch.empty()) {
         const auto began = Clock::now();
-        clock_fresh_ = false;
+        clock_reuses_left_ = 0;
         if (auto st = sink_.write(batch); !st) return st;
         if (auto st = sink_.flush(); !st) return st;
         ++stats_.batches;
@@ -465,9 +487,8 @@ class Replicator {
   Lsn pending_;  // durable in the sink, not yet saved
   Lsn saved_;    // saved by the position store
   Lsn flushed_;  // reported to the server (== saved_)
-  Clock::time_point now_{};  // run_once's clock, read when due (see there)
-  std::uint32_t clock_skips_ = 0;
-  bool clock_fresh_ = false;
+  Clock::time_point now_{};         // run_once's clock, read when due (see there)
+  std::uint32_t clock_reuses_left_ = 0;  // busy messages that may still use now_
   Clock::time_point last_status_{};
   Clock::time_point last_save_{};
 };

@@ -100,14 +100,13 @@ long peak_rss_kb(pid_t pid) {
 
 // The plain build checks the real bound; under ASan freed memory stays resident in the
 // quarantine (256 MB by default) and shadow memory adds more, so only a runaway is caught there.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr long kRssBoundKb = 512 * 1024;
-#elif defined(__has_feature)
+#if defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr long kRssBoundKb = 512 * 1024;
-#else
-constexpr long kRssBoundKb = 128 * 1024;
+#define BIGTXN_UNDER_ASAN 1  // clang
 #endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(BIGTXN_UNDER_ASAN)  // gcc, clang
+constexpr long kRssBoundKb = 512 * 1024;
 #else
 constexpr long kRssBoundKb = 128 * 1024;
 #endif

@@ -63,11 +63,7 @@ class ReplicatorMetrics {
     // While messages stream, every 32nd poll is sampled (a scrape sees numbers at most 32
     // messages old); an idle poll (a keepalive, a timeout) always is, so idle numbers are exact.
     o.progressed = chain(std::move(o.progressed), [this, &r] {
-      const std::uint64_t n = r.stats().messages;
-      const bool idle = n == last_poll_messages_;
-      last_poll_messages_ = n;
-      if (!idle && (++busy_polls_ & 31) != 0) return;
-      sample(r);
+      if (sampler_.due(r.stats().messages)) sample(r);
     });
     o.batch_flushed =
         chain(std::move(o.batch_flushed), [this](const Batch& b, std::chrono::nanoseconds t) { record_batch(b, t); });
@@ -296,8 +292,7 @@ class ReplicatorMetrics {
   Gauge& snapshot_tables_total_ =
       registry_.gauge("replicator_snapshot_tables", "Tables the initial snapshot copies.").get();
   std::unordered_map<std::uint64_t, CachedCounter> change_cache_;
-  std::uint64_t last_poll_messages_ = 0;
-  std::uint64_t busy_polls_ = 0;
+  ProgressSampler<32> sampler_;
   const RelationInfo* last_rel_ = nullptr;
   std::uint64_t last_oid_ = 0;
   char last_op_ = 0;
