@@ -261,11 +261,19 @@ struct StreamMessage {
 };
 
 // Every message of `stream` in stream order, read by a pull consumer (AckNone) until `expected`
-// messages (0: the stream's count when reading starts) arrived or nothing more comes for 2 s.
+// messages arrived (0: the stream's count, asked until the cluster answers) or `patience` passed
+// without a new one. Right after node restarts the consumer's creation and its first fetches can
+// fail for seconds while its replicas elect a leader: those are retried, not taken as the end.
 inline std::vector<StreamMessage> read_stream(const NatsCluster& cluster, const std::string& stream,
-                                              std::uint64_t expected = 0) {
+                                              std::uint64_t expected = 0,
+                                              std::chrono::seconds patience = std::chrono::seconds(20)) {
   std::vector<StreamMessage> out;
-  if (expected == 0) expected = cluster.stream_messages(stream).value_or(0);
+  const auto asked_since = std::chrono::steady_clock::now();
+  while (expected == 0 && std::chrono::steady_clock::now() - asked_since < patience) {
+    expected = cluster.stream_messages(stream).value_or(0);
+    if (expected == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (expected == 0) return out;
   cluster.with_js([&](jsCtx* js) {
     jsSubOptions so;
     jsSubOptions_Init(&so);
@@ -275,9 +283,12 @@ inline std::vector<StreamMessage> read_stream(const NatsCluster& cluster, const 
     natsSubscription* sub = nullptr;
     static int consumer_counter = 0;
     const std::string durable = "reader" + std::to_string(::getpid()) + "_" + std::to_string(++consumer_counter);
-    if (js_PullSubscribe(&sub, js, ">", durable.c_str(), nullptr, &so, nullptr) != NATS_OK) return;
     auto idle_since = std::chrono::steady_clock::now();
-    while (out.size() < expected && std::chrono::steady_clock::now() - idle_since < std::chrono::seconds(2)) {
+    while (js_PullSubscribe(&sub, js, ">", durable.c_str(), nullptr, &so, nullptr) != NATS_OK) {
+      if (std::chrono::steady_clock::now() - idle_since >= patience) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    while (out.size() < expected && std::chrono::steady_clock::now() - idle_since < patience) {
       natsMsgList list{};
       if (natsSubscription_Fetch(&list, sub, 512, 500, nullptr) != NATS_OK) continue;
       for (int i = 0; i < list.Count; ++i) {
