@@ -3,7 +3,8 @@ builds the program). The backlog of scripts/bench_common.py (the live benchmark'
 source behind a base slot; each run copies that slot (pg_copy_logical_replication_slot), empties the
 target database, and applies the whole backlog into it:
   - native: CREATE SUBSCRIPTION ... WITH (create_slot = false, slot_name = <the copy>, copy_data = false),
-  - the program with sink: postgresql (apply_workers 1, then 2 and 4 where the program has that key).
+  - the program with sink: postgresql (apply_workers 1, then 2 and 4 where the program has that key;
+    and 1 worker with apply_pipeline false, a round trip per row).
 A run ends when the target's replication origin of that run (the subscription's pg_<oid>, the
 program's replicator_<slot>) has moved past the last source transaction: the same condition for both,
 polled inside the target server. Every run's target is then checked equal to the source (row count
@@ -116,13 +117,13 @@ def run_native(slot, after_lsn):
     return done - t0, 0.0, server_cpu
 
 
-def replicator_argv(slot, workers):
+def replicator_argv(slot, workers, extra=()):
     return [REPLICATOR, f"--postgresql-host={HOST}", f"--postgresql-port={SRC_PORT}", f"--postgresql-user={USER}",
             f"--postgresql-database={DB}", f"--postgresql-slot-name={slot}",
             f"--postgresql-publication-name={bench_common.PUB}", "--postgresql-create-slot=false",
             "--snapshot-mode=never", "--log-level=warn", "--sink=postgresql",
             f"--apply-dsn=host={HOST} port={TGT_PORT} user={USER} dbname={DB}"] + \
-        ([f"--apply-workers={workers}"] if workers > 1 else [])
+        ([f"--apply-workers={workers}"] if workers > 1 else []) + list(extra)
 
 
 def accepts_workers(workers):
@@ -135,9 +136,9 @@ def accepts_workers(workers):
     return msg.group(1) if msg else last
 
 
-def run_program(slot, after_lsn, workers):
+def run_program(slot, after_lsn, workers, extra=()):
     t0 = time.monotonic()
-    p = subprocess.Popen(replicator_argv(slot, workers), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(replicator_argv(slot, workers, extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     done = wait_origin(f"replicator_{slot}", after_lsn, p)
     if done is None:
         sys.exit(f"bench_apply: the program exited {p.returncode}: {p.stderr.read()[-2000:]}")
@@ -170,7 +171,10 @@ def main():
     log(f"{changes} changes up to {end} in {time.monotonic() - t0:.0f} s")
 
     methods = {"native CREATE SUBSCRIPTION": lambda s: run_native(s, last),
-               "replicator sink: postgresql, 1 worker": lambda s: run_program(s, last, 1)}
+               "replicator sink: postgresql, 1 worker": lambda s: run_program(s, last, 1),
+               # A/B of libpq pipeline mode (a round trip per row, as before it)
+               "replicator sink: postgresql, 1 worker, apply_pipeline false":
+                   lambda s: run_program(s, last, 1, ["--apply-pipeline=false"])}
     skipped = []
     for w in WORKERS:
         refusal = accepts_workers(w)

@@ -505,6 +505,7 @@ const std::vector<KeyDef>& key_table() {
     key(t, "apply_on_conflict", &Config::apply, &PostgresApplyOptions::on_conflict, "an insert finds its key on the target: stop (error), keep the target's row (skip), overwrite it (upsert), or overwrite it when its apply_commit_time_column is older than the source commit (keep_newer)");
     key(t, "apply_on_missing", &Config::apply, &PostgresApplyOptions::on_missing, "an update or delete finds no row on the target: stop (error), go on (skip), or insert the updated row (insert)");
     key(t, "apply_commit_time_column", &Config::apply, &PostgresApplyOptions::commit_time_column, "keep_newer: the timestamptz column of the target tables compared with the source commit time", {.default_text = "(required when apply_on_conflict: keep_newer)"});
+    key(t, "apply_pipeline", &Config::apply, &PostgresApplyOptions::pipeline, "send a transaction's rows in libpq pipeline mode (one round trip per up to 256 rows; keep_newer and apply_on_missing insert wait per row anyway)");
     key(t, "apply_workers", &Config::apply, &PostgresApplyOptions::workers, "target connections applying the transactions of a batch at once (those touching the same key, TRUNCATE, schema changes and keyless tables in order; commits always in source order)", {.min = 1, .max = 16});
     key(t, "unchanged_toast", &Config::unchanged_toast, "unchanged TOAST columns: keep a marker, leave the column out, or fill from the old row (REPLICA IDENTITY FULL)");
     key(t, "include_columns", &Config::include_columns, "only these columns of the tables named (e.g. public.users.id); other tables keep every column", {.type = "list of table.column globs", .default_text = "[] (all)"});
@@ -668,7 +669,7 @@ std::optional<ConfigError> validate_apply(const Config& c, const std::function<s
   if (c.sink != SinkKind::postgresql) {
     for (const char* key :
          {"apply_dsn", "apply_table_map", "apply_on_conflict", "apply_on_missing", "apply_commit_time_column",
-          "apply_workers"})
+          "apply_workers", "apply_pipeline"})
       if (!where(key).empty()) return err(key, "is only used with sink: postgresql");
     return std::nullopt;
   }

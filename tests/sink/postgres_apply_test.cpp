@@ -196,6 +196,43 @@ TEST_CASE("apply: apply_table_map applies into a renamed table") {
   CHECK(dump(f.tgt, "other." + renamed) == dump(f.src, t));
 }
 
+TEST_CASE("apply: a conflict deep in a transaction names its row, pipelined or not; fixed, the whole transaction applies") {
+  Fixture f;
+  const auto t = f.table("deep", "id int PRIMARY KEY, v text");
+  f.publish();
+  f.tgt.exec("INSERT INTO " + t + " VALUES (500, 'target')");
+  const bool pipeline = GENERATE(true, false);
+  INFO("apply_pipeline " << pipeline);
+  PostgresApplyOptions o;
+  o.pipeline = pipeline;
+  auto count = [&] { return f.tgt.scalar("SELECT count(*) FROM " + t); };
+  {
+    auto r = f.make(o);
+    REQUIRE_OK(Fixture::start(r));
+    // 700 rows: the conflict lies in the second of three pipeline syncs (256 rows each).
+    f.src.exec("INSERT INTO " + t + " SELECT g, 'source' FROM generate_series(1, 700) g");
+    Status st = ok_status();
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (st && std::chrono::steady_clock::now() < deadline) {
+      auto more = r.run_once(50ms);
+      if (!more) st = more.error();
+    }
+    REQUIRE_FALSE(st);
+    CHECK_FALSE(st.error().retryable());
+    CHECK_THAT(st.error().message, Catch::Contains("conflict insert_exists") && Catch::Contains("(id)=(500)"));
+    CHECK(r.sink().stats().conflicts[static_cast<int>(ApplyConflictKind::insert_exists)] == 1);
+    CHECK(count() == "1");  // nothing of the transaction was committed
+  }
+  f.tgt.exec("DELETE FROM " + t);
+  auto r = f.make(o);
+  REQUIRE_OK(Fixture::start(r));
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (count() != "700" && std::chrono::steady_clock::now() < deadline) REQUIRE_OK(r.run_once(50ms));
+  CHECK(count() == "700");
+  CHECK(f.tgt.scalar("SELECT count(*) FROM " + t + " WHERE v = 'source'") == "700");
+  CHECK(r.sink().stats().inserts == 700);
+}
+
 TEST_CASE("apply: conflict policies") {
   Fixture f;
   const auto t = f.table("conflict", "id int PRIMARY KEY, v text, at timestamptz");

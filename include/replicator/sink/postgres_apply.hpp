@@ -104,6 +104,11 @@ struct PostgresApplyOptions {
   // session_replication_role = replica, as native apply: no triggers, no FK checks on the target
   // (the source already checked them; the order of a transaction's rows is the source's). Needs superuser.
   bool replica_role = true;
+  // libpq pipeline mode: a transaction's rows are sent without waiting for each one's result (one
+  // round trip per up to 256 rows instead of one per row). Their results are checked in order at
+  // the next sync point, by the same rules. keep_newer and apply_on_missing insert, whose next
+  // statement depends on a row's result, always wait per row.
+  bool pipeline = true;
   // Parallel apply: connections (one thread each, one replication origin each: origin_name for the
   // first, origin_name + ":w<n>" for the others). 1: every transaction on one connection, as before.
   int workers = 1;
@@ -158,9 +163,14 @@ class ApplyEngine {
   // Applies events in order on this connection (connected).
   Status apply_events(std::span<const ChangeEvent> events) {
     for (const ChangeEvent& e : events) {
+      // Rows in flight are checked before anything else runs (and before their views go).
+      if (!pending_.empty() && !std::holds_alternative<RowChangeView>(e)) {
+        if (auto st = drain(); !st) return fail(st.error());
+      }
       auto st = std::visit([&](const auto& ev) { return apply(ev); }, e);
       if (!st) return fail(st.error());
     }
+    if (auto st = drain(); !st) return fail(st.error());
     return ok_status();
   }
 
@@ -224,6 +234,7 @@ class ApplyEngine {
   // origin progress is forced to disk, which is what the source may be confirmed up to.
   Status flush() {
     if (!conn_) return ok_status();
+    if (auto st = drain(); !st) return fail(st.error());
     if (in_txn_ && implicit_txn_) {
       if (auto r = conn_->exec("COMMIT", "apply: COMMIT"); !r) return fail(r.error());
       in_txn_ = implicit_txn_ = false;
@@ -356,6 +367,7 @@ class ApplyEngine {
     conn_.reset();
     targets_.clear();
     statements_.clear();
+    pending_.clear();
     in_txn_ = implicit_txn_ = skipping_ = false;
   }
   ReplicationError drop(ReplicationError e) {
@@ -365,6 +377,7 @@ class ApplyEngine {
   // After an error: roll the target transaction back (nothing of it was committed, the source
   // sends it again), and reconnect next time when the connection may be broken.
   ReplicationError fail(ReplicationError e) {
+    (void)drain();  // what is still in flight was rolled back with the transaction
     if (conn_ && conn_->is_open() && in_txn_) (void)conn_->exec("ROLLBACK", "apply: ROLLBACK");
     in_txn_ = implicit_txn_ = skipping_ = false;
     if (e.retryable() || !conn_ || !conn_->is_open()) reset();
@@ -374,7 +387,12 @@ class ApplyEngine {
   // ---- transactions
 
   Status begin(bool implicit) {
-    if (auto r = conn_->exec(implicit ? std::string("BEGIN") : begin_sql_, "apply: BEGIN"); !r) return r.error();
+    const std::string& sql = implicit ? kBegin : begin_sql_;
+    if (pipelining() && sql == kBegin) {  // goes out with the transaction's first rows
+      if (auto st = send_begin(); !st) return st;
+    } else if (auto r = conn_->exec(sql, "apply: BEGIN"); !r) {
+      return r.error();
+    }
     in_txn_ = true;
     implicit_txn_ = implicit;
     return ok_status();
@@ -411,8 +429,9 @@ class ApplyEngine {
     const std::string setup = "SELECT pg_catalog.pg_replication_origin_xact_setup('" + e.end_lsn.to_string() +
                               "'::pg_lsn, '" + std::string(e.txn.commit_time.format_iso8601().view()) +
                               "'::timestamptz)";
-    if (auto r = conn_->exec(setup, "apply: origin of the transaction"); !r) return r.error();
-    if (auto r = conn_->exec("COMMIT", "apply: COMMIT"); !r) return r.error();
+    // One round trip: a failed setup skips the COMMIT (the rest of the string is not run).
+    if (auto r = conn_->exec(setup + "; COMMIT", "apply: origin of the transaction and COMMIT"); !r)
+      return r.error();
     in_txn_ = implicit_txn_ = false;
     applied_ = e.end_lsn;
     ++stats_.transactions;
@@ -472,7 +491,20 @@ class ApplyEngine {
   Status insert(Target& t, const RowChangeView& row) {
     auto stmt = insert_statement(t, row, opt_.on_conflict);
     if (!stmt) return stmt.error();
-    auto res = run(**stmt, row);
+    if (pipelining()) return send(**stmt, t, row);
+    return inserted(t, row, **stmt, run(**stmt, row));
+  }
+  // The checks of a row's result, whether it came back at once or at a pipeline sync.
+  Status checked(Target& t, const RowChangeView& row, const Prepared& stmt, Result<PgResult, ReplicationError> res) {
+    switch (row.op) {
+      case ChangeOp::insert:
+      case ChangeOp::read: return inserted(t, row, stmt, std::move(res));
+      case ChangeOp::update: return updated(t, row, std::move(res));
+      case ChangeOp::delete_: return removed(t, row, std::move(res));
+    }
+    return ok_status();
+  }
+  Status inserted(Target& t, const RowChangeView& row, const Prepared& stmt, Result<PgResult, ReplicationError> res) {
     if (!res) {
       if (res.error().sqlstate == "23505" && opt_.on_conflict == ApplyConflictPolicy::error) {
         return conflict_error(t, row, ApplyConflictKind::insert_exists, res.error().message,
@@ -482,7 +514,7 @@ class ApplyEngine {
     }
     ++stats_.inserts;
     if (opt_.on_conflict == ApplyConflictPolicy::error) return ok_status();
-    if ((*stmt)->returns_inserted) {
+    if (stmt.returns_inserted) {
       if (res->rows() == 1 && res->value(0, 0) == "t") return ok_status();
       report(t, row, ApplyConflictKind::insert_exists, res->rows() == 1 ? "updated" : "skipped");
     } else if (affected(*res) == 0) {
@@ -494,7 +526,10 @@ class ApplyEngine {
   Status update(Target& t, const RowChangeView& row) {
     auto stmt = change_statement(t, row, 'U', keep_newer());
     if (!stmt) return stmt.error();
-    auto res = run(**stmt, row);
+    if (pipelining()) return send(**stmt, t, row);
+    return updated(t, row, run(**stmt, row));
+  }
+  Status updated(Target& t, const RowChangeView& row, Result<PgResult, ReplicationError> res) {
     if (!res) return res.error();
     ++stats_.updates;
     if (affected(*res) > 0) return ok_status();
@@ -504,7 +539,10 @@ class ApplyEngine {
   Status remove(Target& t, const RowChangeView& row) {
     auto stmt = change_statement(t, row, 'D', keep_newer());
     if (!stmt) return stmt.error();
-    auto res = run(**stmt, row);
+    if (pipelining()) return send(**stmt, t, row);
+    return removed(t, row, run(**stmt, row));
+  }
+  Status removed(Target& t, const RowChangeView& row, Result<PgResult, ReplicationError> res) {
     if (!res) return res.error();
     ++stats_.deletes;
     if (affected(*res) > 0) return ok_status();
@@ -618,6 +656,8 @@ class ApplyEngine {
         return &known;
       }
     }
+    // Catalog queries (and DEALLOCATE of the old statements) run outside the pipeline.
+    if (auto st = drain(); !st) return st.error();
     if (it != targets_.end()) forget(rel.oid);
     Target t;
     t.version = rel.version;
@@ -724,6 +764,7 @@ class ApplyEngine {
   Result<const Prepared*, ReplicationError> prepare(Target& t, std::string key, std::string sql,
                                                     std::vector<ParamRef> params, bool returns_inserted) {
     if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
+    if (auto st = drain(); !st) return st.error();
     Prepared p{"replicator_apply_" + std::to_string(next_statement_++), std::move(params), returns_inserted};
     PgResult res(PQprepare(conn_->get(), p.name.c_str(), sql.c_str(), static_cast<int>(p.params.size()), nullptr));
     if (!res.get() || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
@@ -877,6 +918,13 @@ class ApplyEngine {
   // Runs a prepared statement with the row's values: text as text, binary as binary (the server
   // reads each with the target column's type, so enum and domain OIDs need not match the source's).
   Result<PgResult, ReplicationError> run(const Prepared& p, const RowChangeView& row) {
+    bind(p, row);
+    return result_of(PgResult(PQexecPrepared(conn_->get(), p.name.c_str(), static_cast<int>(p.params.size()),
+                                             values_.data(), lengths_.data(), formats_.data(), 0)),
+                     row);
+  }
+  // values_, lengths_, formats_ for `p` with `row`'s values (valid until the next call).
+  void bind(const Prepared& p, const RowChangeView& row) {
     const std::size_t n = p.params.size();
     values_.assign(n, nullptr);
     lengths_.assign(n, 0);
@@ -901,13 +949,87 @@ class ApplyEngine {
         values_[k] = text_[k].c_str();
       }
     }
-    PgResult res(PQexecPrepared(conn_->get(), p.name.c_str(), static_cast<int>(n), values_.data(), lengths_.data(),
-                                formats_.data(), 0));
+  }
+  Result<PgResult, ReplicationError> result_of(PgResult res, const RowChangeView& row) {
     const auto status = res.get() ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
     const RelationInfo& rel = *row.relation;
     return conn_->error_from_result(res.get(),
                                     "apply: " + std::string(to_string(row.op)) + " on " + rel.qualified_name());
+  }
+
+  // ---- pipeline
+
+  static constexpr std::size_t kPipelineDepth = 256;  // rows per sync: their results stay far below the socket buffers
+  inline static const std::string kBegin = "BEGIN";
+  // A statement sent in pipeline mode whose result is not read yet (row: nullptr for the BEGIN).
+  struct Pending {
+    const Prepared* stmt = nullptr;
+    Target* target = nullptr;
+    const RowChangeView* row = nullptr;  // into the events apply_events() runs: drained before it returns
+  };
+
+  [[nodiscard]] bool pipelining() const noexcept {
+    return opt_.pipeline && !keep_newer() && opt_.on_missing != ApplyMissingPolicy::insert;
+  }
+  Status enter_pipeline() {
+    if (PQpipelineStatus(conn_->get()) != PQ_PIPELINE_OFF) return ok_status();
+    if (PQenterPipelineMode(conn_->get()) == 1) return ok_status();
+    return conn_->error_from_result(nullptr, "apply: entering libpq pipeline mode");
+  }
+  Status send_begin() {
+    if (auto st = enter_pipeline(); !st) return st;
+    if (PQsendQueryParams(conn_->get(), kBegin.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
+      return conn_->error_from_result(nullptr, "apply: BEGIN");
+    pending_.push_back({});
+    return ok_status();
+  }
+  Status send(const Prepared& p, Target& t, const RowChangeView& row) {
+    if (auto st = enter_pipeline(); !st) return st;
+    bind(p, row);
+    if (PQsendQueryPrepared(conn_->get(), p.name.c_str(), static_cast<int>(p.params.size()), values_.data(),
+                            lengths_.data(), formats_.data(), 0) != 1) {
+      return conn_->error_from_result(nullptr, "apply: " + std::string(to_string(row.op)) + " on " + t.display);
+    }
+    pending_.push_back({&p, &t, &row});
+    if (pending_.size() >= kPipelineDepth) return drain();
+    return ok_status();
+  }
+  // Syncs the pipeline and checks every result in order; leaves pipeline mode. After the first
+  // failure the server skipped the rest (PGRES_PIPELINE_ABORTED): that failure is returned.
+  Status drain() {
+    if (!conn_ || PQpipelineStatus(conn_->get()) == PQ_PIPELINE_OFF) return ok_status();
+    PGconn* c = conn_->get();
+    std::optional<ReplicationError> first;
+    const bool synced = PQpipelineSync(c) == 1;
+    if (!synced) first = conn_->error_from_result(nullptr, "apply: pipeline sync");
+    for (const Pending& p : pending_) {
+      if (!synced || PQstatus(c) != CONNECTION_OK) break;
+      PgResult res(PQgetResult(c));
+      const bool got = res.get() != nullptr;
+      if (!first) {
+        Status st = ok_status();
+        if (p.row == nullptr) {
+          if (!got || PQresultStatus(res.get()) != PGRES_COMMAND_OK) st = conn_->error_from_result(res.get(), "apply: BEGIN");
+        } else {
+          st = checked(*p.target, *p.row, *p.stmt, result_of(std::move(res), *p.row));
+        }
+        if (!st) first = st.error();
+      }
+      if (got)
+        while (PGresult* rest = PQgetResult(c)) PQclear(rest);  // up to the query's end (NULL)
+    }
+    pending_.clear();
+    if (synced && PQstatus(c) == CONNECTION_OK) {
+      PgResult sync(PQgetResult(c));
+      if ((!sync.get() || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) && !first)
+        first = conn_->error_from_result(sync.get(), "apply: pipeline sync");
+    }
+    if (PQexitPipelineMode(c) != 1 && !first) first = conn_->error_from_result(nullptr, "apply: leaving pipeline mode");
+    if (PQstatus(c) != CONNECTION_OK && !first)
+      first = ReplicationError::retry("apply target: the connection was lost: " + detail::one_line(PQerrorMessage(c)));
+    if (first) return *first;
+    return ok_status();
   }
 
   ConnectionConfig cfg_;
@@ -930,6 +1052,7 @@ class ApplyEngine {
   std::vector<const char*> values_;
   std::vector<int> lengths_, formats_;
   std::vector<std::string> text_;
+  std::vector<Pending> pending_;
 };
 
 
