@@ -31,21 +31,16 @@ using replicator::test::test_tmpdir;
 using replicator::test::unique_name;
 using replicator::test::wait_until;
 using replicator::test::write_file;
+using replicator::test::yaml_quote;
 
 namespace {
 
-std::string quote_yaml(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 std::string config(const std::string& slot, const std::string& pub, const std::string& extra) {
-  return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
+  return "postgresql_host: " + yaml_quote(env_or("PGHOST", "127.0.0.1")) + "\n" +
          "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
-         "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
-         "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "postgresql_database: " + yaml_quote(env_or("PGDATABASE", "postgres")) + "\n" +
+         "postgresql_user: " + yaml_quote(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\n" + "postgresql_publication_name: " + yaml_quote(pub) + "\n" +
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\n" + extra;
 }
 

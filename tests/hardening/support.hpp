@@ -44,12 +44,6 @@ struct Target {
   }
 };
 
-inline std::string yaml_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 // A program config for `t`; `extra` is appended as more YAML lines (a key in `extra` replaces the
 // default below).
 inline std::string program_config(const Target& t, const std::string& slot, const std::string& pub,

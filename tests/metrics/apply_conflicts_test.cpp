@@ -60,11 +60,11 @@ void run_case(const Policy& p) {
 
   const std::string dir = test_tmpdir() + "/" + unique_name("acm");
   REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = free_loopback_port();
   write_file(dir + "/replicator.yaml",
              program_config(slot, pub,
                             "postgresql_create_slot: false\nsink: postgresql\napply_dsn: " +
-                                quote_yaml(target.conninfo()) + "\napply_on_conflict: " + p.on_conflict +
+                                yaml_quote(target.conninfo()) + "\napply_on_conflict: " + p.on_conflict +
                                 "\napply_on_missing: " + p.on_missing + "\nmetrics_address: 127.0.0.1:" +
                                 std::to_string(port) + "\n"));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/out.log", dir + "/err.log");

@@ -50,7 +50,7 @@ Figures run_case(bool heartbeats) {
 
   const std::string dir = test_tmpdir() + "/" + unique_name(heartbeats ? "hb_on" : "hb_off");
   REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = free_loopback_port();
   write_file(dir + "/replicator.yaml",
              program_config(slot, pub,
                             "metrics_address: 127.0.0.1:" + std::to_string(port) + "\nslot_check_interval_ms: 500\n" +
@@ -139,7 +139,7 @@ TEST_CASE("a slot past max_slot_wal_keep_size is unreserved and the program warn
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + pub_table);
   const std::string dir = test_tmpdir() + "/" + unique_name("unreserved");
   REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = free_loopback_port();
   write_file(dir + "/replicator.yaml",
              program_config(slot, pub,
                             "metrics_address: 127.0.0.1:" + std::to_string(port) + "\nslot_check_interval_ms: 200\n",

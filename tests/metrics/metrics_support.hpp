@@ -20,23 +20,9 @@
 #include "tests/program/process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg.hpp"
+#include "tests/support/ports.hpp"
 
 namespace replicator::test {
-
-// A port nothing listens on now (the kernel's pick for 127.0.0.1:0).
-inline std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("no free port");
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 inline bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
@@ -51,20 +37,14 @@ inline std::string require_tool(const std::string& name) {
   return {};
 }
 
-inline std::string quote_yaml(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 // The program's config for the scripts/with_postgres.sh server (or host:port); `extra` is more YAML lines.
 inline std::string program_config(const std::string& slot, const std::string& pub, const std::string& extra = {},
                                   const std::string& host = env_or("PGHOST", "127.0.0.1"),
                                   const std::string& port = env_or("PGPORT", "5432")) {
-  return "postgresql_host: " + quote_yaml(host) + "\n" + "postgresql_port: " + port + "\n" +
-         "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
-         "\npostgresql_publication_name: " + quote_yaml(pub) + "\n" +
+  return "postgresql_host: " + yaml_quote(host) + "\n" + "postgresql_port: " + port + "\n" +
+         "postgresql_database: " + yaml_quote(env_or("PGDATABASE", "postgres")) + "\n" +
+         "postgresql_user: " + yaml_quote(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\npostgresql_publication_name: " + yaml_quote(pub) + "\n" +
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\nsnapshot_mode: never\n" + extra;
 }
 
@@ -95,7 +75,7 @@ inline std::string exposed(const std::string& text, const std::string& series) {
 // A Prometheus server of the test's own: TSDB in `dir`, scraping `targets` every second.
 class Prometheus {
  public:
-  Prometheus(const std::string& dir, const std::vector<std::string>& targets) : port_(free_port()) {
+  Prometheus(const std::string& dir, const std::vector<std::string>& targets) : port_(free_loopback_port()) {
     const std::string bin = require_tool("prometheus");
     std::string cfg =
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"

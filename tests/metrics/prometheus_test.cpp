@@ -24,12 +24,12 @@ TEST_CASE("Prometheus scrapes the program; its API agrees with the workload", "[
 
   const std::string dir = test_tmpdir() + "/" + unique_name("prom");
   REQUIRE(std::system(("mkdir -p '" + dir + "'").c_str()) == 0);
-  const std::uint16_t metrics_port = free_port();
+  const std::uint16_t metrics_port = free_loopback_port();
   const std::string metrics_address = "127.0.0.1:" + std::to_string(metrics_port);
   write_file(dir + "/replicator.yaml", program_config(slot, pub,
                                                       "metrics_address: " + metrics_address +
                                                           "\nslot_check_interval_ms: 500\nsink: file\nsink_file: " +
-                                                          quote_yaml(dir + "/out.jsonl") + "\n"));
+                                                          yaml_quote(dir + "/out.jsonl") + "\n"));
   Child program({program_path(), "--config", dir + "/replicator.yaml"}, dir + "/stdout", dir + "/err.log");
   INFO(read_file(dir + "/err.log"));
   REQUIRE(wait_ready(program, metrics_port));

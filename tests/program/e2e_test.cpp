@@ -33,6 +33,7 @@ using replicator::test::test_tmpdir;
 using replicator::test::unique_name;
 using replicator::test::wait_until;
 using replicator::test::write_file;
+using replicator::test::yaml_quote;
 
 namespace {
 
@@ -107,19 +108,13 @@ std::size_t count_events(const std::string& path) {
   return read_events(path, Lines::complete).size();
 }
 
-std::string quote_yaml(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 // A config for the test server; `extra` is appended as more YAML lines.
 std::string base_config(const std::string& slot, const std::string& pub, const std::string& extra = {}) {
-  return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
+  return "postgresql_host: " + yaml_quote(env_or("PGHOST", "127.0.0.1")) + "\n" +
          "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
-         "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
-         "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "postgresql_database: " + yaml_quote(env_or("PGDATABASE", "postgres")) + "\n" +
+         "postgresql_user: " + yaml_quote(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\n" + "postgresql_publication_name: " + yaml_quote(pub) + "\n" +
          "status_interval_ms: 200\n"
          "batch_max_delay_ms: 10\n" +
          extra;
@@ -393,7 +388,7 @@ TEST_CASE("a role without REPLICATION is fatal (exit 1), and the password never 
   db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
   const std::string cfg = dir + "/c.yaml";
   // base_config sets postgresql_user already; the role comes in as a flag (flags win over the file).
-  write_file(cfg, base_config(slot, pub, "log_level: debug\npostgresql_password: " + quote_yaml(password) + "\n"));
+  write_file(cfg, base_config(slot, pub, "log_level: debug\npostgresql_password: " + yaml_quote(password) + "\n"));
   SECTION("no REPLICATION attribute") {
     const auto r = run_to_exit({"--config", cfg, "--postgresql-user=" + role}, dir);
     INFO(r.err);

@@ -47,6 +47,13 @@ inline void write_file(const std::string& path, const std::string& text) {
   if (!f) throw std::runtime_error("cannot write " + path);
 }
 
+// `s` as a single-quoted YAML scalar ('' for a quote): any text, safe in a config the test writes.
+inline std::string yaml_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
 inline std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> out;
   std::istringstream in(read_file(path));

@@ -30,12 +30,6 @@ inline std::string runfile(const std::string& rel) {
   return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "replicator") + "/" + rel;
 }
 
-inline std::string yaml_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 struct Server {
   std::string host;
   std::string port;

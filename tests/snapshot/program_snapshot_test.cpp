@@ -23,18 +23,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string quote_yaml(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 std::string config(const std::string& slot, const std::string& pub, const std::string& dir, const std::string& extra) {
-  return "postgresql_host: " + quote_yaml(env_or("PGHOST", "127.0.0.1")) + "\n" +
+  return "postgresql_host: " + yaml_quote(env_or("PGHOST", "127.0.0.1")) + "\n" +
          "postgresql_port: " + env_or("PGPORT", "5432") + "\n" +
-         "postgresql_database: " + quote_yaml(env_or("PGDATABASE", "postgres")) + "\n" +
-         "postgresql_user: " + quote_yaml(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
-         "\n" + "postgresql_publication_name: " + quote_yaml(pub) + "\n" +
+         "postgresql_database: " + yaml_quote(env_or("PGDATABASE", "postgres")) + "\n" +
+         "postgresql_user: " + yaml_quote(env_or("PGUSER", "postgres")) + "\n" + "postgresql_slot_name: " + slot +
+         "\n" + "postgresql_publication_name: " + yaml_quote(pub) + "\n" +
          "status_interval_ms: 200\nbatch_max_delay_ms: 10\n"
          "position_store: file\nposition_file: " +
          dir + "/pos\n" + extra;
@@ -149,18 +143,33 @@ std::size_t file_size(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
 }
 
+// A table (id int PRIMARY KEY, v text) of `rows` rows, v = `value_sql` of g, and its publication;
+// both dropped at the end with `slots`.
+struct PublishedTable {
+  std::string table, pub;
+  CleanupSql cleanup;
+  PublishedTable(PgSession& db, const std::string& name, int rows, const std::string& value_sql,
+                 const std::vector<std::string>& slots)
+      : table(unique_name(name)), pub(unique_name(name + "_pub")), cleanup(drop_sql(table, pub, slots)) {
+    db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v text)");
+    db.exec("INSERT INTO " + table + " SELECT g, " + value_sql + " FROM generate_series(1, " + std::to_string(rows) +
+            ") g");
+    db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  }
+  static std::string drop_sql(const std::string& table, const std::string& pub, const std::vector<std::string>& slots) {
+    std::string sql = "DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table;
+    for (const auto& slot : slots) sql += "; " + drop_slot_sql(slot);
+    return sql;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("snapshot_mode initial (default): existing rows as reads, then changes; a restart streams only") {
   PgSession db;
-  const std::string table = unique_name("psnap_init");
-  const std::string pub = unique_name("psnap_init_pub");
   const std::string slot = unique_name("psnap_init");
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
-                     drop_slot_sql(slot));
-  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v text)");
-  db.exec("INSERT INTO " + table + " SELECT g, 'row ' || g FROM generate_series(1, 3000) g");
-  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  const PublishedTable published(db, "psnap_init", 3000, "'row ' || g", {slot});
+  const std::string &table = published.table, &pub = published.pub;
   const std::string dir = scratch("psnap_init");
   write_file(dir + "/c.yaml", config(slot, pub, dir, ""));
 
@@ -202,15 +211,10 @@ TEST_CASE("snapshot_mode initial (default): existing rows as reads, then changes
 
 TEST_CASE("snapshot_mode never streams only; initial_only copies, exits 0, and a later run has no gap") {
   PgSession db;
-  const std::string table = unique_name("psnap_modes");
-  const std::string pub = unique_name("psnap_modes_pub");
   const std::string slot_never = unique_name("psnap_never");
   const std::string slot_only = unique_name("psnap_only");
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
-                     drop_slot_sql(slot_never) + "; " + drop_slot_sql(slot_only));
-  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v text)");
-  db.exec("INSERT INTO " + table + " SELECT g, 'row ' || g FROM generate_series(1, 500) g");
-  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  const PublishedTable published(db, "psnap_modes", 500, "'row ' || g", {slot_never, slot_only});
+  const std::string &table = published.table, &pub = published.pub;
 
   // never: no read events at all.
   {
@@ -282,14 +286,9 @@ TEST_CASE("snapshot_mode never streams only; initial_only copies, exits 0, and a
 
 TEST_CASE("a snapshot killed mid-copy is redone on restart: complete output, no gap") {
   PgSession db;
-  const std::string table = unique_name("psnap_kill");
-  const std::string pub = unique_name("psnap_kill_pub");
   const std::string slot = unique_name("psnap_kill");
-  CleanupSql cleanup("DROP PUBLICATION IF EXISTS " + pub + "; DROP TABLE IF EXISTS " + table + "; " +
-                     drop_slot_sql(slot));
-  db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v text)");
-  db.exec("INSERT INTO " + table + " SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g");
-  db.exec("CREATE PUBLICATION " + pub + " FOR TABLE " + table);
+  const PublishedTable published(db, "psnap_kill", 200000, "repeat('x', 100)", {slot});
+  const std::string &table = published.table, &pub = published.pub;
   const std::string dir = scratch("psnap_kill");
   write_file(dir + "/c.yaml", config(slot, pub, dir, "snapshot_parallelism: 1\n"));
 

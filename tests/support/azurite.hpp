@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/ports.hpp"
+
 namespace replicator::test {
 
 class Azurite {
@@ -40,7 +42,7 @@ class Azurite {
     buf.push_back('\0');
     if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("azurite: mkdtemp failed");
     dir_ = buf.data();
-    port_ = free_port();
+    port_ = free_loopback_port();
     if (tls_) {
       const std::string cmd =
           "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
@@ -137,20 +139,6 @@ class Azurite {
       if (std::filesystem::exists(bin, ec)) return bin.string();
     }
     throw std::runtime_error("azurite-blob not found: run scripts/install_azurite.sh (or set REPLICATOR_AZURITE_BIN)");
-  }
-  static int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      if (fd >= 0) ::close(fd);
-      throw std::runtime_error("azurite: no free port");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
   }
   bool accepts() const {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

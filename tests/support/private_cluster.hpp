@@ -35,6 +35,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/ports.hpp"
+
 namespace replicator::test {
 
 struct PrivateClusterOptions {
@@ -70,7 +72,7 @@ class PrivateCluster {
       gid_ = pw->pw_gid;
       if (::chown(dir_.c_str(), uid_, gid_) != 0) throw std::runtime_error("chown " + dir_ + " failed");
     }
-    port_ = free_port();
+    port_ = free_loopback_port();
     std::vector<std::string> init = {"/bin/bash",           cluster_script(),       "init", bin_, dir_,
                                      std::to_string(port_), "shared_buffers = 16MB"};
     for (const auto& line : options_.conf) init.push_back(line);
@@ -227,21 +229,6 @@ class PrivateCluster {
   }
 
  private:
-  static std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      if (fd >= 0) ::close(fd);
-      throw std::runtime_error("private cluster: no free port");
-    }
-    ::close(fd);
-    return ntohs(addr.sin_port);
-  }
-
   void write_hba(const std::vector<std::string>& lines) const {
     std::string hba = "local all postgres trust\nlocal replication postgres trust\n";
     for (const auto& line : lines) hba += line + "\n";
