@@ -12,11 +12,13 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -104,9 +106,9 @@ struct PostgresApplyOptions {
   // session_replication_role = replica, as native apply: no triggers, no FK checks on the target
   // (the source already checked them; the order of a transaction's rows is the source's). Needs superuser.
   bool replica_role = true;
-  // libpq pipeline mode: a transaction's rows are sent without waiting for each one's result (one
-  // round trip per up to 256 rows instead of one per row). Their results are checked in order at
-  // the next sync point, by the same rules. keep_newer and apply_on_missing insert, whose next
+  // libpq pipeline mode: a transaction's rows are sent without waiting for each one's result (a sync
+  // every 256, while the server works through the one before). Their results are checked in order,
+  // by the same rules, before the COMMIT. keep_newer and apply_on_missing insert, whose next
   // statement depends on a row's result, always wait per row.
   bool pipeline = true;
   // Parallel apply: connections (one thread each, one replication origin each: origin_name for the
@@ -164,7 +166,7 @@ class ApplyEngine {
   Status apply_events(std::span<const ChangeEvent> events) {
     for (const ChangeEvent& e : events) {
       // Rows in flight are checked before anything else runs (and before their views go).
-      if (!pending_.empty() && !std::holds_alternative<RowChangeView>(e)) {
+      if (in_flight() && !std::holds_alternative<RowChangeView>(e)) {
         if (auto st = drain(); !st) return fail(st.error());
       }
       auto st = std::visit([&](const auto& ev) { return apply(ev); }, e);
@@ -282,6 +284,8 @@ class ApplyEngine {
     std::string name;
     std::vector<ParamRef> params;
     bool returns_inserted = false;  // upsert: RETURNING (xmax = 0), no row: the update was not done
+    std::string insert_head;        // an INSERT without ON CONFLICT: its "INSERT INTO t (cols) VALUES "
+    std::string key;                // its cache key
   };
   // A source table as the target has it.
   struct Target {
@@ -368,6 +372,9 @@ class ApplyEngine {
     targets_.clear();
     statements_.clear();
     pending_.clear();
+    segments_.clear();
+    unsynced_ = 0;
+    gathered_ = {};
     in_txn_ = implicit_txn_ = skipping_ = false;
   }
   ReplicationError drop(ReplicationError e) {
@@ -377,7 +384,8 @@ class ApplyEngine {
   // After an error: roll the target transaction back (nothing of it was committed, the source
   // sends it again), and reconnect next time when the connection may be broken.
   ReplicationError fail(ReplicationError e) {
-    (void)drain();  // what is still in flight was rolled back with the transaction
+    gathered_ = {};  // never sent: the transaction rolls back
+    (void)drain();   // what is still in flight was rolled back with the transaction
     if (conn_ && conn_->is_open() && in_txn_) (void)conn_->exec("ROLLBACK", "apply: ROLLBACK");
     in_txn_ = implicit_txn_ = skipping_ = false;
     if (e.retryable() || !conn_ || !conn_->is_open()) reset();
@@ -491,11 +499,14 @@ class ApplyEngine {
   Status insert(Target& t, const RowChangeView& row) {
     auto stmt = insert_statement(t, row, opt_.on_conflict);
     if (!stmt) return stmt.error();
+    if (pipelining() && !(*stmt)->insert_head.empty() && !(*stmt)->params.empty()) return gather(t, row, **stmt);
     if (pipelining()) return send(**stmt, t, row);
     return inserted(t, row, **stmt, run(**stmt, row));
   }
   // The checks of a row's result, whether it came back at once or at a pipeline sync.
-  Status checked(Target& t, const RowChangeView& row, const Prepared& stmt, Result<PgResult, ReplicationError> res) {
+  Status checked(Target& t, const RowChangeView& row, const Prepared& stmt, Result<PgResult, ReplicationError> res,
+                 std::uint32_t rows = 1) {
+    if (rows > 1) return inserted_together(t, row, rows, std::move(res));
     switch (row.op) {
       case ChangeOp::insert:
       case ChangeOp::read: return inserted(t, row, stmt, std::move(res));
@@ -600,9 +611,13 @@ class ApplyEngine {
   }
   ReplicationError conflict_error(const Target& t, const RowChangeView& row, ApplyConflictKind kind,
                                   std::string_view reason, std::string_view hint) {
+    return conflict_error(t, key_text(t, row), kind, reason, hint);
+  }
+  ReplicationError conflict_error(const Target& t, const std::string& key, ApplyConflictKind kind,
+                                  std::string_view reason, std::string_view hint) {
     ++stats_.conflicts[static_cast<std::size_t>(kind)];
     return ReplicationError::fatal("apply: conflict " + std::string(to_string(kind)) + " on " + t.display +
-                                   " (source " + t.source_name + ") key " + key_text(t, row) +
+                                   " (source " + t.source_name + ") key " + key +
                                    " in the transaction "
                                    "committed at " +
                                    commit_lsn_.to_string() + ": " + std::string(reason) + "; " + std::string(hint));
@@ -762,10 +777,11 @@ class ApplyEngine {
   // ---- statements
 
   Result<const Prepared*, ReplicationError> prepare(Target& t, std::string key, std::string sql,
-                                                    std::vector<ParamRef> params, bool returns_inserted) {
+                                                    std::vector<ParamRef> params, bool returns_inserted,
+                                                    std::string insert_head = {}) {
     if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
     if (auto st = drain(); !st) return st.error();
-    Prepared p{"replicator_apply_" + std::to_string(next_statement_++), std::move(params), returns_inserted};
+    Prepared p{"replicator_apply_" + std::to_string(next_statement_++), std::move(params), returns_inserted, std::move(insert_head), key};
     PgResult res(PQprepare(conn_->get(), p.name.c_str(), sql.c_str(), static_cast<int>(p.params.size()), nullptr));
     if (!res.get() || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
       return conn_->error_from_result(res.get(), "apply: preparing a statement for " + t.display);
@@ -806,7 +822,8 @@ class ApplyEngine {
       }
       ++i;
     }
-    std::string sql = "INSERT INTO " + t.name + " AS \"target\" (" + cols + ") VALUES (" + values + ")";
+    const std::string head = "INSERT INTO " + t.name + " AS \"target\" (" + cols + ") VALUES ";
+    std::string sql = head + "(" + values + ")";
     bool returns = false;
     if (policy == ApplyConflictPolicy::skip) {
       sql += " ON CONFLICT DO NOTHING";
@@ -826,7 +843,8 @@ class ApplyEngine {
         returns = true;
       }
     }
-    return prepare(t, std::move(key), std::move(sql), std::move(params), returns);
+    return prepare(t, std::move(key), std::move(sql), std::move(params), returns,
+                   policy == ApplyConflictPolicy::error ? head : std::string());
   }
 
   // 'U' update, 'D' delete, 'E' does the row exist: WHERE by the replica identity (all old columns
@@ -925,13 +943,19 @@ class ApplyEngine {
   }
   // values_, lengths_, formats_ for `p` with `row`'s values (valid until the next call).
   void bind(const Prepared& p, const RowChangeView& row) {
-    const std::size_t n = p.params.size();
+    const RowChangeView* one[] = {&row};
+    bind_rows(p, one);
+  }
+  // `p`'s parameters for each of `rows` in turn (a multi-row INSERT takes them in that order).
+  void bind_rows(const Prepared& p, std::span<const RowChangeView* const> rows) {
+    const std::size_t per = p.params.size(), n = per * rows.size();
     values_.assign(n, nullptr);
     lengths_.assign(n, 0);
     formats_.assign(n, 0);
     if (text_.size() < n) text_.resize(n);
     for (std::size_t k = 0; k < n; ++k) {
-      const ParamRef& ref = p.params[k];
+      const ParamRef& ref = p.params[k % per];
+      const RowChangeView& row = *rows[k / per];
       if (ref.from == ParamRef::From::commit_time) {
         text_[k].assign(commit_time_.format_iso8601().view());
         values_[k] = text_[k].c_str();
@@ -960,15 +984,28 @@ class ApplyEngine {
 
   // ---- pipeline
 
-  static constexpr std::size_t kPipelineDepth = 256;  // rows per sync: their results stay far below the socket buffers
+  // Statements per sync, and syncs whose results may still be unread while more rows go out (the
+  // server works through one segment while the next is sent; a few KB of results wait in the socket).
+  static constexpr std::size_t kPipelineDepth = 256;
+  static constexpr std::size_t kSyncsInFlight = 2;
   inline static const std::string kBegin = "BEGIN";
   // A statement sent in pipeline mode whose result is not read yet (row: nullptr for the BEGIN).
   struct Pending {
     const Prepared* stmt = nullptr;
     Target* target = nullptr;
     const RowChangeView* row = nullptr;  // into the events apply_events() runs: drained before it returns
+    std::uint32_t rows = 1;              // > 1: a multi-row INSERT, `row` its first
+  };
+  // Consecutive inserts of one statement (same table and columns, apply_on_conflict error) go out
+  // as one multi-row INSERT of up to kRowsTogether rows: one executor run instead of one per row.
+  static constexpr std::size_t kRowsTogether = 64;
+  struct Gathered {
+    Target* target = nullptr;
+    const Prepared* single = nullptr;
+    std::vector<const RowChangeView*> rows;
   };
 
+  [[nodiscard]] bool in_flight() const noexcept { return !pending_.empty() || !gathered_.rows.empty(); }
   [[nodiscard]] bool pipelining() const noexcept {
     return opt_.pipeline && !keep_newer() && opt_.on_missing != ApplyMissingPolicy::insert;
   }
@@ -978,13 +1015,84 @@ class ApplyEngine {
     return conn_->error_from_result(nullptr, "apply: entering libpq pipeline mode");
   }
   Status send_begin() {
+    if (auto st = send_gathered(); !st) return st;
     if (auto st = enter_pipeline(); !st) return st;
     if (PQsendQueryParams(conn_->get(), kBegin.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
       return conn_->error_from_result(nullptr, "apply: BEGIN");
     pending_.push_back({});
+    return sent();
+  }
+  Status gather(Target& t, const RowChangeView& row, const Prepared& single) {
+    if (gathered_.single != &single || gathered_.target != &t) {
+      if (auto st = send_gathered(); !st) return st;
+      gathered_.single = &single;
+      gathered_.target = &t;
+    }
+    gathered_.rows.push_back(&row);
+    // PostgreSQL takes at most 65535 parameters per statement.
+    if (gathered_.rows.size() >= std::min(kRowsTogether, 65535 / single.params.size())) return send_gathered();
+    return ok_status();
+  }
+  // Sends what is gathered: full groups at once, a shorter rest in power-of-two pieces (a handful
+  // of statement shapes per table, not one per length).
+  Status send_gathered() {
+    if (gathered_.rows.empty()) return ok_status();
+    Gathered g;
+    std::swap(g, gathered_);  // a statement prepared below drains the pipeline, which sends what is gathered
+    const std::size_t most = std::max<std::size_t>(1, std::min(kRowsTogether, 65535 / g.single->params.size()));
+    std::span<const RowChangeView* const> rest(g.rows);
+    while (!rest.empty()) {
+      const std::size_t n = rest.size() >= most ? most : std::bit_floor(rest.size());
+      const auto piece = rest.first(n);
+      rest = rest.subspan(n);
+      if (n == 1) {
+        if (auto st = send(*g.single, *g.target, *piece.front()); !st) return st;
+        continue;
+      }
+      auto multi = rows_together(*g.target, *g.single, n);
+      if (!multi) return multi.error();
+      if (auto st = enter_pipeline(); !st) return st;
+      bind_rows(*g.single, piece);
+      if (PQsendQueryPrepared(conn_->get(), (*multi)->name.c_str(), static_cast<int>(values_.size()), values_.data(),
+                              lengths_.data(), formats_.data(), 0) != 1) {
+        return conn_->error_from_result(nullptr, "apply: insert on " + g.target->display);
+      }
+      pending_.push_back({*multi, g.target, piece.front(), static_cast<std::uint32_t>(n)});
+      if (auto st = sent(); !st) return st;
+    }
+    return ok_status();
+  }
+  // The INSERT of `n` rows at once, `single`'s columns.
+  Result<const Prepared*, ReplicationError> rows_together(Target& t, const Prepared& single, std::size_t n) {
+    std::string key = single.key + "*" + std::to_string(n);
+    if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
+    const std::size_t per = single.params.size();
+    std::string sql = single.insert_head;
+    for (std::size_t r = 0; r < n; ++r) {
+      sql += r ? ", (" : "(";
+      for (std::size_t k = 0; k < per; ++k) sql += (k ? ", $" : "$") + std::to_string(r * per + k + 1);
+      sql += ')';
+    }
+    return prepare(t, std::move(key), std::move(sql), {}, false);
+  }
+  // A multi-row INSERT's result: every row in, or the conflict the server names (its detail has the key).
+  Status inserted_together(Target& t, const RowChangeView& first, std::uint32_t rows,
+                           Result<PgResult, ReplicationError> res) {
+    if (!res) {
+      if (res.error().sqlstate == "23505") {
+        return conflict_error(t, "(one of " + std::to_string(rows) + " rows inserted together from " + key_text(t, first) + ")",
+                              ApplyConflictKind::insert_exists, res.error().message,
+                              "set apply_on_conflict to skip, upsert or keep_newer to resolve it");
+      }
+      return res.error();
+    }
+    stats_.inserts += rows;
     return ok_status();
   }
   Status send(const Prepared& p, Target& t, const RowChangeView& row) {
+    if (gathered_.target != nullptr) {  // what was gathered goes first: the source's order
+      if (auto st = send_gathered(); !st) return st;
+    }
     if (auto st = enter_pipeline(); !st) return st;
     bind(p, row);
     if (PQsendQueryPrepared(conn_->get(), p.name.c_str(), static_cast<int>(p.params.size()), values_.data(),
@@ -992,19 +1100,34 @@ class ApplyEngine {
       return conn_->error_from_result(nullptr, "apply: " + std::string(to_string(row.op)) + " on " + t.display);
     }
     pending_.push_back({&p, &t, &row});
-    if (pending_.size() >= kPipelineDepth) return drain();
+    return sent();
+  }
+  // After each statement sent: a sync every kPipelineDepth, the oldest segment's results read
+  // once more than kSyncsInFlight are out.
+  Status sent() {
+    if (++unsynced_ < kPipelineDepth) return ok_status();
+    if (auto st = sync(); !st) return st;
+    if (segments_.size() > kSyncsInFlight) return collect();
     return ok_status();
   }
-  // Syncs the pipeline and checks every result in order; leaves pipeline mode. After the first
-  // failure the server skipped the rest (PGRES_PIPELINE_ABORTED): that failure is returned.
-  Status drain() {
-    if (!conn_ || PQpipelineStatus(conn_->get()) == PQ_PIPELINE_OFF) return ok_status();
+  Status sync() {
+    if (PQpipelineSync(conn_->get()) != 1) return conn_->error_from_result(nullptr, "apply: pipeline sync");
+    segments_.push_back(unsynced_);
+    unsynced_ = 0;
+    return ok_status();
+  }
+  // Reads the results of the oldest segment, checking each in order, and its sync. After a failure
+  // the server skips the rest up to the sync, and later segments fail in the aborted transaction:
+  // the first failure is what is returned.
+  Status collect() {
     PGconn* c = conn_->get();
+    const std::size_t n = segments_.front();
+    segments_.pop_front();
     std::optional<ReplicationError> first;
-    const bool synced = PQpipelineSync(c) == 1;
-    if (!synced) first = conn_->error_from_result(nullptr, "apply: pipeline sync");
-    for (const Pending& p : pending_) {
-      if (!synced || PQstatus(c) != CONNECTION_OK) break;
+    for (std::size_t i = 0; i < n && !pending_.empty(); ++i) {
+      const Pending p = pending_.front();
+      pending_.pop_front();
+      if (PQstatus(c) != CONNECTION_OK) continue;
       PgResult res(PQgetResult(c));
       const bool got = res.get() != nullptr;
       if (!first) {
@@ -1012,19 +1135,50 @@ class ApplyEngine {
         if (p.row == nullptr) {
           if (!got || PQresultStatus(res.get()) != PGRES_COMMAND_OK) st = conn_->error_from_result(res.get(), "apply: BEGIN");
         } else {
-          st = checked(*p.target, *p.row, *p.stmt, result_of(std::move(res), *p.row));
+          st = checked(*p.target, *p.row, *p.stmt, result_of(std::move(res), *p.row), p.rows);
         }
         if (!st) first = st.error();
       }
       if (got)
         while (PGresult* rest = PQgetResult(c)) PQclear(rest);  // up to the query's end (NULL)
     }
-    pending_.clear();
-    if (synced && PQstatus(c) == CONNECTION_OK) {
-      PgResult sync(PQgetResult(c));
-      if ((!sync.get() || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) && !first)
-        first = conn_->error_from_result(sync.get(), "apply: pipeline sync");
+    if (PQstatus(c) == CONNECTION_OK) {
+      PgResult synced(PQgetResult(c));
+      if ((!synced.get() || PQresultStatus(synced.get()) != PGRES_PIPELINE_SYNC) && !first)
+        first = conn_->error_from_result(synced.get(), "apply: pipeline sync");
     }
+    if (PQstatus(c) != CONNECTION_OK) {
+      pending_.clear();
+      segments_.clear();
+      unsynced_ = 0;
+      if (!first) first = ReplicationError::retry("apply target: the connection was lost: " + detail::one_line(PQerrorMessage(c)));
+    }
+    if (first) return *first;
+    return ok_status();
+  }
+  // Syncs what is unsynced, reads every result, leaves pipeline mode: the first failure, if any.
+  Status drain() {
+    std::optional<ReplicationError> first;
+    if (conn_ && !gathered_.rows.empty()) {
+      if (auto st = send_gathered(); !st) first = st.error();
+    }
+    gathered_ = {};
+    if (!conn_ || PQpipelineStatus(conn_->get()) == PQ_PIPELINE_OFF) {
+      if (first) return *first;
+      return ok_status();
+    }
+    if (unsynced_ > 0) {
+      if (auto st = sync(); !st) {
+        first = st.error();
+        pending_.clear();  // never sent as a whole: nothing of it is read
+        segments_.clear();
+        unsynced_ = 0;
+      }
+    }
+    while (!segments_.empty()) {
+      if (auto st = collect(); !st && !first) first = st.error();
+    }
+    PGconn* c = conn_->get();
     if (PQexitPipelineMode(c) != 1 && !first) first = conn_->error_from_result(nullptr, "apply: leaving pipeline mode");
     if (PQstatus(c) != CONNECTION_OK && !first)
       first = ReplicationError::retry("apply target: the connection was lost: " + detail::one_line(PQerrorMessage(c)));
@@ -1052,7 +1206,10 @@ class ApplyEngine {
   std::vector<const char*> values_;
   std::vector<int> lengths_, formats_;
   std::vector<std::string> text_;
-  std::vector<Pending> pending_;
+  std::deque<Pending> pending_;         // sent in pipeline mode, results not read yet, in order
+  std::deque<std::size_t> segments_;   // statements per sync sent, oldest first
+  std::size_t unsynced_ = 0;           // statements sent after the last sync
+  Gathered gathered_;                  // inserts not sent yet
 };
 
 
