@@ -1029,9 +1029,12 @@ class ApplyEngine {
       gathered_.target = &t;
     }
     gathered_.rows.push_back(&row);
-    // PostgreSQL takes at most 65535 parameters per statement.
-    if (gathered_.rows.size() >= std::min(kRowsTogether, 65535 / single.params.size())) return send_gathered();
+    if (gathered_.rows.size() >= rows_per_insert(single)) return send_gathered();
     return ok_status();
+  }
+  // Rows of `single` one INSERT takes: PostgreSQL binds at most 65535 parameters per statement.
+  static std::size_t rows_per_insert(const Prepared& single) noexcept {
+    return std::max<std::size_t>(1, std::min(kRowsTogether, 65535 / single.params.size()));
   }
   // Sends what is gathered: full groups at once, a shorter rest in power-of-two pieces (a handful
   // of statement shapes per table, not one per length).
@@ -1039,7 +1042,7 @@ class ApplyEngine {
     if (gathered_.rows.empty()) return ok_status();
     Gathered g;
     std::swap(g, gathered_);  // a statement prepared below drains the pipeline, which sends what is gathered
-    const std::size_t most = std::max<std::size_t>(1, std::min(kRowsTogether, 65535 / g.single->params.size()));
+    const std::size_t most = rows_per_insert(*g.single);
     std::span<const RowChangeView* const> rest(g.rows);
     while (!rest.empty()) {
       const std::size_t n = rest.size() >= most ? most : std::bit_floor(rest.size());
@@ -1051,14 +1054,8 @@ class ApplyEngine {
       }
       auto multi = rows_together(*g.target, *g.single, n);
       if (!multi) return multi.error();
-      if (auto st = enter_pipeline(); !st) return st;
       bind_rows(*g.single, piece);
-      if (PQsendQueryPrepared(conn_->get(), (*multi)->name.c_str(), static_cast<int>(values_.size()), values_.data(),
-                              lengths_.data(), formats_.data(), 0) != 1) {
-        return conn_->error_from_result(nullptr, "apply: insert on " + g.target->display);
-      }
-      pending_.push_back({*multi, g.target, piece.front(), static_cast<std::uint32_t>(n)});
-      if (auto st = sent(); !st) return st;
+      if (auto st = send_bound(**multi, *g.target, piece); !st) return st;
     }
     return ok_status();
   }
@@ -1093,13 +1090,19 @@ class ApplyEngine {
     if (gathered_.target != nullptr) {  // what was gathered goes first: the source's order
       if (auto st = send_gathered(); !st) return st;
     }
-    if (auto st = enter_pipeline(); !st) return st;
     bind(p, row);
-    if (PQsendQueryPrepared(conn_->get(), p.name.c_str(), static_cast<int>(p.params.size()), values_.data(),
+    const RowChangeView* one[] = {&row};
+    return send_bound(p, t, one);
+  }
+  // Sends `p` with the values bind()/bind_rows() left for `rows`, to be checked at its sync.
+  Status send_bound(const Prepared& p, Target& t, std::span<const RowChangeView* const> rows) {
+    if (auto st = enter_pipeline(); !st) return st;
+    if (PQsendQueryPrepared(conn_->get(), p.name.c_str(), static_cast<int>(values_.size()), values_.data(),
                             lengths_.data(), formats_.data(), 0) != 1) {
-      return conn_->error_from_result(nullptr, "apply: " + std::string(to_string(row.op)) + " on " + t.display);
+      return conn_->error_from_result(nullptr,
+                                      "apply: " + std::string(to_string(rows.front()->op)) + " on " + t.display);
     }
-    pending_.push_back({&p, &t, &row});
+    pending_.push_back({&p, &t, rows.front(), static_cast<std::uint32_t>(rows.size())});
     return sent();
   }
   // After each statement sent: a sync every kPipelineDepth, the oldest segment's results read
@@ -1151,10 +1154,13 @@ class ApplyEngine {
       pending_.clear();
       segments_.clear();
       unsynced_ = 0;
-      if (!first) first = ReplicationError::retry("apply target: the connection was lost: " + detail::one_line(PQerrorMessage(c)));
+      if (!first) first = connection_lost();
     }
     if (first) return *first;
     return ok_status();
+  }
+  ReplicationError connection_lost() const {
+    return ReplicationError::retry("apply target: the connection was lost: " + detail::one_line(PQerrorMessage(conn_->get())));
   }
   // Syncs what is unsynced, reads every result, leaves pipeline mode: the first failure, if any.
   Status drain() {
@@ -1180,8 +1186,7 @@ class ApplyEngine {
     }
     PGconn* c = conn_->get();
     if (PQexitPipelineMode(c) != 1 && !first) first = conn_->error_from_result(nullptr, "apply: leaving pipeline mode");
-    if (PQstatus(c) != CONNECTION_OK && !first)
-      first = ReplicationError::retry("apply target: the connection was lost: " + detail::one_line(PQerrorMessage(c)));
+    if (PQstatus(c) != CONNECTION_OK && !first) first = connection_lost();
     if (first) return *first;
     return ok_status();
   }
