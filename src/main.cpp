@@ -284,6 +284,11 @@ int stream_with(const Config& cfg, Logger& log, Decoder decoder, Store store, Si
           "not streamed");
     }
   };
+  observer.save_failed = [&](const ReplicationError& e, int attempt, std::chrono::milliseconds retry_in) {
+    log.warn("position save failed, streaming on (nothing past the last saved position is confirmed): " +
+                 error_text(e),
+             {{"attempt", attempt}, {"retry_ms", retry_in.count()}});
+  };
   observer.resumed = [&](Lsn from) {
     standby_logged = false;
     log.info("streaming resumed", {{"slot", cfg.slot_name()}, {"from", from}});

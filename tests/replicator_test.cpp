@@ -165,6 +165,60 @@ TEST_CASE("a store that keeps failing never lets the slot move") {
   CHECK(r.flushed_lsn() == Lsn{});
 }
 
+// run() with reconnects on: a store that fails for now is retried in place, not by reconnecting.
+const ReplicatorOptions kQuickRetry{.reconnect = BackoffOptions{.initial = 1ms, .max = 2ms}};
+
+TEST_CASE("run(): a save that fails for now is retried while the stream goes on; nothing repeats") {
+  FlakyStore store;
+  store.fail_save_at = 1;
+  R<ReplayTransport> r(ReplayTransport(stream_file(5)), PgOutputEventDecoder{}, TransactionBatcher{}, std::move(store),
+                       RecordingSink{}, kQuickRetry);
+  int failures_seen = 0;
+  r.observer().save_failed = [&](const ReplicationError& e, int attempt, std::chrono::milliseconds retry_in) {
+    ++failures_seen;
+    CHECK(e.retryable());
+    CHECK(attempt == 1);
+    CHECK(retry_in <= 2ms);
+  };
+  std::atomic<bool> stop{false};
+  REQUIRE(r.run(stop));
+  CHECK(failures_seen == 1);
+  CHECK(r.stats().save_failures == 1);
+  CHECK(r.stats().retries == 0);  // no reconnect, so nothing was sent twice
+  CHECK(durable_ids(r.sink()) == std::vector<std::string>{"1", "2", "3", "4", "5"});
+  CHECK(r.position_store().position->lsn == Lsn{end_of(5)});
+  check_statuses_saved(r.transport().status_updates(), r.position_store(), 0);
+}
+
+TEST_CASE("run(): a store that never saves confirms nothing, and the final save's error is returned") {
+  FlakyStore store;
+  store.fail_all = true;
+  R<ReplayTransport> r(ReplayTransport(stream_file(3)), PgOutputEventDecoder{}, TransactionBatcher{}, std::move(store),
+                       RecordingSink{}, kQuickRetry);
+  std::atomic<bool> stop{false};
+  auto st = r.run(stop);
+  REQUIRE_FALSE(st);
+  CHECK_THAT(st.error().message, Catch::Contains("injected save failure"));
+  CHECK(durable_ids(r.sink()) == std::vector<std::string>{"1", "2", "3"});
+  CHECK(r.stats().save_failures >= 1);
+  CHECK(r.flushed_lsn() == Lsn{});
+  CHECK(r.transport().last_flushed() == Lsn{});
+}
+
+TEST_CASE("run(): a fatal save error stops the stream at once") {
+  FlakyStore store;
+  store.fail_save_at = 2;
+  store.fail_fatal = true;
+  R<ReplayTransport> r(ReplayTransport(stream_file(5)), PgOutputEventDecoder{}, TransactionBatcher{}, std::move(store),
+                       RecordingSink{}, kQuickRetry);
+  std::atomic<bool> stop{false};
+  auto st = r.run(stop);
+  REQUIRE_FALSE(st);
+  CHECK_FALSE(st.error().retryable());
+  CHECK(r.stats().save_failures == 0);
+  CHECK(r.flushed_lsn() == Lsn{end_of(1)});
+}
+
 TEST_CASE("the transport failing its Nth poll: recover() and continue without loss") {
   FailingReplay t{ReplayTransport(stream_file(4, 2))};
   R<FailingReplay> r(std::move(t), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{}, RecordingSink{},

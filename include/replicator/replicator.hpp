@@ -49,6 +49,9 @@ struct ReplicatorObserver {
   // batch's events are valid during the call (metrics/replicator_metrics.hpp counts them).
   std::function<void(const Batch& batch, std::chrono::nanoseconds elapsed)> batch_flushed;
   std::function<void(std::chrono::nanoseconds elapsed)> position_saved;  // the store saved a position
+  // The store could not save (a retryable error, with options.reconnect set): streaming goes on,
+  // the confirmed position stays at the last save, and the save is tried again after `retry_in`.
+  std::function<void(const ReplicationError& error, int attempt, std::chrono::milliseconds retry_in)> save_failed;
 };
 
 // For a `progressed` callback too dear to run after every poll of a busy stream: due() is true
@@ -103,6 +106,7 @@ struct ReplicatorStats {
   std::uint64_t batches = 0;         // batches written and flushed
   std::uint64_t events_written = 0;  // events in those batches
   std::uint64_t saves = 0;           // successful position saves
+  std::uint64_t save_failures = 0;   // retryable save failures retried in place (observer.save_failed)
   std::uint64_t status_updates = 0;
   std::uint64_t keepalives = 0;
   std::uint64_t retries = 0;         // retryable errors run() waited out
@@ -268,12 +272,13 @@ class Replicator {
   }
 
   // Runs until `stop` is set or the stream ends, then shuts down cleanly (flush, save, status).
-  // A retryable error (a server restart, a network cut, a sink or store that failed for now)
-  // closes the connection, waits options.reconnect's backoff and resumes from the confirmed
+  // A retryable error (a server restart, a network cut, a sink that failed for now) closes the
+  // connection, waits options.reconnect's backoff and resumes from the confirmed
   // position (the server re-sends what was not confirmed: at-least-once); a fatal error is
   // returned. The confirmed position never passes what the sink made durable. An endless
   // transport's end of stream (the server ended COPY) is retryable too. With reconnect = nullopt
-  // the first error is returned: call recover() and run() again.
+  // the first error is returned: call recover() and run() again. A store that
+  // cannot save for now does not reconnect: the stream goes on and the save is retried (maybe_save).
   Status run(const std::atomic<bool>& stop) {
     return run_until([&] { return stop.load(std::memory_order_relaxed); });
   }
@@ -452,12 +457,28 @@ class Replicator {
     return ok_status();
   }
 
+  // A store that fails for now (Azurite down, a read-only disk, its database restarting) does not
+  // stop the stream: what the sink made durable stays there, the confirmed position stays at the
+  // last save (so the server keeps everything after it), and the save is tried again on the
+  // reconnect backoff. Reconnecting instead would re-send everything since that save on every
+  // attempt and, with a temporary slot, lose what came meanwhile. Fatal errors (another slot's
+  // position), the final save at shutdown, and callers without options.reconnect get the error.
   Status maybe_save(Clock::time_point now, bool force) {
     if (pending_ <= saved_) return ok_status();
-    if (!force && now - last_save_ < options_.min_save_interval) return ok_status();
+    if (!force && (now - last_save_ < options_.min_save_interval || now < save_retry_at_)) return ok_status();
     Position p{pending_, options_.timeline, options_.slot_name, options_.system_id, std::chrono::system_clock::now()};
     const auto began = Clock::now();
-    if (auto st = store_.save(p); !st) return st;  // not saved: flushed_ stays behind
+    if (auto st = store_.save(p); !st) {  // not saved: flushed_ stays behind
+      if (force || !options_.reconnect || !st.error().retryable()) return st;
+      if (!save_backoff_) save_backoff_.emplace(*options_.reconnect);
+      const auto delay = save_backoff_->next_delay();
+      save_retry_at_ = Clock::now() + delay;
+      ++stats_.save_failures;
+      if (options_.observer.save_failed) options_.observer.save_failed(st.error(), save_backoff_->attempts(), delay);
+      return ok_status();
+    }
+    save_backoff_.reset();
+    save_retry_at_ = {};
     ++stats_.saves;
     if (options_.observer.position_saved) options_.observer.position_saved(Clock::now() - began);
     saved_ = pending_;
@@ -491,6 +512,8 @@ class Replicator {
   std::uint32_t clock_reuses_left_ = 0;  // busy messages that may still use now_
   Clock::time_point last_status_{};
   Clock::time_point last_save_{};
+  std::optional<Backoff> save_backoff_;  // while the store fails: the delays between save attempts
+  Clock::time_point save_retry_at_{};    // no save attempt before this (after a failed one)
 };
 
 }  // namespace replicator

@@ -88,6 +88,25 @@ TEST_CASE("ReplicatorMetrics counts what the Replicator did", "[metrics]") {
   CHECK(promtool_check(text) == "");
 }
 
+TEST_CASE("a save that fails for now counts, as a retryable error, and the stream goes on", "[metrics]") {
+  Replicator<ScriptedTransport, PgOutputEventDecoder, TransactionBatcher, FlakyStore, RecordingSink> r(
+      workload(), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{.fail_all = true}, RecordingSink{});
+  ReplicatorMetrics m;
+  m.attach(r);
+  REQUIRE(r.start());
+  while (!r.transport().done()) {
+    auto more = r.run_once(std::chrono::milliseconds(1));
+    if (!more) FAIL(more.error().message);
+  }
+  m.sample(r);
+  const std::string text = m.expose();
+  CHECK(sample(text, "replicator_position_save_failures_total") == "1");  // the next try waits the backoff
+  CHECK(sample(text, "replicator_errors_total{class=\"retryable\",sqlstate=\"none\"}") == "1");
+  CHECK(sample(text, "replicator_events_written_total") != "0");
+  CHECK(sample(text, "replicator_confirmed_lsn") == "0");
+  CHECK(promtool_check(text) == "");
+}
+
 TEST_CASE("lag while a transaction is not yet confirmed", "[metrics]") {
   ScriptedTransport t;
   t.wal(0x100, wire::relation(1, "public", "t", kCols))

@@ -133,7 +133,7 @@ TEST_CASE("the program keeps its position in Azure Blob storage and rides out an
     // Azurite down: the changes still reach the sink, but nothing is saved, so nothing is confirmed.
     az.stop();
     insert(11, 20);
-    REQUIRE(wait_until([&] { return has_ids(11, 20); }, 20s));
+    if (!wait_until([&] { return has_ids(11, 20); }, 20s)) FAIL("rows 11-20 never reached the sink; log:\n" << read_file(err));
     const auto until = std::chrono::steady_clock::now() + 2s;
     while (std::chrono::steady_clock::now() < until) {
       REQUIRE(confirmed_flush(db, slot) <= saved);

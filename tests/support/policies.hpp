@@ -249,12 +249,14 @@ struct FlakyStore {
   std::size_t save_calls = 0;
   std::size_t fail_save_at = 0;  // 1-based, 0: never
   bool fail_all = false;
+  bool fail_fatal = false;  // the injected failure is fatal, not retryable
 
   Result<std::optional<Position>, ReplicationError> load() const { return position; }
   Status save(const Position& p) {
     ++save_calls;
     if (fail_all || (fail_save_at != 0 && save_calls == fail_save_at))
-      return ReplicationError::retry("store: injected save failure");
+      return fail_fatal ? ReplicationError::fatal("store: injected fatal save failure")
+                        : ReplicationError::retry("store: injected save failure");
     position = p;
     history.push_back(p.lsn);
     if (on_save) on_save(p);

@@ -70,6 +70,10 @@ class ReplicatorMetrics {
     o.position_saved = chain(std::move(o.position_saved), [this](std::chrono::nanoseconds t) {
       position_save_seconds_.get().observe(std::chrono::duration<double>(t).count());
     });
+    o.save_failed = chain(std::move(o.save_failed), [this](const ReplicationError& e, int, std::chrono::milliseconds) {
+      record_error(e);
+      position_save_failures_.inc();
+    });
   }
 
   // Copies r's stats and positions into the gauges and counters (the replication thread).
@@ -254,6 +258,11 @@ class ReplicatorMetrics {
   Family<Counter>& reconnects_ = registry_.counter(
       "replicator_reconnects_total",
       "Reconnects after a retryable error, by what was failing (connecting, replication).", {"reason"});
+  Counter& position_save_failures_ =
+      registry_
+          .counter("replicator_position_save_failures_total",
+                   "Position saves that failed for now and were retried while streaming went on.")
+          .get();
   Family<Counter>& errors_ = registry_.counter(
       "replicator_errors_total", "Errors, by class (fatal, retryable) and SQLSTATE (none when not from the server).",
       {"class", "sqlstate"});
