@@ -89,8 +89,10 @@ TEST_CASE("ReplicatorMetrics counts what the Replicator did", "[metrics]") {
 }
 
 TEST_CASE("a save that fails for now counts, as a retryable error, and the stream goes on", "[metrics]") {
+  FlakyStore store;
+  store.fail_all = true;
   Replicator<ScriptedTransport, PgOutputEventDecoder, TransactionBatcher, FlakyStore, RecordingSink> r(
-      workload(), PgOutputEventDecoder{}, TransactionBatcher{}, FlakyStore{.fail_all = true}, RecordingSink{});
+      workload(), PgOutputEventDecoder{}, TransactionBatcher{}, std::move(store), RecordingSink{});
   ReplicatorMetrics m;
   m.attach(r);
   REQUIRE(r.start());
