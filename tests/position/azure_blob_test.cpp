@@ -18,17 +18,11 @@
 #include "replicator/concepts.hpp"
 #include "replicator/position/azure_blob.hpp"
 #include "tests/support/azurite.hpp"
+#include "tests/support/require_ok.hpp"
 
 using namespace replicator;
 using replicator::test::Azurite;
 
-// REQUIRE that a Status is ok, showing its message when it is not.
-#define REQUIRE_OK(expr)                               \
-  do {                                                 \
-    const auto st_ = (expr);                           \
-    INFO((st_ ? std::string() : st_.error().message)); \
-    REQUIRE(static_cast<bool>(st_));                   \
-  } while (0)
 
 namespace {
 

@@ -20,6 +20,7 @@
 #include "tests/support/nats_jwt.hpp"
 #include "tests/support/pki.hpp"
 #include "tests/support/policies.hpp"
+#include "tests/support/require_ok.hpp"
 
 using namespace replicator;
 using namespace replicator::test;
@@ -79,7 +80,7 @@ TEST_CASE("NatsJetStreamSink publishes each change with its subject, headers and
   f.feed(0x150, wire::delete_(16384, 'K', {"2", std::nullopt}));
   f.feed(0x160, wire::commit(0x16B3748, 0x16B3778, 0));
   NatsJetStreamSink sink(o);
-  REQUIRE(sink.connect());
+  REQUIRE_OK(sink.connect());
   REQUIRE(sink.write(f.batcher.batch()));
   REQUIRE(sink.flush());
   CHECK(sink.acked() == 6);
@@ -130,7 +131,7 @@ TEST_CASE("NatsJetStreamSink publishes each change with its subject, headers and
 TEST_CASE("NatsJetStreamSink creates a 3-replica stream; 4 replicas on 3 nodes is one clear error") {
   const std::string stream = stream_name();
   NatsJetStreamSink ok(options_for(stream));
-  REQUIRE(ok.connect());
+  REQUIRE_OK(ok.connect());
   std::int64_t replicas = 0, window = 0;
   int storage = -1;
   cluster().with_js([&](jsCtx* js) {
@@ -157,7 +158,7 @@ TEST_CASE("NatsJetStreamSink creates a 3-replica stream; 4 replicas on 3 nodes i
   auto w = options_for(stream_name());
   w.duplicate_window = 30s;
   NatsJetStreamSink windowed(w);
-  REQUIRE(windowed.connect());
+  REQUIRE_OK(windowed.connect());
   cluster().with_js([&](jsCtx* js) {
     jsStreamInfo* si = nullptr;
     REQUIRE(js_GetStreamInfo(&si, js, w.stream.c_str(), nullptr, nullptr) == NATS_OK);
@@ -177,7 +178,7 @@ TEST_CASE("NatsJetStreamSink refuses a missing stream and a change above max_pay
 
   auto big = options_for(stream_name());
   NatsJetStreamSink sink(big);
-  REQUIRE(sink.connect());
+  REQUIRE_OK(sink.connect());
   CHECK(sink.max_payload() == 1024 * 1024);
   Fixture f;
   f.feed(0x100, wire::relation(16384, "public", "big", kCols));
@@ -251,7 +252,7 @@ TEST_CASE("NatsJetStreamSink with two of three nodes down fails the flush; it su
   auto o = options_for(stream);
   o.ack_timeout = 1500ms;
   NatsJetStreamSink sink(o);
-  REQUIRE(sink.connect());
+  REQUIRE_OK(sink.connect());
   Fixture f;
   f.feed(0x100, wire::relation(16384, "public", "q", kCols));
   f.feed(0x110, wire::begin(0x300, 11, 0));

@@ -21,14 +21,8 @@
 #include "tests/support/env_config.hpp"
 #include "tests/support/pg.hpp"
 #include "tests/support/private_cluster.hpp"
+#include "tests/support/require_ok.hpp"
 
-// REQUIRE of a Status that shows the error's message.
-#define REQUIRE_OK(expr)                                                           \
-  do {                                                                             \
-    auto require_ok_status = (expr);                                               \
-    INFO((require_ok_status ? std::string() : require_ok_status.error().message)); \
-    REQUIRE(require_ok_status);                                                    \
-  } while (false)
 
 namespace replicator::test {
 

@@ -135,10 +135,13 @@ class NatsCluster {
 
   // Waits until a client on `node` (any running one when -1) sees JetStream answer (meta leader
   // elected); false after `timeout`.
+  // Ready: a stream with a replica on every node can be created. A meta leader answers account
+  // info as soon as two of three nodes elected it, while a stream on all three is refused until
+  // the third has joined (seen on a loaded machine: the tests' first streams failed to create).
   bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(20)) const {
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < end) {
-      if (jetstream_answers()) return true;
+      if (jetstream_answers() && placement_answers()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
@@ -219,6 +222,25 @@ class NatsCluster {
     return natsOptions_SetSecure(opts, true) == NATS_OK &&
            natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str()) == NATS_OK &&
            (tls_cert.empty() || natsOptions_LoadCertificatesChain(opts, tls_cert.c_str(), tls_key.c_str()) == NATS_OK);
+  }
+  bool placement_answers() const {
+    bool ok = false;
+    with_js([&](jsCtx* js) {
+      const char* subjects[] = {"replicator_test.ready_probe"};
+      jsStreamConfig cfg;
+      jsStreamConfig_Init(&cfg);
+      cfg.Name = "REPLICATOR_TEST_READY_PROBE";
+      cfg.Subjects = subjects;
+      cfg.SubjectsLen = 1;
+      cfg.Storage = js_MemoryStorage;
+      cfg.Replicas = options_.nodes;
+      jsStreamInfo* si = nullptr;
+      if (js_AddStream(&si, js, &cfg, nullptr, nullptr) == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        ok = js_DeleteStream(js, cfg.Name, nullptr, nullptr) == NATS_OK;
+      }
+    });
+    return ok;
   }
   bool jetstream_answers() const {
     bool ok = false;
