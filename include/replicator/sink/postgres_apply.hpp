@@ -146,6 +146,32 @@ inline std::string apply_worker_origin(const std::string& origin, int worker) {
   return worker == 0 ? origin : origin + ":w" + std::to_string(worker);
 }
 
+// Hash of (table, replica identity key values) of one side of a row change; nullopt when the row
+// cannot be told apart by a key (REPLICA IDENTITY FULL or NOTHING, no key, an unchanged TOAST key).
+inline std::optional<std::uint64_t> apply_key_hash(const RelationInfo& rel, const TupleView& tuple) {
+  if (rel.replica_identity == ReplicaIdentity::full) return std::nullopt;
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::uint64_t v) {
+    h ^= v;
+    h *= 1099511628211ull;
+  };
+  mix(rel.oid);
+  std::size_t keys = 0, seen = 0;
+  for (const ColumnInfo& c : rel.columns) keys += c.is_key ? 1 : 0;
+  std::size_t i = 0;
+  for (ColumnValueView v : tuple) {
+    if (i >= rel.columns.size()) break;
+    if (rel.columns[i++].is_key) {
+      if (v.is_unchanged_toast()) return std::nullopt;
+      ++seen;
+      mix(static_cast<std::uint64_t>(v.kind) << 32 | v.bytes.size());
+      for (std::byte b : v.bytes) mix(static_cast<std::uint64_t>(b));
+    }
+  }
+  if (keys == 0 || seen != keys) return std::nullopt;  // keyless, or a short tuple
+  return h;
+}
+
 // One target connection with its replication origin; PostgresApplySink runs one per worker, each
 // on its own thread. `resume_origin`: the origin whose family (itself and its ":w<n>" workers)
 // says where the apply resumes.
@@ -280,11 +306,20 @@ class ApplyEngine {
     enum class From : std::uint8_t { new_tuple, old_tuple, commit_time } from = From::new_tuple;
     std::uint16_t column = 0;
   };
+  // How rows of one statement go out as one (rows_together()): an INSERT without ON CONFLICT as a
+  // multi-row INSERT; an UPDATE or DELETE by an unchanged key joined with a VALUES list of the rows,
+  // RETURNING which of them it found.
+  struct Together {
+    char op = 0;                     // 'I', 'U', 'D'; 0: the statement goes out one row at a time
+    std::string head;                // "INSERT INTO t (cols) VALUES " / "UPDATE t ... FROM (VALUES "
+    std::string tail;                // U, D: ") AS "v"("ord", "p1", ...) WHERE ... RETURNING "v"."ord""
+    std::vector<Oid> types;          // U, D: each parameter's target type (a VALUES list has no context)
+  };
   struct Prepared {
     std::string name;
     std::vector<ParamRef> params;
     bool returns_inserted = false;  // upsert: RETURNING (xmax = 0), no row: the update was not done
-    std::string insert_head;        // an INSERT without ON CONFLICT: its "INSERT INTO t (cols) VALUES "
+    Together together;
     std::string key;                // its cache key
   };
   // A source table as the target has it.
@@ -295,6 +330,7 @@ class ApplyEngine {
     std::string name;                        // "schema"."table"
     std::vector<std::string> cols;           // quoted target column per source column
     std::vector<bool> text_eq;               // compared as text (no equality operator)
+    std::vector<Oid> types;                  // the target column's type per source column
     std::vector<std::uint16_t> primary_key;  // source column indexes of the target's primary key
     std::string commit_time_col;             // quoted; empty: none
     std::vector<std::string> statements;     // cache keys of its prepared statements
@@ -372,6 +408,7 @@ class ApplyEngine {
     targets_.clear();
     statements_.clear();
     pending_.clear();
+    pending_rows_.clear();
     segments_.clear();
     unsynced_ = 0;
     gathered_ = {};
@@ -499,14 +536,18 @@ class ApplyEngine {
   Status insert(Target& t, const RowChangeView& row) {
     auto stmt = insert_statement(t, row, opt_.on_conflict);
     if (!stmt) return stmt.error();
-    if (pipelining() && !(*stmt)->insert_head.empty() && !(*stmt)->params.empty()) return gather(t, row, **stmt);
+    if (pipelining() && (*stmt)->together.op != 0 && !(*stmt)->params.empty()) return gather(t, row, **stmt);
     if (pipelining()) return send(**stmt, t, row);
     return inserted(t, row, **stmt, run(**stmt, row));
   }
-  // The checks of a row's result, whether it came back at once or at a pipeline sync.
+  // The checks of a row's result, whether it came back at once or at a pipeline sync; `group`: the
+  // rows of a statement that took several (rows_together()), `row` its first.
   Status checked(Target& t, const RowChangeView& row, const Prepared& stmt, Result<PgResult, ReplicationError> res,
-                 std::uint32_t rows = 1) {
-    if (rows > 1) return inserted_together(t, row, rows, std::move(res));
+                 std::span<const RowChangeView* const> group = {}) {
+    if (group.size() > 1) {
+      if (stmt.together.op == 'I') return inserted_together(t, row, group.size(), std::move(res));
+      return changed_together(t, group, std::move(res));
+    }
     switch (row.op) {
       case ChangeOp::insert:
       case ChangeOp::read: return inserted(t, row, stmt, std::move(res));
@@ -537,6 +578,15 @@ class ApplyEngine {
   Status update(Target& t, const RowChangeView& row) {
     auto stmt = change_statement(t, row, 'U', keep_newer());
     if (!stmt) return stmt.error();
+    if (pipelining() && (*stmt)->together.op == 'U') {
+      // Rows updated together are updated in no particular order: safe only when no other unique
+      // index could make one row's new value collide with another's old one.
+      if (!t.keyed_as_source) {
+        if (auto st = drain(); !st) return st;
+        if (auto safe = parallel_safe(*row.relation); !safe) return safe.error();
+      }
+      if (t.keyed_as_source.value_or(false)) return gather(t, row, **stmt);
+    }
     if (pipelining()) return send(**stmt, t, row);
     return updated(t, row, run(**stmt, row));
   }
@@ -550,6 +600,7 @@ class ApplyEngine {
   Status remove(Target& t, const RowChangeView& row) {
     auto stmt = change_statement(t, row, 'D', keep_newer());
     if (!stmt) return stmt.error();
+    if (pipelining() && (*stmt)->together.op == 'D') return gather(t, row, **stmt);
     if (pipelining()) return send(**stmt, t, row);
     return removed(t, row, run(**stmt, row));
   }
@@ -706,7 +757,7 @@ class ApplyEngine {
         "SELECT a.attname, bt.typname IN (" + std::string(kTextEqualityTypes) + ") OR coalesce(et.typname IN (" +
             std::string(kTextEqualityTypes) +
             "), false), coalesce(a.attnum = ANY (i.indkey), false), "
-            "a.atttypid = 'timestamptz'::regtype OR bt.oid = 'timestamptz'::regtype "
+            "a.atttypid = 'timestamptz'::regtype OR bt.oid = 'timestamptz'::regtype, a.atttypid "
             "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
             "JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END "
             "LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A' "
@@ -717,11 +768,12 @@ class ApplyEngine {
     struct Col {
       std::string_view name;
       bool text_eq, in_pk, timestamptz;
+      Oid type;
     };
     std::vector<Col> found;
     for (int r = 0; r < cols->rows(); ++r)
-      found.push_back(
-          {cols->value(r, 0), cols->value(r, 1) == "t", cols->value(r, 2) == "t", cols->value(r, 3) == "t"});
+      found.push_back({cols->value(r, 0), cols->value(r, 1) == "t", cols->value(r, 2) == "t", cols->value(r, 3) == "t",
+                       static_cast<Oid>(std::strtoul(std::string(cols->value(r, 4)).c_str(), nullptr, 10))});
     for (std::uint16_t i = 0; i < rel.columns.size(); ++i) {
       const ColumnInfo& c = rel.columns[i];
       const Col* match = nullptr;
@@ -737,6 +789,7 @@ class ApplyEngine {
       if (!q) return q.error();
       t.cols.push_back(std::move(*q));
       t.text_eq.push_back(match->text_eq);
+      t.types.push_back(match->type);
       if (match->in_pk) t.primary_key.push_back(i);
     }
     if (keep_newer()) {
@@ -776,13 +829,17 @@ class ApplyEngine {
 
   // ---- statements
 
+  // `types`: the parameters' types (empty: the server infers each from where it is used).
   Result<const Prepared*, ReplicationError> prepare(Target& t, std::string key, std::string sql,
                                                     std::vector<ParamRef> params, bool returns_inserted,
-                                                    std::string insert_head = {}) {
+                                                    Together together, const std::vector<Oid>& types = {}) {
     if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
     if (auto st = drain(); !st) return st.error();
-    Prepared p{"replicator_apply_" + std::to_string(next_statement_++), std::move(params), returns_inserted, std::move(insert_head), key};
-    PgResult res(PQprepare(conn_->get(), p.name.c_str(), sql.c_str(), static_cast<int>(p.params.size()), nullptr));
+    Prepared p{"replicator_apply_" + std::to_string(next_statement_++), std::move(params), returns_inserted,
+               std::move(together), key};
+    PgResult res(PQprepare(conn_->get(), p.name.c_str(), sql.c_str(),
+                           static_cast<int>(types.empty() ? p.params.size() : types.size()),
+                           types.empty() ? nullptr : types.data()));
     if (!res.get() || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
       return conn_->error_from_result(res.get(), "apply: preparing a statement for " + t.display);
     }
@@ -843,8 +900,9 @@ class ApplyEngine {
         returns = true;
       }
     }
-    return prepare(t, std::move(key), std::move(sql), std::move(params), returns,
-                   policy == ApplyConflictPolicy::error ? head : std::string());
+    Together together;
+    if (policy == ApplyConflictPolicy::error) together = {'I', head, {}, {}};
+    return prepare(t, std::move(key), std::move(sql), std::move(params), returns, std::move(together));
   }
 
   // 'U' update, 'D' delete, 'E' does the row exist: WHERE by the replica identity (all old columns
@@ -891,6 +949,7 @@ class ApplyEngine {
 
     std::vector<ParamRef> params;
     std::string sql;
+    std::size_t set_params = 0;  // U: the first ones are the SET list's
     if (op == 'U') {
       std::string set;
       std::uint16_t i = 0;
@@ -904,6 +963,7 @@ class ApplyEngine {
       }
       if (set.empty()) set = t.cols[where_cols.front()] + " = " + t.cols[where_cols.front()];
       sql = "UPDATE " + t.name + " SET " + set;
+      set_params = params.size();
     } else if (op == 'D') {
       sql = "DELETE FROM " + t.name;
     } else {
@@ -930,7 +990,39 @@ class ApplyEngine {
     }
     sql += " WHERE " + cond;
     if (op == 'E') sql += " LIMIT 1";
-    return prepare(t, std::move(key), std::move(sql), std::move(params), false);
+    Together together;
+    if (((op == 'U' && !from_old) || (op == 'D' && from_old)) && !full && !newer_only &&
+        std::none_of(where_values.begin(), where_values.end(), [](ColumnValueView v) { return v.is_null(); }) &&
+        std::none_of(where_cols.begin(), where_cols.end(), [&](std::uint16_t c) { return t.text_eq[c]; })) {
+      together = together_by_key(t, op, params, set_params);
+    }
+    return prepare(t, std::move(key), std::move(sql), std::move(params), false, std::move(together));
+  }
+  // An UPDATE (key unchanged) or DELETE by key of several rows at once: joined with the VALUES list
+  // of their parameters, each row numbered so that RETURNING says which ones found their row.
+  static Together together_by_key(const Target& t, char op, const std::vector<ParamRef>& params,
+                                  std::size_t set_params) {
+    Together g{op, {}, {}, {}};
+    std::string sets, conds, names = "\"ord\"";
+    for (std::size_t j = 0; j < params.size(); ++j) {
+      const std::uint16_t c = params[j].column;
+      const std::string v = "\"v\".\"p" + std::to_string(j + 1) + "\"";
+      names += ", \"p" + std::to_string(j + 1) + "\"";
+      g.types.push_back(t.types[c]);
+      if (j < set_params) sets += (sets.empty() ? "" : ", ") + t.cols[c] + " = " + v;
+      else conds += (conds.empty() ? "" : " AND ") + ("\"target\"." + t.cols[c]) + " = " + v;
+    }
+    if (op == 'U') {
+      if (sets.empty()) {  // every other column unchanged TOAST: a no-op SET that still finds the row
+        const std::uint16_t c = params[set_params].column;
+        sets = t.cols[c] + " = \"target\"." + t.cols[c];
+      }
+      g.head = "UPDATE " + t.name + " AS \"target\" SET " + sets + " FROM (VALUES ";
+    } else {
+      g.head = "DELETE FROM " + t.name + " AS \"target\" USING (VALUES ";
+    }
+    g.tail = ") AS \"v\"(" + names + ") WHERE " + conds + " RETURNING \"v\".\"ord\"";
+    return g;
   }
 
   // Runs a prepared statement with the row's values: text as text, binary as binary (the server
@@ -996,13 +1088,15 @@ class ApplyEngine {
     const RowChangeView* row = nullptr;  // into the events apply_events() runs: drained before it returns
     std::uint32_t rows = 1;              // > 1: a multi-row INSERT, `row` its first
   };
-  // Consecutive inserts of one statement (same table and columns, apply_on_conflict error) go out
-  // as one multi-row INSERT of up to kRowsTogether rows: one executor run instead of one per row.
+  // Consecutive rows of one statement go out as one of up to kRowsTogether rows (one executor run
+  // instead of one per row): inserts (same table and columns, apply_on_conflict error) as a
+  // multi-row INSERT, updates with an unchanged key and deletes by key joined with their VALUES.
   static constexpr std::size_t kRowsTogether = 64;
   struct Gathered {
     Target* target = nullptr;
     const Prepared* single = nullptr;
     std::vector<const RowChangeView*> rows;
+    std::vector<std::uint64_t> keys;  // U, D: the rows' key hashes (apply_key_hash)
   };
 
   [[nodiscard]] bool in_flight() const noexcept { return !pending_.empty() || !gathered_.rows.empty(); }
@@ -1023,11 +1117,19 @@ class ApplyEngine {
     return sent();
   }
   Status gather(Target& t, const RowChangeView& row, const Prepared& single) {
-    if (gathered_.single != &single || gathered_.target != &t) {
+    std::optional<std::uint64_t> key;
+    if (single.together.op != 'I') {
+      // An UPDATE or DELETE joins its rows by key: a key twice would match one target row twice.
+      key = apply_key_hash(*row.relation, row.op == ChangeOp::delete_ ? row.old_tuple : row.new_tuple);
+      if (!key) return send(single, t, row);
+    }
+    if (gathered_.single != &single || gathered_.target != &t ||
+        (key && std::find(gathered_.keys.begin(), gathered_.keys.end(), *key) != gathered_.keys.end())) {
       if (auto st = send_gathered(); !st) return st;
       gathered_.single = &single;
       gathered_.target = &t;
     }
+    if (key) gathered_.keys.push_back(*key);
     gathered_.rows.push_back(&row);
     if (gathered_.rows.size() >= rows_per_insert(single)) return send_gathered();
     return ok_status();
@@ -1059,18 +1161,48 @@ class ApplyEngine {
     }
     return ok_status();
   }
-  // The INSERT of `n` rows at once, `single`'s columns.
+  // The statement of `n` rows at once, `single`'s columns (single.together says how).
   Result<const Prepared*, ReplicationError> rows_together(Target& t, const Prepared& single, std::size_t n) {
     std::string key = single.key + "*" + std::to_string(n);
     if (auto it = statements_.find(key); it != statements_.end()) return &it->second;
+    const Together& g = single.together;
     const std::size_t per = single.params.size();
-    std::string sql = single.insert_head;
+    std::string sql = g.head;
+    std::vector<Oid> types;
     for (std::size_t r = 0; r < n; ++r) {
       sql += r ? ", (" : "(";
+      if (g.op != 'I') sql += std::to_string(r + 1) + ", ";  // "ord": which row RETURNING names
       for (std::size_t k = 0; k < per; ++k) sql += (k ? ", $" : "$") + std::to_string(r * per + k + 1);
       sql += ')';
+      types.insert(types.end(), g.types.begin(), g.types.end());
     }
-    return prepare(t, std::move(key), std::move(sql), {}, false);
+    sql += g.tail;
+    Together shape{g.op, {}, {}, {}};
+    return prepare(t, std::move(key), std::move(sql), {}, false, std::move(shape), types);
+  }
+  // An UPDATE or DELETE of several rows: RETURNING numbers the rows that found theirs; the others
+  // are missing, each judged as a single row's would be (apply_on_missing).
+  Status changed_together(Target& t, std::span<const RowChangeView* const> rows, Result<PgResult, ReplicationError> res) {
+    if (!res) return res.error();
+    const bool is_update = rows.front()->op == ChangeOp::update;
+    (is_update ? stats_.updates : stats_.deletes) += rows.size();
+    found_.assign(rows.size(), false);
+    std::size_t hits = 0;
+    for (int r = 0; r < res->rows(); ++r) {
+      const std::size_t ord = std::strtoul(std::string(res->value(r, 0)).c_str(), nullptr, 10);
+      if (ord >= 1 && ord <= rows.size() && !found_[ord - 1]) {
+        found_[ord - 1] = true;
+        ++hits;
+      }
+    }
+    if (hits == rows.size()) return ok_status();
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      if (found_[k]) continue;
+      if (auto st = missing(t, *rows[k], is_update ? ApplyConflictKind::update_missing : ApplyConflictKind::delete_missing);
+          !st)
+        return st;
+    }
+    return ok_status();
   }
   // A multi-row INSERT's result: every row in, or the conflict the server names (its detail has the key).
   Status inserted_together(Target& t, const RowChangeView& first, std::uint32_t rows,
@@ -1103,6 +1235,7 @@ class ApplyEngine {
                                       "apply: " + std::string(to_string(rows.front()->op)) + " on " + t.display);
     }
     pending_.push_back({&p, &t, rows.front(), static_cast<std::uint32_t>(rows.size())});
+    if (rows.size() > 1) pending_rows_.insert(pending_rows_.end(), rows.begin(), rows.end());
     return sent();
   }
   // After each statement sent: a sync every kPipelineDepth, the oldest segment's results read
@@ -1130,6 +1263,11 @@ class ApplyEngine {
     for (std::size_t i = 0; i < n && !pending_.empty(); ++i) {
       const Pending p = pending_.front();
       pending_.pop_front();
+      group_.clear();
+      for (std::uint32_t k = 0; p.rows > 1 && k < p.rows && !pending_rows_.empty(); ++k) {
+        group_.push_back(pending_rows_.front());
+        pending_rows_.pop_front();
+      }
       if (PQstatus(c) != CONNECTION_OK) continue;
       PgResult res(PQgetResult(c));
       const bool got = res.get() != nullptr;
@@ -1138,7 +1276,7 @@ class ApplyEngine {
         if (p.row == nullptr) {
           if (!got || PQresultStatus(res.get()) != PGRES_COMMAND_OK) st = conn_->error_from_result(res.get(), "apply: BEGIN");
         } else {
-          st = checked(*p.target, *p.row, *p.stmt, result_of(std::move(res), *p.row), p.rows);
+          st = checked(*p.target, *p.row, *p.stmt, result_of(std::move(res), *p.row), group_);
         }
         if (!st) first = st.error();
       }
@@ -1152,6 +1290,7 @@ class ApplyEngine {
     }
     if (PQstatus(c) != CONNECTION_OK) {
       pending_.clear();
+      pending_rows_.clear();
       segments_.clear();
       unsynced_ = 0;
       if (!first) first = connection_lost();
@@ -1177,6 +1316,7 @@ class ApplyEngine {
       if (auto st = sync(); !st) {
         first = st.error();
         pending_.clear();  // never sent as a whole: nothing of it is read
+        pending_rows_.clear();
         segments_.clear();
         unsynced_ = 0;
       }
@@ -1212,6 +1352,9 @@ class ApplyEngine {
   std::vector<int> lengths_, formats_;
   std::vector<std::string> text_;
   std::deque<Pending> pending_;         // sent in pipeline mode, results not read yet, in order
+  std::deque<const RowChangeView*> pending_rows_;  // the rows of pending_'s statements of several, in order
+  std::vector<const RowChangeView*> group_;         // collect(): the rows of the statement being checked
+  std::vector<bool> found_;                         // changed_together(): which rows found theirs
   std::deque<std::size_t> segments_;   // statements per sync sent, oldest first
   std::size_t unsynced_ = 0;           // statements sent after the last sync
   Gathered gathered_;                  // inserts not sent yet
@@ -1232,31 +1375,6 @@ struct ApplyPlan {
   std::vector<Txn> txns;
 };
 
-// Hash of (table, replica identity key values) of one side of a row change; nullopt when the row
-// cannot be told apart by a key (REPLICA IDENTITY FULL or NOTHING, no key, an unchanged TOAST key).
-inline std::optional<std::uint64_t> apply_key_hash(const RelationInfo& rel, const TupleView& tuple) {
-  if (rel.replica_identity == ReplicaIdentity::full) return std::nullopt;
-  std::uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](std::uint64_t v) {
-    h ^= v;
-    h *= 1099511628211ull;
-  };
-  mix(rel.oid);
-  std::size_t keys = 0, seen = 0;
-  for (const ColumnInfo& c : rel.columns) keys += c.is_key ? 1 : 0;
-  std::size_t i = 0;
-  for (ColumnValueView v : tuple) {
-    if (i >= rel.columns.size()) break;
-    if (rel.columns[i++].is_key) {
-      if (v.is_unchanged_toast()) return std::nullopt;
-      ++seen;
-      mix(static_cast<std::uint64_t>(v.kind) << 32 | v.bytes.size());
-      for (std::byte b : v.bytes) mix(static_cast<std::uint64_t>(b));
-    }
-  }
-  if (keys == 0 || seen != keys) return std::nullopt;  // keyless, or a short tuple
-  return h;
-}
 
 // The transactions of `events` and what each waits for; nullopt when the batch must be applied
 // on one connection in order: it does not consist of whole transactions (one split across
