@@ -108,8 +108,10 @@ struct PostgresApplyOptions {
   bool replica_role = true;
   // libpq pipeline mode: a transaction's rows are sent without waiting for each one's result (a sync
   // every 256, while the server works through the one before). Their results are checked in order,
-  // by the same rules, before the COMMIT. keep_newer and apply_on_missing insert, whose next
-  // statement depends on a row's result, always wait per row.
+  // by the same rules; the COMMIT goes out behind them unless a result could make the transaction
+  // fail here (an update or delete under apply_on_missing error), where it waits for them.
+  // keep_newer and apply_on_missing insert, whose next statement depends on a row's result, always
+  // wait per row.
   bool pipeline = true;
   // Parallel apply: connections (one thread each, one replication origin each: origin_name for the
   // first, origin_name + ":w<n>" for the others). 1: every transaction on one connection, as before.
@@ -191,8 +193,10 @@ class ApplyEngine {
   // Applies events in order on this connection (connected).
   Status apply_events(std::span<const ChangeEvent> events) {
     for (const ChangeEvent& e : events) {
-      // Rows in flight are checked before anything else runs (and before their views go).
-      if (in_flight() && !std::holds_alternative<RowChangeView>(e)) {
+      // Rows in flight are checked before anything else runs (and before their views go); a
+      // COMMIT that goes out behind them checks them after it (send_commit()).
+      if (in_flight() && !std::holds_alternative<RowChangeView>(e) &&
+          !(std::holds_alternative<CommitEvent>(e) && commits_pipelined())) {
         if (auto st = drain(); !st) return fail(st.error());
       }
       auto st = std::visit([&](const auto& ev) { return apply(ev); }, e);
@@ -412,7 +416,8 @@ class ApplyEngine {
     segments_.clear();
     unsynced_ = 0;
     gathered_ = {};
-    in_txn_ = implicit_txn_ = skipping_ = false;
+    in_txn_ = implicit_txn_ = skipping_ = changes_existing_ = false;
+    origin_setup_prepared_ = false;
   }
   ReplicationError drop(ReplicationError e) {
     reset();
@@ -424,7 +429,7 @@ class ApplyEngine {
     gathered_ = {};  // never sent: the transaction rolls back
     (void)drain();   // what is still in flight was rolled back with the transaction
     if (conn_ && conn_->is_open() && in_txn_) (void)conn_->exec("ROLLBACK", "apply: ROLLBACK");
-    in_txn_ = implicit_txn_ = skipping_ = false;
+    in_txn_ = implicit_txn_ = skipping_ = changes_existing_ = false;
     if (e.retryable() || !conn_ || !conn_->is_open()) reset();
     return e;
   }
@@ -466,18 +471,27 @@ class ApplyEngine {
     }
     if (!in_txn_) return ok_status();
     if (e.end_lsn <= applied_) {  // a commit without its Begin in this run that the target already has
+      if (auto st = drain(); !st) return st;
       if (auto r = conn_->exec("ROLLBACK", "apply: ROLLBACK"); !r) return r.error();
       in_txn_ = false;
       return ok_status();
     }
     // The origin moves in the same target transaction: committed here means never sent again.
+    if (commits_pipelined()) {
+      if (auto st = send_commit(e); !st) return st;
+      return committed(e);
+    }
+    if (auto st = drain(); !st) return st;
     const std::string setup = "SELECT pg_catalog.pg_replication_origin_xact_setup('" + e.end_lsn.to_string() +
                               "'::pg_lsn, '" + std::string(e.txn.commit_time.format_iso8601().view()) +
                               "'::timestamptz)";
     // One round trip: a failed setup skips the COMMIT (the rest of the string is not run).
     if (auto r = conn_->exec(setup + "; COMMIT", "apply: origin of the transaction and COMMIT"); !r)
       return r.error();
-    in_txn_ = implicit_txn_ = false;
+    return committed(e);
+  }
+  Status committed(const CommitEvent& e) {
+    in_txn_ = implicit_txn_ = changes_existing_ = false;
     applied_ = e.end_lsn;
     ++stats_.transactions;
     return ok_status();
@@ -576,6 +590,7 @@ class ApplyEngine {
   }
 
   Status update(Target& t, const RowChangeView& row) {
+    changes_existing_ = true;
     auto stmt = change_statement(t, row, 'U', keep_newer());
     if (!stmt) return stmt.error();
     if (pipelining() && (*stmt)->together.op == 'U') {
@@ -598,6 +613,7 @@ class ApplyEngine {
   }
 
   Status remove(Target& t, const RowChangeView& row) {
+    changes_existing_ = true;
     auto stmt = change_statement(t, row, 'D', keep_newer());
     if (!stmt) return stmt.error();
     if (pipelining() && (*stmt)->together.op == 'D') return gather(t, row, **stmt);
@@ -1081,12 +1097,14 @@ class ApplyEngine {
   static constexpr std::size_t kPipelineDepth = 256;
   static constexpr std::size_t kSyncsInFlight = 2;
   inline static const std::string kBegin = "BEGIN";
-  // A statement sent in pipeline mode whose result is not read yet (row: nullptr for the BEGIN).
+  // A statement sent in pipeline mode whose result is not read yet (row: nullptr for BEGIN, the
+  // origin setup and COMMIT, which `what` names).
   struct Pending {
     const Prepared* stmt = nullptr;
     Target* target = nullptr;
     const RowChangeView* row = nullptr;  // into the events apply_events() runs: drained before it returns
-    std::uint32_t rows = 1;              // > 1: a multi-row INSERT, `row` its first
+    std::uint32_t rows = 1;              // > 1: a statement of several rows, `row` its first
+    const char* what = "BEGIN";
   };
   // Consecutive rows of one statement go out as one of up to kRowsTogether rows (one executor run
   // instead of one per row): inserts (same table and columns, apply_on_conflict error) as a
@@ -1099,6 +1117,9 @@ class ApplyEngine {
     std::vector<std::uint64_t> keys;  // U, D: the rows' key hashes (apply_key_hash)
   };
 
+  [[nodiscard]] bool commits_pipelined() const noexcept {
+    return pipelining() && in_txn_ && !(changes_existing_ && opt_.on_missing == ApplyMissingPolicy::error);
+  }
   [[nodiscard]] bool in_flight() const noexcept { return !pending_.empty() || !gathered_.rows.empty(); }
   [[nodiscard]] bool pipelining() const noexcept {
     return opt_.pipeline && !keep_newer() && opt_.on_missing != ApplyMissingPolicy::insert;
@@ -1108,13 +1129,40 @@ class ApplyEngine {
     if (PQenterPipelineMode(conn_->get()) == 1) return ok_status();
     return conn_->error_from_result(nullptr, "apply: entering libpq pipeline mode");
   }
-  Status send_begin() {
+  Status send_begin() { return send_control(kBegin.c_str(), "BEGIN"); }
+  // BEGIN or COMMIT, as one more statement of the pipeline.
+  Status send_control(const char* sql, const char* what) {
     if (auto st = send_gathered(); !st) return st;
     if (auto st = enter_pipeline(); !st) return st;
-    if (PQsendQueryParams(conn_->get(), kBegin.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
-      return conn_->error_from_result(nullptr, "apply: BEGIN");
-    pending_.push_back({});
+    if (PQsendQueryParams(conn_->get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
+      return conn_->error_from_result(nullptr, std::string("apply: ") + what);
+    pending_.push_back({nullptr, nullptr, nullptr, 1, what});
     return sent();
+  }
+  // The origin setup and COMMIT go out behind the rows, without waiting for their results, when
+  // nothing but a server error can stop the transaction: an error makes the server skip the rest
+  // up to the sync, COMMIT included. A missing row under apply_on_missing error is judged here,
+  // from a result, so such a transaction waits for them first (commit()).
+  Status send_commit(const CommitEvent& e) {
+    if (auto st = send_gathered(); !st) return st;
+    if (!origin_setup_prepared_) {
+      if (auto st = drain(); !st) return st;
+      PgResult res(PQprepare(conn_->get(), kOriginSetup, "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)", 2,
+                             nullptr));
+      if (!res.get() || PQresultStatus(res.get()) != PGRES_COMMAND_OK)
+        return conn_->error_from_result(res.get(), "apply: preparing the origin setup");
+      origin_setup_prepared_ = true;
+    }
+    if (auto st = enter_pipeline(); !st) return st;
+    const std::string lsn = e.end_lsn.to_string();
+    const std::string at(e.txn.commit_time.format_iso8601().view());
+    const char* values[] = {lsn.c_str(), at.c_str()};
+    if (PQsendQueryPrepared(conn_->get(), kOriginSetup, 2, values, nullptr, nullptr, 0) != 1)
+      return conn_->error_from_result(nullptr, "apply: origin of the transaction");
+    pending_.push_back({nullptr, nullptr, nullptr, 1, "origin of the transaction"});
+    if (auto st = sent(); !st) return st;
+    if (auto st = send_control("COMMIT", "COMMIT"); !st) return st;
+    return drain();
   }
   Status gather(Target& t, const RowChangeView& row, const Prepared& single) {
     std::optional<std::uint64_t> key;
@@ -1274,7 +1322,9 @@ class ApplyEngine {
       if (!first) {
         Status st = ok_status();
         if (p.row == nullptr) {
-          if (!got || PQresultStatus(res.get()) != PGRES_COMMAND_OK) st = conn_->error_from_result(res.get(), "apply: BEGIN");
+          const auto status = got ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+          if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            st = conn_->error_from_result(res.get(), std::string("apply: ") + p.what);
         } else {
           st = checked(*p.target, *p.row, *p.stmt, result_of(std::move(res), *p.row), group_);
         }
@@ -1343,6 +1393,9 @@ class ApplyEngine {
   bool in_txn_ = false;
   bool implicit_txn_ = false;  // opened for rows outside a source transaction (snapshot rows)
   bool skipping_ = false;      // inside a transaction the target already has
+  bool changes_existing_ = false;       // this transaction updates or deletes (a row may be missing)
+  bool origin_setup_prepared_ = false;  // kOriginSetup, on this connection
+  static constexpr const char* kOriginSetup = "replicator_apply_origin_setup";
   PgTimestamp commit_time_{};
   Lsn commit_lsn_;
   std::unordered_map<Oid, Target> targets_;
