@@ -11,7 +11,9 @@ polled inside the target server. Every run's target is then checked equal to the
 and a hash of the rows of each table). Methods alternate within each round (A/B); medians are printed.
 Environment: BENCH_SRC_PORT, BENCH_TGT_PORT (servers on 127.0.0.1, user postgres), BENCH_REPLICATOR,
 BENCH_ROUNDS (3), BENCH_SCALE (1.0: ~1M changes), BENCH_WORKERS (the parallel runs, "2,4"),
-BENCH_METHODS (comma list of substrings of the method names to run; default all)."""
+BENCH_METHODS (comma list of substrings of the method names to run, or a ";" list when one holds a comma;
+=name for exactly one; default all), BENCH_BASELINE (another
+build of the program, e.g. of the previous commit: adds its 1-worker run, for an A/B of a change in one run)."""
 import os
 import re
 import statistics
@@ -117,8 +119,8 @@ def run_native(slot, after_lsn):
     return done - t0, 0.0, server_cpu
 
 
-def replicator_argv(slot, workers, extra=()):
-    return [REPLICATOR, f"--postgresql-host={HOST}", f"--postgresql-port={SRC_PORT}", f"--postgresql-user={USER}",
+def replicator_argv(slot, workers, extra=(), binary=REPLICATOR):
+    return [binary, f"--postgresql-host={HOST}", f"--postgresql-port={SRC_PORT}", f"--postgresql-user={USER}",
             f"--postgresql-database={DB}", f"--postgresql-slot-name={slot}",
             f"--postgresql-publication-name={bench_common.PUB}", "--postgresql-create-slot=false",
             "--snapshot-mode=never", "--log-level=warn", "--sink=postgresql",
@@ -136,9 +138,9 @@ def accepts_workers(workers):
     return msg.group(1) if msg else last
 
 
-def run_program(slot, after_lsn, workers, extra=()):
+def run_program(slot, after_lsn, workers, extra=(), binary=REPLICATOR):
     t0 = time.monotonic()
-    p = subprocess.Popen(replicator_argv(slot, workers, extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(replicator_argv(slot, workers, extra, binary), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     done = wait_origin(f"replicator_{slot}", after_lsn, p)
     if done is None:
         sys.exit(f"bench_apply: the program exited {p.returncode}: {p.stderr.read()[-2000:]}")
@@ -175,6 +177,9 @@ def main():
                # A/B of libpq pipeline mode (a round trip per row, as before it)
                "replicator sink: postgresql, 1 worker, apply_pipeline false":
                    lambda s: run_program(s, last, 1, ["--apply-pipeline=false"])}
+    if os.environ.get("BENCH_BASELINE"):
+        methods["baseline build (BENCH_BASELINE), 1 worker"] = \
+            lambda s: run_program(s, last, 1, binary=os.environ["BENCH_BASELINE"])
     skipped = []
     for w in WORKERS:
         refusal = accepts_workers(w)
@@ -184,8 +189,10 @@ def main():
             skipped.append(f"apply_workers {w}: skipped, the program refuses the key ({refusal})")
             log(skipped[-1])
     if os.environ.get("BENCH_METHODS"):
-        wanted = os.environ["BENCH_METHODS"].split(",")
-        methods = {k: v for k, v in methods.items() if any(w in k for w in wanted)}
+        spec = os.environ["BENCH_METHODS"]
+        wanted = spec.split(";" if ";" in spec else ",")  # names hold commas: ";" separates them then
+        methods = {k: v for k, v in methods.items()
+                   if any(k == w[1:] if w.startswith("=") else w in k for w in wanted)}
     results = {name: [] for name in methods}
     run = 0
     for rnd in range(ROUNDS):
