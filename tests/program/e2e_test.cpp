@@ -608,7 +608,18 @@ TEST_CASE("SIGKILL at random moments: no committed change is lost, the slot neve
 
   // A last run drains the rest; then a clean stop.
   {
+    // err.log holds every run's lines: this run's own "streaming" line is the one past the count.
+    auto streaming_lines = [&] {
+      const std::string log = read_file(dir + "/err.log");
+      std::size_t n = 0;
+      for (auto at = log.find("msg=streaming"); at != std::string::npos; at = log.find("msg=streaming", at + 1)) ++n;
+      return n;
+    };
+    const std::size_t streamed_before = streaming_lines();
     Child child({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
+    // Before SIGTERM, the program must have started: a signal in the first milliseconds (before
+    // main installs its handler, the ASan runtime still starting) is the default action's death.
+    REQUIRE(wait_until([&] { return streaming_lines() > streamed_before || !child.running(); }, 30s));
     const bool drained = wait_until(
         [&] {
           std::set<std::string> got;

@@ -189,7 +189,7 @@ class NatsCluster {
     jsCtx* js = nullptr;
     bool ok = natsOptions_Create(&opts) == NATS_OK &&
               natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size())) == NATS_OK &&
-              natsOptions_SetTimeout(opts, 1000) == NATS_OK && apply_auth(opts) &&
+              natsOptions_SetTimeout(opts, 3000) == NATS_OK && apply_auth(opts) &&
               natsConnection_Connect(&nc, opts) == NATS_OK;
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -282,7 +282,9 @@ inline std::vector<StreamMessage> read_stream(const NatsCluster& cluster, const 
     if (expected == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   if (expected == 0) return out;
-  cluster.with_js([&](jsCtx* js) {
+  // The connect itself may fail under load (a JWT handshake under ASan): try it again too.
+  const auto connecting_since = std::chrono::steady_clock::now();
+  auto read = [&](jsCtx* js) {
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream.c_str();
@@ -325,7 +327,9 @@ inline std::vector<StreamMessage> read_stream(const NatsCluster& cluster, const 
     }
     natsSubscription_Unsubscribe(sub);  // deletes the durable
     natsSubscription_Destroy(sub);
-  });
+  };
+  while (!cluster.with_js(read) && std::chrono::steady_clock::now() - connecting_since < patience)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   return out;
 }
 
