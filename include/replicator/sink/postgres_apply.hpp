@@ -318,6 +318,7 @@ class ApplyEngine {
     std::string head;                // "INSERT INTO t (cols) VALUES " / "UPDATE t ... FROM (VALUES "
     std::string tail;                // U, D: ") AS "v"("ord", "p1", ...) WHERE ... RETURNING "v"."ord""
     std::vector<Oid> types;          // U, D: each parameter's target type (a VALUES list has no context)
+    bool full = false;               // U, D by every old column (REPLICA IDENTITY FULL): rows matched by ctid
   };
   struct Prepared {
     std::string name;
@@ -1011,8 +1012,50 @@ class ApplyEngine {
         std::none_of(where_values.begin(), where_values.end(), [](ColumnValueView v) { return v.is_null(); }) &&
         std::none_of(where_cols.begin(), where_cols.end(), [&](std::uint16_t c) { return t.text_eq[c]; })) {
       together = together_by_key(t, op, params, set_params);
+    } else if ((op == 'U' || op == 'D') && full && !newer_only) {
+      std::vector<std::uint16_t> null_cols;
+      for (std::size_t k = 0; k < where_cols.size(); ++k)
+        if (where_values[k].is_null()) null_cols.push_back(where_cols[k]);
+      together = together_by_old_row(t, op, params, set_params, null_cols, where_cols.front());
     }
     return prepare(t, std::move(key), std::move(sql), std::move(params), false, std::move(together));
+  }
+  // An UPDATE or DELETE by every old column (REPLICA IDENTITY FULL) of several rows at once: one scan
+  // of the table joined with the VALUES list. Like the single-row statement, each row takes one of
+  // the target rows equal to its old values, and rows with equal old values take different ones:
+  // the k-th of them (by VALUES order) the k-th match (by ctid); one with no match left is missing.
+  static Together together_by_old_row(const Target& t, char op, const std::vector<ParamRef>& params,
+                                      std::size_t set_params, const std::vector<std::uint16_t>& null_cols,
+                                      std::uint16_t first_col) {
+    Together g{op, {}, {}, {}, true};
+    std::string sets, conds, names = "\"ord\"";
+    for (std::size_t j = 0; j < params.size(); ++j) {
+      const std::uint16_t c = params[j].column;
+      const std::string pj = "\"p" + std::to_string(j + 1) + "\"";
+      names += ", " + pj;
+      g.types.push_back(t.types[c]);
+      if (j < set_params) {
+        sets += (sets.empty() ? "" : ", ") + t.cols[c] + " = \"v\"." + pj;
+      } else {
+        conds += (conds.empty() ? "" : " AND ") +
+                 // As text (json and the like): IS TRUE keeps it out of the hash join's keys, so
+                 // only rows equal in the other columns are printed as text to compare.
+                 (t.text_eq[c] ? "(\"x\"." + t.cols[c] + "::text = \"m\"." + pj + "::text) IS TRUE"
+                               : "\"x\"." + t.cols[c] + " = \"m\"." + pj);
+      }
+    }
+    for (std::uint16_t c : null_cols) conds += (conds.empty() ? "" : " AND ") + ("\"x\"." + t.cols[c]) + " IS NULL";
+    if (sets.empty()) sets = t.cols[first_col] + " = \"target\"." + t.cols[first_col];
+    const std::string pick =
+        " (SELECT \"s\".* FROM (SELECT \"m\".*, \"x\".ctid AS \"tid\", "
+        "row_number() OVER (PARTITION BY \"m\".\"ord\" ORDER BY \"x\".ctid) AS \"rx\", "
+        "row_number() OVER (PARTITION BY \"x\".ctid ORDER BY \"m\".\"ord\") AS \"rm\" FROM (VALUES ";
+    g.head = op == 'U' ? "UPDATE " + t.name + " AS \"target\" SET " + sets + " FROM" + pick
+                       : "DELETE FROM " + t.name + " AS \"target\" USING" + pick;
+    g.tail = ") AS \"m\"(" + names + ") JOIN " + t.name + " AS \"x\" ON " + conds +
+             ") AS \"s\" WHERE \"s\".\"rx\" = \"s\".\"rm\") AS \"v\" WHERE \"target\".ctid = \"v\".\"tid\" "
+             "RETURNING \"v\".\"ord\"";
+    return g;
   }
   // An UPDATE (key unchanged) or DELETE by key of several rows at once: joined with the VALUES list
   // of their parameters, each row numbered so that RETURNING says which ones found their row.
@@ -1110,6 +1153,8 @@ class ApplyEngine {
   // instead of one per row): inserts (same table and columns, apply_on_conflict error) as a
   // multi-row INSERT, updates with an unchanged key and deletes by key joined with their VALUES.
   static constexpr std::size_t kRowsTogether = 64;
+  // By old values (REPLICA IDENTITY FULL) each statement scans the table once: more rows share a scan.
+  static constexpr std::size_t kFullRowsTogether = 1024;
   struct Gathered {
     Target* target = nullptr;
     const Prepared* single = nullptr;
@@ -1166,25 +1211,54 @@ class ApplyEngine {
   }
   Status gather(Target& t, const RowChangeView& row, const Prepared& single) {
     std::optional<std::uint64_t> key;
-    if (single.together.op != 'I') {
+    bool last = false;  // no row after this one may join the group
+    if (single.together.full) {
+      // By old values: a row whose old values are what an earlier row of the group wrote would
+      // look for a row the statement has not written yet. (Equal old values among themselves are
+      // fine: each takes its own match.) A new row with unchanged TOAST cannot be told, so it ends it.
+      if (std::find(gathered_.keys.begin(), gathered_.keys.end(), tuple_hash(row.old_tuple)) != gathered_.keys.end() &&
+          gathered_.single == &single && gathered_.target == &t) {
+        if (auto st = send_gathered(); !st) return st;
+      }
+      if (row.op == ChangeOp::update) {
+        last = std::any_of(row.new_tuple.begin(), row.new_tuple.end(),
+                           [](ColumnValueView v) { return v.is_unchanged_toast(); });
+        key = tuple_hash(row.new_tuple);
+      }
+    } else if (single.together.op != 'I') {
       // An UPDATE or DELETE joins its rows by key: a key twice would match one target row twice.
       key = apply_key_hash(*row.relation, row.op == ChangeOp::delete_ ? row.old_tuple : row.new_tuple);
       if (!key) return send(single, t, row);
     }
     if (gathered_.single != &single || gathered_.target != &t ||
-        (key && std::find(gathered_.keys.begin(), gathered_.keys.end(), *key) != gathered_.keys.end())) {
+        (key && !single.together.full &&
+         std::find(gathered_.keys.begin(), gathered_.keys.end(), *key) != gathered_.keys.end())) {
       if (auto st = send_gathered(); !st) return st;
       gathered_.single = &single;
       gathered_.target = &t;
     }
     if (key) gathered_.keys.push_back(*key);
     gathered_.rows.push_back(&row);
-    if (gathered_.rows.size() >= rows_per_insert(single)) return send_gathered();
+    if (last || gathered_.rows.size() >= rows_per_insert(single)) return send_gathered();
     return ok_status();
+  }
+  // Every column of a tuple, as sent (full-identity groups: which rows could find another's output).
+  static std::uint64_t tuple_hash(const TupleView& tuple) {
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](std::uint64_t v) {
+      h ^= v;
+      h *= 1099511628211ull;
+    };
+    for (ColumnValueView v : tuple) {
+      mix(static_cast<std::uint64_t>(v.kind) << 32 | v.bytes.size());
+      for (std::byte b : v.bytes) mix(static_cast<std::uint64_t>(b));
+    }
+    return h;
   }
   // Rows of `single` one INSERT takes: PostgreSQL binds at most 65535 parameters per statement.
   static std::size_t rows_per_insert(const Prepared& single) noexcept {
-    return std::max<std::size_t>(1, std::min(kRowsTogether, 65535 / single.params.size()));
+    const std::size_t most = single.together.full ? kFullRowsTogether : kRowsTogether;
+    return std::max<std::size_t>(1, std::min(most, 65535 / single.params.size()));
   }
   // Sends what is gathered: full groups at once, a shorter rest in power-of-two pieces (a handful
   // of statement shapes per table, not one per length).
@@ -1225,7 +1299,7 @@ class ApplyEngine {
       types.insert(types.end(), g.types.begin(), g.types.end());
     }
     sql += g.tail;
-    Together shape{g.op, {}, {}, {}};
+    Together shape{g.op, {}, {}, {}, g.full};
     return prepare(t, std::move(key), std::move(sql), {}, false, std::move(shape), types);
   }
   // An UPDATE or DELETE of several rows: RETURNING numbers the rows that found theirs; the others
