@@ -31,6 +31,7 @@ using replicator::test::read_file;
 using replicator::test::read_lines;
 using replicator::test::test_tmpdir;
 using replicator::test::unique_name;
+using replicator::test::count_occurrences;
 using replicator::test::wait_until;
 using replicator::test::write_file;
 using replicator::test::yaml_quote;
@@ -609,12 +610,7 @@ TEST_CASE("SIGKILL at random moments: no committed change is lost, the slot neve
   // A last run drains the rest; then a clean stop.
   {
     // err.log holds every run's lines: this run's own "streaming" line is the one past the count.
-    auto streaming_lines = [&] {
-      const std::string log = read_file(dir + "/err.log");
-      std::size_t n = 0;
-      for (auto at = log.find("msg=streaming"); at != std::string::npos; at = log.find("msg=streaming", at + 1)) ++n;
-      return n;
-    };
+    auto streaming_lines = [&] { return count_occurrences(read_file(dir + "/err.log"), "msg=streaming"); };
     const std::size_t streamed_before = streaming_lines();
     Child child({program_path(), "--config", cfg}, dir + "/stdout.log", dir + "/err.log");
     // Before SIGTERM, the program must have started: a signal in the first milliseconds (before

@@ -54,6 +54,13 @@ inline std::string yaml_quote(const std::string& s) {
   return out + "'";
 }
 
+// How often `needle` occurs in `text` (a log: lines of this run past the count before it).
+inline std::size_t count_occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + needle.size())) ++n;
+  return n;
+}
+
 inline std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> out;
   std::istringstream in(read_file(path));

@@ -91,12 +91,6 @@ inline std::string drop_slot_sql(const std::string& slot) {
   return "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'";
 }
 
-inline std::size_t count_occurrences(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + needle.size())) ++n;
-  return n;
-}
-
 }  // namespace replicator::test
 
 namespace replicator::test {
