@@ -148,16 +148,25 @@ inline std::string apply_worker_origin(const std::string& origin, int worker) {
   return worker == 0 ? origin : origin + ":w" + std::to_string(worker);
 }
 
+// FNV-1a over column values as sent (kind, length, bytes): which rows of a stream are the same.
+struct ValueHash {
+  std::uint64_t h = 1469598103934665603ull;
+  void mix(std::uint64_t v) noexcept {
+    h ^= v;
+    h *= 1099511628211ull;
+  }
+  void add(ColumnValueView v) noexcept {
+    mix(static_cast<std::uint64_t>(v.kind) << 32 | v.bytes.size());
+    for (std::byte b : v.bytes) mix(static_cast<std::uint64_t>(b));
+  }
+};
+
 // Hash of (table, replica identity key values) of one side of a row change; nullopt when the row
 // cannot be told apart by a key (REPLICA IDENTITY FULL or NOTHING, no key, an unchanged TOAST key).
 inline std::optional<std::uint64_t> apply_key_hash(const RelationInfo& rel, const TupleView& tuple) {
   if (rel.replica_identity == ReplicaIdentity::full) return std::nullopt;
-  std::uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](std::uint64_t v) {
-    h ^= v;
-    h *= 1099511628211ull;
-  };
-  mix(rel.oid);
+  ValueHash h;
+  h.mix(rel.oid);
   std::size_t keys = 0, seen = 0;
   for (const ColumnInfo& c : rel.columns) keys += c.is_key ? 1 : 0;
   std::size_t i = 0;
@@ -166,12 +175,11 @@ inline std::optional<std::uint64_t> apply_key_hash(const RelationInfo& rel, cons
     if (rel.columns[i++].is_key) {
       if (v.is_unchanged_toast()) return std::nullopt;
       ++seen;
-      mix(static_cast<std::uint64_t>(v.kind) << 32 | v.bytes.size());
-      for (std::byte b : v.bytes) mix(static_cast<std::uint64_t>(b));
+      h.add(v);
     }
   }
   if (keys == 0 || seen != keys) return std::nullopt;  // keyless, or a short tuple
-  return h;
+  return h.h;
 }
 
 // One target connection with its replication origin; PostgresApplySink runs one per worker, each
@@ -478,17 +486,9 @@ class ApplyEngine {
       return ok_status();
     }
     // The origin moves in the same target transaction: committed here means never sent again.
-    if (commits_pipelined()) {
-      if (auto st = send_commit(e); !st) return st;
-      return committed(e);
-    }
-    if (auto st = drain(); !st) return st;
-    const std::string setup = "SELECT pg_catalog.pg_replication_origin_xact_setup('" + e.end_lsn.to_string() +
-                              "'::pg_lsn, '" + std::string(e.txn.commit_time.format_iso8601().view()) +
-                              "'::timestamptz)";
-    // One round trip: a failed setup skips the COMMIT (the rest of the string is not run).
-    if (auto r = conn_->exec(setup + "; COMMIT", "apply: origin of the transaction and COMMIT"); !r)
-      return r.error();
+    // Rows still in flight are checked behind the COMMIT when commits_pipelined(); otherwise
+    // apply_events() checked them before it.
+    if (auto st = send_commit(e); !st) return st;
     return committed(e);
   }
   Status committed(const CommitEvent& e) {
@@ -1184,10 +1184,11 @@ class ApplyEngine {
     pending_.push_back({nullptr, nullptr, nullptr, 1, what});
     return sent();
   }
-  // The origin setup and COMMIT go out behind the rows, without waiting for their results, when
-  // nothing but a server error can stop the transaction: an error makes the server skip the rest
-  // up to the sync, COMMIT included. A missing row under apply_on_missing error is judged here,
-  // from a result, so such a transaction waits for them first (commit()).
+  // The origin setup and COMMIT, in one round trip: a failed setup makes the server skip the
+  // COMMIT (the rest up to the sync). They go out behind the rows, without waiting for their
+  // results, when nothing but a server error can stop the transaction (commits_pipelined()); a
+  // missing row under apply_on_missing error is judged here, from a result, so such a transaction
+  // has its results read first (apply_events()).
   Status send_commit(const CommitEvent& e) {
     if (auto st = send_gathered(); !st) return st;
     if (!origin_setup_prepared_) {
@@ -1210,16 +1211,17 @@ class ApplyEngine {
     return drain();
   }
   Status gather(Target& t, const RowChangeView& row, const Prepared& single) {
-    std::optional<std::uint64_t> key;
-    bool last = false;  // no row after this one may join the group
+    auto gathered = [&](std::uint64_t h) {
+      return std::find(gathered_.keys.begin(), gathered_.keys.end(), h) != gathered_.keys.end();
+    };
+    std::optional<std::uint64_t> key;  // what later rows of the group are checked against
+    bool repeat = false;                // this row cannot join the rows gathered so far
+    bool last = false;                  // no row after this one may join the group
     if (single.together.full) {
       // By old values: a row whose old values are what an earlier row of the group wrote would
       // look for a row the statement has not written yet. (Equal old values among themselves are
       // fine: each takes its own match.) A new row with unchanged TOAST cannot be told, so it ends it.
-      if (std::find(gathered_.keys.begin(), gathered_.keys.end(), tuple_hash(row.old_tuple)) != gathered_.keys.end() &&
-          gathered_.single == &single && gathered_.target == &t) {
-        if (auto st = send_gathered(); !st) return st;
-      }
+      repeat = gathered(tuple_hash(row.old_tuple));
       if (row.op == ChangeOp::update) {
         last = std::any_of(row.new_tuple.begin(), row.new_tuple.end(),
                            [](ColumnValueView v) { return v.is_unchanged_toast(); });
@@ -1229,34 +1231,26 @@ class ApplyEngine {
       // An UPDATE or DELETE joins its rows by key: a key twice would match one target row twice.
       key = apply_key_hash(*row.relation, row.op == ChangeOp::delete_ ? row.old_tuple : row.new_tuple);
       if (!key) return send(single, t, row);
+      repeat = gathered(*key);
     }
-    if (gathered_.single != &single || gathered_.target != &t ||
-        (key && !single.together.full &&
-         std::find(gathered_.keys.begin(), gathered_.keys.end(), *key) != gathered_.keys.end())) {
+    if (gathered_.single != &single || gathered_.target != &t || repeat) {
       if (auto st = send_gathered(); !st) return st;
       gathered_.single = &single;
       gathered_.target = &t;
     }
     if (key) gathered_.keys.push_back(*key);
     gathered_.rows.push_back(&row);
-    if (last || gathered_.rows.size() >= rows_per_insert(single)) return send_gathered();
+    if (last || gathered_.rows.size() >= rows_per_statement(single)) return send_gathered();
     return ok_status();
   }
   // Every column of a tuple, as sent (full-identity groups: which rows could find another's output).
   static std::uint64_t tuple_hash(const TupleView& tuple) {
-    std::uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](std::uint64_t v) {
-      h ^= v;
-      h *= 1099511628211ull;
-    };
-    for (ColumnValueView v : tuple) {
-      mix(static_cast<std::uint64_t>(v.kind) << 32 | v.bytes.size());
-      for (std::byte b : v.bytes) mix(static_cast<std::uint64_t>(b));
-    }
-    return h;
+    ValueHash h;
+    for (ColumnValueView v : tuple) h.add(v);
+    return h.h;
   }
-  // Rows of `single` one INSERT takes: PostgreSQL binds at most 65535 parameters per statement.
-  static std::size_t rows_per_insert(const Prepared& single) noexcept {
+  // Rows of `single` one statement takes: PostgreSQL binds at most 65535 parameters per statement.
+  static std::size_t rows_per_statement(const Prepared& single) noexcept {
     const std::size_t most = single.together.full ? kFullRowsTogether : kRowsTogether;
     return std::max<std::size_t>(1, std::min(most, 65535 / single.params.size()));
   }
@@ -1266,7 +1260,7 @@ class ApplyEngine {
     if (gathered_.rows.empty()) return ok_status();
     Gathered g;
     std::swap(g, gathered_);  // a statement prepared below drains the pipeline, which sends what is gathered
-    const std::size_t most = rows_per_insert(*g.single);
+    const std::size_t most = rows_per_statement(*g.single);
     std::span<const RowChangeView* const> rest(g.rows);
     while (!rest.empty()) {
       const std::size_t n = rest.size() >= most ? most : std::bit_floor(rest.size());
